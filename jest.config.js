@@ -1,0 +1,24 @@
+// Three tiers (DESIGN.md section 4): unit (pure logic), kopia (the real kopia binary
+// against real repositories) and control plane (real etcd, kube-apiserver and
+// kube-controller-manager started once per run by the global setup).
+const tsJest = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
+  testEnvironment: 'node',
+};
+
+export default {
+  projects: [
+    { ...tsJest, displayName: 'unit', testMatch: ['<rootDir>/operator/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts'] },
+    { ...tsJest, displayName: 'kopia', testMatch: ['<rootDir>/e2e/kopia/**/*.test.ts'] },
+    {
+      ...tsJest,
+      displayName: 'control-plane',
+      testMatch: ['<rootDir>/e2e/controlplane/**/*.test.ts'],
+      globalSetup: '<rootDir>/e2e/support/global-setup.ts',
+      globalTeardown: '<rootDir>/e2e/support/global-teardown.ts',
+    },
+  ],
+  testTimeout: 120000,
+};
