@@ -165,7 +165,7 @@ export class KubeClient {
           headers: {
             ...(this.base.headers as Record<string, string> | undefined),
             Accept: 'application/json',
-            ...(body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json' } : {}),
+            ...(body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
           },
         },
         resolve,

@@ -1,0 +1,66 @@
+# kopia-operator. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+NODE_TS := node --import tsx
+JEST := node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js
+
+.PHONY: help setup binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy e2e clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+setup: node_modules/.package-lock.json binaries ## install npm packages and build the test binaries (cached)
+
+binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager from Go modules (cached in ~/.cache)
+	@scripts/build-test-binaries.sh >/dev/null
+
+generate: node_modules/.package-lock.json ## regenerate TS types and CRDs from schemas/
+	$(NODE_TS) scripts/generate.ts
+
+check-generated: node_modules/.package-lock.json ## fail when generated files are stale
+	$(NODE_TS) scripts/generate.ts --check
+
+build: node_modules/.package-lock.json ## compile to dist/
+	npx tsc -p tsconfig.build.json
+
+typecheck: node_modules/.package-lock.json
+	npx tsc -p tsconfig.json --noEmit
+
+lint: node_modules/.package-lock.json typecheck lint-manifests ## eslint, prettier, type check and the example manifests
+	npx eslint .
+	npx prettier --check . >/dev/null
+
+lint-manifests: node_modules/.package-lock.json ## validate kopia.io manifests offline (DIR=... to choose)
+	$(NODE_TS) operator/cli/lint.ts $(or $(DIR),examples)
+
+test: setup check-generated lint ## everything CI runs: generated-file check, lint, unit, kopia and control-plane tiers
+	$(JEST) --maxWorkers=2
+
+test-unit: node_modules/.package-lock.json
+	$(JEST) --selectProjects unit
+
+test-kopia: setup
+	$(JEST) --selectProjects kopia
+
+test-control-plane: setup
+	$(JEST) --selectProjects control-plane
+
+bench: setup ## benchmarks; results in bench/results/
+	$(NODE_TS) scripts/bench.ts
+
+run: setup ## start the local control plane, node agent and operator; prints how to use it
+	$(NODE_TS) scripts/run-local.ts
+
+deploy: node_modules/.package-lock.json ## apply CRDs and the operator to the cluster of the current kubeconfig
+	$(NODE_TS) scripts/apply.ts manifests
+
+e2e: setup ## kind-based end-to-end suite (needs a Docker engine)
+	@if ! docker info >/dev/null 2>&1; then echo "make e2e: SKIPPED: no Docker engine here (kind needs one); the control-plane tier (make test) covers the operator without it"; exit 0; fi; \
+	 e2e/kind/run.sh
+
+clean:
+	rm -rf dist coverage

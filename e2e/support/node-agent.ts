@@ -1,0 +1,592 @@
+// The local node agent: stands in for scheduler, kubelet and a hostPath provisioner, and
+// nothing more. It registers a Ready Node, binds pending Pods to it, runs their containers
+// as local processes (each in a private mount namespace with its volumes bind-mounted at
+// their mountPaths), and writes real pod status. The job controller, garbage collector and
+// PV binder in kube-controller-manager then behave exactly as in a cluster.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, existsSync, linkSync, copyFileSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { Informer } from '../../operator/runtime/informer.js';
+import { WorkQueue } from '../../operator/runtime/work-queue.js';
+import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
+import { ConfigMaps, Nodes, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets, StorageClasses } from '../../operator/kube/resources.js';
+
+export const PROVISIONER = 'kopia.io/test-hostpath';
+export const STORAGE_CLASS = 'kopia-test-hostpath';
+export const STORAGE_CLASS_WFFC = 'kopia-test-hostpath-wffc';
+const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- pod specs are handled structurally */
+type Obj = KubeObject & { spec?: any; status?: any };
+
+export interface NodeAgentOptions {
+  nodeName?: string;
+  /** Where volumes, pod scratch space and logs live. */
+  dataDir: string;
+  /** Directory holding the kopia binary; copied where non-root containers can run it. */
+  kopiaBinDir: string;
+  /** argv of the kopia-operator image's entrypoint (the mover), run when a container has no command. */
+  imageEntrypoint: string[];
+  /** Image repositories (last path segment, no tag) the agent will run. */
+  images?: string[];
+  log?: (line: string) => void;
+}
+
+interface RunningPod {
+  children: Set<ChildProcess>;
+  killed: boolean;
+}
+
+function imageName(image: string): string {
+  const noDigest = image.split('@')[0];
+  const lastSegment = noDigest.split('/').pop() ?? noDigest;
+  return lastSegment.split(':')[0];
+}
+
+const now = () => new Date().toISOString();
+
+/** Can "others" traverse to and read path? (non-root containers need it) */
+function readableByOthers(path: string): boolean {
+  let p = path;
+  while (p && p !== '/') {
+    try {
+      const mode = statSync(p).mode;
+      if ((mode & 0o005) !== 0o005 && (mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    p = p.slice(0, p.lastIndexOf('/')) || '/';
+  }
+  return true;
+}
+
+export class NodeAgent {
+  readonly nodeName: string;
+  private readonly pods: Informer<Obj>;
+  private readonly pvcs: Informer<Obj>;
+  private readonly pvs: Informer<Obj>;
+  private readonly podQueue: WorkQueue;
+  private readonly volumeQueue: WorkQueue;
+  private readonly running = new Map<string, RunningPod>();
+  private readonly finished = new Set<string>();
+  private readonly toolsDir: string;
+  private readonly images: Set<string>;
+  private readonly log: (line: string) => void;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly opts: NodeAgentOptions,
+  ) {
+    this.nodeName = opts.nodeName ?? 'local-node';
+    this.images = new Set(opts.images ?? ['kopia-operator']);
+    this.log = opts.log ?? (() => undefined);
+    this.toolsDir = join(opts.dataDir, 'bin');
+    const onError = (key: string, e: unknown) => this.log(`${key}: ${e instanceof Error ? e.message : String(e)}`);
+    this.podQueue = new WorkQueue((k) => this.syncPod(k), { concurrency: 8, onError });
+    this.volumeQueue = new WorkQueue((k) => this.syncVolume(k), { concurrency: 4, onError });
+    this.pods = new Informer<Obj>(client, Pods, { resyncMs: 5000 });
+    this.pvcs = new Informer<Obj>(client, PersistentVolumeClaims, { resyncMs: 5000 });
+    this.pvs = new Informer<Obj>(client, PersistentVolumes, { resyncMs: 5000 });
+    this.pods.on((_e, pod) => this.podQueue.add(`${pod.metadata.namespace}/${pod.metadata.name}`));
+    this.pvcs.on((_e, pvc) => {
+      this.volumeQueue.add(`pvc/${pvc.metadata.namespace}/${pvc.metadata.name}`);
+      // A claim that binds may unblock pods waiting to be scheduled.
+      for (const pod of this.pods.list()) {
+        if (pod.metadata.namespace === pvc.metadata.namespace && !pod.spec?.nodeName) this.podQueue.add(`${pod.metadata.namespace}/${pod.metadata.name}`);
+      }
+    });
+    this.pvs.on((_e, pv) => this.volumeQueue.add(`pv/${pv.metadata.name}`));
+  }
+
+  get volumesDir(): string {
+    return join(this.opts.dataDir, 'volumes');
+  }
+
+  /** The directory holding a pod's container logs (there is no kubelet log endpoint). */
+  podLogDir(uid: string): string {
+    return join(this.opts.dataDir, 'pods', uid, 'logs');
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.toolsDir, { recursive: true });
+    mkdirSync(this.volumesDir, { recursive: true });
+    chmodSync(this.opts.dataDir, 0o755);
+    chmodSync(this.toolsDir, 0o755);
+    chmodSync(this.volumesDir, 0o755);
+    const kopia = join(this.toolsDir, 'kopia');
+    if (!existsSync(kopia)) {
+      try {
+        linkSync(join(this.opts.kopiaBinDir, 'kopia'), kopia);
+      } catch {
+        copyFileSync(join(this.opts.kopiaBinDir, 'kopia'), kopia);
+      }
+      chmodSync(kopia, 0o755);
+    }
+    await this.registerNode();
+    await this.ensureStorageClasses();
+    await Promise.all([this.pvs.start(), this.pvcs.start()]);
+    await this.pods.start();
+  }
+
+  async stop(): Promise<void> {
+    this.pods.stop();
+    this.pvcs.stop();
+    this.pvs.stop();
+    this.podQueue.stop();
+    this.volumeQueue.stop();
+    for (const r of this.running.values()) {
+      r.killed = true;
+      for (const c of r.children) c.kill('SIGKILL');
+    }
+  }
+
+  private async registerNode(): Promise<void> {
+    const node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux' } },
+    };
+    try {
+      await this.client.create(Nodes, node as KubeObject);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+    await this.client.patch(
+      Nodes,
+      undefined,
+      this.nodeName,
+      {
+        status: {
+          capacity: { cpu: '2', memory: '24Gi', pods: '110' },
+          allocatable: { cpu: '2', memory: '24Gi', pods: '110' },
+          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'node agent is running', lastHeartbeatTime: now(), lastTransitionTime: now() }],
+          addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: this.nodeName }],
+          nodeInfo: { kubeletVersion: 'node-agent', operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'local-process://1', kernelVersion: '', osImage: '', kubeProxyVersion: '', machineID: '', systemUUID: '', bootID: '' },
+        },
+      },
+      'strategic',
+      'status',
+    );
+  }
+
+  private async ensureStorageClasses(): Promise<void> {
+    for (const [name, mode, isDefault] of [
+      [STORAGE_CLASS, 'Immediate', true],
+      [STORAGE_CLASS_WFFC, 'WaitForFirstConsumer', false],
+    ] as const) {
+      try {
+        await this.client.create(StorageClasses, {
+          apiVersion: 'storage.k8s.io/v1',
+          kind: 'StorageClass',
+          metadata: { name, annotations: isDefault ? { 'storageclass.kubernetes.io/is-default-class': 'true' } : {} },
+          provisioner: PROVISIONER,
+          reclaimPolicy: 'Delete',
+          volumeBindingMode: mode,
+        } as KubeObject);
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+      }
+    }
+  }
+
+  // ---- provisioner -------------------------------------------------------------------
+
+  private async syncVolume(key: string): Promise<void> {
+    const [kind, ...rest] = key.split('/');
+    if (kind === 'pvc') return this.provision(rest.join('/'));
+    const pv = this.pvs.get(rest[0]);
+    if (!pv || pv.metadata.annotations?.['pv.kubernetes.io/provisioned-by'] !== PROVISIONER) return;
+    if (pv.status?.phase === 'Released' && pv.spec.persistentVolumeReclaimPolicy === 'Delete') {
+      rmSync(pv.spec.hostPath.path, { recursive: true, force: true });
+      await this.client.delete(PersistentVolumes, undefined, pv.metadata.name!);
+      this.log(`deleted released volume ${pv.metadata.name}`);
+    }
+  }
+
+  private async provision(key: string): Promise<void> {
+    const pvc = this.pvcs.get(key);
+    if (!pvc || pvc.spec.volumeName || pvc.metadata.deletionTimestamp) return;
+    const ann = pvc.metadata.annotations ?? {};
+    const provisioner = ann['volume.kubernetes.io/storage-provisioner'] ?? ann['volume.beta.kubernetes.io/storage-provisioner'];
+    if (provisioner !== PROVISIONER) return;
+    // Like the CSI external-provisioner: a claim filled by a volume populator is not ours.
+    const ref = pvc.spec.dataSourceRef ?? pvc.spec.dataSource;
+    if (ref && !(ref.kind === 'PersistentVolumeClaim' && !ref.apiGroup)) return;
+    const sc = await this.client.getOrUndefined<Obj>(StorageClasses, undefined, pvc.spec.storageClassName);
+    if (!sc) return;
+    if (sc.volumeBindingMode === 'WaitForFirstConsumer' && ann[SELECTED_NODE] !== this.nodeName) return;
+    const name = `pvc-${pvc.metadata.uid}`;
+    const path = join(this.volumesDir, name);
+    mkdirSync(path, { recursive: true });
+    chmodSync(path, 0o777);
+    const pv = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name, annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER } },
+      spec: {
+        capacity: { storage: pvc.spec.resources?.requests?.storage ?? '1Gi' },
+        accessModes: pvc.spec.accessModes ?? ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: sc.reclaimPolicy ?? 'Delete',
+        storageClassName: pvc.spec.storageClassName,
+        volumeMode: pvc.spec.volumeMode ?? 'Filesystem',
+        hostPath: { path, type: 'DirectoryOrCreate' },
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: pvc.metadata.namespace, name: pvc.metadata.name, uid: pvc.metadata.uid },
+        nodeAffinity: {
+          required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [this.nodeName] }] }] },
+        },
+      },
+    };
+    try {
+      await this.client.create(PersistentVolumes, pv as KubeObject);
+      this.log(`provisioned ${name} for ${key}`);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+  }
+
+  // ---- scheduler and kubelet -------------------------------------------------------
+
+  private async syncPod(key: string): Promise<{ requeueAfterMs?: number } | void> {
+    const pod = this.pods.get(key);
+    if (!pod) return;
+    const uid = pod.metadata.uid!;
+    if (pod.metadata.deletionTimestamp) {
+      const r = this.running.get(uid);
+      if (r) {
+        r.killed = true;
+        for (const c of r.children) c.kill('SIGTERM');
+        return { requeueAfterMs: 200 };
+      }
+      // What the kubelet does once containers are gone: finish the graceful deletion.
+      if (!pod.spec.nodeName || pod.spec.nodeName === this.nodeName) {
+        await this.client.delete(Pods, pod.metadata.namespace, pod.metadata.name!, { gracePeriodSeconds: 0, uid });
+      }
+      return;
+    }
+    if (!pod.spec.nodeName) return this.schedule(pod);
+    if (pod.spec.nodeName !== this.nodeName) return;
+    if (this.running.has(uid) || this.finished.has(uid)) return;
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') {
+      this.finished.add(uid);
+      return;
+    }
+    if (pod.status?.phase === 'Running') {
+      // Running without a process here: the agent restarted underneath it.
+      this.finished.add(uid);
+      await this.setPodStatus(pod, { phase: 'Failed', reason: 'NodeAgentRestarted', message: 'the node agent restarted while the pod ran' });
+      return;
+    }
+    return this.runPod(pod);
+  }
+
+  private async schedule(pod: Obj): Promise<{ requeueAfterMs?: number } | void> {
+    for (const vol of pod.spec.volumes ?? []) {
+      if (!vol.persistentVolumeClaim) continue;
+      const claimKey = `${pod.metadata.namespace}/${vol.persistentVolumeClaim.claimName}`;
+      const pvc = this.pvcs.get(claimKey);
+      if (!pvc) return this.unschedulable(pod, `persistentvolumeclaim "${vol.persistentVolumeClaim.claimName}" not found`);
+      if (pvc.status?.phase === 'Bound') continue;
+      const ann = pvc.metadata.annotations ?? {};
+      const sc = pvc.spec.storageClassName ? await this.client.getOrUndefined<Obj>(StorageClasses, undefined, pvc.spec.storageClassName) : undefined;
+      if (sc?.volumeBindingMode === 'WaitForFirstConsumer' && !ann[SELECTED_NODE] && !pvc.spec.volumeName) {
+        await this.client.patch(PersistentVolumeClaims, pvc.metadata.namespace, pvc.metadata.name!, { metadata: { annotations: { [SELECTED_NODE]: this.nodeName } } });
+      }
+      return this.unschedulable(pod, `waiting for persistentvolumeclaim "${vol.persistentVolumeClaim.claimName}" to bind`);
+    }
+    await this.client.request('POST', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/binding`, {
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name }, target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName } },
+    });
+  }
+
+  private async unschedulable(pod: Obj, message: string): Promise<{ requeueAfterMs: number }> {
+    const current = (pod.status?.conditions ?? []).find((c: any) => c.type === 'PodScheduled');
+    if (current?.message !== message) {
+      await this.client.patch(
+        Pods,
+        pod.metadata.namespace,
+        pod.metadata.name!,
+        { status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastTransitionTime: now() }] } },
+        'strategic',
+        'status',
+      );
+    }
+    return { requeueAfterMs: 1000 };
+  }
+
+  private async setPodStatus(pod: Obj, status: Record<string, unknown>): Promise<void> {
+    await this.client.patch(Pods, pod.metadata.namespace, pod.metadata.name!, { status }, 'strategic', 'status');
+  }
+
+  private async secretOrConfigMap(kind: 'secret' | 'configMap', namespace: string, name: string): Promise<Record<string, Buffer> | undefined> {
+    const obj = await this.client.getOrUndefined<Obj>(kind === 'secret' ? Secrets : ConfigMaps, namespace, name);
+    if (!obj) return undefined;
+    const out: Record<string, Buffer> = {};
+    const data = (obj as any).data ?? {};
+    for (const [k, v] of Object.entries(data)) out[k] = kind === 'secret' ? Buffer.from(String(v), 'base64') : Buffer.from(String(v));
+    for (const [k, v] of Object.entries((obj as any).binaryData ?? {})) out[k] = Buffer.from(String(v), 'base64');
+    return out;
+  }
+
+  /** Host directories for the pod's volumes; throws a message for the pod when one cannot be set up. */
+  private async prepareVolumes(pod: Obj, podDir: string): Promise<Map<string, string>> {
+    const fsGroup: number | undefined = pod.spec.securityContext?.fsGroup;
+    const paths = new Map<string, string>();
+    for (const vol of pod.spec.volumes ?? []) {
+      let path: string;
+      if (vol.persistentVolumeClaim) {
+        const pvc = this.pvcs.get(`${pod.metadata.namespace}/${vol.persistentVolumeClaim.claimName}`);
+        const pv = pvc?.spec.volumeName ? this.pvs.get(pvc.spec.volumeName) : undefined;
+        path = pv?.spec.hostPath?.path ?? pv?.spec.local?.path;
+        if (!path) throw new Error(`volume ${vol.name}: claim ${vol.persistentVolumeClaim.claimName} has no host-path volume`);
+        mkdirSync(path, { recursive: true });
+        if (fsGroup !== undefined) this.applyFsGroup(path, fsGroup);
+      } else if (vol.emptyDir) {
+        path = join(podDir, 'volumes', vol.name);
+        mkdirSync(path, { recursive: true });
+        chmodSync(path, 0o777);
+        if (fsGroup !== undefined) this.applyFsGroup(path, fsGroup);
+      } else if (vol.secret || vol.configMap) {
+        const kind = vol.secret ? 'secret' : 'configMap';
+        const src = vol.secret ?? vol.configMap;
+        const name = vol.secret ? src.secretName : src.name;
+        const data = await this.secretOrConfigMap(kind, pod.metadata.namespace!, name);
+        if (!data && !src.optional) throw new Error(`volume ${vol.name}: ${kind} "${name}" not found`);
+        path = join(podDir, 'volumes', vol.name);
+        mkdirSync(path, { recursive: true });
+        chmodSync(path, 0o755);
+        const items: { key: string; path: string; mode?: number }[] = src.items ?? Object.keys(data ?? {}).map((k) => ({ key: k, path: k }));
+        for (const item of items) {
+          if (!data?.[item.key]) continue;
+          const file = join(path, item.path);
+          mkdirSync(join(file, '..'), { recursive: true });
+          writeFileSync(file, data[item.key], { mode: item.mode ?? src.defaultMode ?? 0o644 });
+          chmodSync(file, item.mode ?? src.defaultMode ?? 0o644);
+          if (fsGroup !== undefined) chownSync(file, 0, fsGroup);
+        }
+      } else if (vol.hostPath) {
+        path = vol.hostPath.path;
+      } else if (vol.projected) {
+        continue; // service-account tokens and the like: not provided here
+      } else {
+        throw new Error(`volume ${vol.name}: this volume type is not supported by the node agent`);
+      }
+      paths.set(vol.name, path);
+    }
+    return paths;
+  }
+
+  /** What the kubelet does for fsGroup: group-own the volume and make it group-writable. */
+  private applyFsGroup(path: string, gid: number): void {
+    const walk = (p: string) => {
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) return;
+      chownSync(p, st.uid, gid);
+      chmodSync(p, (st.mode & 0o7777) | (st.isDirectory() ? 0o2070 : 0o060));
+      if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
+    };
+    walk(path);
+  }
+
+  private async resolveEnv(pod: Obj, container: any): Promise<Record<string, string>> {
+    const env: Record<string, string> = {
+      PATH: `${this.toolsDir}:/usr/local/bin:/usr/bin:/bin`,
+      HOME: '/tmp',
+      HOSTNAME: pod.metadata.name!,
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+    };
+    const ns = pod.metadata.namespace!;
+    for (const from of container.envFrom ?? []) {
+      const kind = from.secretRef ? 'secret' : 'configMap';
+      const ref = from.secretRef ?? from.configMapRef;
+      const data = await this.secretOrConfigMap(kind, ns, ref.name);
+      if (!data) {
+        if (ref.optional) continue;
+        throw new Error(`${kind} "${ref.name}" not found`);
+      }
+      for (const [k, v] of Object.entries(data)) env[`${from.prefix ?? ''}${k}`] = v.toString('utf8');
+    }
+    for (const e of container.env ?? []) {
+      if (e.value !== undefined) env[e.name] = String(e.value).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v) => env[v] ?? m);
+      else if (e.valueFrom?.secretKeyRef || e.valueFrom?.configMapKeyRef) {
+        const kind = e.valueFrom.secretKeyRef ? 'secret' : 'configMap';
+        const ref = e.valueFrom.secretKeyRef ?? e.valueFrom.configMapKeyRef;
+        const data = await this.secretOrConfigMap(kind, ns, ref.name);
+        const value = data?.[ref.key];
+        if (value === undefined) {
+          if (ref.optional) continue;
+          throw new Error(`couldn't find key ${ref.key} in ${kind} ${ns}/${ref.name}`);
+        }
+        env[e.name] = value.toString('utf8');
+      } else if (e.valueFrom?.fieldRef) {
+        const fields: Record<string, string | undefined> = {
+          'metadata.name': pod.metadata.name,
+          'metadata.namespace': ns,
+          'metadata.uid': pod.metadata.uid,
+          'spec.nodeName': this.nodeName,
+          'spec.serviceAccountName': pod.spec.serviceAccountName,
+          'status.podIP': '127.0.0.1',
+          'status.hostIP': '127.0.0.1',
+        };
+        env[e.name] = fields[e.valueFrom.fieldRef.fieldPath] ?? '';
+      }
+    }
+    return env;
+  }
+
+  private async runPod(pod: Obj): Promise<void> {
+    const uid = pod.metadata.uid!;
+    const containers: any[] = [...(pod.spec.initContainers ?? []).map((c: any) => ({ ...c, init: true })), ...pod.spec.containers];
+    const refused = containers.find((c) => !this.images.has(imageName(c.image)));
+    if (refused) {
+      this.finished.add(uid);
+      await this.setPodStatus(pod, {
+        phase: 'Failed',
+        reason: 'ImageNotSupported',
+        message: `the node agent runs only ${[...this.images].join(', ')} images; container ${refused.name} uses ${refused.image}`,
+        startTime: now(),
+      });
+      return;
+    }
+    const podDir = join(this.opts.dataDir, 'pods', uid);
+    mkdirSync(this.podLogDir(uid), { recursive: true });
+    chmodSync(podDir, 0o755);
+    let volumes: Map<string, string>;
+    let envs: Record<string, string>[];
+    try {
+      volumes = await this.prepareVolumes(pod, podDir);
+      envs = await Promise.all(containers.map((c) => this.resolveEnv(pod, c)));
+    } catch (e) {
+      // As the kubelet: the pod waits (and is retried) until its volumes and config exist.
+      const message = e instanceof Error ? e.message : String(e);
+      await this.setPodStatus(pod, {
+        phase: 'Pending',
+        containerStatuses: pod.spec.containers.map((c: any) => ({
+          name: c.name,
+          image: c.image,
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'CreateContainerConfigError', message } },
+        })),
+      });
+      this.podQueue.addAfter(`${pod.metadata.namespace}/${pod.metadata.name}`, 1000);
+      return;
+    }
+    const state: RunningPod = { children: new Set(), killed: false };
+    this.running.set(uid, state);
+    const startTime = now();
+    const statuses = new Map<string, any>();
+    const initStatuses = new Map<string, any>();
+    const writeStatus = (phase: string, extra: Record<string, unknown> = {}) =>
+      this.setPodStatus(pod, {
+        phase,
+        startTime,
+        hostIP: '127.0.0.1',
+        podIP: '127.0.0.1',
+        podIPs: [{ ip: '127.0.0.1' }],
+        conditions: [
+          { type: 'PodScheduled', status: 'True', lastTransitionTime: startTime },
+          { type: 'Initialized', status: 'True', lastTransitionTime: startTime },
+          { type: 'ContainersReady', status: phase === 'Running' ? 'True' : 'False', lastTransitionTime: now() },
+          { type: 'Ready', status: phase === 'Running' ? 'True' : 'False', lastTransitionTime: now() },
+        ],
+        initContainerStatuses: initStatuses.size ? [...initStatuses.values()] : undefined,
+        containerStatuses: [...statuses.values()],
+        ...extra,
+      });
+    try {
+      const runOne = async (c: any, env: Record<string, string>): Promise<number> => {
+        const target = c.init ? initStatuses : statuses;
+        let restarts = 0;
+        for (;;) {
+          const startedAt = now();
+          target.set(c.name, { name: c.name, image: c.image, imageID: `local://${c.image}`, containerID: `local://${uid}/${c.name}`, ready: !c.init, started: true, restartCount: restarts, state: { running: { startedAt } } });
+          if (!c.init) await writeStatus('Running');
+          const { code, message } = await this.runContainer(pod, c, env, volumes, podDir, state);
+          target.set(c.name, {
+            ...target.get(c.name),
+            ready: false,
+            started: false,
+            state: { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', message: message || undefined, startedAt, finishedAt: now(), containerID: `local://${uid}/${c.name}` } },
+          });
+          if (code === 0 || state.killed || pod.spec.restartPolicy !== 'OnFailure') return code;
+          restarts++;
+          await writeStatus('Running');
+          await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** restarts)));
+        }
+      };
+      let failed = false;
+      for (let i = 0; i < containers.length && !failed; i++) {
+        if (!containers[i].init) break;
+        failed = (await runOne(containers[i], envs[i])) !== 0;
+      }
+      if (!failed) {
+        const codes = await Promise.all(containers.map((c, i) => (c.init ? Promise.resolve(0) : runOne(c, envs[i]))));
+        failed = codes.some((c) => c !== 0);
+      }
+      this.finished.add(uid);
+      if (!state.killed) await writeStatus(failed ? 'Failed' : 'Succeeded');
+    } finally {
+      this.running.delete(uid);
+    }
+  }
+
+  /** Runs one container as a local process in a private mount namespace; returns exit code and termination message. */
+  private runContainer(pod: Obj, c: any, env: Record<string, string>, volumes: Map<string, string>, podDir: string, state: RunningPod): Promise<{ code: number; message: string }> {
+    const uid = pod.metadata.uid!;
+    const argv: string[] = c.command?.length ? [...c.command, ...(c.args ?? [])] : [...this.opts.imageEntrypoint, ...(c.args ?? [])];
+    const termFile = join(podDir, `${c.name}.termination-log`);
+    writeFileSync(termFile, '');
+    chmodSync(termFile, 0o666);
+    const sc = { ...(pod.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
+    const runAsUser: number | undefined = sc.runAsUser;
+    const runAsGroup: number = sc.runAsGroup ?? runAsUser ?? 0;
+    // Non-root only where the program can be read by others (it lives in the checkout).
+    const asUser = runAsUser !== undefined && runAsUser !== 0 && argv.every((a) => !a.startsWith('/') || readableByOthers(a));
+    const lines = ['set -e'];
+    let i = 0;
+    const mountEnv: Record<string, string> = {};
+    for (const m of c.volumeMounts ?? []) {
+      const host = volumes.get(m.name);
+      if (!host) continue;
+      const src = m.subPath ? join(host, m.subPath) : host;
+      if (m.subPath) mkdirSync(src, { recursive: true });
+      mountEnv[`__KO_SRC${i}`] = src;
+      mountEnv[`__KO_DST${i}`] = m.mountPath;
+      lines.push(`mkdir -p "$__KO_DST${i}"`, `mount --bind "$__KO_SRC${i}" "$__KO_DST${i}"`);
+      if (m.readOnly) lines.push(`mount -o remount,bind,ro "$__KO_DST${i}"`);
+      i++;
+    }
+    const termPath = c.terminationMessagePath ?? '/dev/termination-log';
+    mountEnv.__KO_TERM_SRC = termFile;
+    mountEnv.__KO_TERM_DST = termPath;
+    lines.push('[ -e "$__KO_TERM_DST" ] || touch "$__KO_TERM_DST"', 'mount --bind "$__KO_TERM_SRC" "$__KO_TERM_DST"');
+    lines.push(`unset ${Object.keys(mountEnv).join(' ')}`);
+    if (c.workingDir) lines.push(`cd "${c.workingDir.replace(/"/g, '')}"`);
+    const supplementary = pod.spec.securityContext?.fsGroup !== undefined ? `--groups ${pod.spec.securityContext.fsGroup}` : '--clear-groups';
+    lines.push(asUser ? `exec setpriv --reuid ${runAsUser} --regid ${runAsGroup} ${supplementary} -- "$@"` : 'exec "$@"');
+    const logFile = join(this.podLogDir(uid), `${c.name}.log`);
+    const log = openSync(logFile, 'a');
+    return new Promise((resolve) => {
+      const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', lines.join('\n'), 'container', ...argv], {
+        env: { ...env, ...mountEnv },
+        stdio: ['ignore', log, log],
+      });
+      closeSync(log);
+      state.children.add(child);
+      child.on('error', (e) => {
+        state.children.delete(child);
+        resolve({ code: 128, message: `cannot start container: ${e.message}` });
+      });
+      child.on('exit', (code, signal) => {
+        state.children.delete(child);
+        const exitCode = code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1);
+        let message = readFileSync(termFile, 'utf8').slice(0, 4096);
+        if (!message && exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') {
+          message = readFileSync(logFile, 'utf8').split('\n').slice(-80).join('\n').slice(-2048);
+        }
+        resolve({ code: exitCode, message });
+      });
+    });
+  }
+}
