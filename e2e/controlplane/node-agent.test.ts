@@ -41,10 +41,14 @@ function job(name: string, script: string, extra: Record<string, unknown> = {}):
 
 async function finishedJob(name: string): Promise<Obj> {
   let found: Obj | undefined;
-  await until(`job ${name} to finish`, async () => {
-    found = await client.get<Obj>(Jobs, ns, name);
-    return (found.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
-  }, 60000);
+  await until(
+    `job ${name} to finish`,
+    async () => {
+      found = await client.get<Obj>(Jobs, ns, name);
+      return (found.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+    },
+    60000,
+  );
   return found!;
 }
 
@@ -71,7 +75,11 @@ describe('jobs on the node agent', () => {
     expect(done.status.conditions.find((c: any) => c.type === 'Failed').reason).toBe('BackoffLimitExceeded');
     const pod = await jobPod('three');
     expect(pod.status.phase).toBe('Failed');
-    expect(pod.status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 3, reason: 'Error', message: 'broken on purpose\n' });
+    expect(pod.status.containerStatuses[0].state.terminated).toMatchObject({
+      exitCode: 3,
+      reason: 'Error',
+      message: 'broken on purpose\n',
+    });
   });
 
   it('refuses an image it cannot run with a clear pod failure', async () => {
@@ -84,23 +92,40 @@ describe('jobs on the node agent', () => {
   });
 
   it('resolves env from Secrets and ConfigMaps, mounts a Secret volume and honours runAsUser and workingDir', async () => {
-    await client.create(Secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', namespace: ns }, stringData: { TOKEN: 's3cr3t', 'known_hosts': 'host key' } } as Obj);
-    await client.create(ConfigMaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: ns }, data: { MODE: 'fast' } } as Obj);
-    const j = job('env', 'printf "%s|%s|%s|%s|%s|%s" "$TOKEN" "$MODE" "$POD_NS" "$(id -u)" "$(pwd)" "$(cat /etc/kopia-test/known_hosts)" > /dev/termination-log', {
-      env: [
-        { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'creds', key: 'TOKEN' } } },
-        { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      ],
-      envFrom: [{ configMapRef: { name: 'settings' } }],
-      workingDir: '/tmp',
-      volumeMounts: [{ name: 'known', mountPath: '/etc/kopia-test', readOnly: true }],
-      securityContext: { runAsUser: 65534, runAsGroup: 65534 },
-    });
+    await client.create(Secrets, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'creds', namespace: ns },
+      stringData: { TOKEN: 's3cr3t', known_hosts: 'host key' },
+    } as Obj);
+    await client.create(ConfigMaps, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'settings', namespace: ns },
+      data: { MODE: 'fast' },
+    } as Obj);
+    const j = job(
+      'env',
+      'printf "%s|%s|%s|%s|%s|%s" "$TOKEN" "$MODE" "$POD_NS" "$(id -u)" "$(pwd)" "$(cat /etc/kopia-test/known_hosts)" > /dev/termination-log',
+      {
+        env: [
+          { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'creds', key: 'TOKEN' } } },
+          { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+        ],
+        envFrom: [{ configMapRef: { name: 'settings' } }],
+        workingDir: '/tmp',
+        volumeMounts: [{ name: 'known', mountPath: '/etc/kopia-test', readOnly: true }],
+        securityContext: { runAsUser: 65534, runAsGroup: 65534 },
+      },
+    );
     j.spec.template.spec.volumes = [{ name: 'known', secret: { secretName: 'creds' } }];
     await client.create(Jobs, j);
     await finishedJob('env');
     const pod = await jobPod('env');
-    expect(pod.status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 0, message: `s3cr3t|fast|${ns}|65534|/tmp|host key` });
+    expect(pod.status.containerStatuses[0].state.terminated).toMatchObject({
+      exitCode: 0,
+      message: `s3cr3t|fast|${ns}|65534|/tmp|host key`,
+    });
   });
 
   it('keeps a pod waiting with a clear reason while a referenced Secret is missing', async () => {
@@ -128,7 +153,9 @@ describe('volumes on the node agent', () => {
   it('binds a claim of the Immediate class and a pod writes into its volume', async () => {
     await client.create(PersistentVolumeClaims, claim('data', STORAGE_CLASS));
     await until('claim data to bind', async () => (await client.get<Obj>(PersistentVolumeClaims, ns, 'data')).status?.phase === 'Bound');
-    const j = job('writer', 'mkdir -p /data/sub && echo payload > /data/sub/file.txt', { volumeMounts: [{ name: 'data', mountPath: '/data' }] });
+    const j = job('writer', 'mkdir -p /data/sub && echo payload > /data/sub/file.txt', {
+      volumeMounts: [{ name: 'data', mountPath: '/data' }],
+    });
     j.spec.template.spec.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }];
     j.spec.template.spec.securityContext = { runAsUser: 65534, runAsGroup: 65534, fsGroup: 65534 };
     await client.create(Jobs, j);
@@ -152,7 +179,11 @@ describe('volumes on the node agent', () => {
   });
 
   it('cascades deletion from an owner to its dependents and releases the volume', async () => {
-    const owner = await client.create<Obj>(ConfigMaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'owner', namespace: ns } } as Obj);
+    const owner = await client.create<Obj>(ConfigMaps, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'owner', namespace: ns },
+    } as Obj);
     const dependent = claim('owned', STORAGE_CLASS);
     dependent.metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid! }];
     await client.create(PersistentVolumeClaims, dependent);
@@ -160,7 +191,10 @@ describe('volumes on the node agent', () => {
     const pvName = (await client.get<Obj>(PersistentVolumeClaims, ns, 'owned')).spec.volumeName;
     const hostPath = (await client.get<Obj>(PersistentVolumes, undefined, pvName)).spec.hostPath.path;
     await client.delete(ConfigMaps, ns, 'owner', { propagationPolicy: 'Background' });
-    await until('the garbage collector to delete the claim', async () => !(await client.getOrUndefined(PersistentVolumeClaims, ns, 'owned')));
+    await until(
+      'the garbage collector to delete the claim',
+      async () => !(await client.getOrUndefined(PersistentVolumeClaims, ns, 'owned')),
+    );
     await until('the released volume to be deleted', async () => !(await client.getOrUndefined(PersistentVolumes, undefined, pvName)));
     expect(existsSync(hostPath)).toBe(false);
   });

@@ -2,7 +2,18 @@
 // what goes in comes back out, byte for byte and mode for mode.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,7 +61,14 @@ function inventory(root: string, rel = ''): Record<string, Entry> {
     else if (st.isDirectory()) {
       out[path] = { type: 'dir', mode: st.mode & 0o7777 };
       Object.assign(out, inventory(root, path));
-    } else out[path] = { type: 'file', mode: st.mode & 0o7777, sha256: createHash('sha256').update(readFileSync(join(root, path))).digest('hex') };
+    } else
+      out[path] = {
+        type: 'file',
+        mode: st.mode & 0o7777,
+        sha256: createHash('sha256')
+          .update(readFileSync(join(root, path)))
+          .digest('hex'),
+      };
   }
   return out;
 }
@@ -71,7 +89,17 @@ it('snapshots and restores a tree of mixed files identically', async () => {
   symlinkSync('nested/deeper', join(src, 'link-to-dir'));
   symlinkSync('/nonexistent/target', join(src, 'dangling'));
 
-  await k('repository', 'create', 'filesystem', '--path', join(dir, 'repo'), '--override-username', 'test', '--override-hostname', 'roundtrip');
+  await k(
+    'repository',
+    'create',
+    'filesystem',
+    '--path',
+    join(dir, 'repo'),
+    '--override-username',
+    'test',
+    '--override-hostname',
+    'roundtrip',
+  );
   const created = JSON.parse(await k('snapshot', 'create', src, '--json', '--no-auto-maintenance')) as {
     id: string;
     rootEntry: { summ: { files: number; symlinks: number; dirs: number; size: number; numFailed: number } };
@@ -80,7 +108,10 @@ it('snapshots and restores a tree of mixed files identically', async () => {
   expect(created.rootEntry.summ).toMatchObject({ files: 6, symlinks: 3, dirs: 4, numFailed: 0 });
   expect(created.rootEntry.summ.size).toBeGreaterThan(50 * 1024 * 1024);
 
-  const listed = JSON.parse(await k('snapshot', 'list', src, '--json')) as { id: string; source: { userName: string; host: string; path: string } }[];
+  const listed = JSON.parse(await k('snapshot', 'list', src, '--json')) as {
+    id: string;
+    source: { userName: string; host: string; path: string };
+  }[];
   expect(listed.map((s) => s.id)).toEqual([created.id]);
   expect(listed[0].source).toEqual({ userName: 'test', host: 'roundtrip', path: src });
 

@@ -4,12 +4,35 @@
 // their mountPaths), and writes real pod status. The job controller, garbage collector and
 // PV binder in kube-controller-manager then behave exactly as in a cluster.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, linkSync, copyFileSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, lstatSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  linkSync,
+  copyFileSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  lstatSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Informer } from '../../operator/runtime/informer.js';
 import { WorkQueue } from '../../operator/runtime/work-queue.js';
 import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
-import { ConfigMaps, Nodes, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets, StorageClasses } from '../../operator/kube/resources.js';
+import {
+  ConfigMaps,
+  Nodes,
+  PersistentVolumeClaims,
+  PersistentVolumes,
+  Pods,
+  Secrets,
+  StorageClasses,
+} from '../../operator/kube/resources.js';
 
 export const PROVISIONER = 'kopia.io/test-hostpath';
 export const STORAGE_CLASS = 'kopia-test-hostpath';
@@ -92,7 +115,8 @@ export class NodeAgent {
       this.volumeQueue.add(`pvc/${pvc.metadata.namespace}/${pvc.metadata.name}`);
       // A claim that binds may unblock pods waiting to be scheduled.
       for (const pod of this.pods.list()) {
-        if (pod.metadata.namespace === pvc.metadata.namespace && !pod.spec?.nodeName) this.podQueue.add(`${pod.metadata.namespace}/${pod.metadata.name}`);
+        if (pod.metadata.namespace === pvc.metadata.namespace && !pod.spec?.nodeName)
+          this.podQueue.add(`${pod.metadata.namespace}/${pod.metadata.name}`);
       }
     });
     this.pvs.on((_e, pv) => this.volumeQueue.add(`pv/${pv.metadata.name}`));
@@ -159,9 +183,32 @@ export class NodeAgent {
         status: {
           capacity: { cpu: '2', memory: '24Gi', pods: '110' },
           allocatable: { cpu: '2', memory: '24Gi', pods: '110' },
-          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'node agent is running', lastHeartbeatTime: now(), lastTransitionTime: now() }],
-          addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: this.nodeName }],
-          nodeInfo: { kubeletVersion: 'node-agent', operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'local-process://1', kernelVersion: '', osImage: '', kubeProxyVersion: '', machineID: '', systemUUID: '', bootID: '' },
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'KubeletReady',
+              message: 'node agent is running',
+              lastHeartbeatTime: now(),
+              lastTransitionTime: now(),
+            },
+          ],
+          addresses: [
+            { type: 'InternalIP', address: '127.0.0.1' },
+            { type: 'Hostname', address: this.nodeName },
+          ],
+          nodeInfo: {
+            kubeletVersion: 'node-agent',
+            operatingSystem: 'linux',
+            architecture: 'amd64',
+            containerRuntimeVersion: 'local-process://1',
+            kernelVersion: '',
+            osImage: '',
+            kubeProxyVersion: '',
+            machineID: '',
+            systemUUID: '',
+            bootID: '',
+          },
         },
       },
       'strategic',
@@ -230,9 +277,17 @@ export class NodeAgent {
         storageClassName: pvc.spec.storageClassName,
         volumeMode: pvc.spec.volumeMode ?? 'Filesystem',
         hostPath: { path, type: 'DirectoryOrCreate' },
-        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: pvc.metadata.namespace, name: pvc.metadata.name, uid: pvc.metadata.uid },
+        claimRef: {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          namespace: pvc.metadata.namespace,
+          name: pvc.metadata.name,
+          uid: pvc.metadata.uid,
+        },
         nodeAffinity: {
-          required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [this.nodeName] }] }] },
+          required: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [this.nodeName] }] }],
+          },
         },
       },
     };
@@ -273,7 +328,11 @@ export class NodeAgent {
     if (pod.status?.phase === 'Running') {
       // Running without a process here: the agent restarted underneath it.
       this.finished.add(uid);
-      await this.setPodStatus(pod, { phase: 'Failed', reason: 'NodeAgentRestarted', message: 'the node agent restarted while the pod ran' });
+      await this.setPodStatus(pod, {
+        phase: 'Failed',
+        reason: 'NodeAgentRestarted',
+        message: 'the node agent restarted while the pod ran',
+      });
       return;
     }
     return this.runPod(pod);
@@ -287,14 +346,23 @@ export class NodeAgent {
       if (!pvc) return this.unschedulable(pod, `persistentvolumeclaim "${vol.persistentVolumeClaim.claimName}" not found`);
       if (pvc.status?.phase === 'Bound') continue;
       const ann = pvc.metadata.annotations ?? {};
-      const sc = pvc.spec.storageClassName ? await this.client.getOrUndefined<Obj>(StorageClasses, undefined, pvc.spec.storageClassName) : undefined;
+      const sc = pvc.spec.storageClassName
+        ? await this.client.getOrUndefined<Obj>(StorageClasses, undefined, pvc.spec.storageClassName)
+        : undefined;
       if (sc?.volumeBindingMode === 'WaitForFirstConsumer' && !ann[SELECTED_NODE] && !pvc.spec.volumeName) {
-        await this.client.patch(PersistentVolumeClaims, pvc.metadata.namespace, pvc.metadata.name!, { metadata: { annotations: { [SELECTED_NODE]: this.nodeName } } });
+        await this.client.patch(PersistentVolumeClaims, pvc.metadata.namespace, pvc.metadata.name!, {
+          metadata: { annotations: { [SELECTED_NODE]: this.nodeName } },
+        });
       }
       return this.unschedulable(pod, `waiting for persistentvolumeclaim "${vol.persistentVolumeClaim.claimName}" to bind`);
     }
     await this.client.request('POST', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/binding`, {
-      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name }, target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName } },
+      body: {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name: pod.metadata.name },
+        target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName },
+      },
     });
   }
 
@@ -305,7 +373,9 @@ export class NodeAgent {
         Pods,
         pod.metadata.namespace,
         pod.metadata.name!,
-        { status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastTransitionTime: now() }] } },
+        {
+          status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastTransitionTime: now() }] },
+        },
         'strategic',
         'status',
       );
@@ -317,7 +387,11 @@ export class NodeAgent {
     await this.client.patch(Pods, pod.metadata.namespace, pod.metadata.name!, { status }, 'strategic', 'status');
   }
 
-  private async secretOrConfigMap(kind: 'secret' | 'configMap', namespace: string, name: string): Promise<Record<string, Buffer> | undefined> {
+  private async secretOrConfigMap(
+    kind: 'secret' | 'configMap',
+    namespace: string,
+    name: string,
+  ): Promise<Record<string, Buffer> | undefined> {
     const obj = await this.client.getOrUndefined<Obj>(kind === 'secret' ? Secrets : ConfigMaps, namespace, name);
     if (!obj) return undefined;
     const out: Record<string, Buffer> = {};
@@ -354,7 +428,8 @@ export class NodeAgent {
         path = join(podDir, 'volumes', vol.name);
         mkdirSync(path, { recursive: true });
         chmodSync(path, 0o755);
-        const items: { key: string; path: string; mode?: number }[] = src.items ?? Object.keys(data ?? {}).map((k) => ({ key: k, path: k }));
+        const items: { key: string; path: string; mode?: number }[] =
+          src.items ?? Object.keys(data ?? {}).map((k) => ({ key: k, path: k }));
         for (const item of items) {
           if (!data?.[item.key]) continue;
           const file = join(path, item.path);
@@ -500,14 +575,32 @@ export class NodeAgent {
         let restarts = 0;
         for (;;) {
           const startedAt = now();
-          target.set(c.name, { name: c.name, image: c.image, imageID: `local://${c.image}`, containerID: `local://${uid}/${c.name}`, ready: !c.init, started: true, restartCount: restarts, state: { running: { startedAt } } });
+          target.set(c.name, {
+            name: c.name,
+            image: c.image,
+            imageID: `local://${c.image}`,
+            containerID: `local://${uid}/${c.name}`,
+            ready: !c.init,
+            started: true,
+            restartCount: restarts,
+            state: { running: { startedAt } },
+          });
           if (!c.init) await writeStatus('Running');
           const { code, message } = await this.runContainer(pod, c, env, volumes, podDir, state);
           target.set(c.name, {
             ...target.get(c.name),
             ready: false,
             started: false,
-            state: { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', message: message || undefined, startedAt, finishedAt: now(), containerID: `local://${uid}/${c.name}` } },
+            state: {
+              terminated: {
+                exitCode: code,
+                reason: code === 0 ? 'Completed' : 'Error',
+                message: message || undefined,
+                startedAt,
+                finishedAt: now(),
+                containerID: `local://${uid}/${c.name}`,
+              },
+            },
           });
           if (code === 0 || state.killed || pod.spec.restartPolicy !== 'OnFailure') return code;
           restarts++;
@@ -532,7 +625,14 @@ export class NodeAgent {
   }
 
   /** Runs one container as a local process in a private mount namespace; returns exit code and termination message. */
-  private runContainer(pod: Obj, c: any, env: Record<string, string>, volumes: Map<string, string>, podDir: string, state: RunningPod): Promise<{ code: number; message: string }> {
+  private runContainer(
+    pod: Obj,
+    c: any,
+    env: Record<string, string>,
+    volumes: Map<string, string>,
+    podDir: string,
+    state: RunningPod,
+  ): Promise<{ code: number; message: string }> {
     const uid = pod.metadata.uid!;
     const argv: string[] = c.command?.length ? [...c.command, ...(c.args ?? [])] : [...this.opts.imageEntrypoint, ...(c.args ?? [])];
     const termFile = join(podDir, `${c.name}.termination-log`);
@@ -563,7 +663,8 @@ export class NodeAgent {
     lines.push('[ -e "$__KO_TERM_DST" ] || touch "$__KO_TERM_DST"', 'mount --bind "$__KO_TERM_SRC" "$__KO_TERM_DST"');
     lines.push(`unset ${Object.keys(mountEnv).join(' ')}`);
     if (c.workingDir) lines.push(`cd "${c.workingDir.replace(/"/g, '')}"`);
-    const supplementary = pod.spec.securityContext?.fsGroup !== undefined ? `--groups ${pod.spec.securityContext.fsGroup}` : '--clear-groups';
+    const supplementary =
+      pod.spec.securityContext?.fsGroup !== undefined ? `--groups ${pod.spec.securityContext.fsGroup}` : '--clear-groups';
     lines.push(asUser ? `exec setpriv --reuid ${runAsUser} --regid ${runAsGroup} ${supplementary} -- "$@"` : 'exec "$@"');
     const logFile = join(this.podLogDir(uid), `${c.name}.log`);
     const log = openSync(logFile, 'a');

@@ -28,12 +28,19 @@ export async function applyCrds(client: KubeClient): Promise<string[]> {
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
       const current = await client.get(CustomResourceDefinitions, undefined, crd.metadata.name!);
-      await client.replace(CustomResourceDefinitions, { ...crd, metadata: { ...crd.metadata, resourceVersion: current.metadata.resourceVersion } });
+      await client.replace(CustomResourceDefinitions, {
+        ...crd,
+        metadata: { ...crd.metadata, resourceVersion: current.metadata.resourceVersion },
+      });
     }
   }
   await until('CRDs established', async () => {
     for (const name of names) {
-      const crd = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(CustomResourceDefinitions, undefined, name);
+      const crd = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(
+        CustomResourceDefinitions,
+        undefined,
+        name,
+      );
       if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return false;
     }
     return true;
@@ -69,11 +76,24 @@ export async function startTestWorld(log: (line: string) => void = () => undefin
     agent = startGuarded(
       'node-agent',
       node,
-      [...nodeArgs, join(repoRoot, 'e2e/support/node-agent-main.ts'), '--kubeconfig', controlPlane.kubeconfig, '--data-dir', agentDataDir, '--kopia-bin', kopiaBinDir],
+      [
+        ...nodeArgs,
+        join(repoRoot, 'e2e/support/node-agent-main.ts'),
+        '--kubeconfig',
+        controlPlane.kubeconfig,
+        '--data-dir',
+        agentDataDir,
+        '--kopia-bin',
+        kopiaBinDir,
+      ],
       join(controlPlane.dir, 'logs/node-agent.log'),
     );
     await until('the node agent to register a Ready node', async () => {
-      const n = await client.getOrUndefined<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(Nodes, undefined, 'local-node');
+      const n = await client.getOrUndefined<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(
+        Nodes,
+        undefined,
+        'local-node',
+      );
       return !!n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     });
     client.close();

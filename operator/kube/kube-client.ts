@@ -165,7 +165,9 @@ export class KubeClient {
           headers: {
             ...(this.base.headers as Record<string, string> | undefined),
             Accept: 'application/json',
-            ...(body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
+            ...(body !== undefined
+              ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) }
+              : {}),
           },
         },
         resolve,

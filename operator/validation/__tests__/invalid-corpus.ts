@@ -26,14 +26,14 @@ export const invalidCases: InvalidCase[] = [
     kind: 'Repository',
     edits: { 'spec.passwordSecretRef': undefined },
     path: 'spec.passwordSecretRef',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'password ref without key',
     kind: 'Repository',
     edits: { 'spec.passwordSecretRef': { name: 'x' } },
     path: 'spec.passwordSecretRef.key',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'password ref with namespace',
@@ -89,7 +89,7 @@ export const invalidCases: InvalidCase[] = [
     kind: 'Repository',
     edits: { 'spec.backend': { filesystem: { path: '/' } } },
     path: 'spec.backend.filesystem.volume',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'filesystem with two volumes',
@@ -110,7 +110,7 @@ export const invalidCases: InvalidCase[] = [
     kind: 'Repository',
     edits: { 'spec.backend.filesystem.volume': { nfs: { path: '/export' } } },
     path: 'spec.backend.filesystem.volume.nfs.server',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'claim name with capitals',
@@ -124,14 +124,14 @@ export const invalidCases: InvalidCase[] = [
     kind: 'Repository',
     edits: { 'spec.backend': { b2: { bucket: 'b' } } },
     path: 'spec.backend.b2.credentialsSecretRef',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'azure without container',
     kind: 'Repository',
     edits: { 'spec.backend': { azure: { credentialsSecretRef: { name: 'c' } } } },
     path: 'spec.backend.azure.container',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'gcs bucket too short',
@@ -145,7 +145,7 @@ export const invalidCases: InvalidCase[] = [
     kind: 'Repository',
     edits: { 'spec.backend': { sftp: { host: 'nas', username: 'u', path: '/r' } } },
     path: 'spec.backend.sftp.knownHostsSecretRef',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'sftp port out of range',
@@ -252,7 +252,7 @@ export const invalidCases: InvalidCase[] = [
     kind: 'ClusterRepository',
     edits: { 'spec.allowedNamespaces': undefined },
     path: 'spec.allowedNamespaces',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'cluster allows names and all',
@@ -290,14 +290,14 @@ export const invalidCases: InvalidCase[] = [
     message: /one of|Unsupported value/,
   },
   // BackupConfig
-  { name: 'config without source', kind: 'BackupConfig', edits: { 'spec.source': undefined }, path: 'spec.source', message: /required/ },
-  { name: 'config source without pvc', kind: 'BackupConfig', edits: { 'spec.source': {} }, path: 'spec.source.pvc', message: /required/ },
+  { name: 'config without source', kind: 'BackupConfig', edits: { 'spec.source': undefined }, path: 'spec.source', message: /required/i },
+  { name: 'config source without pvc', kind: 'BackupConfig', edits: { 'spec.source': {} }, path: 'spec.source.pvc', message: /required/i },
   {
     name: 'config without repository',
     kind: 'BackupConfig',
     edits: { 'spec.repository': undefined },
     path: 'spec.repository',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'config repository bad kind',
@@ -391,7 +391,7 @@ export const invalidCases: InvalidCase[] = [
     message: />= 0|greater than or equal/,
   },
   // BackupSchedule
-  { name: 'schedule without cron', kind: 'BackupSchedule', edits: { 'spec.cron': undefined }, path: 'spec.cron', message: /required/ },
+  { name: 'schedule without cron', kind: 'BackupSchedule', edits: { 'spec.cron': undefined }, path: 'spec.cron', message: /required/i },
   { name: 'cron with four fields', kind: 'BackupSchedule', edits: { 'spec.cron': '0 3 * *' }, path: 'spec.cron', message: /match/ },
   { name: 'cron as words', kind: 'BackupSchedule', edits: { 'spec.cron': 'every night' }, path: 'spec.cron', message: /match/ },
   { name: 'cron unknown macro', kind: 'BackupSchedule', edits: { 'spec.cron': '@fortnightly' }, path: 'spec.cron', message: /match/ },
@@ -430,7 +430,7 @@ export const invalidCases: InvalidCase[] = [
     kind: 'BackupSchedule',
     edits: { 'spec.configRef': undefined },
     path: 'spec.configRef',
-    message: /required/,
+    message: /required/i,
   },
   // Backup
   {
@@ -574,7 +574,7 @@ export const invalidCases: InvalidCase[] = [
     kind: 'Maintenance',
     edits: { 'spec.repository': undefined },
     path: 'spec.repository',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'maintenance owner without host',
@@ -595,7 +595,7 @@ export const invalidCases: InvalidCase[] = [
     kind: 'Maintenance',
     edits: { 'spec.quick': { jitter: '30m' } },
     path: 'spec.quick.cron',
-    message: /required/,
+    message: /required/i,
   },
   {
     name: 'maintenance full bad cron',
