@@ -23,7 +23,7 @@ import {
 import { join } from 'node:path';
 import { Informer } from '../../operator/runtime/informer.js';
 import { WorkQueue } from '../../operator/runtime/work-queue.js';
-import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
+import { isAlreadyExists, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
 import {
   ConfigMaps,
   Nodes,
