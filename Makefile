@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TS := node --import tsx
 JEST := node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js
 
-.PHONY: help setup binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy e2e clean
+.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy e2e clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -13,7 +13,10 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-setup: node_modules/.package-lock.json binaries ## install npm packages and build the test binaries (cached)
+setup: node_modules/.package-lock.json system-deps binaries ## install npm and Debian packages, build the test binaries (cached)
+
+system-deps: ## Debian packages the test world needs (openssl, util-linux, rclone, openssh-server)
+	@scripts/install-system-deps.sh
 
 binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager from Go modules (cached in ~/.cache)
 	@scripts/build-test-binaries.sh >/dev/null

@@ -40,7 +40,11 @@ it('creates the repository when create is enabled, then connects with the right 
   expect(readdirSync(repo)).toContain('kopia.repository.f');
 
   const again = await runMover(verify(true), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
-  expect(again.result).toMatchObject({ ok: true, created: false, repository: { uniqueID, format: { encryption: expect.any(String), hash: expect.any(String) } } });
+  expect(again.result).toMatchObject({
+    ok: true,
+    created: false,
+    repository: { uniqueID, format: { encryption: expect.any(String), hash: expect.any(String) } },
+  });
 });
 
 it('reports WrongPassword and never creates over an existing repository', async () => {

@@ -5,7 +5,13 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { MOVER_PATHS, MOVER_REQUEST_ENV, parseMoverResult, type MoverRequest, type MoverResult } from '../../operator/mover/mover-contract.js';
+import {
+  MOVER_PATHS,
+  MOVER_REQUEST_ENV,
+  parseMoverResult,
+  type MoverRequest,
+  type MoverResult,
+} from '../../operator/mover/mover-contract.js';
 import { moverEntrypoint } from './paths.js';
 
 export interface MoverRun {
@@ -48,14 +54,20 @@ export async function runMover(request: MoverRequest, opts: MoverRunOptions): Pr
   if (opts.repositoryDir) mounts.push([opts.repositoryDir, MOVER_PATHS.repository]);
   const script = [
     'set -e',
-    ...mounts.flatMap(([src, dst], i) => [`[ -e "${dst}" ] || ${i === 3 ? 'touch' : 'mkdir -p'} "${dst}"`, `mount --bind "${src}" "${dst}"`]),
+    ...mounts.flatMap(([src, dst], i) => [
+      `[ -e "${dst}" ] || ${i === 3 ? 'touch' : 'mkdir -p'} "${dst}"`,
+      `mount --bind "${src}" "${dst}"`,
+    ]),
     'exec "$@"',
   ].join('\n');
   const argv = moverEntrypoint();
   chmodSync(work, 0o755);
   const env = { PATH: `${opts.kopiaBinDir}:/usr/bin:/bin`, HOME: '/tmp', [MOVER_REQUEST_ENV]: JSON.stringify(request), ...opts.env };
   return new Promise((resolve) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'mover', ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'mover', ...argv], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let log = '';
     child.stdout.on('data', (c) => (log += c));
     child.stderr.on('data', (c) => (log += c));

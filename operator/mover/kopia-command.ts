@@ -40,10 +40,20 @@ export function storageArgs(backend: Backend): string[] {
   }
   if (backend.b2) return ['b2', `--bucket=${backend.b2.bucket}`, ...opt('prefix', withTrailingSlash(backend.b2.prefix))];
   if (backend.azure) {
-    return ['azure', `--container=${backend.azure.container}`, ...opt('prefix', withTrailingSlash(backend.azure.prefix)), ...opt('storage-domain', backend.azure.storageDomain)];
+    return [
+      'azure',
+      `--container=${backend.azure.container}`,
+      ...opt('prefix', withTrailingSlash(backend.azure.prefix)),
+      ...opt('storage-domain', backend.azure.storageDomain),
+    ];
   }
   if (backend.gcs) {
-    return ['gcs', `--bucket=${backend.gcs.bucket}`, ...opt('prefix', withTrailingSlash(backend.gcs.prefix)), `--credentials-file=${secretFile(SECRET_FILES.gcsCredentials)}`];
+    return [
+      'gcs',
+      `--bucket=${backend.gcs.bucket}`,
+      ...opt('prefix', withTrailingSlash(backend.gcs.prefix)),
+      `--credentials-file=${secretFile(SECRET_FILES.gcsCredentials)}`,
+    ];
   }
   if (backend.sftp) {
     const s = backend.sftp;

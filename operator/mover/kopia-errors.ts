@@ -9,7 +9,7 @@ const RULES: { errorClass: KopiaErrorClass; pattern: RegExp }[] = [
   {
     errorClass: 'Unreachable',
     pattern:
-      /can't connect to storage|cannot access storage|unable to get repository storage: (?!found existing data)|connection refused|no such host|i\/o timeout|deadline exceeded|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|NoSuchBucket|permission denied|x509:|handshake failed|unable to authenticate/i,
+      /can't connect to storage|cannot access storage|unable to get repository storage: (?!found existing data)|connection refused|no such host|i\/o timeout|deadline exceeded|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|NoSuchBucket|permission denied|x509:|handshake failed|unable to authenticate|: 40[13]\b|Unauthorized|Forbidden/i,
   },
 ];
 

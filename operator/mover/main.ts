@@ -104,11 +104,17 @@ async function verify(req: VerifyRequest): Promise<MoverResult> {
 
 function parseRequest(): MoverRequest {
   const raw = process.env[MOVER_REQUEST_ENV];
-  if (!raw) throw new KopiaFailure({ ok: false, operation: 'unknown', errorClass: 'InvalidRequest', message: `${MOVER_REQUEST_ENV} is not set` });
+  if (!raw)
+    throw new KopiaFailure({ ok: false, operation: 'unknown', errorClass: 'InvalidRequest', message: `${MOVER_REQUEST_ENV} is not set` });
   try {
     return JSON.parse(raw) as MoverRequest;
   } catch (e) {
-    throw new KopiaFailure({ ok: false, operation: 'unknown', errorClass: 'InvalidRequest', message: `${MOVER_REQUEST_ENV} is not JSON: ${(e as Error).message}` });
+    throw new KopiaFailure({
+      ok: false,
+      operation: 'unknown',
+      errorClass: 'InvalidRequest',
+      message: `${MOVER_REQUEST_ENV} is not JSON: ${(e as Error).message}`,
+    });
   }
 }
 
@@ -129,10 +135,18 @@ async function main(): Promise<number> {
         result = await verify(req);
         break;
       default:
-        result = { ok: false, operation: 'unknown', errorClass: 'InvalidRequest', message: `unknown operation ${String((req as { operation: unknown }).operation)}` };
+        result = {
+          ok: false,
+          operation: 'unknown',
+          errorClass: 'InvalidRequest',
+          message: `unknown operation ${String((req as { operation: unknown }).operation)}`,
+        };
     }
   } catch (e) {
-    result = e instanceof KopiaFailure ? e.failure : { ok: false, operation: 'unknown', errorClass: 'Other', message: (e as Error).message.slice(0, 512) };
+    result =
+      e instanceof KopiaFailure
+        ? e.failure
+        : { ok: false, operation: 'unknown', errorClass: 'Other', message: (e as Error).message.slice(0, 512) };
   }
   const message = terminationMessage(result);
   try {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test world uses, when missing: openssl (test
+# certificates), util-linux (unshare, setpriv for the node agent), rclone (WebDAV server)
+# and openssh-server (SFTP server). Idempotent; a second run does nothing.
+set -euo pipefail
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v unshare >/dev/null && command -v setpriv >/dev/null || need+=(util-linux)
+command -v rclone >/dev/null || need+=(rclone)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2
+  exit 1
+fi
+echo "install-system-deps: installing ${need[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
