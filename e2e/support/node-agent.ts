@@ -419,29 +419,34 @@ export class NodeAgent {
         mkdirSync(path, { recursive: true });
         chmodSync(path, 0o777);
         if (fsGroup !== undefined) this.applyFsGroup(path, fsGroup);
-      } else if (vol.secret || vol.configMap) {
-        const kind = vol.secret ? 'secret' : 'configMap';
-        const src = vol.secret ?? vol.configMap;
-        const name = vol.secret ? src.secretName : src.name;
-        const data = await this.secretOrConfigMap(kind, pod.metadata.namespace!, name);
-        if (!data && !src.optional) throw new Error(`volume ${vol.name}: ${kind} "${name}" not found`);
+      } else if (vol.secret || vol.configMap || vol.projected) {
         path = join(podDir, 'volumes', vol.name);
         mkdirSync(path, { recursive: true });
         chmodSync(path, 0o755);
-        const items: { key: string; path: string; mode?: number }[] =
-          src.items ?? Object.keys(data ?? {}).map((k) => ({ key: k, path: k }));
-        for (const item of items) {
-          if (!data?.[item.key]) continue;
-          const file = join(path, item.path);
-          mkdirSync(join(file, '..'), { recursive: true });
-          writeFileSync(file, data[item.key], { mode: item.mode ?? src.defaultMode ?? 0o644 });
-          chmodSync(file, item.mode ?? src.defaultMode ?? 0o644);
-          if (fsGroup !== undefined) chownSync(file, 0, fsGroup);
+        const sources: any[] = vol.projected ? vol.projected.sources ?? [] : [vol.secret ? { secret: vol.secret } : { configMap: vol.configMap }];
+        const defaultMode: number = (vol.projected ?? vol.secret ?? vol.configMap).defaultMode ?? 0o644;
+        for (const source of sources) {
+          if (!source.secret && !source.configMap) continue; // tokens and downward API: not provided here
+          const kind = source.secret ? 'secret' : 'configMap';
+          const src = source.secret ?? source.configMap;
+          const name = src.secretName ?? src.name;
+          const data = await this.secretOrConfigMap(kind, pod.metadata.namespace!, name);
+          if (!data && !src.optional) throw new Error(`volume ${vol.name}: ${kind} "${name}" not found`);
+          const items: { key: string; path: string; mode?: number }[] = src.items ?? Object.keys(data ?? {}).map((k) => ({ key: k, path: k }));
+          for (const item of items) {
+            if (!data?.[item.key]) {
+              if (src.items && !src.optional) throw new Error(`volume ${vol.name}: ${kind} "${name}" has no key ${item.key}`);
+              continue;
+            }
+            const file = join(path, item.path);
+            mkdirSync(join(file, '..'), { recursive: true });
+            writeFileSync(file, data[item.key]);
+            chmodSync(file, item.mode ?? defaultMode);
+            if (fsGroup !== undefined) chownSync(file, 0, fsGroup);
+          }
         }
       } else if (vol.hostPath) {
         path = vol.hostPath.path;
-      } else if (vol.projected) {
-        continue; // service-account tokens and the like: not provided here
       } else {
         throw new Error(`volume ${vol.name}: this volume type is not supported by the node agent`);
       }

@@ -15,6 +15,8 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   onError?: (key: string, error: unknown, retryInMs: number) => void;
+  /** Start paused: keys collect until resume() (operators wait for their caches). */
+  paused?: boolean;
 }
 
 export class WorkQueue {
@@ -28,6 +30,7 @@ export class WorkQueue {
   private readonly idleWaiters: (() => void)[] = [];
   private active = 0;
   private stopped = false;
+  private paused: boolean;
   private readonly concurrency: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -39,6 +42,12 @@ export class WorkQueue {
     this.concurrency = options.concurrency ?? 4;
     this.baseDelayMs = options.baseDelayMs ?? 200;
     this.maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
+    this.paused = options.paused ?? false;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
   }
 
   get length(): number {
@@ -98,7 +107,7 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (!this.stopped && this.active < this.concurrency && this.queue.length > 0) {
+    while (!this.stopped && !this.paused && this.active < this.concurrency && this.queue.length > 0) {
       const key = this.queue.shift()!;
       this.queued.delete(key);
       this.running.add(key);

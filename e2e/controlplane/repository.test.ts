@@ -1,0 +1,230 @@
+// Repository and ClusterRepository on the real control plane: verification Jobs run the
+// real mover and kopia through the node agent.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Repository } from '../../generated/types.js';
+import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js';
+import { Events, Jobs, KopiaBackupConfigs, KopiaClusterRepositories, KopiaRepositories, Namespaces, PersistentVolumeClaims, PersistentVolumes, Secrets } from '../../operator/kube/resources.js';
+import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
+import { STORAGE_CLASS } from '../support/node-agent.js';
+import { startTestOperator } from '../support/operator.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Obj = KubeObject & { spec?: any; status?: any };
+
+const PASSWORD = 'correct horse battery staple';
+let client: KubeClient;
+let ns: string;
+let operator: Awaited<ReturnType<typeof startTestOperator>>;
+const jobSpecs: string[] = [];
+
+beforeAll(async () => {
+  client = await testClient();
+  ns = await createNamespace(client, 'repo');
+  operator = await startTestOperator(ns);
+  // Keep every mover Job spec the operator creates, to scan for the password later.
+  operator.manager.informers.get<Obj>(Jobs).on((_t, job) => jobSpecs.push(JSON.stringify(job)));
+});
+afterAll(async () => {
+  operator.stop();
+  await deleteNamespace(client, ns);
+  client.close();
+});
+
+async function secret(name: string, data: Record<string, string>, namespace = ns): Promise<void> {
+  await client.create(Secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: data } as Obj);
+}
+
+async function claim(name: string): Promise<void> {
+  await client.create(PersistentVolumeClaims, {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: ns },
+    spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '1Gi' } } },
+  } as Obj);
+}
+
+function repository(name: string, claimName: string, create: boolean): Repository {
+  return {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'Repository',
+    metadata: { name, namespace: ns },
+    spec: {
+      backend: { filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName } } } },
+      passwordSecretRef: { name: `${name}-password`, key: 'KOPIA_PASSWORD' },
+      create: { enabled: create },
+    },
+  };
+}
+
+async function readyCondition(type: typeof KopiaRepositories, name: string, namespace?: string): Promise<any> {
+  const obj = await client.get<Obj>(type, namespace, name);
+  return (obj.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
+}
+
+async function waitForReady(type: typeof KopiaRepositories, name: string, expect: { status: string; reason: string }, namespace: string | undefined = ns): Promise<Obj> {
+  await until(
+    `${type.plural}/${name} Ready=${expect.status} (${expect.reason})`,
+    async () => {
+      const c = await readyCondition(type, name, namespace);
+      return c?.status === expect.status && c?.reason === expect.reason;
+    },
+    90000,
+    200,
+  );
+  return client.get<Obj>(type, namespace, name);
+}
+
+async function eventsFor(name: string): Promise<Obj[]> {
+  const list = await client.list<Obj>(Events, ns, { fieldSelector: `involvedObject.name=${name}` });
+  return list.items;
+}
+
+async function repositoryDir(claimName: string): Promise<string> {
+  const pvc = await client.get<Obj>(PersistentVolumeClaims, ns, claimName);
+  const pv = await client.get<Obj>(PersistentVolumes, undefined, pvc.spec.volumeName);
+  return pv.spec.hostPath.path;
+}
+
+describe('Repository', () => {
+  it('creates a filesystem repository when create is enabled and goes Ready with its unique ID', async () => {
+    await claim('nas');
+    await secret('nas-password', { KOPIA_PASSWORD: PASSWORD });
+    await client.create(KopiaRepositories, repository('nas', 'nas', true) as unknown as Obj);
+    const repo = await waitForReady(KopiaRepositories, 'nas', { status: 'True', reason: 'Verified' });
+    expect(repo.status.uniqueID).toMatch(/^[0-9a-f]{32,}$/);
+    expect(repo.status.format).toMatchObject({ encryption: expect.any(String), hash: expect.any(String), splitter: expect.any(String) });
+    expect(repo.status.snapshotCount).toBe(0);
+    expect(repo.status.observedGeneration).toBe(repo.metadata.generation);
+    expect(repo.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'True', reason: 'Connected' });
+    expect(readdirSync(await repositoryDir('nas'))).toContain('kopia.repository.f');
+    const reasons = (await eventsFor('nas')).map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['RepositoryCreated', 'Verified']));
+    // The verify Job was collected and removed: at most one exists per repository.
+    await until('the verify Job to be removed', async () => !(await client.getOrUndefined(Jobs, ns, 'kopia-verify-nas')));
+  });
+
+  it('reports NotInitialized, with a Warning Event, when create is not enabled', async () => {
+    await claim('empty');
+    await secret('empty-password', { KOPIA_PASSWORD: PASSWORD });
+    await client.create(KopiaRepositories, repository('empty', 'empty', false) as unknown as Obj);
+    const repo = await waitForReady(KopiaRepositories, 'empty', { status: 'False', reason: 'NotInitialized' });
+    expect(repo.status.conditions.find((c: any) => c.type === 'Ready').message).toContain('not initialized');
+    const warning = (await eventsFor('empty')).find((e) => e.reason === 'NotInitialized');
+    expect(warning?.type).toBe('Warning');
+    expect(readdirSync(await repositoryDir('empty')).filter((f) => f !== '.shards')).toEqual([]);
+  });
+
+  it('flips to WrongPassword when its Secret changes, and to SecretNotFound when it is deleted', async () => {
+    await client.patch(Secrets, ns, 'nas-password', { stringData: { KOPIA_PASSWORD: 'not the password' } });
+    const wrong = await waitForReady(KopiaRepositories, 'nas', { status: 'False', reason: 'WrongPassword' });
+    expect(wrong.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'False', reason: 'WrongPassword' });
+    await until('a WrongPassword Warning Event', async () => (await eventsFor('nas')).some((e) => e.reason === 'WrongPassword' && e.type === 'Warning'));
+
+    await client.delete(Secrets, ns, 'nas-password');
+    const missing = await waitForReady(KopiaRepositories, 'nas', { status: 'False', reason: 'SecretNotFound' });
+    expect(missing.status.conditions.find((c: any) => c.type === 'Ready').message).toBe(`Secret ${ns}/nas-password not found`);
+
+    await secret('nas-password', { KOPIA_PASSWORD: PASSWORD });
+    await waitForReady(KopiaRepositories, 'nas', { status: 'True', reason: 'Verified' });
+  });
+
+  it('never writes the password into Job specs, status, events or mover logs', async () => {
+    expect(jobSpecs.length).toBeGreaterThan(0);
+    for (const spec of jobSpecs) expect(spec).not.toContain(PASSWORD);
+    for (const name of ['nas', 'empty']) {
+      expect(JSON.stringify(await client.get(KopiaRepositories, ns, name))).not.toContain(PASSWORD);
+      expect(JSON.stringify(await eventsFor(name))).not.toContain(PASSWORD);
+    }
+    const podsDir = join(process.env.KOPIA_TEST_AGENT_DATA!, 'pods');
+    let logs = 0;
+    for (const uid of readdirSync(podsDir)) {
+      const dir = join(podsDir, uid, 'logs');
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir)) {
+        const text = readFileSync(join(dir, f), 'utf8');
+        if (text.includes('"component":"mover"')) logs++;
+        expect(text).not.toContain(PASSWORD);
+      }
+    }
+    expect(logs).toBeGreaterThan(0);
+  });
+
+  it('reports an invalid spec as a condition, not a crash', async () => {
+    const bad = repository('bad', 'nas', false);
+    bad.spec.verifyInterval = '10m';
+    await client.create(KopiaRepositories, bad as unknown as Obj);
+    // The API server enforces the schema, so make it invalid in a way only the operator checks:
+    // a Secret key use that the schema allows but the Secret lacks.
+    await secret('bad-password', { OTHER: 'x' });
+    const repo = await waitForReady(KopiaRepositories, 'bad', { status: 'False', reason: 'SecretNotFound' });
+    expect(repo.status.conditions.find((c: any) => c.type === 'Ready').message).toBe(`Secret ${ns}/bad-password has no key KOPIA_PASSWORD`);
+  });
+
+  it('deleting a Repository leaves the data in it untouched', async () => {
+    const dir = await repositoryDir('nas');
+    const before = readdirSync(dir).sort();
+    await client.delete(KopiaRepositories, ns, 'nas');
+    await until('the Repository to be gone', async () => !(await client.getOrUndefined(KopiaRepositories, ns, 'nas')));
+    expect(readdirSync(dir).sort()).toEqual(before);
+    expect(before).toContain('kopia.repository.f');
+  });
+});
+
+describe('ClusterRepository', () => {
+  let other: string;
+  const name = `shared-${Math.random().toString(16).slice(2, 8)}`;
+
+  beforeAll(async () => {
+    other = await createNamespace(client, 'tenant');
+  });
+  afterAll(async () => {
+    await client.delete(KopiaClusterRepositories, undefined, name);
+    await deleteNamespace(client, other);
+  });
+
+  it('is verified with a copy of its Secrets in the operator namespace, and allows only listed namespaces', async () => {
+    await claim('shared');
+    await secret('shared-password', { KOPIA_PASSWORD: PASSWORD });
+    await client.create(KopiaClusterRepositories, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'ClusterRepository',
+      metadata: { name },
+      spec: {
+        backend: { filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName: 'shared' } } } },
+        passwordSecretRef: { name: 'shared-password', namespace: ns, key: 'KOPIA_PASSWORD' },
+        create: { enabled: true },
+        allowedNamespaces: { names: [ns] },
+      },
+    } as Obj);
+    const repo = await waitForReady(KopiaClusterRepositories, name, { status: 'True', reason: 'Verified' }, undefined);
+    expect(repo.status.conditions.find((c: any) => c.type === 'Tenancy')).toMatchObject({ status: 'True', reason: 'NamespacesListed' });
+    expect(repo.status.allowedNamespaces).toEqual([ns]);
+    const copy = await client.get<Obj>(Secrets, ns, `kopia-clusterrepo-${name}`);
+    expect(Object.keys((copy as any).data)).toEqual(['KOPIA_PASSWORD']);
+    expect(copy.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ClusterRepository', name });
+  });
+
+  it('refuses a namespace outside its allow list: the consumer gets RepositoryNotAllowed', async () => {
+    const config = (namespace: string) =>
+      ({
+        apiVersion: 'kopia.io/v1alpha1',
+        kind: 'BackupConfig',
+        metadata: { name: 'app', namespace },
+        spec: { repository: { kind: 'ClusterRepository', name }, source: { pvc: 'shared' } },
+      }) as Obj;
+    await client.create(KopiaBackupConfigs, config(other));
+    await waitForReady(KopiaBackupConfigs, 'app', { status: 'False', reason: 'RepositoryNotAllowed' }, other);
+    const jobsInOther = await client.list(Jobs, other);
+    expect(jobsInOther.items).toEqual([]);
+
+    await client.create(KopiaBackupConfigs, config(ns));
+    const allowed = await waitForReady(KopiaBackupConfigs, 'app', { status: 'True', reason: 'Ready' }, ns);
+    expect(allowed.status.identityString).toBe(`app@${ns}:/data`);
+
+    // Allowing the other namespace by label takes effect without touching the consumer.
+    await client.patch(Namespaces, undefined, other, { metadata: { labels: { backups: 'yes' } } });
+    await client.patch(KopiaClusterRepositories, undefined, name, { spec: { allowedNamespaces: { names: null, selector: { matchLabels: { backups: 'yes' } } } } });
+    await waitForReady(KopiaBackupConfigs, 'app', { status: 'False', reason: 'SourceNotFound' }, other);
+  });
+});

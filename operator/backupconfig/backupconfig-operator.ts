@@ -1,0 +1,95 @@
+// BackupConfig: *what* to back up. It runs nothing by itself; its operator resolves the
+// repository (present, allowed for this namespace, Ready), checks the source claim and
+// resolves the identity, so Backups and schedules can rely on a Ready config.
+import type { BackupConfigSpec, BackupConfigStatus } from '../../generated/types.js';
+import type { KubeObject } from '../kube/kube-client.js';
+import { KopiaBackupConfigs, KopiaClusterRepositories, KopiaRepositories, Namespaces, PersistentVolumeClaims } from '../kube/resources.js';
+import { ConditionType, Reason } from '../reasons.js';
+import { findCondition, setCondition } from '../runtime/conditions.js';
+import type { Informer } from '../runtime/informer.js';
+import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
+import { writeStatus } from '../runtime/status-writer.js';
+import type { ReconcileResult } from '../runtime/work-queue.js';
+import { formatProblem, type KopiaValidator } from '../validation/validator.js';
+import { resolveRepository } from '../repository/repository-resolver.js';
+import { identityString, resolveIdentity } from './backupconfig-identity.js';
+
+type BackupConfigObject = KubeObject & { spec: BackupConfigSpec; status?: BackupConfigStatus };
+type Repo = KubeObject & { spec: never; status?: never };
+
+export class BackupConfigOperator extends KindOperator {
+  readonly kind = 'BackupConfig';
+  private configs!: Informer<BackupConfigObject>;
+  private repositories!: Informer<Repo>;
+  private clusterRepositories!: Informer<Repo>;
+  private namespaces!: Informer<KubeObject>;
+  private claims!: Informer<KubeObject>;
+
+  constructor(
+    ctx: OperatorContext,
+    private readonly validator: KopiaValidator,
+  ) {
+    super(ctx);
+  }
+
+  protected override async init(): Promise<void> {
+    await this.watchResource('kopia.io', 'v1alpha1', 'backupconfigs', async (e) => this.enqueue(e.object as unknown as KubeObject));
+    this.configs = this.ctx.informers.get<BackupConfigObject>(KopiaBackupConfigs);
+    const byRepository = (kind: string) => (r: Repo) =>
+      this.configs
+        .list()
+        .filter((c) => (c.spec.repository.kind ?? 'Repository') === kind && c.spec.repository.name === r.metadata.name && (kind === 'ClusterRepository' || c.metadata.namespace === r.metadata.namespace))
+        .map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
+    this.repositories = this.watchRelated<Repo>(KopiaRepositories, byRepository('Repository'));
+    this.clusterRepositories = this.watchRelated<Repo>(KopiaClusterRepositories, byRepository('ClusterRepository'));
+    this.namespaces = this.watchRelated<KubeObject>(Namespaces, (ns) =>
+      this.configs
+        .list()
+        .filter((c) => c.metadata.namespace === ns.metadata.name)
+        .map((c) => `${c.metadata.namespace}/${c.metadata.name}`),
+    );
+    this.claims = this.watchRelated<KubeObject>(PersistentVolumeClaims, (pvc) =>
+      this.configs
+        .list()
+        .filter((c) => c.metadata.namespace === pvc.metadata.namespace && c.spec.source.pvc === pvc.metadata.name)
+        .map((c) => `${c.metadata.namespace}/${c.metadata.name}`),
+    );
+  }
+
+  protected async reconcile(key: string): Promise<ReconcileResult | void> {
+    const config = this.configs.get(key);
+    if (!config || config.metadata.deletionTimestamp) return;
+    const ns = config.metadata.namespace!;
+    const generation = config.metadata.generation ?? 1;
+    const now = this.ctx.now();
+    const [status, reason, message] = this.evaluate(config, ns);
+    const identity = resolveIdentity(config.spec, config.metadata.name!, ns);
+    const next: BackupConfigStatus = {
+      ...config.status,
+      observedGeneration: generation,
+      identity,
+      identityString: identityString(identity),
+      conditions: setCondition(config.status?.conditions, { type: ConditionType.Ready, status, reason, message }, generation, now),
+    };
+    const before = findCondition(config.status?.conditions, ConditionType.Ready);
+    if (before?.reason !== reason || before?.status !== status) {
+      await this.ctx.events.record(config, status === 'True' ? 'Normal' : 'Warning', reason, message);
+    }
+    if ((await writeStatus(this.ctx.client, KopiaBackupConfigs, config, next)) === 'conflict') return { requeueAfterMs: 200 };
+  }
+
+  private evaluate(config: BackupConfigObject, ns: string): ['True' | 'False', string, string] {
+    const problems = this.validator.validate({ ...config, status: undefined });
+    if (problems.length) return ['False', Reason.InvalidSpec, problems.map(formatProblem).join('; ')];
+    const repo = resolveRepository(config.spec.repository, ns, {
+      repository: (n, name) => this.repositories.get(`${n}/${name}`) as never,
+      clusterRepository: (name) => this.clusterRepositories.get(name) as never,
+      namespaceLabels: (name) => this.namespaces.get(name)?.metadata.labels ?? {},
+    });
+    if (!repo.ok) return ['False', repo.reason, repo.message];
+    if (!this.claims.get(`${ns}/${config.spec.source.pvc}`)) {
+      return ['False', Reason.SourceNotFound, `PersistentVolumeClaim ${ns}/${config.spec.source.pvc} not found`];
+    }
+    return ['True', Reason.Ready, `backs up ${config.spec.source.pvc} to ${repo.kind} ${repo.name}`];
+  }
+}

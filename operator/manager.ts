@@ -1,0 +1,58 @@
+// Wires the operators of every kind onto one client, one set of shared informers and one
+// event recorder, and starts them once the caches are filled.
+import { BackupConfigOperator } from './backupconfig/backupconfig-operator.js';
+import type { KubeClient } from './kube/kube-client.js';
+import { ClusterRepositoryOperator } from './repository/cluster-repository-operator.js';
+import { RepositoryOperator } from './repository/repository-operator.js';
+import { ApiEventRecorder } from './runtime/events.js';
+import { InformerFactory, type KindOperator, type OperatorContext } from './runtime/kind-operator.js';
+import type { Logger } from './runtime/logger.js';
+import { createValidator } from './validation/validator.js';
+
+export interface ManagerOptions {
+  client: KubeClient;
+  log: Logger;
+  namespace: string;
+  moverImage: string;
+  resyncMs?: number;
+  now?: () => Date;
+}
+
+export interface Manager {
+  operators: KindOperator[];
+  informers: InformerFactory;
+  /** Resolves when no operator has queued or running work. */
+  whenIdle(): Promise<void>;
+  stop(): void;
+}
+
+export async function startManager(opts: ManagerOptions): Promise<Manager> {
+  const informers = new InformerFactory(opts.client, opts.log, opts.resyncMs);
+  const ctx: OperatorContext = {
+    client: opts.client,
+    informers,
+    events: new ApiEventRecorder(opts.client, 'kopia-operator', opts.namespace, opts.log),
+    log: opts.log,
+    namespace: opts.namespace,
+    moverImage: opts.moverImage,
+    now: opts.now ?? (() => new Date()),
+  };
+  const validator = createValidator();
+  const operators: KindOperator[] = [new RepositoryOperator(ctx, validator), new ClusterRepositoryOperator(ctx, validator), new BackupConfigOperator(ctx, validator)];
+  // @dot-i's start() runs each operator's init(), which registers its watches.
+  for (const op of operators) await op.start();
+  await informers.startAll();
+  for (const op of operators) op.run();
+  opts.log.info('operators running', { kinds: operators.map((o) => o.kind) });
+  return {
+    operators,
+    informers,
+    whenIdle: async () => {
+      await Promise.all(operators.map((o) => o.whenIdle()));
+    },
+    stop() {
+      for (const op of operators) op.stop();
+      informers.stopAll();
+    },
+  };
+}

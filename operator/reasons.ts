@@ -1,0 +1,33 @@
+// Condition and Event reasons, in one place. PascalCase, stable: users alert on them.
+export const Reason = {
+  // shared
+  InvalidSpec: 'InvalidSpec',
+  SecretNotFound: 'SecretNotFound',
+  // repository verification (the mover's error classes are reasons too)
+  Verifying: 'Verifying',
+  Verified: 'Verified',
+  Connected: 'Connected',
+  RepositoryCreated: 'RepositoryCreated',
+  NotInitialized: 'NotInitialized',
+  WrongPassword: 'WrongPassword',
+  Unreachable: 'Unreachable',
+  VerificationFailed: 'VerificationFailed',
+  // tenancy
+  AllNamespaces: 'AllNamespaces',
+  NamespacesListed: 'NamespacesListed',
+  NamespaceSelector: 'NamespaceSelector',
+  // consumers of a repository
+  RepositoryNotFound: 'RepositoryNotFound',
+  RepositoryNotAllowed: 'RepositoryNotAllowed',
+  RepositoryNotReady: 'RepositoryNotReady',
+  SourceNotFound: 'SourceNotFound',
+  Ready: 'Ready',
+} as const;
+
+export type ReasonName = (typeof Reason)[keyof typeof Reason];
+
+export const ConditionType = {
+  Ready: 'Ready',
+  Connected: 'Connected',
+  Tenancy: 'Tenancy',
+} as const;
