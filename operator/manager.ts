@@ -38,7 +38,11 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
     now: opts.now ?? (() => new Date()),
   };
   const validator = createValidator();
-  const operators: KindOperator[] = [new RepositoryOperator(ctx, validator), new ClusterRepositoryOperator(ctx, validator), new BackupConfigOperator(ctx, validator)];
+  const operators: KindOperator[] = [
+    new RepositoryOperator(ctx, validator),
+    new ClusterRepositoryOperator(ctx, validator),
+    new BackupConfigOperator(ctx, validator),
+  ];
   // @dot-i's start() runs each operator's init(), which registers its watches.
   for (const op of operators) await op.start();
   await informers.startAll();

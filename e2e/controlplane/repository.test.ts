@@ -4,7 +4,18 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Repository } from '../../generated/types.js';
 import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js';
-import { Events, Jobs, KopiaBackupConfigs, KopiaClusterRepositories, KopiaRepositories, Namespaces, PersistentVolumeClaims, PersistentVolumes, Secrets } from '../../operator/kube/resources.js';
+import {
+  Events,
+  Jobs,
+  KopiaBackupConfigs,
+  KopiaClusterRepositories,
+  KopiaRepositories,
+  Namespaces,
+  PersistentVolumeClaims,
+  PersistentVolumes,
+  Secrets,
+} from '../../operator/kube/resources.js';
+import { MOVER_SELECTOR } from '../../operator/jobs/job-builder.js';
 import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
 import { STORAGE_CLASS } from '../support/node-agent.js';
 import { startTestOperator } from '../support/operator.js';
@@ -23,7 +34,7 @@ beforeAll(async () => {
   ns = await createNamespace(client, 'repo');
   operator = await startTestOperator(ns);
   // Keep every mover Job spec the operator creates, to scan for the password later.
-  operator.manager.informers.get<Obj>(Jobs).on((_t, job) => jobSpecs.push(JSON.stringify(job)));
+  operator.manager.informers.get<Obj>(Jobs, MOVER_SELECTOR).on((_t, job) => jobSpecs.push(JSON.stringify(job)));
 });
 afterAll(async () => {
   operator.stop();
@@ -62,7 +73,12 @@ async function readyCondition(type: typeof KopiaRepositories, name: string, name
   return (obj.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
 }
 
-async function waitForReady(type: typeof KopiaRepositories, name: string, expect: { status: string; reason: string }, namespace: string | undefined = ns): Promise<Obj> {
+async function waitForReady(
+  type: typeof KopiaRepositories,
+  name: string,
+  expect: { status: string; reason: string },
+  namespace: string | undefined = ns,
+): Promise<Obj> {
   await until(
     `${type.plural}/${name} Ready=${expect.status} (${expect.reason})`,
     async () => {
@@ -119,7 +135,9 @@ describe('Repository', () => {
     await client.patch(Secrets, ns, 'nas-password', { stringData: { KOPIA_PASSWORD: 'not the password' } });
     const wrong = await waitForReady(KopiaRepositories, 'nas', { status: 'False', reason: 'WrongPassword' });
     expect(wrong.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'False', reason: 'WrongPassword' });
-    await until('a WrongPassword Warning Event', async () => (await eventsFor('nas')).some((e) => e.reason === 'WrongPassword' && e.type === 'Warning'));
+    await until('a WrongPassword Warning Event', async () =>
+      (await eventsFor('nas')).some((e) => e.reason === 'WrongPassword' && e.type === 'Warning'),
+    );
 
     await client.delete(Secrets, ns, 'nas-password');
     const missing = await waitForReady(KopiaRepositories, 'nas', { status: 'False', reason: 'SecretNotFound' });
@@ -224,7 +242,9 @@ describe('ClusterRepository', () => {
 
     // Allowing the other namespace by label takes effect without touching the consumer.
     await client.patch(Namespaces, undefined, other, { metadata: { labels: { backups: 'yes' } } });
-    await client.patch(KopiaClusterRepositories, undefined, name, { spec: { allowedNamespaces: { names: null, selector: { matchLabels: { backups: 'yes' } } } } });
+    await client.patch(KopiaClusterRepositories, undefined, name, {
+      spec: { allowedNamespaces: { names: null, selector: { matchLabels: { backups: 'yes' } } } },
+    });
     await waitForReady(KopiaBackupConfigs, 'app', { status: 'False', reason: 'SourceNotFound' }, other);
   });
 });

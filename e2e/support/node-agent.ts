@@ -38,6 +38,8 @@ export const PROVISIONER = 'kopia.io/test-hostpath';
 export const STORAGE_CLASS = 'kopia-test-hostpath';
 export const STORAGE_CLASS_WFFC = 'kopia-test-hostpath-wffc';
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+/** Where containers find kopia (bind-mounted; /run is a tmpfs, so the mount point leaves no trace). */
+const CONTAINER_TOOLS_DIR = '/run/kopia-node-agent/bin';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- pod specs are handled structurally */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -423,7 +425,9 @@ export class NodeAgent {
         path = join(podDir, 'volumes', vol.name);
         mkdirSync(path, { recursive: true });
         chmodSync(path, 0o755);
-        const sources: any[] = vol.projected ? vol.projected.sources ?? [] : [vol.secret ? { secret: vol.secret } : { configMap: vol.configMap }];
+        const sources: any[] = vol.projected
+          ? (vol.projected.sources ?? [])
+          : [vol.secret ? { secret: vol.secret } : { configMap: vol.configMap }];
         const defaultMode: number = (vol.projected ?? vol.secret ?? vol.configMap).defaultMode ?? 0o644;
         for (const source of sources) {
           if (!source.secret && !source.configMap) continue; // tokens and downward API: not provided here
@@ -432,7 +436,8 @@ export class NodeAgent {
           const name = src.secretName ?? src.name;
           const data = await this.secretOrConfigMap(kind, pod.metadata.namespace!, name);
           if (!data && !src.optional) throw new Error(`volume ${vol.name}: ${kind} "${name}" not found`);
-          const items: { key: string; path: string; mode?: number }[] = src.items ?? Object.keys(data ?? {}).map((k) => ({ key: k, path: k }));
+          const items: { key: string; path: string; mode?: number }[] =
+            src.items ?? Object.keys(data ?? {}).map((k) => ({ key: k, path: k }));
           for (const item of items) {
             if (!data?.[item.key]) {
               if (src.items && !src.optional) throw new Error(`volume ${vol.name}: ${kind} "${name}" has no key ${item.key}`);
@@ -469,7 +474,7 @@ export class NodeAgent {
 
   private async resolveEnv(pod: Obj, container: any): Promise<Record<string, string>> {
     const env: Record<string, string> = {
-      PATH: `${this.toolsDir}:/usr/local/bin:/usr/bin:/bin`,
+      PATH: `${CONTAINER_TOOLS_DIR}:/usr/local/bin:/usr/bin:/bin`,
       HOME: '/tmp',
       HOSTNAME: pod.metadata.name!,
       KUBERNETES_SERVICE_HOST: '127.0.0.1',
@@ -649,23 +654,33 @@ export class NodeAgent {
     // Non-root only where the program can be read by others (it lives in the checkout).
     const asUser = runAsUser !== undefined && runAsUser !== 0 && argv.every((a) => !a.startsWith('/') || readableByOthers(a));
     const lines = ['set -e'];
-    let i = 0;
     const mountEnv: Record<string, string> = {};
+    const termPath = c.terminationMessagePath ?? '/dev/termination-log';
+    const binds: { src: string; dst: string; readOnly: boolean; file: boolean }[] = [
+      { src: termFile, dst: termPath, readOnly: false, file: true },
+      // The tools live under the agent's data dir, which a pod's /tmp mount could hide.
+      { src: this.toolsDir, dst: CONTAINER_TOOLS_DIR, readOnly: true, file: false },
+    ];
     for (const m of c.volumeMounts ?? []) {
       const host = volumes.get(m.name);
       if (!host) continue;
       const src = m.subPath ? join(host, m.subPath) : host;
       if (m.subPath) mkdirSync(src, { recursive: true });
-      mountEnv[`__KO_SRC${i}`] = src;
-      mountEnv[`__KO_DST${i}`] = m.mountPath;
-      lines.push(`mkdir -p "$__KO_DST${i}"`, `mount --bind "$__KO_SRC${i}" "$__KO_DST${i}"`);
-      if (m.readOnly) lines.push(`mount -o remount,bind,ro "$__KO_DST${i}"`);
-      i++;
+      binds.push({ src, dst: m.mountPath, readOnly: !!m.readOnly, file: false });
     }
-    const termPath = c.terminationMessagePath ?? '/dev/termination-log';
-    mountEnv.__KO_TERM_SRC = termFile;
-    mountEnv.__KO_TERM_DST = termPath;
-    lines.push('[ -e "$__KO_TERM_DST" ] || touch "$__KO_TERM_DST"', 'mount --bind "$__KO_TERM_SRC" "$__KO_TERM_DST"');
+    // A mount over /tmp would hide sources that live under /tmp: mount those shadowing
+    // others' sources last.
+    const shadows = (b: { dst: string }) => binds.filter((o) => o.src === b.dst || o.src.startsWith(`${b.dst.replace(/\/$/, '')}/`)).length;
+    binds.sort((a, b) => shadows(a) - shadows(b));
+    binds.forEach((b, i) => {
+      mountEnv[`__KO_SRC${i}`] = b.src;
+      mountEnv[`__KO_DST${i}`] = b.dst;
+      lines.push(
+        b.file ? `[ -e "$__KO_DST${i}" ] || touch "$__KO_DST${i}"` : `mkdir -p "$__KO_DST${i}"`,
+        `mount --bind "$__KO_SRC${i}" "$__KO_DST${i}"`,
+      );
+      if (b.readOnly) lines.push(`mount -o remount,bind,ro "$__KO_DST${i}"`);
+    });
     lines.push(`unset ${Object.keys(mountEnv).join(' ')}`);
     if (c.workingDir) lines.push(`cd "${c.workingDir.replace(/"/g, '')}"`);
     const supplementary =

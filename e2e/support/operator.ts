@@ -7,7 +7,12 @@ export const TEST_MOVER_IMAGE = 'kopia-operator:test';
 
 export async function startTestOperator(namespace: string): Promise<{ manager: Manager; client: KubeClient; stop(): void }> {
   const client = await KubeClient.fromFile(process.env.KOPIA_TEST_KUBECONFIG!);
-  const manager = await startManager({ client, log: createLogger('operator', process.env.LOG_LEVEL ?? 'error'), namespace, moverImage: TEST_MOVER_IMAGE });
+  const manager = await startManager({
+    client,
+    log: createLogger('operator', process.env.LOG_LEVEL ?? 'error'),
+    namespace,
+    moverImage: TEST_MOVER_IMAGE,
+  });
   return {
     manager,
     client,

@@ -38,7 +38,12 @@ export class BackupConfigOperator extends KindOperator {
     const byRepository = (kind: string) => (r: Repo) =>
       this.configs
         .list()
-        .filter((c) => (c.spec.repository.kind ?? 'Repository') === kind && c.spec.repository.name === r.metadata.name && (kind === 'ClusterRepository' || c.metadata.namespace === r.metadata.namespace))
+        .filter(
+          (c) =>
+            (c.spec.repository.kind ?? 'Repository') === kind &&
+            c.spec.repository.name === r.metadata.name &&
+            (kind === 'ClusterRepository' || c.metadata.namespace === r.metadata.namespace),
+        )
         .map((c) => `${c.metadata.namespace}/${c.metadata.name}`);
     this.repositories = this.watchRelated<Repo>(KopiaRepositories, byRepository('Repository'));
     this.clusterRepositories = this.watchRelated<Repo>(KopiaClusterRepositories, byRepository('ClusterRepository'));
@@ -57,8 +62,9 @@ export class BackupConfigOperator extends KindOperator {
   }
 
   protected async reconcile(key: string): Promise<ReconcileResult | void> {
-    const config = this.configs.get(key);
-    if (!config || config.metadata.deletionTimestamp) return;
+    const cached = this.configs.get(key);
+    if (!cached || cached.metadata.deletionTimestamp) return;
+    const config = this.written.latest(cached);
     const ns = config.metadata.namespace!;
     const generation = config.metadata.generation ?? 1;
     const now = this.ctx.now();
@@ -75,7 +81,7 @@ export class BackupConfigOperator extends KindOperator {
     if (before?.reason !== reason || before?.status !== status) {
       await this.ctx.events.record(config, status === 'True' ? 'Normal' : 'Warning', reason, message);
     }
-    if ((await writeStatus(this.ctx.client, KopiaBackupConfigs, config, next)) === 'conflict') return { requeueAfterMs: 200 };
+    if ((await writeStatus(this.ctx.client, KopiaBackupConfigs, config, next, this.written)) === 'conflict') return { requeueAfterMs: 200 };
   }
 
   private evaluate(config: BackupConfigObject, ns: string): ['True' | 'False', string, string] {

@@ -40,7 +40,13 @@ export function secretKeyUses(spec: RepositorySecrets): SecretKeyUse[] {
     );
   }
   if (b.s3?.tls?.caBundleSecretRef) uses.push(fileFrom(b.s3.tls.caBundleSecretRef, SECRET_FILES.caBundle));
-  if (b.b2) uses.push(...fromRef(b.b2.credentialsSecretRef, [['B2_KEY_ID', 'B2_KEY_ID', false], ['B2_KEY', 'B2_KEY', false]]));
+  if (b.b2)
+    uses.push(
+      ...fromRef(b.b2.credentialsSecretRef, [
+        ['B2_KEY_ID', 'B2_KEY_ID', false],
+        ['B2_KEY', 'B2_KEY', false],
+      ]),
+    );
   if (b.azure) {
     uses.push(
       ...fromRef(b.azure.credentialsSecretRef, [
@@ -52,12 +58,23 @@ export function secretKeyUses(spec: RepositorySecrets): SecretKeyUse[] {
   }
   if (b.gcs) {
     const ref = b.gcs.credentialsSecretRef;
-    uses.push({ secret: { name: ref.name, namespace: ref.namespace }, key: 'GOOGLE_APPLICATION_CREDENTIALS', optional: false, as: { file: SECRET_FILES.gcsCredentials } });
+    uses.push({
+      secret: { name: ref.name, namespace: ref.namespace },
+      key: 'GOOGLE_APPLICATION_CREDENTIALS',
+      optional: false,
+      as: { file: SECRET_FILES.gcsCredentials },
+    });
   }
   if (b.sftp) {
     uses.push(fileFrom(b.sftp.knownHostsSecretRef, SECRET_FILES.knownHosts));
     const ref = b.sftp.credentialsSecretRef;
-    if (ref) uses.push({ secret: { name: ref.name, namespace: ref.namespace }, key: 'SFTP_KEY', optional: false, as: { file: SECRET_FILES.sftpKey } });
+    if (ref)
+      uses.push({
+        secret: { name: ref.name, namespace: ref.namespace },
+        key: 'SFTP_KEY',
+        optional: false,
+        as: { file: SECRET_FILES.sftpKey },
+      });
   }
   if (b.webdav?.credentialsSecretRef) {
     uses.push(

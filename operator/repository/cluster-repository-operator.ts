@@ -40,7 +40,13 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
   }
 
   /** Writes the copy only when its content differs, so a quiet cluster sees no writes. */
-  async ensureSecretCopy(namespace: string, name: string, uses: SecretKeyUse[], owner: OwnerReference, repositoryName: string): Promise<void> {
+  async ensureSecretCopy(
+    namespace: string,
+    name: string,
+    uses: SecretKeyUse[],
+    owner: OwnerReference,
+    repositoryName: string,
+  ): Promise<void> {
     const data: Record<string, string> = {};
     for (const u of uses) {
       const value = await this.readSecretKey(u.secret.namespace!, u.secret.name, u.key);
@@ -48,7 +54,13 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
     }
     const labels = { [LABELS.managedBy]: MANAGED_BY, [LABELS.ownerKind]: this.kind, [LABELS.ownerName]: repositoryName };
     const existing = this.secrets.get(`${namespace}/${name}`) as (KubeObject & { data?: Record<string, string> }) | undefined;
-    const body = { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name, namespace, labels, ownerReferences: [owner] }, data } as KubeObject;
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: { name, namespace, labels, ownerReferences: [owner] },
+      data,
+    } as KubeObject;
     if (!existing) {
       try {
         await this.ctx.client.create(Secrets, body);
@@ -70,7 +82,12 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
       : spec.allowedNamespaces.names
         ? [Reason.NamespacesListed, `allowed namespaces: ${spec.allowedNamespaces.names.join(', ')}`]
         : [Reason.NamespaceSelector, `namespaces matching the selector: ${allowed?.length ? allowed.join(', ') : 'none yet'}`];
-    const conditions = setCondition(status.conditions, { type: ConditionType.Tenancy, status: 'True', reason, message }, repo.metadata.generation, this.ctx.now());
+    const conditions = setCondition(
+      status.conditions,
+      { type: ConditionType.Tenancy, status: 'True', reason, message },
+      repo.metadata.generation,
+      this.ctx.now(),
+    );
     return { ...status, conditions, allowedNamespaces: allowed };
   }
 }

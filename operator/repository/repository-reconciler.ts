@@ -38,6 +38,8 @@ export abstract class RepositoryReconciler extends KindOperator {
   protected jobs!: Informer<Obj>;
   protected pods!: Informer<Obj>;
   protected secrets!: Informer<Obj>;
+  /** UIDs of verify Jobs whose result is already in status. */
+  private readonly collected = new Set<string>();
 
   constructor(
     ctx: OperatorContext,
@@ -70,21 +72,26 @@ export abstract class RepositoryReconciler extends KindOperator {
     this.secrets = this.watchRelated<Obj>(Secrets, (s) =>
       this.repositories
         .list()
-        .filter((r) => secretKeyUses(r.spec).some((u) => u.secret.name === s.metadata.name && (u.secret.namespace ?? r.metadata.namespace) === s.metadata.namespace))
+        .filter((r) =>
+          secretKeyUses(r.spec).some(
+            (u) => u.secret.name === s.metadata.name && (u.secret.namespace ?? r.metadata.namespace) === s.metadata.namespace,
+          ),
+        )
         .map((r) => (r.metadata.namespace ? `${r.metadata.namespace}/${r.metadata.name}` : r.metadata.name!)),
     );
   }
 
   protected async reconcile(key: string): Promise<ReconcileResult | void> {
-    const repo = this.repositories.get(key);
-    if (!repo || repo.metadata.deletionTimestamp) return;
+    const cached = this.repositories.get(key);
+    if (!cached || cached.metadata.deletionTimestamp) return;
+    const repo = this.written.latest(cached);
     const now = this.ctx.now();
     const generation = repo.metadata.generation ?? 1;
     let status: RepositoryStatus = structuredClone(repo.status ?? {});
     const result = await this.verify(repo, status, generation, now);
     status = this.decorateStatus(repo, result.status);
     await this.announce(repo, repo.status, status, result.created);
-    const written = await writeStatus(this.ctx.client, this.resource, repo, status);
+    const written = await writeStatus(this.ctx.client, this.resource, repo, status, this.written);
     if (written === 'conflict') return { requeueAfterMs: 200 };
     return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : undefined;
   }
@@ -105,13 +112,22 @@ export abstract class RepositoryReconciler extends KindOperator {
     if (missing) return { status: statusBlocked(status, Reason.SecretNotFound, missing, generation, now) };
     const secretsHash = shortHash(
       uses
-        .map((u) => `${namespaceOf(u)}/${u.secret.name}@${this.secrets.get(`${namespaceOf(u)}/${u.secret.name}`)?.metadata.resourceVersion}`)
+        .map(
+          (u) => `${namespaceOf(u)}/${u.secret.name}@${this.secrets.get(`${namespaceOf(u)}/${u.secret.name}`)?.metadata.resourceVersion}`,
+        )
         .sort()
         .join(','),
       16,
     );
 
-    const owner: OwnerReference = { apiVersion: repo.apiVersion!, kind: repo.kind!, name: repo.metadata.name!, uid: repo.metadata.uid!, controller: true, blockOwnerDeletion: true };
+    const owner: OwnerReference = {
+      apiVersion: repo.apiVersion!,
+      kind: repo.kind!,
+      name: repo.metadata.name!,
+      uid: repo.metadata.uid!,
+      controller: true,
+      blockOwnerDeletion: true,
+    };
     const jobNamespace = this.jobNamespace(repo);
     const jobName = boundedName('kopia-verify', repo.metadata.name!);
     const jobUses = await this.prepareSecrets(repo, uses, owner);
@@ -127,12 +143,26 @@ export abstract class RepositoryReconciler extends KindOperator {
       mover: repo.spec.mover,
       activeDeadlineSeconds: VERIFY_DEADLINE_SECONDS,
     });
-    desired.metadata.annotations = { ...desired.metadata.annotations, [GENERATION_ANNOTATION]: String(generation), [SECRETS_HASH_ANNOTATION]: secretsHash };
+    desired.metadata.annotations = {
+      ...desired.metadata.annotations,
+      [GENERATION_ANNOTATION]: String(generation),
+      [SECRETS_HASH_ANNOTATION]: secretsHash,
+    };
 
-    const job = this.jobs.get(`${jobNamespace}/${jobName}`);
+    const cached = this.jobs.get(`${jobNamespace}/${jobName}`);
+    // A Job already collected (its deletion not yet seen by the cache) is gone for our purposes.
+    const job = cached && !this.collected.has(cached.metadata.uid!) ? cached : undefined;
     const observed = job ? observeJob(job) : undefined;
     const intervalMs = parseDuration(repo.spec.verifyInterval ?? '10m');
-    const plan = planVerification({ status, generation, secretsHash, desiredSpecHash: desired.metadata.annotations[SPEC_HASH_ANNOTATION], job: observed, now, intervalMs });
+    const plan = planVerification({
+      status,
+      generation,
+      secretsHash,
+      desiredSpecHash: desired.metadata.annotations[SPEC_HASH_ANNOTATION],
+      job: observed,
+      now,
+      intervalMs,
+    });
     switch (plan.action) {
       case 'idle':
         return { status, requeueAfterMs: plan.requeueAfterMs };
@@ -150,8 +180,14 @@ export abstract class RepositoryReconciler extends KindOperator {
         return { status: statusVerifying(status, generation, now) };
       case 'collect': {
         const result = this.jobResult(job!);
+        this.collected.add(job!.metadata.uid!);
+        if (this.collected.size > 10000) this.collected.clear();
         await this.ctx.client.delete(Jobs, jobNamespace, jobName, { propagationPolicy: 'Background' });
-        return { status: statusFromResult(status, result, observed!, now), requeueAfterMs: intervalMs, created: result.ok && result.created };
+        return {
+          status: statusFromResult(status, result, observed!, now),
+          requeueAfterMs: intervalMs,
+          created: result.ok && result.created,
+        };
       }
     }
   }
@@ -186,8 +222,19 @@ export abstract class RepositoryReconciler extends KindOperator {
     return parseMoverResult(podFailure ?? (failed ? `${failed.reason}: ${failed.message}` : undefined));
   }
 
-  private async announce(repo: RepositoryObject, before: RepositoryStatus | undefined, after: RepositoryStatus, created?: boolean): Promise<void> {
-    if (created) await this.ctx.events.record(repo, 'Normal', Reason.RepositoryCreated, 'kopia reported the repository not initialized and create.enabled is set: created it');
+  private async announce(
+    repo: RepositoryObject,
+    before: RepositoryStatus | undefined,
+    after: RepositoryStatus,
+    created?: boolean,
+  ): Promise<void> {
+    if (created)
+      await this.ctx.events.record(
+        repo,
+        'Normal',
+        Reason.RepositoryCreated,
+        'kopia reported the repository not initialized and create.enabled is set: created it',
+      );
     const was = findCondition(before?.conditions, ConditionType.Ready);
     const now = findCondition(after.conditions, ConditionType.Ready);
     if (!now || (was?.status === now.status && was.reason === now.reason && was.message === now.message)) return;

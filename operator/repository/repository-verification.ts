@@ -67,8 +67,18 @@ function withReadyAndConnected(
   generation: number,
   now: Date,
 ): RepositoryStatus {
-  let conditions = setCondition(status.conditions, { type: ConditionType.Ready, status: ready[0], reason: ready[1], message: ready[2] }, generation, now);
-  conditions = setCondition(conditions, { type: ConditionType.Connected, status: connected[0], reason: connected[1], message: connected[2] }, generation, now);
+  let conditions = setCondition(
+    status.conditions,
+    { type: ConditionType.Ready, status: ready[0], reason: ready[1], message: ready[2] },
+    generation,
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    { type: ConditionType.Connected, status: connected[0], reason: connected[1], message: connected[2] },
+    generation,
+    now,
+  );
   return { ...status, conditions };
 }
 
@@ -86,19 +96,30 @@ export function statusFromResult(status: RepositoryStatus, result: MoverResult, 
       now,
     );
   }
-  const reason = result.ok ? Reason.VerificationFailed : result.errorClass === 'Other' || result.errorClass === 'InvalidRequest' ? Reason.VerificationFailed : result.errorClass;
+  const reason = result.ok
+    ? Reason.VerificationFailed
+    : result.errorClass === 'Other' || result.errorClass === 'InvalidRequest'
+      ? Reason.VerificationFailed
+      : result.errorClass;
   const message = result.ok ? 'the mover reported success without repository facts' : result.message;
   return withReadyAndConnected(base, ['False', reason, message], ['False', reason, message], job.generation, now);
 }
 
 /** Status while a problem stops verification before any Job (bad spec, missing Secret). */
 export function statusBlocked(status: RepositoryStatus, reason: string, message: string, generation: number, now: Date): RepositoryStatus {
-  return withReadyAndConnected({ ...status, observedGeneration: generation }, ['False', reason, message], ['Unknown', reason, message], generation, now);
+  return withReadyAndConnected(
+    { ...status, observedGeneration: generation },
+    ['False', reason, message],
+    ['Unknown', reason, message],
+    generation,
+    now,
+  );
 }
 
 /** Status when the first verification of this generation starts. */
 export function statusVerifying(status: RepositoryStatus, generation: number, now: Date): RepositoryStatus {
-  if (status.observedGeneration === generation && status.conditions?.some((c) => c.type === ConditionType.Ready && c.status !== 'Unknown')) return status;
+  if (status.observedGeneration === generation && status.conditions?.some((c) => c.type === ConditionType.Ready && c.status !== 'Unknown'))
+    return status;
   const message = 'a verification Job is running';
   return withReadyAndConnected(status, ['Unknown', Reason.Verifying, message], ['Unknown', Reason.Verifying, message], generation, now);
 }

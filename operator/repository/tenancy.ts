@@ -22,7 +22,10 @@ export function isNamespaceAllowed(allowed: AllowedNamespaces, namespace: string
 }
 
 /** The allowed namespaces among those that exist, for status (undefined when all are). */
-export function allowedAmong(allowed: AllowedNamespaces, namespaces: { name: string; labels: Record<string, string> }[]): string[] | undefined {
+export function allowedAmong(
+  allowed: AllowedNamespaces,
+  namespaces: { name: string; labels: Record<string, string> }[],
+): string[] | undefined {
   if (allowed.all) return undefined;
   return namespaces
     .filter((n) => isNamespaceAllowed(allowed, n.name, n.labels))

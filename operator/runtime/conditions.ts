@@ -11,7 +11,12 @@ export interface ConditionInput {
   message: string;
 }
 
-export function setCondition(conditions: Condition[] | undefined, input: ConditionInput, observedGeneration: number | undefined, now: Date): Condition[] {
+export function setCondition(
+  conditions: Condition[] | undefined,
+  input: ConditionInput,
+  observedGeneration: number | undefined,
+  now: Date,
+): Condition[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((c) => c.type === input.type);
   const previous = i >= 0 ? list[i] : undefined;
@@ -20,7 +25,8 @@ export function setCondition(conditions: Condition[] | undefined, input: Conditi
     status: input.status,
     reason: input.reason,
     message: input.message.slice(0, 32768),
-    lastTransitionTime: previous && previous.status === input.status ? previous.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime:
+      previous && previous.status === input.status ? previous.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
   };
   if (i >= 0) list[i] = next;

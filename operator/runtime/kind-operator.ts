@@ -9,6 +9,7 @@ import type { KubeClient, KubeObject, ResourceType } from '../kube/kube-client.j
 import type { EventRecorder } from './events.js';
 import { Informer, objectKey } from './informer.js';
 import type { Logger } from './logger.js';
+import { WrittenObjects } from './status-writer.js';
 import { WorkQueue, type ReconcileResult } from './work-queue.js';
 
 const { default: DotIOperator, ResourceMetaImpl } = dotI as unknown as {
@@ -65,6 +66,8 @@ export abstract class KindOperator extends DotIOperator {
   abstract readonly kind: string;
   protected readonly queue: WorkQueue;
   protected readonly log: Logger;
+  /** Our own status writes, for reads that run ahead of the watch. */
+  protected readonly written = new WrittenObjects();
 
   constructor(protected readonly ctx: OperatorContext) {
     super({
@@ -78,7 +81,12 @@ export abstract class KindOperator extends DotIOperator {
       concurrency: 4,
       paused: true,
       onError: (key, error, retryInMs) =>
-        this.log.warn('reconcile failed; retrying', { kind: this.kind, key, retryInMs, error: error instanceof Error ? error.message : String(error) }),
+        this.log.warn('reconcile failed; retrying', {
+          kind: this.kind,
+          key,
+          retryInMs,
+          error: error instanceof Error ? error.message : String(error),
+        }),
     });
   }
 

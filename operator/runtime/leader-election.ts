@@ -61,7 +61,12 @@ export class LeaderElector {
     };
     try {
       if (!current) {
-        await this.client.create(Leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.opts.name, namespace: this.opts.namespace }, spec } as Lease);
+        await this.client.create(Leases, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.opts.name, namespace: this.opts.namespace },
+          spec,
+        } as Lease);
         return true;
       }
       if (!canAcquire(current.spec, this.identity, now)) return false;
