@@ -14,7 +14,7 @@ const leaderElection = process.env.LEADER_ELECTION !== 'false';
 
 async function main(): Promise<void> {
   const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();
-  let manager: Manager | undefined;
+  const running: { manager?: Manager } = {};
   let ready = false;
   const server = http.createServer((req, res) => {
     if (req.url === '/healthz') return void res.writeHead(200).end('ok');
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   server.listen(port);
   const elector = new LeaderElector(client, { namespace, name: 'kopia-operator' }, log);
   const shutdown = (code: number) => {
-    manager?.stop();
+    running.manager?.stop();
     elector.stop();
     server.close();
     process.exit(code);
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown(0));
   process.on('SIGINT', () => shutdown(0));
   if (leaderElection) await elector.acquire(() => shutdown(1));
-  manager = await startManager({ client, log, namespace, moverImage });
+  running.manager = await startManager({ client, log, namespace, moverImage });
   ready = true;
 }
 
