@@ -2047,7 +2047,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                   "$ref": "common.schema.yaml#/definitions/SecretReference"
                 }
               ],
-              "description": "Secret with SFTP_PASSWORD or SFTP_KEY (a private key)."
+              "description": "Secret with SFTP_KEY, a private key (kopia takes SFTP passwords only as a command-line argument, which we never use for secrets)."
             },
             "knownHostsSecretRef": {
               "allOf": [

@@ -473,7 +473,7 @@ export interface SFTPBackend {
   username: string;
   path: string;
   /**
-   * Secret with SFTP_PASSWORD or SFTP_KEY (a private key).
+   * Secret with SFTP_KEY, a private key (kopia takes SFTP passwords only as a command-line argument, which we never use for secrets).
    */
   credentialsSecretRef?: SecretReference;
   /**

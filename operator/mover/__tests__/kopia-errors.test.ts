@@ -1,0 +1,38 @@
+import { classifyKopiaError, firstMeaningfulLine } from '../kopia-errors.js';
+import { parseMoverResult } from '../mover-contract.js';
+
+// Messages as kopia 0.23 prints them (seen in the kopia tier).
+const cases: { given: string; expect: string }[] = [
+  { given: 'error connecting to repository: repository not initialized in the provided storage', expect: 'NotInitialized' },
+  { given: 'failed to open repository: unable to create format manager: invalid repository password', expect: 'WrongPassword' },
+  { given: "can't connect to storage: cannot access storage path: stat /repository/x: no such file or directory", expect: 'Unreachable' },
+  {
+    given: 'can\'t connect to storage: error retrieving storage config from bucket "b": dial tcp 127.0.0.1:1: connect: connection refused',
+    expect: 'Unreachable',
+  },
+  {
+    given: 'error connecting to repository: unable to read format blob: ... ReadStream .shards: Authorize .shards: 401',
+    expect: 'Unreachable',
+  },
+  { given: 'unable to get repository storage: error listing blobs: The specified bucket does not exist', expect: 'Unreachable' },
+  { given: 'unable to get repository storage: found existing data in storage location', expect: 'Other' },
+  { given: 'kopia: error: unknown long flag --bogus', expect: 'Other' },
+  { given: '', expect: 'Other' },
+];
+
+it.each(cases.map((c) => [c.expect, c.given] as const))('classifies as %s: %s', (expected, given) => {
+  expect(classifyKopiaError(given).errorClass).toBe(expected);
+});
+
+it('picks the line that says what went wrong', () => {
+  expect(firstMeaningfulLine('Connecting to storage backend...\n\nerror connecting to repository: repository not initialized\n')).toBe(
+    'error connecting to repository: repository not initialized',
+  );
+  expect(firstMeaningfulLine('just one line')).toBe('just one line');
+});
+
+it('reads a mover result, and turns anything else into Other with its first line', () => {
+  expect(parseMoverResult('{"ok":true,"operation":"verify"}')).toEqual({ ok: true, operation: 'verify' });
+  expect(parseMoverResult('OOMKilled\nmore')).toEqual({ ok: false, operation: 'unknown', errorClass: 'Other', message: 'OOMKilled' });
+  expect(parseMoverResult(undefined)).toMatchObject({ ok: false, errorClass: 'Other', message: 'the mover ended without a result' });
+});

@@ -1,0 +1,99 @@
+import { setCondition } from '../conditions.js';
+import { deepEqual } from '../deep-equal.js';
+import { canAcquire } from '../leader-election.js';
+import { WorkQueue } from '../work-queue.js';
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+describe('work queue', () => {
+  it('merges repeated adds and never runs one key twice at once', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const runs: string[] = [];
+    const q = new WorkQueue(async (key) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      runs.push(key);
+      await tick(20);
+      running--;
+    });
+    q.add('a');
+    q.add('a');
+    q.add('b');
+    await tick(5);
+    q.add('a'); // while running: runs once more afterwards
+    q.add('a');
+    await tick(80);
+    await q.whenIdle();
+    expect(runs.sort()).toEqual(['a', 'a', 'b']);
+    expect(maxRunning).toBe(2);
+  });
+
+  it('retries a failing key with growing backoff, then forgets the failures on success', async () => {
+    const times: number[] = [];
+    const errors: number[] = [];
+    const q = new WorkQueue(
+      async () => {
+        times.push(Date.now());
+        if (times.length < 3) throw new Error('transient');
+      },
+      { baseDelayMs: 20, onError: (_k, _e, retry) => errors.push(retry) },
+    );
+    q.add('k');
+    await tick(200);
+    expect(times).toHaveLength(3);
+    expect(errors).toEqual([20, 40]);
+    expect(q.backoffFor('k')).toBe(20);
+    q.stop();
+  });
+
+  it('requeues after the delay a reconcile asks for, and holds keys while paused', async () => {
+    let count = 0;
+    const q = new WorkQueue(
+      async () => {
+        count++;
+        return count === 1 ? { requeueAfterMs: 30 } : undefined;
+      },
+      { paused: true },
+    );
+    q.add('k');
+    await tick(10);
+    expect(count).toBe(0);
+    q.resume();
+    await tick(80);
+    expect(count).toBe(2);
+    q.stop();
+  });
+});
+
+describe('conditions', () => {
+  it('moves lastTransitionTime only when the status changes', () => {
+    const t1 = new Date('2026-01-01T00:00:00Z');
+    const t2 = new Date('2026-01-02T00:00:00Z');
+    const a = setCondition([], { type: 'Ready', status: 'False', reason: 'X', message: 'm' }, 1, t1);
+    const b = setCondition(a, { type: 'Ready', status: 'False', reason: 'Y', message: 'n' }, 2, t2);
+    const c = setCondition(b, { type: 'Ready', status: 'True', reason: 'Z', message: 'o' }, 2, t2);
+    expect(b[0]).toMatchObject({ reason: 'Y', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 2 });
+    expect(c[0].lastTransitionTime).toBe('2026-01-02T00:00:00Z');
+    expect(c).toHaveLength(1);
+  });
+});
+
+describe('leader election', () => {
+  const now = new Date('2026-01-01T00:00:30Z');
+  it('takes a free or expired lease, keeps its own, and leaves a live one alone', () => {
+    expect(canAcquire(undefined, 'me', now)).toBe(true);
+    expect(canAcquire({ holderIdentity: 'me', renewTime: '2026-01-01T00:00:29.000000Z', leaseDurationSeconds: 15 }, 'me', now)).toBe(true);
+    expect(canAcquire({ holderIdentity: 'other', renewTime: '2026-01-01T00:00:20.000000Z', leaseDurationSeconds: 15 }, 'me', now)).toBe(
+      false,
+    );
+    expect(canAcquire({ holderIdentity: 'other', renewTime: '2026-01-01T00:00:10.000000Z', leaseDurationSeconds: 15 }, 'me', now)).toBe(
+      true,
+    );
+  });
+});
+
+it('deepEqual ignores key order and undefined fields', () => {
+  expect(deepEqual({ a: 1, b: [1, { c: 2 }] }, { b: [1, { c: 2 }], a: 1, d: undefined })).toBe(true);
+  expect(deepEqual({ a: 1 }, { a: 2 })).toBe(false);
+});
