@@ -56,7 +56,7 @@ bench: setup ## benchmarks; results in bench/results/
 	$(NODE_TS) scripts/bench.ts
 
 run: setup ## start the local control plane, node agent and operator; prints how to use it
-	$(NODE_TS) scripts/run-local.ts
+	$(NODE_TS) scripts/run-local.ts $(ARGS)
 
 deploy: node_modules/.package-lock.json ## apply CRDs and the operator to the cluster of the current kubeconfig
 	$(NODE_TS) scripts/apply.ts manifests
