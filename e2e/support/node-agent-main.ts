@@ -3,8 +3,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeClient } from '../../operator/kube/kube-client.js';
-import { NodeAgent } from './node-agent.js';
-import { moverEntrypoint } from './paths.js';
+import { CONTAINER_IMAGE_DIR, NodeAgent } from './node-agent.js';
+import { moverEntrypoint, repoRoot } from './paths.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +23,8 @@ const agent = new NodeAgent(client, {
   nodeName: values['node-name'],
   dataDir: resolve(values['data-dir']),
   kopiaBinDir: resolve(values['kopia-bin']),
-  imageEntrypoint: moverEntrypoint(),
+  imageRoot: repoRoot,
+  imageEntrypoint: moverEntrypoint(CONTAINER_IMAGE_DIR),
   log: (line) => console.log(`${new Date().toISOString()} ${line}`),
 });
 await agent.start();

@@ -40,6 +40,8 @@ export const STORAGE_CLASS_WFFC = 'kopia-test-hostpath-wffc';
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 /** Where containers find kopia (bind-mounted; /run is a tmpfs, so the mount point leaves no trace). */
 const CONTAINER_TOOLS_DIR = '/run/kopia-node-agent/bin';
+/** Where the kopia-operator image's files (the checkout) appear in its containers. */
+export const CONTAINER_IMAGE_DIR = '/run/kopia-node-agent/image';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- pod specs are handled structurally */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -50,7 +52,9 @@ export interface NodeAgentOptions {
   dataDir: string;
   /** Directory holding the kopia binary; copied where non-root containers can run it. */
   kopiaBinDir: string;
-  /** argv of the kopia-operator image's entrypoint (the mover), run when a container has no command. */
+  /** The directory whose files make up the kopia-operator image (the checkout). */
+  imageRoot: string;
+  /** argv of the image's entrypoint (the mover), with paths under CONTAINER_IMAGE_DIR. */
   imageEntrypoint: string[];
   /** Image repositories (last path segment, no tag) the agent will run. */
   images?: string[];
@@ -652,7 +656,7 @@ export class NodeAgent {
     const runAsUser: number | undefined = sc.runAsUser;
     const runAsGroup: number = sc.runAsGroup ?? runAsUser ?? 0;
     // Non-root only where the program can be read by others (it lives in the checkout).
-    const asUser = runAsUser !== undefined && runAsUser !== 0 && argv.every((a) => !a.startsWith('/') || readableByOthers(a));
+    const asUser = runAsUser !== undefined && runAsUser !== 0 && readableByOthers(this.opts.imageRoot);
     const lines = ['set -e'];
     const mountEnv: Record<string, string> = {};
     const termPath = c.terminationMessagePath ?? '/dev/termination-log';
@@ -660,6 +664,8 @@ export class NodeAgent {
       { src: termFile, dst: termPath, readOnly: false, file: true },
       // The tools live under the agent's data dir, which a pod's /tmp mount could hide.
       { src: this.toolsDir, dst: CONTAINER_TOOLS_DIR, readOnly: true, file: false },
+      // So is the image's own code, wherever the checkout lives.
+      { src: this.opts.imageRoot, dst: CONTAINER_IMAGE_DIR, readOnly: true, file: false },
     ];
     for (const m of c.volumeMounts ?? []) {
       const host = volumes.get(m.name);
