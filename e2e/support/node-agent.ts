@@ -688,7 +688,8 @@ export class NodeAgent {
       if (b.readOnly) lines.push(`mount -o remount,bind,ro "$__KO_DST${i}"`);
     });
     lines.push(`unset ${Object.keys(mountEnv).join(' ')}`);
-    if (c.workingDir) lines.push(`cd "${c.workingDir.replace(/"/g, '')}"`);
+    // The image's working directory is /; the agent's own (maybe under a mounted-over /tmp) must not leak in.
+    lines.push(`cd "${(c.workingDir ?? '/').replace(/"/g, '')}"`);
     const supplementary =
       pod.spec.securityContext?.fsGroup !== undefined ? `--groups ${pod.spec.securityContext.fsGroup}` : '--clear-groups';
     lines.push(asUser ? `exec setpriv --reuid ${runAsUser} --regid ${runAsGroup} ${supplementary} -- "$@"` : 'exec "$@"');
