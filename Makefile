@@ -52,7 +52,7 @@ test-kopia: setup
 test-control-plane: setup
 	$(JEST) --selectProjects control-plane
 
-bench: setup ## benchmarks; results in bench/results/
+bench: setup build ## benchmarks; results in bench/results/
 	$(NODE_TS) scripts/bench.ts
 
 run: setup ## start the local control plane, node agent and operator; prints how to use it

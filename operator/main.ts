@@ -20,7 +20,10 @@ async function main(): Promise<void> {
     if (req.url === '/healthz') return void res.writeHead(200).end('ok');
     if (req.url === '/readyz') return void res.writeHead(ready ? 200 : 503).end(ready ? 'ok' : 'not ready');
     if (req.url === '/metrics') {
-      const lines = Object.entries(client.calls).map(([verb, n]) => `kopia_operator_api_requests_total{verb="${verb}"} ${n}`);
+      const lines = Object.entries(client.calls).map(([key, n]) => {
+        const [verb, resource] = key.split(' ');
+        return `kopia_operator_api_requests_total{verb="${verb}",resource="${resource}"} ${n}`;
+      });
       return void res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
     }
     res.writeHead(404).end();

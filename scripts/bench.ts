@@ -1,12 +1,12 @@
 // make bench: measures what exists so far against the design's targets and writes the
 // numbers to bench/results/latest.json. Targets for backups, catalog mirroring and the
 // populator get their benchmarks with the issues that build them.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from '../operator/kube/kube-client.js';
 import { KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '../operator/kube/resources.js';
-import { startManager } from '../operator/manager.js';
-import { createLogger } from '../operator/runtime/logger.js';
+import { startGuarded, type GuardedProcess } from '../e2e/support/processes.js';
 import { createValidator } from '../operator/validation/validator.js';
 import { validObjects } from '../operator/test-support/kopia-objects.js';
 import { STORAGE_CLASS } from '../e2e/support/node-agent.js';
@@ -31,7 +31,28 @@ function benchValidation(): void {
   say(`offline validation: ${Math.round((n / ms) * 1000)} objects/s`);
 }
 
-const writesOf = (calls: Record<string, number>) => (calls.POST ?? 0) + (calls.PUT ?? 0) + (calls.PATCH ?? 0) + (calls.DELETE ?? 0);
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** The guarded process is a sh; the operator is its child. */
+function operatorPid(p: GuardedProcess): number {
+  const children = readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  for (const pid of children) if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/operator/main.js')) return pid;
+  throw new Error('operator process not found');
+}
+
+/** Writes other than the leader-election Lease renewals (which every controller makes). */
+const writesOf = (calls: Record<string, number>) =>
+  Object.entries(calls)
+    .filter(([k]) => /^(POST|PUT|PATCH|DELETE) /.test(k) && !k.endsWith(' leases'))
+    .reduce((sum, [, n]) => sum + n, 0);
+const leaseRenewals = (calls: Record<string, number>) => calls['PUT leases'] ?? 0;
 
 async function main(): Promise<void> {
   benchValidation();
@@ -42,16 +63,45 @@ async function main(): Promise<void> {
   const client = await KubeClient.fromFile(world.controlPlane.kubeconfig);
   const ns = 'bench';
   await client.create(Namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } as Obj);
-  await client.create(Secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pw', namespace: ns }, stringData: { KOPIA_PASSWORD: 'bench password' } } as Obj);
-  await client.create(PersistentVolumeClaims, {
+  await client.create(Secrets, {
     apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name: 'repos', namespace: ns },
-    spec: { accessModes: ['ReadWriteMany'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '10Gi' } } },
+    kind: 'Secret',
+    metadata: { name: 'pw', namespace: ns },
+    stringData: { KOPIA_PASSWORD: 'bench password' },
   } as Obj);
-  const operatorClient = await KubeClient.fromFile(world.controlPlane.kubeconfig);
-  const rssBefore = process.memoryUsage().rss;
-  const manager = await startManager({ client: operatorClient, log: createLogger('bench-operator', 'error'), namespace: ns, moverImage: 'kopia-operator:bench' });
+  // One claim per repository: a filesystem path that does not exist is Unreachable, and
+  // the operator never creates storage locations it was not told to.
+  for (let i = 0; i < REPOSITORIES; i++) {
+    await client.create(PersistentVolumeClaims, {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: `repo-${i}`, namespace: ns },
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '1Gi' } } },
+    } as Obj);
+  }
+  // The operator as it ships: its own process, compiled (make bench builds dist/ first).
+  const port = await freePort();
+  const operator = startGuarded(
+    'operator',
+    process.execPath,
+    [join(repoRoot, 'dist/operator/main.js')],
+    join(world.controlPlane.dir, 'logs/operator.log'),
+    {
+      ...process.env,
+      KUBECONFIG: world.controlPlane.kubeconfig,
+      POD_NAMESPACE: ns,
+      MOVER_IMAGE: 'kopia-operator:bench',
+      HEALTH_PORT: String(port),
+      LOG_LEVEL: 'warn',
+    },
+  );
+  const metrics = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const calls: Record<string, number> = {};
+    for (const m of text.matchAll(/verb="([A-Z]+)",resource="([^"]+)"\} (\d+)/g)) calls[`${m[1]} ${m[2]}`] = Number(m[3]);
+    return calls;
+  };
+  await until('the operator to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 60000, 200);
 
   t = Date.now();
   for (let i = 0; i < REPOSITORIES; i++) {
@@ -59,33 +109,47 @@ async function main(): Promise<void> {
       apiVersion: 'kopia.io/v1alpha1',
       kind: 'Repository',
       metadata: { name: `r${i}`, namespace: ns },
-      spec: { backend: { filesystem: { path: `/r${i}`, volume: { persistentVolumeClaim: { claimName: 'repos' } } } }, passwordSecretRef: { name: 'pw', key: 'KOPIA_PASSWORD' }, create: { enabled: true } },
+      spec: {
+        backend: { filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName: `repo-${i}` } } } },
+        passwordSecretRef: { name: 'pw', key: 'KOPIA_PASSWORD' },
+        create: { enabled: true },
+      },
     } as Obj);
   }
   const readyCount = async () =>
-    (await client.list<Obj>(KopiaRepositories, ns)).items.filter((r) => (r.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')).length;
+    (await client.list<Obj>(KopiaRepositories, ns)).items.filter((r) =>
+      (r.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
+    ).length;
   await until(`${REPOSITORIES} repositories Ready`, async () => (await readyCount()) === REPOSITORIES, 600000, 500);
-  results.repositoriesVerified = { count: REPOSITORIES, seconds: (Date.now() - t) / 1000, note: 'each verification is a Job running the mover and kopia create/connect/status' };
+  results.repositoriesVerified = {
+    count: REPOSITORIES,
+    seconds: (Date.now() - t) / 1000,
+    note: 'each verification is a Job running the mover and kopia create/connect/status',
+  };
   say(`${REPOSITORIES} filesystem repositories created and verified in ${(Date.now() - t) / 1000} s`);
 
-  await manager.whenIdle();
-  await new Promise((r) => setTimeout(r, 2000));
-  const before = { ...operatorClient.calls };
+  await new Promise((r) => setTimeout(r, 3000));
+  const before = await metrics();
   await new Promise((r) => setTimeout(r, REST_WINDOW_MS));
-  const after = { ...operatorClient.calls };
+  const after = await metrics();
   const restWrites = writesOf(after) - writesOf(before);
   const restRequests = Object.values(after).reduce((a, b) => a + b, 0) - Object.values(before).reduce((a, b) => a + b, 0);
-  results.atRest = { windowSeconds: REST_WINDOW_MS / 1000, apiWrites: restWrites, apiRequests: restRequests, target: 'zero writes per minute at rest' };
-  say(`at rest for ${REST_WINDOW_MS / 1000} s: ${restWrites} API writes, ${restRequests} requests in all (target: 0 writes)`);
-  results.operatorMemory = {
-    rssMB: Math.round(process.memoryUsage().rss / 1e6),
-    rssGrowthMB: Math.round((process.memoryUsage().rss - rssBefore) / 1e6),
-    note: 'resident memory of the bench process, which runs the operator in-process (target: operator under 150 MB)',
+  const renewals = leaseRenewals(after) - leaseRenewals(before);
+  results.atRest = {
+    windowSeconds: REST_WINDOW_MS / 1000,
+    apiWrites: restWrites,
+    leaseRenewals: renewals,
+    apiRequests: restRequests,
+    target: 'zero writes per minute at rest (leader-election renewals counted apart)',
   };
-  say(`resident memory with the operator running: ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
+  say(
+    `at rest for ${REST_WINDOW_MS / 1000} s: ${restWrites} API writes besides ${renewals} Lease renewals; ${restRequests} requests in all (target: 0 writes)`,
+  );
+  const rssMB = Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${operatorPid(operator)}/status`, 'utf8'))![1]) / 1024);
+  results.operatorMemory = { rssMB, repositories: REPOSITORIES, target: 'operator resident memory under 150 MB' };
+  say(`operator resident memory: ${rssMB} MB (target: under 150 MB)`);
 
-  manager.stop();
-  operatorClient.close();
+  await operator.stop();
   client.close();
   await world.stop();
   const dir = join(repoRoot, 'bench/results');

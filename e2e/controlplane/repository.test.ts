@@ -168,15 +168,13 @@ describe('Repository', () => {
     expect(logs).toBeGreaterThan(0);
   });
 
-  it('reports an invalid spec as a condition, not a crash', async () => {
-    const bad = repository('bad', 'nas', false);
-    bad.spec.verifyInterval = '10m';
-    await client.create(KopiaRepositories, bad as unknown as Obj);
-    // The API server enforces the schema, so make it invalid in a way only the operator checks:
-    // a Secret key use that the schema allows but the Secret lacks.
+  it('reports a Secret without the referenced key as SecretNotFound, naming the key', async () => {
     await secret('bad-password', { OTHER: 'x' });
+    await client.create(KopiaRepositories, repository('bad', 'nas', false) as unknown as Obj);
     const repo = await waitForReady(KopiaRepositories, 'bad', { status: 'False', reason: 'SecretNotFound' });
     expect(repo.status.conditions.find((c: any) => c.type === 'Ready').message).toBe(`Secret ${ns}/bad-password has no key KOPIA_PASSWORD`);
+    expect(repo.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'Unknown', reason: 'SecretNotFound' });
+    expect(await client.getOrUndefined(Jobs, ns, 'kopia-verify-bad')).toBeUndefined();
   });
 
   it('deleting a Repository leaves the data in it untouched', async () => {
