@@ -2,11 +2,10 @@
 // numbers to bench/results/latest.json. Targets for backups, catalog mirroring and the
 // populator get their benchmarks with the issues that build them.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from '../operator/kube/kube-client.js';
 import { KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '../operator/kube/resources.js';
-import { startGuarded, type GuardedProcess } from '../e2e/support/processes.js';
+import { freePort, startGuarded, type GuardedProcess } from '../e2e/support/processes.js';
 import { createValidator } from '../operator/validation/validator.js';
 import { validObjects } from '../operator/test-support/kopia-objects.js';
 import { STORAGE_CLASS } from '../e2e/support/node-agent.js';
@@ -29,15 +28,6 @@ function benchValidation(): void {
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   results.validation = { objects: n, ms: Math.round(ms), perSecond: Math.round((n / ms) * 1000) };
   say(`offline validation: ${Math.round((n / ms) * 1000)} objects/s`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 /** The guarded process is a sh; the operator is its child. */

@@ -6,10 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startGuarded, type GuardedProcess } from './processes.js';
+import { freePort, startGuarded, type GuardedProcess } from './processes.js';
 
 export const KUBE_CONTROLLERS = [
   'job-controller',
@@ -40,17 +39,6 @@ export function ensureTestBinaries(targets: string[] = []): string {
     encoding: 'utf8',
   });
   return out.trim().split('\n').pop()!;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = net.createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 function openssl(dir: string, args: string[]): void {

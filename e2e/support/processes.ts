@@ -3,6 +3,7 @@
 // closes and the guard terminates its child, so an interrupted run leaves nothing behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import net from 'node:net';
 
 const GUARD = [
   'exec 3<&0',
@@ -60,4 +61,16 @@ export async function processesMentioning(marker: string): Promise<number[]> {
     }
   }
   return pids;
+}
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = net.createServer();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => res(port));
+    });
+  });
 }

@@ -5,24 +5,13 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGuarded, type GuardedProcess } from './processes.js';
+import { freePort, startGuarded, type GuardedProcess } from './processes.js';
 
 export interface StorageServer {
   port: number;
   dir: string;
   process: GuardedProcess;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = net.createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, proc: GuardedProcess, logFile: string): Promise<void> {

@@ -88,12 +88,9 @@ function cacheFlags(cache: RepositoryCache | undefined): string[] {
   ];
 }
 
-/** `kopia repository connect`: pinned identity, scratch config, password never persisted. */
-export function connectCommand(backend: Backend, opts: ConnectOptions): string[] {
+/** What connect and create share: pinned identity, scratch config, password never persisted. */
+function sessionFlags(opts: ConnectOptions): string[] {
   return [
-    'repository',
-    'connect',
-    ...storageArgs(backend),
     ...globalFlags(),
     `--override-username=${opts.username}`,
     `--override-hostname=${opts.hostname}`,
@@ -103,18 +100,18 @@ export function connectCommand(backend: Backend, opts: ConnectOptions): string[]
   ];
 }
 
+/** `kopia repository connect`. */
+export function connectCommand(backend: Backend, opts: ConnectOptions): string[] {
+  return ['repository', 'connect', ...storageArgs(backend), ...sessionFlags(opts)];
+}
+
 /** `kopia repository create`, with the format options the user opted into. */
 export function createCommand(backend: Backend, create: RepositoryCreate, opts: ConnectOptions): string[] {
   return [
     'repository',
     'create',
     ...storageArgs(backend),
-    ...globalFlags(),
-    `--override-username=${opts.username}`,
-    `--override-hostname=${opts.hostname}`,
-    '--no-persist-credentials',
-    '--no-check-for-updates',
-    ...cacheFlags(opts.cache),
+    ...sessionFlags(opts),
     ...(create.encryption ? [`--encryption=${create.encryption}`] : []),
     ...(create.hash ? [`--block-hash=${create.hash}`] : []),
     ...(create.splitter ? [`--object-splitter=${create.splitter}`] : []),
