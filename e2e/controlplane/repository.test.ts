@@ -177,6 +177,25 @@ describe('Repository', () => {
     expect(await client.getOrUndefined(Jobs, ns, 'kopia-verify-bad')).toBeUndefined();
   });
 
+  it('re-verifies every verifyInterval', async () => {
+    await client.patch(KopiaRepositories, ns, 'nas', { spec: { verifyInterval: '2s' } });
+    const first = await waitForReady(KopiaRepositories, 'nas', { status: 'True', reason: 'Verified' });
+    await until(
+      'the generation change to be verified',
+      async () => (await client.get<Obj>(KopiaRepositories, ns, 'nas')).status.observedGeneration === first.metadata.generation,
+      30000,
+      200,
+    );
+    const checked = (await client.get<Obj>(KopiaRepositories, ns, 'nas')).status.lastCheckTime;
+    await until(
+      'a periodic verification',
+      async () => (await client.get<Obj>(KopiaRepositories, ns, 'nas')).status.lastCheckTime > checked,
+      30000,
+      250,
+    );
+    await client.patch(KopiaRepositories, ns, 'nas', { spec: { verifyInterval: '10m' } });
+  });
+
   it('deleting a Repository leaves the data in it untouched', async () => {
     const dir = await repositoryDir('nas');
     const before = readdirSync(dir).sort();
