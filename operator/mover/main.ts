@@ -10,7 +10,7 @@ import { connectCommand, createCommand, snapshotCountCommand, statusCommand } fr
 import {
   MOVER_PATHS,
   MOVER_REQUEST_ENV,
-  TERMINATION_MESSAGE_LIMIT,
+  terminationMessage,
   type MoverFailure,
   type MoverRequest,
   type MoverResult,
@@ -118,13 +118,6 @@ function parseRequest(): MoverRequest {
   }
 }
 
-export function terminationMessage(result: MoverResult): string {
-  const text = redactSecrets(JSON.stringify(result), secretValues);
-  if (text.length <= TERMINATION_MESSAGE_LIMIT) return text;
-  if (!result.ok) return JSON.stringify({ ...result, message: result.message.slice(0, 1024) });
-  return JSON.stringify({ ok: true, operation: result.operation, truncated: true });
-}
-
 async function main(): Promise<number> {
   let result: MoverResult;
   try {
@@ -148,7 +141,7 @@ async function main(): Promise<number> {
         ? e.failure
         : { ok: false, operation: 'unknown', errorClass: 'Other', message: (e as Error).message.slice(0, 512) };
   }
-  const message = terminationMessage(result);
+  const message = terminationMessage(result, secretValues);
   try {
     writeFileSync(TERMINATION_LOG, message);
   } catch (e) {

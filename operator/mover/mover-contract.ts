@@ -3,6 +3,7 @@
 // environment variables and files from Secret references. The answer is the container's
 // termination message (at most 4 KiB of JSON).
 import type { Backend, Identity, RepositoryCache, RepositoryCreate } from '../../generated/types.js';
+import { redactSecrets } from '../runtime/logger.js';
 
 export const MOVER_REQUEST_ENV = 'KOPIA_MOVER_REQUEST';
 export const TERMINATION_MESSAGE_LIMIT = 4096;
@@ -64,6 +65,14 @@ export interface MoverFailure {
 }
 
 export type MoverResult = MoverSuccess | MoverFailure;
+
+/** The result as a termination message: JSON, at most 4 KiB, secrets redacted. */
+export function terminationMessage(result: MoverResult, secretValues: string[]): string {
+  const text = redactSecrets(JSON.stringify(result), secretValues);
+  if (text.length <= TERMINATION_MESSAGE_LIMIT) return text;
+  if (!result.ok) return redactSecrets(JSON.stringify({ ...result, message: result.message.slice(0, 1024) }), secretValues);
+  return JSON.stringify({ ok: true, operation: result.operation, truncated: true });
+}
 
 /** Parses a termination message; anything else (a crash, a kill) is reported as Other. */
 export function parseMoverResult(message: string | undefined): MoverResult {

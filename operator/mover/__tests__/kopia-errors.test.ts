@@ -1,5 +1,5 @@
 import { classifyKopiaError, firstMeaningfulLine } from '../kopia-errors.js';
-import { parseMoverResult } from '../mover-contract.js';
+import { parseMoverResult, terminationMessage, TERMINATION_MESSAGE_LIMIT } from '../mover-contract.js';
 
 // Messages as kopia 0.23 prints them (seen in the kopia tier).
 const cases: { given: string; expect: string }[] = [
@@ -35,4 +35,15 @@ it('reads a mover result, and turns anything else into Other with its first line
   expect(parseMoverResult('{"ok":true,"operation":"verify"}')).toEqual({ ok: true, operation: 'verify' });
   expect(parseMoverResult('OOMKilled\nmore')).toEqual({ ok: false, operation: 'unknown', errorClass: 'Other', message: 'OOMKilled' });
   expect(parseMoverResult(undefined)).toMatchObject({ ok: false, errorClass: 'Other', message: 'the mover ended without a result' });
+});
+
+it('keeps the termination message under 4 KiB and free of secret values', () => {
+  const long = terminationMessage({ ok: false, operation: 'verify', errorClass: 'Other', message: `boom ${'x'.repeat(10000)}` }, []);
+  expect(long.length).toBeLessThanOrEqual(TERMINATION_MESSAGE_LIMIT);
+  expect(JSON.parse(long)).toMatchObject({ ok: false, errorClass: 'Other' });
+  const leaky = terminationMessage({ ok: false, operation: 'verify', errorClass: 'Other', message: 'auth failed for hunter2-password' }, [
+    'hunter2-password',
+  ]);
+  expect(leaky).not.toContain('hunter2-password');
+  expect(JSON.parse(leaky).message).toBe('auth failed for [redacted]');
 });

@@ -1,0 +1,73 @@
+// Stopping the operator in the middle of a verification loses nothing and duplicates
+// nothing: the next operator adopts the running Job by its deterministic name.
+import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js';
+import { Jobs, KopiaRepositories, PersistentVolumeClaims, Secrets } from '../../operator/kube/resources.js';
+import { Informer } from '../../operator/runtime/informer.js';
+import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
+import { STORAGE_CLASS } from '../support/node-agent.js';
+import { startTestOperator } from '../support/operator.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Obj = KubeObject & { spec?: any; status?: any };
+let client: KubeClient;
+let ns: string;
+
+beforeAll(async () => {
+  client = await testClient();
+  ns = await createNamespace(client, 'restart');
+});
+afterAll(async () => {
+  await deleteNamespace(client, ns);
+  client.close();
+});
+
+it('a new operator finishes the verification the stopped one started, with one Job in all', async () => {
+  const jobUids = new Set<string>();
+  const jobs = new Informer<Obj>(client, Jobs, { namespace: ns }).on((_t, j) => jobUids.add(j.metadata.uid!));
+  await jobs.start();
+  await client.create(Secrets, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'pw', namespace: ns },
+    stringData: { KOPIA_PASSWORD: 'restart password' },
+  } as Obj);
+  await client.create(PersistentVolumeClaims, {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: 'nas', namespace: ns },
+    spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '1Gi' } } },
+  } as Obj);
+  const first = await startTestOperator(ns);
+  await client.create(KopiaRepositories, {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'Repository',
+    metadata: { name: 'nas', namespace: ns },
+    spec: {
+      backend: { filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName: 'nas' } } } },
+      passwordSecretRef: { name: 'pw', key: 'KOPIA_PASSWORD' },
+      create: { enabled: true },
+    },
+  } as Obj);
+  await until('the first operator to start a verify Job', async () => jobUids.size > 0, 30000, 20);
+  first.stop();
+
+  const second = await startTestOperator(ns);
+  try {
+    await until(
+      'the Repository to be verified by the second operator',
+      async () =>
+        ((await client.get<Obj>(KopiaRepositories, ns, 'nas')).status?.conditions ?? []).some(
+          (c: any) => c.type === 'Ready' && c.status === 'True',
+        ),
+      90000,
+      200,
+    );
+    await until('the verify Job to be removed', async () => !(await client.getOrUndefined(Jobs, ns, 'kopia-verify-nas')));
+    expect(jobUids.size).toBe(1);
+    const repo = await client.get<Obj>(KopiaRepositories, ns, 'nas');
+    expect(repo.status.conditions.find((c: any) => c.type === 'Ready').message).toContain('created by this verification');
+  } finally {
+    second.stop();
+    jobs.stop();
+  }
+});
