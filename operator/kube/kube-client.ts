@@ -72,7 +72,6 @@ export const isNotFound = (e: unknown): boolean => e instanceof ApiError && e.st
 export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.status === 409 && e.reason !== 'AlreadyExists';
 export const isAlreadyExists = (e: unknown): boolean => e instanceof ApiError && e.status === 409 && e.reason === 'AlreadyExists';
 export const isGone = (e: unknown): boolean => e instanceof ApiError && e.status === 410;
-export const isInvalid = (e: unknown): boolean => e instanceof ApiError && e.status === 422;
 
 export function resourcePath(type: ResourceType, namespace?: string, name?: string, subresource?: string): string {
   let path = type.group ? `/apis/${type.group}/${type.version}` : `/api/${type.version}`;

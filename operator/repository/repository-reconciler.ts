@@ -258,4 +258,3 @@ function observeJob(job: Obj): ObservedJob {
   };
 }
 
-export { Secrets };

@@ -77,7 +77,7 @@ export abstract class KindOperator extends DotIOperator {
       error: (m: string) => ctx.log.error(m),
     });
     this.log = ctx.log;
-    this.queue = new WorkQueue((key) => this.reconcileKey(key), {
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
       concurrency: 4,
       paused: true,
       onError: (key, error, retryInMs) =>
@@ -92,10 +92,6 @@ export abstract class KindOperator extends DotIOperator {
 
   /** Reconciles one object by key ("namespace/name" or "name"); must be idempotent. */
   protected abstract reconcile(key: string): Promise<ReconcileResult | void>;
-
-  private async reconcileKey(key: string): Promise<ReconcileResult | void> {
-    return this.reconcile(key);
-  }
 
   /** Queue the object an event is about. */
   protected enqueue(obj: KubeObject): void {
