@@ -257,4 +257,3 @@ function observeJob(job: Obj): ObservedJob {
     specHash: a[SPEC_HASH_ANNOTATION] ?? '',
   };
 }
-

@@ -10,20 +10,26 @@ describe('work queue', () => {
     let running = 0;
     let maxRunning = 0;
     const runs: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let aStarted!: () => void;
+    const aRunning = new Promise<void>((r) => (aStarted = r));
     const q = new WorkQueue(async (key) => {
       running++;
       maxRunning = Math.max(maxRunning, running);
       runs.push(key);
-      await tick(20);
+      if (key === 'a') aStarted();
+      await gate;
       running--;
     });
     q.add('a');
     q.add('a');
     q.add('b');
-    await tick(5);
-    q.add('a'); // while running: runs once more afterwards
+    await aRunning;
+    q.add('a'); // while running: runs exactly once more afterwards
     q.add('a');
-    await tick(80);
+    release();
+    await tick(20);
     await q.whenIdle();
     expect(runs.sort()).toEqual(['a', 'a', 'b']);
     expect(maxRunning).toBe(2);
