@@ -8,7 +8,7 @@ import { KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '
 import { freePort, startGuarded, type GuardedProcess } from '../e2e/support/processes.js';
 import { createValidator } from '../operator/validation/validator.js';
 import { validObjects } from '../operator/test-support/kopia-objects.js';
-import { STORAGE_CLASS } from '../e2e/support/node-agent.js';
+import { claimObject } from '../e2e/support/objects.js';
 import { repoRoot } from '../e2e/support/paths.js';
 import { startTestWorld, until } from '../e2e/support/test-world.js';
 
@@ -62,12 +62,7 @@ async function main(): Promise<void> {
   // One claim per repository: a filesystem path that does not exist is Unreachable, and
   // the operator never creates storage locations it was not told to.
   for (let i = 0; i < REPOSITORIES; i++) {
-    await client.create(PersistentVolumeClaims, {
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: `repo-${i}`, namespace: ns },
-      spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '1Gi' } } },
-    } as Obj);
+    await client.create(PersistentVolumeClaims, claimObject({ name: `repo-${i}`, namespace: ns }));
   }
   // The operator as it ships: its own process, compiled (make bench builds dist/ first).
   const port = await freePort();

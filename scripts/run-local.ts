@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from '../operator/kube/kube-client.js';
 import { Events, KopiaBackupConfigs, KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '../operator/kube/resources.js';
-import { STORAGE_CLASS } from '../e2e/support/node-agent.js';
+import { claimObject } from '../e2e/support/objects.js';
 import { repoRoot, tsNode } from '../e2e/support/paths.js';
 import { startGuarded } from '../e2e/support/processes.js';
 import { startTestWorld, until } from '../e2e/support/test-world.js';
@@ -46,21 +46,11 @@ async function main(): Promise<number> {
     },
     {
       type: PersistentVolumeClaims,
-      obj: {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'kopia-nas', namespace: NS },
-        spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '5Gi' } } },
-      },
+      obj: claimObject({ name: 'kopia-nas', namespace: NS, storage: '5Gi' }),
     },
     {
       type: PersistentVolumeClaims,
-      obj: {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'app-data', namespace: NS },
-        spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '1Gi' } } },
-      },
+      obj: claimObject({ name: 'app-data', namespace: NS }),
     },
     {
       type: KopiaRepositories,

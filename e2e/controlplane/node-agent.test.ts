@@ -6,6 +6,7 @@ import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js'
 import { ConfigMaps, Jobs, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets } from '../../operator/kube/resources.js';
 import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
 import { STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
+import { claimObject } from '../support/objects.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -141,14 +142,7 @@ describe('jobs on the node agent', () => {
 });
 
 describe('volumes on the node agent', () => {
-  function claim(name: string, storageClassName: string): Obj {
-    return {
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name, namespace: ns },
-      spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: '1Gi' } } },
-    };
-  }
+  const claim = (name: string, storageClassName: string): Obj => claimObject({ name, namespace: ns, storageClassName });
 
   it('binds a claim of the Immediate class and a pod writes into its volume', async () => {
     await client.create(PersistentVolumeClaims, claim('data', STORAGE_CLASS));

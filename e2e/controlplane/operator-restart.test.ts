@@ -4,7 +4,7 @@ import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js'
 import { Jobs, KopiaRepositories, PersistentVolumeClaims, Secrets } from '../../operator/kube/resources.js';
 import { Informer } from '../../operator/runtime/informer.js';
 import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
-import { STORAGE_CLASS } from '../support/node-agent.js';
+import { claimObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -25,18 +25,8 @@ it('a new operator finishes the verification the stopped one started, with one J
   const jobUids = new Set<string>();
   const jobs = new Informer<Obj>(client, Jobs, { namespace: ns }).on((_t, j) => jobUids.add(j.metadata.uid!));
   await jobs.start();
-  await client.create(Secrets, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'pw', namespace: ns },
-    stringData: { KOPIA_PASSWORD: 'restart password' },
-  } as Obj);
-  await client.create(PersistentVolumeClaims, {
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name: 'nas', namespace: ns },
-    spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '1Gi' } } },
-  } as Obj);
+  await client.create(Secrets, secretObject({ name: 'pw', namespace: ns, stringData: { KOPIA_PASSWORD: 'restart password' } }));
+  await client.create(PersistentVolumeClaims, claimObject({ name: 'nas', namespace: ns }));
   const first = await startTestOperator(ns);
   await client.create(KopiaRepositories, {
     apiVersion: 'kopia.io/v1alpha1',

@@ -17,7 +17,7 @@ import {
 } from '../../operator/kube/resources.js';
 import { MOVER_SELECTOR } from '../../operator/jobs/job-builder.js';
 import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
-import { STORAGE_CLASS } from '../support/node-agent.js';
+import { claimObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -43,16 +43,11 @@ afterAll(async () => {
 });
 
 async function secret(name: string, data: Record<string, string>, namespace = ns): Promise<void> {
-  await client.create(Secrets, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: data } as Obj);
+  await client.create(Secrets, secretObject({ name, namespace, stringData: data }));
 }
 
 async function claim(name: string): Promise<void> {
-  await client.create(PersistentVolumeClaims, {
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name, namespace: ns },
-    spec: { accessModes: ['ReadWriteOnce'], storageClassName: STORAGE_CLASS, resources: { requests: { storage: '1Gi' } } },
-  } as Obj);
+  await client.create(PersistentVolumeClaims, claimObject({ name, namespace: ns }));
 }
 
 function repository(name: string, claimName: string, create: boolean): Repository {

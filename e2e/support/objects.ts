@@ -1,0 +1,20 @@
+// Core objects for tests, the demo and the benchmarks, as factories with overrides.
+import type { KubeObject } from '../../operator/kube/kube-client.js';
+import { STORAGE_CLASS } from './node-agent.js';
+
+export function claimObject(o: { name: string; namespace: string; storageClassName?: string; storage?: string }): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: o.name, namespace: o.namespace },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: o.storageClassName ?? STORAGE_CLASS,
+      resources: { requests: { storage: o.storage ?? '1Gi' } },
+    },
+  };
+}
+
+export function secretObject(o: { name: string; namespace: string; stringData: Record<string, string> }): KubeObject {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: o.name, namespace: o.namespace }, stringData: o.stringData };
+}
