@@ -1,5 +1,5 @@
 // The mover against a real filesystem repository with the real kopia binary.
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VerifyRequest } from '../../operator/mover/mover-contract.js';
@@ -7,9 +7,13 @@ import { ensureTestBinaries } from '../support/control-plane.js';
 import { runMover } from '../support/run-mover.js';
 
 let kopiaBinDir: string;
+let scratch: string;
 beforeAll(() => {
   kopiaBinDir = ensureTestBinaries(['kopia']);
+  scratch = mkdtempSync(join(tmpdir(), 'mover-fs-'));
 });
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const newRepoDir = () => mkdtempSync(join(scratch, 'repo-'));
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -22,7 +26,7 @@ function verify(create: boolean): VerifyRequest {
 }
 
 it('reports NotInitialized for an empty location when create is not enabled, and writes nothing', async () => {
-  const repo = mkdtempSync(join(tmpdir(), 'repo-'));
+  const repo = newRepoDir();
   const run = await runMover(verify(false), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
   expect(run.code).not.toBe(0);
   expect(run.result).toMatchObject({ ok: false, errorClass: 'NotInitialized', message: expect.stringContaining('not initialized') });
@@ -31,7 +35,7 @@ it('reports NotInitialized for an empty location when create is not enabled, and
 });
 
 it('creates the repository when create is enabled, then connects with the right password', async () => {
-  const repo = mkdtempSync(join(tmpdir(), 'repo-'));
+  const repo = newRepoDir();
   const created = await runMover(verify(true), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
   expect(created.result).toMatchObject({ ok: true, created: true, repository: { snapshotCount: 0 } });
   expect(created.code).toBe(0);
@@ -48,7 +52,7 @@ it('creates the repository when create is enabled, then connects with the right 
 });
 
 it('reports WrongPassword and never creates over an existing repository', async () => {
-  const repo = mkdtempSync(join(tmpdir(), 'repo-'));
+  const repo = newRepoDir();
   await runMover(verify(true), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
   const before = readdirSync(repo).sort();
   const wrong = await runMover(verify(true), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: 'not the password' } });
@@ -60,7 +64,7 @@ it('reports WrongPassword and never creates over an existing repository', async 
 it('reports Unreachable for a storage path that does not exist, without creating it', async () => {
   const request = verify(true);
   request.repository.backend.filesystem!.path = '/does/not/exist';
-  const repo = mkdtempSync(join(tmpdir(), 'repo-'));
+  const repo = newRepoDir();
   const run = await runMover(request, { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
   expect(run.result).toMatchObject({ ok: false, errorClass: 'Unreachable' });
   expect(readdirSync(repo)).toEqual([]);
@@ -73,7 +77,7 @@ it('fails with InvalidRequest when the request is missing, exiting non-zero', as
 });
 
 it('keeps the password out of its output, arguments and result', async () => {
-  const repo = mkdtempSync(join(tmpdir(), 'repo-'));
+  const repo = newRepoDir();
   const run = await runMover(verify(true), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
   expect(run.log).toContain('kopia');
   expect(run.log).not.toContain(PASSWORD);

@@ -2,7 +2,7 @@
 // namespace with its scratch, cache, repository and secret files bind-mounted at the fixed
 // paths, secrets in the environment, the request in KOPIA_MOVER_REQUEST.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -73,6 +73,7 @@ export async function runMover(request: MoverRequest, opts: MoverRunOptions): Pr
     child.stderr.on('data', (c) => (log += c));
     child.on('close', (code) => {
       const message = readFileSync(termination, 'utf8');
+      rmSync(work, { recursive: true, force: true });
       resolve({ code: code ?? 1, result: parseMoverResult(message), log, argv });
     });
   });

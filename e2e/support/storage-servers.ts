@@ -1,7 +1,7 @@
 // Real storage servers for the kopia tier, on loopback: S3 (gofakes3, built from its Go
 // module), WebDAV and SFTP (Debian's rclone). Each runs guarded, so it dies with the run.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +37,15 @@ async function start(name: string, command: string, args: (port: number, dir: st
   const logFile = join(dir, 'server.log');
   const proc = startGuarded(name, command, args(port, dir), logFile);
   await waitForPort(port, proc, logFile);
-  return { port, dir, process: proc, stop: () => proc.stop() };
+  return {
+    port,
+    dir,
+    process: proc,
+    stop: async () => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function requireRclone(): void {
@@ -112,11 +120,16 @@ export async function startSFTP(): Promise<SftpServer> {
     return ['-D', '-e', '-f', config];
   });
   const hostPub = readFileSync(join(keys, 'host.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const clientKey = readFileSync(join(keys, 'client'), 'utf8');
   return {
     ...server,
+    stop: async () => {
+      await server.stop();
+      rmSync(keys, { recursive: true, force: true });
+    },
     username: process.env.USER ?? 'root',
     repoPath: join(server.dir, 'data'),
-    clientKey: readFileSync(join(keys, 'client'), 'utf8'),
+    clientKey,
     knownHosts: `[127.0.0.1]:${server.port} ${hostPub}\n`,
   };
 }
