@@ -41,7 +41,9 @@ lint-manifests: node_modules/.package-lock.json ## validate kopia.io manifests o
 	$(NODE_TS) operator/cli/lint.ts $(or $(DIR),examples)
 
 test: setup check-generated lint ## everything CI runs: generated-file check, lint, unit, kopia and control-plane tiers
-	$(JEST) --maxWorkers=2
+	@mkdir -p .tmp
+	$(JEST) --maxWorkers=2 --json --outputFile=.tmp/jest-results.json
+	@node -e "const r = JSON.parse(require('fs').readFileSync('.tmp/jest-results.json', 'utf8')); console.log('tests: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped')"
 
 test-unit: node_modules/.package-lock.json
 	$(JEST) --selectProjects unit
