@@ -8,7 +8,7 @@ import { KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '
 import { freePort, startGuarded, type GuardedProcess } from '../e2e/support/processes.js';
 import { createValidator } from '../operator/validation/validator.js';
 import { validObjects } from '../operator/test-support/kopia-objects.js';
-import { claimObject } from '../e2e/support/objects.js';
+import { claimObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot } from '../e2e/support/paths.js';
 import { startTestWorld, until } from '../e2e/support/test-world.js';
 
@@ -53,12 +53,7 @@ async function main(): Promise<void> {
   const client = await KubeClient.fromFile(world.controlPlane.kubeconfig);
   const ns = 'bench';
   await client.create(Namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } as Obj);
-  await client.create(Secrets, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'pw', namespace: ns },
-    stringData: { KOPIA_PASSWORD: 'bench password' },
-  } as Obj);
+  await client.create(Secrets, secretObject({ name: 'pw', namespace: ns, stringData: { KOPIA_PASSWORD: 'bench password' } }));
   // One claim per repository: a filesystem path that does not exist is Unreachable, and
   // the operator never creates storage locations it was not told to.
   for (let i = 0; i < REPOSITORIES; i++) {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from '../operator/kube/kube-client.js';
 import { Events, KopiaBackupConfigs, KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '../operator/kube/resources.js';
-import { claimObject } from '../e2e/support/objects.js';
+import { claimObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot, tsNode } from '../e2e/support/paths.js';
 import { startGuarded } from '../e2e/support/processes.js';
 import { startTestWorld, until } from '../e2e/support/test-world.js';
@@ -37,12 +37,7 @@ async function main(): Promise<number> {
   const demo = [
     {
       type: Secrets,
-      obj: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'kopia-repo', namespace: NS },
-        stringData: { KOPIA_PASSWORD: 'demo password, not for production' },
-      },
+      obj: secretObject({ name: 'kopia-repo', namespace: NS, stringData: { KOPIA_PASSWORD: 'demo password, not for production' } }),
     },
     {
       type: PersistentVolumeClaims,

@@ -2,35 +2,25 @@
 // the same invalid corpus the offline validator rejects (the CEL rules run in the server).
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { ApiError, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
+import { ApiError, type KubeObject } from '../../operator/kube/kube-client.js';
 import { CustomResourceDefinitions, kopiaResourceOf } from '../../operator/kube/resources.js';
 import { invalidCases, invalidObject } from '../../operator/validation/__tests__/invalid-corpus.js';
 import { validObjects, type KindName } from '../../operator/test-support/kopia-objects.js';
-import { createNamespace, deleteNamespace, testClient } from '../support/cluster.js';
+import { useTestNamespace } from '../support/cluster.js';
 
-let client: KubeClient;
-let ns: string;
-
-beforeAll(async () => {
-  client = await testClient();
-  ns = await createNamespace(client, 'crds');
-});
-afterAll(async () => {
-  await deleteNamespace(client, ns);
-  client.close();
-});
+const t = useTestNamespace('crds');
 
 function placed(obj: Record<string, unknown>): KubeObject {
   const o = structuredClone(obj) as KubeObject;
   if (o.kind === 'ClusterRepository') delete o.metadata.namespace;
-  else o.metadata.namespace = ns;
+  else o.metadata.namespace = t.ns;
   return o;
 }
 
 async function dryRunCreate(obj: Record<string, unknown>): Promise<ApiError | undefined> {
   const o = placed(obj);
   try {
-    await client.create(kopiaResourceOf[o.kind!], o, { dryRun: 'All' });
+    await t.client.create(kopiaResourceOf[o.kind!], o, { dryRun: 'All' });
     return undefined;
   } catch (e) {
     if (e instanceof ApiError) return e;
@@ -40,7 +30,7 @@ async function dryRunCreate(obj: Record<string, unknown>): Promise<ApiError | un
 
 it('every CRD is established and structural', async () => {
   for (const resource of Object.values(kopiaResourceOf)) {
-    const crd = await client.get<KubeObject & { status: { conditions: { type: string; status: string }[] } }>(
+    const crd = await t.client.get<KubeObject & { status: { conditions: { type: string; status: string }[] } }>(
       CustomResourceDefinitions,
       undefined,
       `${resource.plural}.kopia.io`,

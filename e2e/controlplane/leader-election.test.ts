@@ -1,25 +1,15 @@
 // Leader election on a real Lease: one holder at a time, takeover once it stops renewing.
 import { LeaderElector } from '../../operator/runtime/leader-election.js';
 import { createLogger } from '../../operator/runtime/logger.js';
-import type { KubeClient } from '../../operator/kube/kube-client.js';
-import { createNamespace, deleteNamespace, testClient } from '../support/cluster.js';
+import { useTestNamespace } from '../support/cluster.js';
 
-let client: KubeClient;
-let ns: string;
-beforeAll(async () => {
-  client = await testClient();
-  ns = await createNamespace(client, 'lease');
-});
-afterAll(async () => {
-  await deleteNamespace(client, ns);
-  client.close();
-});
+const t = useTestNamespace('lease');
 
 it('lets one replica lead and another take over only after the leader stops renewing', async () => {
   const log = createLogger('test', 'error');
-  const opts = { namespace: ns, name: 'kopia-operator', leaseDurationMs: 2000, renewMs: 500, retryMs: 200 };
-  const first = new LeaderElector(client, { ...opts, identity: 'first' }, log);
-  const second = new LeaderElector(client, { ...opts, identity: 'second' }, log);
+  const opts = { namespace: t.ns, name: 'kopia-operator', leaseDurationMs: 2000, renewMs: 500, retryMs: 200 };
+  const first = new LeaderElector(t.client, { ...opts, identity: 'first' }, log);
+  const second = new LeaderElector(t.client, { ...opts, identity: 'second' }, log);
   let firstLost = false;
   await first.acquire(() => (firstLost = true));
   let secondLeads = false;
@@ -31,9 +21,9 @@ it('lets one replica lead and another take over only after the leader stops rene
   await secondAcquired;
   expect(Date.now() - started).toBeLessThan(6000);
   expect(firstLost).toBe(false);
-  const lease = await client.request<{ spec: { holderIdentity: string; leaseTransitions: number } }>(
+  const lease = await t.client.request<{ spec: { holderIdentity: string; leaseTransitions: number } }>(
     'GET',
-    `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/kopia-operator`,
+    `/apis/coordination.k8s.io/v1/namespaces/${t.ns}/leases/kopia-operator`,
   );
   expect(lease.spec).toMatchObject({ holderIdentity: 'second', leaseTransitions: 1 });
   second.stop();

@@ -2,32 +2,22 @@
 // real PV binder, owners cascade through the real garbage collector.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js';
+import type { KubeObject } from '../../operator/kube/kube-client.js';
 import { ConfigMaps, Jobs, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets } from '../../operator/kube/resources.js';
-import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
+import { until, useTestNamespace } from '../support/cluster.js';
 import { STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
-import { claimObject } from '../support/objects.js';
+import { claimObject, secretObject } from '../support/objects.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = KubeObject & { spec?: any; status?: any };
 
-let client: KubeClient;
-let ns: string;
-
-beforeAll(async () => {
-  client = await testClient();
-  ns = await createNamespace(client, 'agent');
-});
-afterAll(async () => {
-  await deleteNamespace(client, ns);
-  client.close();
-});
+const t = useTestNamespace('agent');
 
 function job(name: string, script: string, extra: Record<string, unknown> = {}): Obj {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name, namespace: ns },
+    metadata: { name, namespace: t.ns },
     spec: {
       backoffLimit: 0,
       template: {
@@ -45,7 +35,7 @@ async function finishedJob(name: string): Promise<Obj> {
   await until(
     `job ${name} to finish`,
     async () => {
-      found = await client.get<Obj>(Jobs, ns, name);
+      found = await t.client.get<Obj>(Jobs, t.ns, name);
       return (found.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
     },
     60000,
@@ -54,14 +44,14 @@ async function finishedJob(name: string): Promise<Obj> {
 }
 
 async function jobPod(name: string): Promise<Obj> {
-  const pods = await client.list<Obj>(Pods, ns, { labelSelector: `job-name=${name}` });
+  const pods = await t.client.list<Obj>(Pods, t.ns, { labelSelector: `job-name=${name}` });
   expect(pods.items).toHaveLength(1);
   return pods.items[0];
 }
 
 describe('jobs on the node agent', () => {
   it('completes a Job whose container exits 0 and reports the termination message', async () => {
-    await client.create(Jobs, job('ok', 'echo "all good" > /dev/termination-log; exit 0'));
+    await t.client.create(Jobs, job('ok', 'echo "all good" > /dev/termination-log; exit 0'));
     const done = await finishedJob('ok');
     expect(done.status.succeeded).toBe(1);
     const pod = await jobPod('ok');
@@ -70,7 +60,7 @@ describe('jobs on the node agent', () => {
   });
 
   it('fails a Job whose container exits 3, with that code in the pod status', async () => {
-    await client.create(Jobs, job('three', 'echo "broken on purpose" > /dev/termination-log; exit 3'));
+    await t.client.create(Jobs, job('three', 'echo "broken on purpose" > /dev/termination-log; exit 3'));
     const done = await finishedJob('three');
     expect(done.status.failed).toBe(1);
     expect(done.status.conditions.find((c: any) => c.type === 'Failed').reason).toBe('BackoffLimitExceeded');
@@ -84,7 +74,7 @@ describe('jobs on the node agent', () => {
   });
 
   it('refuses an image it cannot run with a clear pod failure', async () => {
-    await client.create(Jobs, job('busybox', 'true', { image: 'busybox:1.36' }));
+    await t.client.create(Jobs, job('busybox', 'true', { image: 'busybox:1.36' }));
     await finishedJob('busybox');
     const pod = await jobPod('busybox');
     expect(pod.status.phase).toBe('Failed');
@@ -93,16 +83,14 @@ describe('jobs on the node agent', () => {
   });
 
   it('resolves env from Secrets and ConfigMaps, mounts a Secret volume and honours runAsUser and workingDir', async () => {
-    await client.create(Secrets, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'creds', namespace: ns },
-      stringData: { TOKEN: 's3cr3t', known_hosts: 'host key' },
-    } as Obj);
-    await client.create(ConfigMaps, {
+    await t.client.create(
+      Secrets,
+      secretObject({ name: 'creds', namespace: t.ns, stringData: { TOKEN: 's3cr3t', known_hosts: 'host key' } }),
+    );
+    await t.client.create(ConfigMaps, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: 'settings', namespace: ns },
+      metadata: { name: 'settings', namespace: t.ns },
       data: { MODE: 'fast' },
     } as Obj);
     const j = job(
@@ -120,76 +108,85 @@ describe('jobs on the node agent', () => {
       },
     );
     j.spec.template.spec.volumes = [{ name: 'known', secret: { secretName: 'creds' } }];
-    await client.create(Jobs, j);
+    await t.client.create(Jobs, j);
     await finishedJob('env');
     const pod = await jobPod('env');
     expect(pod.status.containerStatuses[0].state.terminated).toMatchObject({
       exitCode: 0,
-      message: `s3cr3t|fast|${ns}|65534|/tmp|host key`,
+      message: `s3cr3t|fast|${t.ns}|65534|/tmp|host key`,
     });
   });
 
   it('keeps a pod waiting with a clear reason while a referenced Secret is missing', async () => {
-    await client.create(Jobs, job('nosecret', 'true', { env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'absent', key: 'X' } } }] }));
+    await t.client.create(
+      Jobs,
+      job('nosecret', 'true', { env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'absent', key: 'X' } } }] }),
+    );
     await until('the pod to report CreateContainerConfigError', async () => {
-      const pods = await client.list<Obj>(Pods, ns, { labelSelector: 'job-name=nosecret' });
+      const pods = await t.client.list<Obj>(Pods, t.ns, { labelSelector: 'job-name=nosecret' });
       return pods.items[0]?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError';
     });
     const pod = await jobPod('nosecret');
     expect(pod.status.containerStatuses[0].state.waiting.message).toContain('absent');
-    await client.delete(Jobs, ns, 'nosecret', { propagationPolicy: 'Background' });
+    await t.client.delete(Jobs, t.ns, 'nosecret', { propagationPolicy: 'Background' });
   });
 });
 
 describe('volumes on the node agent', () => {
-  const claim = (name: string, storageClassName: string): Obj => claimObject({ name, namespace: ns, storageClassName });
+  const claim = (name: string, storageClassName: string): Obj => claimObject({ name, namespace: t.ns, storageClassName });
 
   it('binds a claim of the Immediate class and a pod writes into its volume', async () => {
-    await client.create(PersistentVolumeClaims, claim('data', STORAGE_CLASS));
-    await until('claim data to bind', async () => (await client.get<Obj>(PersistentVolumeClaims, ns, 'data')).status?.phase === 'Bound');
+    await t.client.create(PersistentVolumeClaims, claim('data', STORAGE_CLASS));
+    await until(
+      'claim data to bind',
+      async () => (await t.client.get<Obj>(PersistentVolumeClaims, t.ns, 'data')).status?.phase === 'Bound',
+    );
     const j = job('writer', 'mkdir -p /data/sub && echo payload > /data/sub/file.txt', {
       volumeMounts: [{ name: 'data', mountPath: '/data' }],
     });
     j.spec.template.spec.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }];
     j.spec.template.spec.securityContext = { runAsUser: 65534, runAsGroup: 65534, fsGroup: 65534 };
-    await client.create(Jobs, j);
+    await t.client.create(Jobs, j);
     expect((await finishedJob('writer')).status.succeeded).toBe(1);
-    const pvc = await client.get<Obj>(PersistentVolumeClaims, ns, 'data');
-    const pv = await client.get<Obj>(PersistentVolumes, undefined, pvc.spec.volumeName);
+    const pvc = await t.client.get<Obj>(PersistentVolumeClaims, t.ns, 'data');
+    const pv = await t.client.get<Obj>(PersistentVolumes, undefined, pvc.spec.volumeName);
     expect(readFileSync(join(pv.spec.hostPath.path, 'sub/file.txt'), 'utf8')).toBe('payload\n');
   });
 
   it('binds a WaitForFirstConsumer claim only once a pod uses it', async () => {
-    await client.create(PersistentVolumeClaims, claim('lazy', STORAGE_CLASS_WFFC));
+    await t.client.create(PersistentVolumeClaims, claim('lazy', STORAGE_CLASS_WFFC));
     await new Promise((r) => setTimeout(r, 1500));
-    expect((await client.get<Obj>(PersistentVolumeClaims, ns, 'lazy')).status?.phase).toBe('Pending');
+    expect((await t.client.get<Obj>(PersistentVolumeClaims, t.ns, 'lazy')).status?.phase).toBe('Pending');
     const j = job('consumer', 'test -d /data', { volumeMounts: [{ name: 'data', mountPath: '/data' }] });
     j.spec.template.spec.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'lazy' } }];
-    await client.create(Jobs, j);
+    await t.client.create(Jobs, j);
     expect((await finishedJob('consumer')).status.succeeded).toBe(1);
-    const pvc = await client.get<Obj>(PersistentVolumeClaims, ns, 'lazy');
+    const pvc = await t.client.get<Obj>(PersistentVolumeClaims, t.ns, 'lazy');
     expect(pvc.status.phase).toBe('Bound');
     expect(pvc.metadata.annotations!['volume.kubernetes.io/selected-node']).toBe('local-node');
   });
 
   it('cascades deletion from an owner to its dependents and releases the volume', async () => {
-    const owner = await client.create<Obj>(ConfigMaps, {
+    const owner = await t.client.create<Obj>(ConfigMaps, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: 'owner', namespace: ns },
+      metadata: { name: 'owner', namespace: t.ns },
     } as Obj);
     const dependent = claim('owned', STORAGE_CLASS);
     dependent.metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid! }];
-    await client.create(PersistentVolumeClaims, dependent);
-    await until('claim owned to bind', async () => (await client.get<Obj>(PersistentVolumeClaims, ns, 'owned')).status?.phase === 'Bound');
-    const pvName = (await client.get<Obj>(PersistentVolumeClaims, ns, 'owned')).spec.volumeName;
-    const hostPath = (await client.get<Obj>(PersistentVolumes, undefined, pvName)).spec.hostPath.path;
-    await client.delete(ConfigMaps, ns, 'owner', { propagationPolicy: 'Background' });
+    await t.client.create(PersistentVolumeClaims, dependent);
+    await until(
+      'claim owned to bind',
+      async () => (await t.client.get<Obj>(PersistentVolumeClaims, t.ns, 'owned')).status?.phase === 'Bound',
+    );
+    const pvName = (await t.client.get<Obj>(PersistentVolumeClaims, t.ns, 'owned')).spec.volumeName;
+    const hostPath = (await t.client.get<Obj>(PersistentVolumes, undefined, pvName)).spec.hostPath.path;
+    await t.client.delete(ConfigMaps, t.ns, 'owner', { propagationPolicy: 'Background' });
     await until(
       'the garbage collector to delete the claim',
-      async () => !(await client.getOrUndefined(PersistentVolumeClaims, ns, 'owned')),
+      async () => !(await t.client.getOrUndefined(PersistentVolumeClaims, t.ns, 'owned')),
     );
-    await until('the released volume to be deleted', async () => !(await client.getOrUndefined(PersistentVolumes, undefined, pvName)));
+    await until('the released volume to be deleted', async () => !(await t.client.getOrUndefined(PersistentVolumes, undefined, pvName)));
     expect(existsSync(hostPath)).toBe(false);
   });
 });

@@ -21,3 +21,20 @@ export async function createNamespace(client: KubeClient, prefix: string): Promi
 export async function deleteNamespace(client: KubeClient, name: string): Promise<void> {
   await client.delete(Namespaces, undefined, name);
 }
+
+/**
+ * A client and a fresh namespace for one test file: created before its tests, deleted
+ * after them. Read them as `t.client` and `t.ns` inside tests and hooks.
+ */
+export function useTestNamespace(prefix: string): { readonly client: KubeClient; readonly ns: string } {
+  const state = {} as { client: KubeClient; ns: string };
+  beforeAll(async () => {
+    state.client = await testClient();
+    state.ns = await createNamespace(state.client, prefix);
+  });
+  afterAll(async () => {
+    await deleteNamespace(state.client, state.ns);
+    state.client.close();
+  });
+  return state;
+}
