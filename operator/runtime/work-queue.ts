@@ -10,6 +10,9 @@ export interface ReconcileResult {
 
 export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
 
+/** Node runs a setTimeout longer than 2^31-1 ms after 1 ms: longer delays are waited in steps. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface WorkQueueOptions {
   concurrency?: number;
   baseDelayMs?: number;
@@ -74,10 +77,19 @@ export class WorkQueue {
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.timers.delete(key);
-      this.add(key);
-    }, delayMs);
+    this.arm(key, at);
+  }
+
+  private arm(key: string, at: number): void {
+    const wait = at - Date.now();
+    const timer = setTimeout(
+      () => {
+        if (at > Date.now()) return this.arm(key, at);
+        this.timers.delete(key);
+        this.add(key);
+      },
+      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
+    );
     timer.unref();
     this.timers.set(key, { at, timer });
   }

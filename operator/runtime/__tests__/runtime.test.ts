@@ -70,6 +70,18 @@ describe('work queue', () => {
     expect(count).toBe(2);
     q.stop();
   });
+
+  it('waits out delays beyond the timer limit (a 720h requeue is not a hot loop)', async () => {
+    let count = 0;
+    const q = new WorkQueue(async () => {
+      count++;
+      return { requeueAfterMs: 720 * 3_600_000 };
+    });
+    q.add('k');
+    await tick(100);
+    expect(count).toBe(1);
+    q.stop();
+  });
 });
 
 describe('conditions', () => {
