@@ -757,7 +757,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "verifyInterval": {
               "allOf": [
                 {
-                  "$ref": "common.schema.yaml#/definitions/Duration"
+                  "$ref": "common.schema.yaml#/definitions/Interval"
                 }
               ],
               "default": "10m"
@@ -898,6 +898,33 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
           "type": "string",
           "maxLength": 64,
           "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$"
+        },
+        "Interval": {
+          "title": "Interval",
+          "description": "How often something repeats, as a Go-style duration from 10s to 720h (30 days).",
+          "type": "string",
+          "maxLength": 64,
+          "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$",
+          "x-kubernetes-validations": [
+            {
+              "rule": "duration(self) >= duration('10s') && duration(self) <= duration('720h')",
+              "message": "must be between 10s and 720h"
+            }
+          ]
+        },
+        "LocalPath": {
+          "title": "LocalPath",
+          "description": "An absolute path without '..' segments.",
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 1024,
+          "pattern": "^/",
+          "x-kubernetes-validations": [
+            {
+              "rule": "!self.matches('(^|/)[.][.](/|$)')",
+              "message": "must not contain '..' path segments"
+            }
+          ]
         },
         "Cron": {
           "title": "Cron",
@@ -1580,7 +1607,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "verifyInterval": {
               "allOf": [
                 {
-                  "$ref": "common.schema.yaml#/definitions/Duration"
+                  "$ref": "common.schema.yaml#/definitions/Interval"
                 }
               ],
               "description": "How often the repository is verified with a short Job.",
@@ -1736,7 +1763,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "refreshInterval": {
               "allOf": [
                 {
-                  "$ref": "common.schema.yaml#/definitions/Duration"
+                  "$ref": "common.schema.yaml#/definitions/Interval"
                 }
               ],
               "default": "15m"
@@ -1790,9 +1817,11 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
           ],
           "properties": {
             "path": {
-              "type": "string",
-              "maxLength": 1024,
-              "pattern": "^/",
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/LocalPath"
+                }
+              ],
               "default": "/",
               "description": "The repository's directory inside the volume."
             },
@@ -1823,18 +1852,16 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                     "server": {
                       "type": "string",
                       "minLength": 1,
-                      "maxLength": 253
+                      "maxLength": 253,
+                      "pattern": "^[A-Za-z0-9.:\\[\\]-]+$"
                     },
                     "path": {
-                      "type": "string",
-                      "minLength": 1,
-                      "maxLength": 1024,
-                      "pattern": "^/"
+                      "$ref": "common.schema.yaml#/definitions/LocalPath"
                     }
                   }
                 },
                 "hostPath": {
-                  "description": "For single-node and test clusters only.",
+                  "description": "For single-node and test clusters only. A privileged mover setting (see the README's security section).",
                   "type": "object",
                   "additionalProperties": false,
                   "required": [
@@ -1842,10 +1869,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                   ],
                   "properties": {
                     "path": {
-                      "type": "string",
-                      "minLength": 1,
-                      "maxLength": 1024,
-                      "pattern": "^/"
+                      "$ref": "common.schema.yaml#/definitions/LocalPath"
                     }
                   }
                 }
@@ -1969,7 +1993,8 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             },
             "storageDomain": {
               "type": "string",
-              "maxLength": 253
+              "maxLength": 253,
+              "pattern": "^[A-Za-z0-9][-A-Za-z0-9.]*$"
             },
             "credentialsSecretRef": {
               "allOf": [
@@ -2023,7 +2048,9 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "host": {
               "type": "string",
               "minLength": 1,
-              "maxLength": 253
+              "maxLength": 253,
+              "pattern": "^[A-Za-z0-9.:\\[\\]-]+$",
+              "description": "A host name or IP address (no user name: see username)."
             },
             "port": {
               "type": "integer",
@@ -2071,7 +2098,13 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "string",
               "minLength": 1,
               "maxLength": 2048,
-              "pattern": "^https?://"
+              "pattern": "^https?://",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "!self.matches('^[a-zA-Z]+://[^/?#]*@')",
+                  "message": "must not carry credentials (user:password@); put them in the Secret named by credentialsSecretRef"
+                }
+              ]
             },
             "credentialsSecretRef": {
               "allOf": [
@@ -2096,7 +2129,8 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "string",
               "minLength": 1,
               "maxLength": 1024,
-              "pattern": "^[^:]+:"
+              "pattern": "^[A-Za-z0-9_.][-A-Za-z0-9_. ]*:",
+              "description": "remote:path, where remote is a section of the rclone.conf Secret (connection strings and option overrides are refused: they would carry credentials)."
             },
             "configSecretRef": {
               "allOf": [

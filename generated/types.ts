@@ -56,6 +56,13 @@ export type TimeZone = string;
  */
 export type Duration = string;
 /**
+ * An absolute path without '..' segments.
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "LocalPath".
+ */
+export type LocalPath = string;
+/**
  * A namespace name (DNS label).
  *
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -67,6 +74,13 @@ export type NamespaceName = string;
  * via the `definition` "SecretDataKey".
  */
 export type SecretDataKey = string;
+/**
+ * How often something repeats, as a Go-style duration from 10s to 720h (30 days).
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "Interval".
+ */
+export type Interval = string;
 
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -334,7 +348,7 @@ export interface ClusterRepositorySpec {
   passwordSecretRef: SecretKeySelector;
   create?: RepositoryCreate;
   cache?: RepositoryCache;
-  verifyInterval?: Duration;
+  verifyInterval?: Interval;
   catalog?: Catalog;
   mover?: MoverOptions;
   allowedNamespaces: AllowedNamespaces;
@@ -363,20 +377,20 @@ export interface FilesystemBackend {
   /**
    * The repository's directory inside the volume.
    */
-  path?: string;
+  path?: LocalPath;
   volume: {
     persistentVolumeClaim?: {
       claimName: ObjectName;
     };
     nfs?: {
       server: string;
-      path: string;
+      path: LocalPath;
     };
     /**
-     * For single-node and test clusters only.
+     * For single-node and test clusters only. A privileged mover setting (see the README's security section).
      */
     hostPath?: {
-      path: string;
+      path: LocalPath;
     };
   };
 }
@@ -468,6 +482,9 @@ export interface GCSBackend {
  * via the `definition` "SFTPBackend".
  */
 export interface SFTPBackend {
+  /**
+   * A host name or IP address (no user name: see username).
+   */
   host: string;
   port?: number;
   username: string;
@@ -497,6 +514,9 @@ export interface WebDAVBackend {
  * via the `definition` "RcloneBackend".
  */
 export interface RcloneBackend {
+  /**
+   * remote:path, where remote is a section of the rclone.conf Secret (connection strings and option overrides are refused: they would carry credentials).
+   */
   remotePath: string;
   /**
    * rclone.conf content.
@@ -533,7 +553,7 @@ export interface RepositoryCache {
  */
 export interface Catalog {
   enabled?: boolean;
-  refreshInterval?: Duration;
+  refreshInterval?: Interval;
 }
 /**
  * Which namespaces may use this repository. Exactly one of names, selector or all.
@@ -648,7 +668,7 @@ export interface RepositorySpec {
   /**
    * How often the repository is verified with a short Job.
    */
-  verifyInterval?: Duration;
+  verifyInterval?: Interval;
   catalog?: Catalog;
   mover?: MoverOptions;
 }
