@@ -7,7 +7,7 @@ const t = useTestNamespace('lease');
 
 it('lets one replica lead and another take over only after the leader stops renewing', async () => {
   const log = createLogger('test', 'error');
-  const opts = { namespace: t.ns, name: 'kopia-operator', leaseDurationMs: 2000, renewMs: 500, retryMs: 200 };
+  const opts = { namespace: t.ns, name: 'kopia-operator', leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 };
   const first = new LeaderElector(t.client, { ...opts, identity: 'first' }, log);
   const second = new LeaderElector(t.client, { ...opts, identity: 'second' }, log);
   let firstLost = false;
@@ -16,7 +16,7 @@ it('lets one replica lead and another take over only after the leader stops rene
   const secondAcquired = second.acquire(() => undefined).then(() => (secondLeads = true));
   await new Promise((r) => setTimeout(r, 3000));
   expect(secondLeads).toBe(false); // the first keeps renewing
-  first.stop();
+  await first.stop();
   const started = Date.now();
   await secondAcquired;
   expect(Date.now() - started).toBeLessThan(6000);
@@ -26,5 +26,5 @@ it('lets one replica lead and another take over only after the leader stops rene
     `/apis/coordination.k8s.io/v1/namespaces/${t.ns}/leases/kopia-operator`,
   );
   expect(lease.spec).toMatchObject({ holderIdentity: 'second', leaseTransitions: 1 });
-  second.stop();
+  await second.stop();
 }, 30_000);

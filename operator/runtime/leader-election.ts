@@ -1,44 +1,135 @@
-// Leader election on a coordination.k8s.io Lease, so only one replica reconciles. The
-// holder renews every renewMs; others retry and take over once the lease has expired.
+// Leader election on a coordination.k8s.io Lease, so only one replica reconciles, with the
+// semantics of client-go's leaderelection:
+// - the leader renews in a loop (one attempt in flight at a time, retryPeriod apart) and
+//   gives up leading once it has failed to renew for renewDeadline;
+// - a candidate takes over only when the record has not changed for leaseDuration of its
+//   own monotonic time since it first saw it; remote timestamps are never compared with
+//   the local clock, so clock skew between replicas cannot cause two leaders;
+// - since renewDeadline < leaseDuration, the old leader has stopped before anyone takes over;
+// - a leader that stops can release the lease (empty holder) so a standby takes over at once.
 // Losing the lease is fatal to the process (as in controller-runtime): a restart is the
 // simplest way to drop every in-flight assumption.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { isAlreadyExists, isConflict, type KubeClient, type KubeObject } from '../kube/kube-client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isNotFound, resourcePath, type KubeClient, type KubeObject } from '../kube/kube-client.js';
 import { Leases } from '../kube/resources.js';
 import type { Logger } from './logger.js';
 
-interface LeaseSpec {
+export interface LeaseRecord {
   holderIdentity?: string;
   leaseDurationSeconds?: number;
   acquireTime?: string;
   renewTime?: string;
   leaseTransitions?: number;
 }
-type Lease = KubeObject & { spec: LeaseSpec };
+type Lease = KubeObject & { spec?: LeaseRecord };
 
-export interface LeaderElectionOptions {
+export interface LeaderElectionTimings {
+  /** How long a candidate waits, after it last saw the record change, before taking over. */
+  leaseDurationMs: number;
+  /** How long the leader keeps failing to renew before it stops leading. */
+  renewDeadlineMs: number;
+  /** The wait between two attempts to acquire or renew. */
+  retryPeriodMs: number;
+}
+
+export interface LeaderElectionOptions extends Partial<LeaderElectionTimings> {
   namespace: string;
   name: string;
   identity?: string;
-  leaseDurationMs?: number;
-  renewMs?: number;
-  retryMs?: number;
+}
+
+/** client-go's defaults. */
+export const DEFAULT_TIMINGS: LeaderElectionTimings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+
+/** client-go's jitter factor: the renew deadline must leave room for more than one retry. */
+const JITTER_FACTOR = 1.2;
+
+/** Pure: the timings with defaults filled in; throws unless leaseDuration > renewDeadline > retryPeriod × 1.2. */
+export function resolveTimings(opts: Partial<LeaderElectionTimings> = {}): LeaderElectionTimings {
+  const t: LeaderElectionTimings = {
+    leaseDurationMs: opts.leaseDurationMs ?? DEFAULT_TIMINGS.leaseDurationMs,
+    renewDeadlineMs: opts.renewDeadlineMs ?? DEFAULT_TIMINGS.renewDeadlineMs,
+    retryPeriodMs: opts.retryPeriodMs ?? DEFAULT_TIMINGS.retryPeriodMs,
+  };
+  for (const [name, value] of Object.entries(t)) {
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`leader election: ${name} must be a positive number of milliseconds`);
+  }
+  if (t.leaseDurationMs <= t.renewDeadlineMs) throw new Error('leader election: leaseDuration must be greater than renewDeadline');
+  if (t.renewDeadlineMs <= JITTER_FACTOR * t.retryPeriodMs) {
+    throw new Error(`leader election: renewDeadline must be greater than retryPeriod × ${JITTER_FACTOR}`);
+  }
+  return t;
+}
+
+/** The record as the API server last returned it, and the local monotonic time it was first seen so. */
+export interface Observation {
+  raw: string;
+  record: LeaseRecord;
+  observedAtMs: number;
+}
+
+const rawRecord = (r: LeaseRecord): string =>
+  JSON.stringify([r.holderIdentity ?? '', r.leaseDurationSeconds, r.acquireTime, r.renewTime, r.leaseTransitions]);
+
+/** Pure: the observation after reading record at nowMs; its time moves only when the record changed. */
+export function observe(previous: Observation | undefined, record: LeaseRecord, nowMs: number): Observation {
+  const raw = rawRecord(record);
+  return previous?.raw === raw ? previous : { raw, record, observedAtMs: nowMs };
+}
+
+/**
+ * Pure: may identity write itself into the lease at nowMs? Yes when nobody holds it, when it
+ * holds it already, or when the record has not changed for its lease duration of local time.
+ */
+export function mayAcquire(observation: Observation, identity: string, nowMs: number, fallbackDurationSeconds: number): boolean {
+  const holder = observation.record.holderIdentity;
+  if (!holder || holder === identity) return true;
+  const durationSeconds = observation.record.leaseDurationSeconds || fallbackDurationSeconds;
+  return nowMs - observation.observedAtMs >= durationSeconds * 1000;
+}
+
+/** Pure: the record that makes identity the holder (a renewal keeps acquireTime and the transition count). */
+export function holderRecord(current: LeaseRecord | undefined, identity: string, wallNow: Date, leaseDurationSeconds: number): LeaseRecord {
+  const renewing = current?.holderIdentity === identity;
+  return {
+    holderIdentity: identity,
+    leaseDurationSeconds,
+    acquireTime: renewing ? current.acquireTime : microTime(wallNow),
+    renewTime: microTime(wallNow),
+    leaseTransitions: (current?.leaseTransitions ?? 0) + (current && !renewing ? 1 : 0),
+  };
+}
+
+/** Pure: the record a stopping leader writes so that a standby may take over at once. */
+export function releasedRecord(current: LeaseRecord, wallNow: Date): LeaseRecord {
+  return {
+    holderIdentity: '',
+    leaseDurationSeconds: 1,
+    acquireTime: microTime(wallNow),
+    renewTime: microTime(wallNow),
+    leaseTransitions: current.leaseTransitions ?? 0,
+  };
 }
 
 const microTime = (d: Date) => d.toISOString().replace('Z', '000Z');
 
-/** Pure: may identity take or keep the lease at now? */
-export function canAcquire(spec: LeaseSpec | undefined, identity: string, now: Date): boolean {
-  if (!spec?.holderIdentity || spec.holderIdentity === identity) return true;
-  const renewed = spec.renewTime ? Date.parse(spec.renewTime) : 0;
-  return renewed + (spec.leaseDurationSeconds ?? 15) * 1000 < now.getTime();
-}
+/** Local monotonic milliseconds: immune to wall-clock steps. */
+const monotonicMs = () => performance.now();
+
+type Attempt = { held: true } | { held: false; otherHolder?: string };
 
 export class LeaderElector {
   readonly identity: string;
-  private timer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly timings: LeaderElectionTimings;
+  private readonly leaseDurationSeconds: number;
+  private readonly path: string;
+  private readonly stopping = new AbortController();
+  private readonly inFlight = new Set<AbortController>();
+  private observation?: Observation;
+  private leading = false;
+  private renewing?: Promise<void>;
 
   constructor(
     private readonly client: KubeClient,
@@ -46,69 +137,151 @@ export class LeaderElector {
     private readonly log: Logger,
   ) {
     this.identity = opts.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+    this.timings = resolveTimings(opts);
+    // The Lease stores whole seconds; rounding up only makes others wait longer.
+    this.leaseDurationSeconds = Math.ceil(this.timings.leaseDurationMs / 1000);
+    this.path = resourcePath(Leases, opts.namespace, opts.name);
   }
 
-  private async tryAcquire(): Promise<boolean> {
-    const now = new Date();
-    const durationSeconds = Math.ceil((this.opts.leaseDurationMs ?? 15000) / 1000);
-    const current = await this.client.getOrUndefined<Lease>(Leases, this.opts.namespace, this.opts.name);
-    const spec: LeaseSpec = {
-      holderIdentity: this.identity,
-      leaseDurationSeconds: durationSeconds,
-      renewTime: microTime(now),
-      acquireTime: current?.spec.holderIdentity === this.identity ? current.spec.acquireTime : microTime(now),
-      leaseTransitions: (current?.spec.leaseTransitions ?? 0) + (current && current.spec.holderIdentity !== this.identity ? 1 : 0),
-    };
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Resolves once this process holds the lease; then renews it in the background and calls
+   * onLost (once) when it has failed to renew for renewDeadline or another holder is named.
+   * Rejects if stop() is called first.
+   */
+  async acquire(onLost: () => void): Promise<void> {
+    let attemptStartedAt: number;
+    for (;;) {
+      if (this.stopping.signal.aborted) throw new Error('leader election stopped');
+      attemptStartedAt = monotonicMs();
+      const attempt = await this.attempt(this.timings.renewDeadlineMs);
+      if (attempt.held) break;
+      await this.pause(this.timings.retryPeriodMs);
+    }
+    if (this.stopping.signal.aborted) throw new Error('leader election stopped');
+    this.leading = true;
+    this.log.info('leader election: acquired', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.identity });
+    this.renewing = this.renewUntilLost(attemptStartedAt, onLost);
+  }
+
+  /** The leader's loop: renewedAt is when the last successful attempt started (others see our write no earlier). */
+  private async renewUntilLost(renewedAt: number, onLost: () => void): Promise<void> {
+    for (;;) {
+      const deadline = renewedAt + this.timings.renewDeadlineMs;
+      await this.pause(Math.min(this.timings.retryPeriodMs, deadline - monotonicMs()));
+      if (this.stopping.signal.aborted) return;
+      const remaining = deadline - monotonicMs();
+      if (remaining <= 0) return this.lose(onLost, `could not renew for ${this.timings.renewDeadlineMs} ms`);
+      const startedAt = monotonicMs();
+      // Bounded by what is left of the deadline, so a hung request cannot keep us leading past it.
+      const attempt = await this.attempt(remaining);
+      if (this.stopping.signal.aborted) return;
+      if (attempt.held) renewedAt = startedAt;
+      else if (attempt.otherHolder) return this.lose(onLost, `the lease names ${attempt.otherHolder}`);
+    }
+  }
+
+  private lose(onLost: () => void, why: string): void {
+    this.leading = false;
+    this.log.error('leader election: lost the lease', { identity: this.identity, why });
+    this.stopping.abort();
+    onLost();
+  }
+
+  /** One read-then-write, as client-go's tryAcquireOrRenew; every failure is just a failed attempt. */
+  private async attempt(timeoutMs: number): Promise<Attempt> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`attempt timed out after ${Math.round(timeoutMs)} ms`)), timeoutMs);
+    this.inFlight.add(controller);
     try {
+      const current = await this.call<Lease | undefined>('GET', controller.signal);
+      const now = monotonicMs();
       if (!current) {
-        await this.client.create(Leases, {
+        const created = await this.call<Lease>('POST', controller.signal, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name: this.opts.name, namespace: this.opts.namespace },
-          spec,
-        } as Lease);
-        return true;
-      }
-      if (!canAcquire(current.spec, this.identity, now)) return false;
-      await this.client.replace(Leases, { ...current, spec });
-      return true;
-    } catch (e) {
-      if (isConflict(e) || isAlreadyExists(e)) return false;
-      throw e;
-    }
-  }
-
-  /** Resolves once this process holds the lease; then keeps renewing, calling onLost if it cannot. */
-  async acquire(onLost: () => void): Promise<void> {
-    for (;;) {
-      if (this.stopped) throw new Error('leader election stopped');
-      try {
-        if (await this.tryAcquire()) break;
-      } catch (e) {
-        this.log.warn('leader election: cannot read or write the lease', { error: (e as Error).message });
-      }
-      await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 2000));
-    }
-    this.log.info('leader election: acquired', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.identity });
-    let lastRenew = Date.now();
-    this.timer = setInterval(() => {
-      void this.tryAcquire()
-        .then((ok) => {
-          if (ok) lastRenew = Date.now();
-          else throw new Error('lease taken by another holder');
-        })
-        .catch((e: Error) => {
-          if (Date.now() - lastRenew > (this.opts.leaseDurationMs ?? 15000) || e.message.includes('another holder')) {
-            this.log.error('leader election: lost the lease', { error: e.message });
-            this.stop();
-            onLost();
-          }
+          spec: holderRecord(undefined, this.identity, new Date(), this.leaseDurationSeconds),
         });
-    }, this.opts.renewMs ?? 5000);
+        this.observation = observe(undefined, created!.spec ?? {}, now);
+        return { held: true };
+      }
+      const record = current.spec ?? {};
+      this.observation = observe(this.observation, record, now);
+      if (!mayAcquire(this.observation, this.identity, now, this.leaseDurationSeconds)) {
+        return { held: false, otherHolder: record.holderIdentity };
+      }
+      const written = await this.call<Lease>('PUT', controller.signal, {
+        ...current,
+        spec: holderRecord(record, this.identity, new Date(), this.leaseDurationSeconds),
+      });
+      this.observation = observe(undefined, written!.spec ?? {}, now);
+      return { held: true };
+    } catch (e) {
+      if (!this.stopping.signal.aborted) {
+        this.log.warn('leader election: attempt failed', { identity: this.identity, leading: this.leading, error: (e as Error).message });
+      }
+      // A failed write may still have landed; the next read tells.
+      return { held: false };
+    } finally {
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+    }
   }
 
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+  /** A request that ends when signal aborts even if the response stalls; GET answers undefined for NotFound. */
+  private async call<T>(method: 'GET' | 'PUT' | 'POST', signal: AbortSignal, body?: unknown): Promise<T | undefined> {
+    const path = method === 'POST' ? resourcePath(Leases, this.opts.namespace) : this.path;
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([this.client.request<T>(method, path, { body, signal }), aborted]);
+    } catch (e) {
+      if (method === 'GET' && isNotFound(e)) return undefined;
+      throw e;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Waits ms, or less if stop() is called. */
+  private async pause(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  }
+
+  /**
+   * Stops campaigning and renewing (aborting any request in flight). With release, a leader
+   * then writes the lease with no holder so a standby takes over without waiting leaseDuration.
+   */
+  async stop(options: { release?: boolean } = {}): Promise<void> {
+    const wasLeading = this.leading;
+    this.leading = false;
+    this.stopping.abort();
+    for (const c of this.inFlight) c.abort(new Error('leader election stopped'));
+    await this.renewing;
+    if (options.release && wasLeading) await this.release();
+  }
+
+  private async release(): Promise<void> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('release timed out')), this.timings.renewDeadlineMs);
+    try {
+      const current = await this.call<Lease>('GET', controller.signal);
+      // Only our own record: if someone else holds it already, there is nothing to release.
+      if (current?.spec?.holderIdentity !== this.identity) return;
+      await this.call<Lease>('PUT', controller.signal, { ...current, spec: releasedRecord(current.spec, new Date()) });
+      this.log.info('leader election: released', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.identity });
+    } catch (e) {
+      this.log.warn('leader election: could not release the lease', { error: (e as Error).message });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

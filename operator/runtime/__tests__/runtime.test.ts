@@ -1,6 +1,5 @@
 import { setCondition } from '../conditions.js';
 import { deepEqual } from '../deep-equal.js';
-import { canAcquire } from '../leader-election.js';
 import { WorkQueue } from '../work-queue.js';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -94,20 +93,6 @@ describe('conditions', () => {
     expect(b[0]).toMatchObject({ reason: 'Y', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 2 });
     expect(c[0].lastTransitionTime).toBe('2026-01-02T00:00:00Z');
     expect(c).toHaveLength(1);
-  });
-});
-
-describe('leader election', () => {
-  const now = new Date('2026-01-01T00:00:30Z');
-  it('takes a free or expired lease, keeps its own, and leaves a live one alone', () => {
-    expect(canAcquire(undefined, 'me', now)).toBe(true);
-    expect(canAcquire({ holderIdentity: 'me', renewTime: '2026-01-01T00:00:29.000000Z', leaseDurationSeconds: 15 }, 'me', now)).toBe(true);
-    expect(canAcquire({ holderIdentity: 'other', renewTime: '2026-01-01T00:00:20.000000Z', leaseDurationSeconds: 15 }, 'me', now)).toBe(
-      false,
-    );
-    expect(canAcquire({ holderIdentity: 'other', renewTime: '2026-01-01T00:00:10.000000Z', leaseDurationSeconds: 15 }, 'me', now)).toBe(
-      true,
-    );
   });
 });
 

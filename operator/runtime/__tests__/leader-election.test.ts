@@ -1,0 +1,239 @@
+import type { KubeClient } from '../../kube/kube-client.js';
+import { ApiError } from '../../kube/kube-client.js';
+import {
+  DEFAULT_TIMINGS,
+  holderRecord,
+  LeaderElector,
+  mayAcquire,
+  observe,
+  releasedRecord,
+  resolveTimings,
+  type LeaseRecord,
+} from '../leader-election.js';
+import { createLogger } from '../logger.js';
+
+describe('leader election timings', () => {
+  it("defaults to client-go's 15 s lease, 10 s renew deadline and 2 s retry period", () => {
+    expect(resolveTimings()).toEqual({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
+    expect(resolveTimings({ retryPeriodMs: 500 })).toEqual({ ...DEFAULT_TIMINGS, retryPeriodMs: 500 });
+  });
+
+  it('requires leaseDuration > renewDeadline > retryPeriod × 1.2', () => {
+    expect(() => resolveTimings({ leaseDurationMs: 10_000, renewDeadlineMs: 10_000 })).toThrow(/leaseDuration must be greater/);
+    expect(() => resolveTimings({ leaseDurationMs: 3_000, renewDeadlineMs: 4_000, retryPeriodMs: 100 })).toThrow(
+      /leaseDuration must be greater/,
+    );
+    expect(() => resolveTimings({ renewDeadlineMs: 2_400, retryPeriodMs: 2_000 })).toThrow(/renewDeadline must be greater/);
+    expect(() => resolveTimings({ retryPeriodMs: 0 })).toThrow(/retryPeriodMs must be a positive/);
+    expect(() => resolveTimings({ leaseDurationMs: Number.NaN })).toThrow(/leaseDurationMs must be a positive/);
+    expect(resolveTimings({ leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 1_000 }).renewDeadlineMs).toBe(1_500);
+  });
+
+  it('rejects bad options when an elector is built, before any request', () => {
+    let requests = 0;
+    const client = { request: async () => requests++ } as unknown as KubeClient;
+    expect(() => new LeaderElector(client, { namespace: 'ns', name: 'l', renewDeadlineMs: 20_000 }, createLogger('t', 'error'))).toThrow(
+      /leaseDuration must be greater/,
+    );
+    expect(requests).toBe(0);
+  });
+});
+
+describe('leader election takeover decision', () => {
+  const ghost: LeaseRecord = {
+    holderIdentity: 'ghost',
+    leaseDurationSeconds: 15,
+    // Far in the past by our wall clock: a skewed clock or a dead holder; we cannot tell, so we wait.
+    renewTime: '2001-01-01T00:00:00.000000Z',
+    acquireTime: '2001-01-01T00:00:00.000000Z',
+    leaseTransitions: 3,
+  };
+
+  it('takes a lease that names nobody or names itself at once', () => {
+    expect(mayAcquire(observe(undefined, {}, 100), 'me', 100, 15)).toBe(true);
+    expect(mayAcquire(observe(undefined, { ...ghost, holderIdentity: '' }, 100), 'me', 100, 15)).toBe(true);
+    expect(mayAcquire(observe(undefined, { ...ghost, holderIdentity: 'me' }, 100), 'me', 100, 15)).toBe(true);
+  });
+
+  it("waits a full lease duration of local time after first seeing another holder's record, whatever its renewTime says", () => {
+    const first = observe(undefined, ghost, 1_000);
+    expect(mayAcquire(first, 'me', 1_000, 15)).toBe(false);
+    // The same record read again later: still the first observation's time.
+    const again = observe(first, { ...ghost }, 14_000);
+    expect(again.observedAtMs).toBe(1_000);
+    expect(mayAcquire(again, 'me', 15_999, 15)).toBe(false);
+    expect(mayAcquire(again, 'me', 16_000, 15)).toBe(true);
+  });
+
+  it('restarts the wait whenever the record changes (the holder renewed)', () => {
+    let seen = observe(undefined, ghost, 0);
+    seen = observe(seen, { ...ghost, renewTime: '2001-01-01T00:00:10.000000Z' }, 10_000);
+    expect(seen.observedAtMs).toBe(10_000);
+    expect(mayAcquire(seen, 'me', 20_000, 15)).toBe(false);
+    expect(mayAcquire(seen, 'me', 25_000, 15)).toBe(true);
+  });
+
+  it("uses the record's lease duration, and ours when the record has none", () => {
+    const short = observe(undefined, { ...ghost, leaseDurationSeconds: 2 }, 0);
+    expect(mayAcquire(short, 'me', 1_999, 15)).toBe(false);
+    expect(mayAcquire(short, 'me', 2_000, 15)).toBe(true);
+    const unset = observe(undefined, { ...ghost, leaseDurationSeconds: undefined }, 0);
+    expect(mayAcquire(unset, 'me', 14_999, 15)).toBe(false);
+    expect(mayAcquire(unset, 'me', 15_000, 15)).toBe(true);
+  });
+});
+
+describe('lease records', () => {
+  const now = new Date('2026-01-01T00:00:30.000Z');
+
+  it('counts a transition on takeover and keeps acquireTime and the count on renewal', () => {
+    const created = holderRecord(undefined, 'me', now, 15);
+    expect(created).toEqual({
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: '2026-01-01T00:00:30.000000Z',
+      renewTime: '2026-01-01T00:00:30.000000Z',
+      leaseTransitions: 0,
+    });
+    const renewed = holderRecord(created, 'me', new Date('2026-01-01T00:00:32.000Z'), 15);
+    expect(renewed).toMatchObject({ acquireTime: created.acquireTime, renewTime: '2026-01-01T00:00:32.000000Z', leaseTransitions: 0 });
+    const taken = holderRecord(renewed, 'other', new Date('2026-01-01T00:01:00.000Z'), 15);
+    expect(taken).toMatchObject({ holderIdentity: 'other', acquireTime: '2026-01-01T00:01:00.000000Z', leaseTransitions: 1 });
+  });
+
+  it('releases with no holder and a 1 s duration, keeping the transition count, so a standby takes it at once', () => {
+    const released = releasedRecord({ holderIdentity: 'me', leaseDurationSeconds: 15, leaseTransitions: 4 }, now);
+    expect(released).toEqual({
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+      acquireTime: '2026-01-01T00:00:30.000000Z',
+      renewTime: '2026-01-01T00:00:30.000000Z',
+      leaseTransitions: 4,
+    });
+    expect(mayAcquire(observe(undefined, released, 0), 'standby', 0, 15)).toBe(true);
+    expect(holderRecord(released, 'standby', now, 15).leaseTransitions).toBe(5);
+  });
+});
+
+/** An API server holding one Lease, with optimistic concurrency and a configurable response delay. */
+class FakeLeaseServer {
+  lease?: { metadata: Record<string, unknown>; spec: LeaseRecord };
+  private version = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  puts = 0;
+  delayMs = 0;
+
+  readonly client = {
+    request: (method: string, _path: string, opts: { body?: unknown } = {}) => this.handle(method, opts.body),
+  } as unknown as KubeClient;
+
+  private async handle(method: string, body: unknown): Promise<unknown> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await new Promise((r) => setTimeout(r, this.delayMs));
+      const obj = structuredClone(body) as { metadata: Record<string, unknown>; spec: LeaseRecord };
+      if (method === 'GET') {
+        if (!this.lease) throw new ApiError(404, 'NotFound', 'not found');
+        return structuredClone(this.lease);
+      }
+      if (method === 'POST') {
+        if (this.lease) throw new ApiError(409, 'AlreadyExists', 'exists');
+        return this.store(obj);
+      }
+      this.puts++;
+      if (obj.metadata.resourceVersion !== this.lease?.metadata.resourceVersion) throw new ApiError(409, 'Conflict', 'modified');
+      return this.store(obj);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private store(obj: { metadata: Record<string, unknown>; spec: LeaseRecord }) {
+    this.lease = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.version) } };
+    return structuredClone(this.lease);
+  }
+}
+
+describe('leader elector renewals', () => {
+  const log = Object.assign(createLogger('test', 'error'), { silent: true });
+  const until = async (check: () => boolean) => {
+    while (!check()) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('keeps one attempt in flight on a slow API server and keeps leading', async () => {
+    const server = new FakeLeaseServer();
+    const elector = new LeaderElector(
+      server.client,
+      { namespace: 'ns', name: 'l', identity: 'me', leaseDurationMs: 2_000, renewDeadlineMs: 1_000, retryPeriodMs: 50 },
+      log,
+    );
+    let lost = 0;
+    await elector.acquire(() => lost++);
+    server.delayMs = 120; // each request is slower than the retry period
+    await until(() => server.puts >= 4);
+    await elector.stop();
+    expect(server.maxInFlight).toBe(1);
+    expect(lost).toBe(0);
+    expect(server.lease?.spec.holderIdentity).toBe('me');
+  });
+
+  it('treats a conflict as a failed attempt and retries instead of giving up the lease', async () => {
+    const server = new FakeLeaseServer();
+    const elector = new LeaderElector(
+      server.client,
+      { namespace: 'ns', name: 'l', identity: 'me', leaseDurationMs: 2_000, renewDeadlineMs: 1_000, retryPeriodMs: 20 },
+      log,
+    );
+    let lost = 0;
+    await elector.acquire(() => lost++);
+    // Someone touches the object between our read and our write, once: our PUT gets a 409.
+    const handle = (server as unknown as { handle: (m: string, b: unknown) => Promise<unknown> }).handle.bind(server);
+    let conflicts = 0;
+    (server.client as unknown as { request: unknown }).request = async (method: string, _p: string, opts: { body?: unknown } = {}) => {
+      if (method === 'PUT' && conflicts === 0) {
+        conflicts++;
+        throw new ApiError(409, 'Conflict', 'the object has been modified');
+      }
+      return handle(method, opts.body);
+    };
+    const putsBefore = server.puts;
+    await until(() => conflicts === 1 && server.puts >= putsBefore + 2);
+    await elector.stop();
+    expect(lost).toBe(0);
+    expect(server.lease?.spec.holderIdentity).toBe('me');
+  });
+
+  it('gives up leading once it has failed to renew for the renew deadline, before the lease duration', async () => {
+    const server = new FakeLeaseServer();
+    const timings = { leaseDurationMs: 2_000, renewDeadlineMs: 600, retryPeriodMs: 50 };
+    const elector = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings }, log);
+    let lostAt = 0;
+    await elector.acquire(() => (lostAt = performance.now()));
+    await until(() => server.puts >= 1);
+    // From now on the API server never answers.
+    const unreachableFrom = performance.now();
+    (server.client as unknown as { request: unknown }).request = () => new Promise(() => undefined);
+    await until(() => lostAt > 0);
+    expect(lostAt - unreachableFrom).toBeLessThan(timings.renewDeadlineMs + 100);
+    expect(lostAt - unreachableFrom).toBeGreaterThan(timings.renewDeadlineMs - timings.retryPeriodMs - 100);
+    expect(elector.isLeader).toBe(false);
+  });
+
+  it('gives up at once when the lease read back names another holder', async () => {
+    const server = new FakeLeaseServer();
+    const elector = new LeaderElector(
+      server.client,
+      { namespace: 'ns', name: 'l', identity: 'me', leaseDurationMs: 5_000, renewDeadlineMs: 4_000, retryPeriodMs: 20 },
+      log,
+    );
+    let lostAt = 0;
+    await elector.acquire(() => (lostAt = performance.now()));
+    const takenAt = performance.now();
+    server.lease = { ...server.lease!, spec: { ...server.lease!.spec, holderIdentity: 'usurper' } };
+    await until(() => lostAt > 0);
+    expect(lostAt - takenAt).toBeLessThan(500);
+    await elector.stop();
+  });
+});
