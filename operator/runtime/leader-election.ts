@@ -129,6 +129,8 @@ export class LeaderElector {
   private readonly inFlight = new Set<AbortController>();
   private observation?: Observation;
   private leading = false;
+  /** A write naming us is on its way: if stop() interrupts it, it may still have landed. */
+  private writing = false;
   private renewing?: Promise<void>;
 
   constructor(
@@ -200,6 +202,7 @@ export class LeaderElector {
       const current = await this.call<Lease | undefined>('GET', controller.signal);
       const now = monotonicMs();
       if (!current) {
+        this.writing = true;
         const created = await this.call<Lease>('POST', controller.signal, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
@@ -214,6 +217,7 @@ export class LeaderElector {
       if (!mayAcquire(this.observation, this.identity, now, this.leaseDurationSeconds)) {
         return { held: false, otherHolder: record.holderIdentity };
       }
+      this.writing = true;
       const written = await this.call<Lease>('PUT', controller.signal, {
         ...current,
         spec: holderRecord(record, this.identity, new Date(), this.leaseDurationSeconds),
@@ -227,6 +231,7 @@ export class LeaderElector {
       // A failed write may still have landed; the next read tells.
       return { held: false };
     } finally {
+      this.writing = false;
       clearTimeout(timer);
       this.inFlight.delete(controller);
     }
@@ -261,12 +266,12 @@ export class LeaderElector {
    * then writes the lease with no holder so a standby takes over without waiting leaseDuration.
    */
   async stop(options: { release?: boolean } = {}): Promise<void> {
-    const wasLeading = this.leading;
+    const mayHold = this.leading || this.writing;
     this.leading = false;
     this.stopping.abort();
     for (const c of this.inFlight) c.abort(new Error('leader election stopped'));
     await this.renewing;
-    if (options.release && wasLeading) await this.release();
+    if (options.release && mayHold) await this.release();
   }
 
   private async release(): Promise<void> {

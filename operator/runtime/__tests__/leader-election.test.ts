@@ -237,3 +237,45 @@ describe('leader elector renewals', () => {
     await elector.stop();
   });
 });
+
+describe('leader elector stop', () => {
+  const log = Object.assign(createLogger('test', 'error'), { silent: true });
+  const timings = { leaseDurationMs: 5_000, renewDeadlineMs: 4_000, retryPeriodMs: 20 };
+
+  it('releases the lease (no holder) when asked, and leaves it named otherwise', async () => {
+    const released = new FakeLeaseServer();
+    const leader = new LeaderElector(released.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings }, log);
+    await leader.acquire(() => undefined);
+    await leader.stop({ release: true });
+    expect(released.lease?.spec).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 0 });
+
+    const kept = new FakeLeaseServer();
+    const other = new LeaderElector(kept.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings }, log);
+    await other.acquire(() => undefined);
+    await other.stop();
+    expect(kept.lease?.spec.holderIdentity).toBe('me');
+  });
+
+  it('does not release a lease another holder has taken', async () => {
+    const server = new FakeLeaseServer();
+    // A long retry period: the leader is between renewals, so only the release reads the change.
+    const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings, retryPeriodMs: 1_000 }, log);
+    await leader.acquire(() => undefined);
+    expect(leader.isLeader).toBe(true);
+    server.lease = { ...server.lease!, spec: { ...server.lease!.spec, holderIdentity: 'successor' } };
+    const putsBefore = server.puts;
+    await leader.stop({ release: true });
+    expect(server.lease?.spec.holderIdentity).toBe('successor');
+    expect(server.puts).toBe(putsBefore);
+  });
+
+  it('makes a pending acquire reject', async () => {
+    const server = new FakeLeaseServer();
+    server.lease = { metadata: { resourceVersion: '1' }, spec: { holderIdentity: 'other', leaseDurationSeconds: 5 } };
+    const candidate = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings }, log);
+    const acquired = candidate.acquire(() => undefined);
+    await candidate.stop({ release: true });
+    await expect(acquired).rejects.toThrow(/stopped/);
+    expect(server.lease?.spec.holderIdentity).toBe('other');
+  });
+});
