@@ -84,3 +84,52 @@ it('keeps the password out of its output, arguments and result', async () => {
   expect(JSON.stringify(run.result)).not.toContain(PASSWORD);
   expect(run.log).toContain('--no-persist-credentials');
 });
+
+describe('a repository verified before (its unique ID is known)', () => {
+  const expecting = (uniqueID: string): VerifyRequest => {
+    const request = verify(true);
+    request.repository.expectedUniqueID = uniqueID;
+    return request;
+  };
+
+  it('is never re-created when its storage looks empty: RepositoryMissing, nothing written', async () => {
+    const repo = newRepoDir();
+    const run = await runMover(expecting('f'.repeat(64)), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
+    expect(run.code).not.toBe(0);
+    expect(run.result).toMatchObject({ ok: false, errorClass: 'RepositoryMissing', message: expect.stringContaining('f'.repeat(64)) });
+    expect(readdirSync(repo).filter((f) => f !== '.shards')).toEqual([]);
+  });
+
+  it('is reported as RepositoryChanged when another repository stands in its place', async () => {
+    const repo = newRepoDir();
+    const created = await runMover(verify(true), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
+    const actual = created.result.ok ? created.result.repository!.uniqueID : '';
+    const run = await runMover(expecting('0'.repeat(64)), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
+    expect(run.code).not.toBe(0);
+    expect(run.result).toMatchObject({ ok: false, errorClass: 'RepositoryChanged' });
+    expect(run.result.ok ? '' : run.result.message).toContain(actual);
+    const same = await runMover(expecting(actual), { kopiaBinDir, repositoryDir: repo, env: { KOPIA_PASSWORD: PASSWORD } });
+    expect(same.result).toMatchObject({ ok: true, created: false, repository: { uniqueID: actual } });
+  });
+});
+
+it('redacts values of mounted Secret files and URL credentials from its logs and result', async () => {
+  // kopia echoes the WebDAV host it cannot resolve: make that host a secret file's value.
+  const token = 'tok3n-from-a-secret-file';
+  const request: VerifyRequest = {
+    operation: 'verify',
+    repository: { backend: { webdav: { url: `http://user:hunter2-password@${token}.invalid/dav` } } },
+    identity: { username: 'verify', hostname: 'test' },
+  };
+  const run = await runMover(request, {
+    kopiaBinDir,
+    env: { KOPIA_PASSWORD: PASSWORD },
+    secretFiles: { 'gcs/credentials.json': `${token}\n` },
+  });
+  expect(run.result).toMatchObject({ ok: false, errorClass: 'Unreachable' });
+  expect(run.log).toContain('[redacted]');
+  for (const text of [run.log, JSON.stringify(run.result)]) {
+    expect(text).not.toContain(token);
+    expect(text).not.toContain('hunter2-password');
+  }
+});

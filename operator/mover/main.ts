@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createLogger, redactSecrets } from '../runtime/logger.js';
 import { classifyKopiaError } from './kopia-errors.js';
+import { secretEnvValues, secretFileValues } from './secret-values.js';
 import { connectCommand, createCommand, snapshotCountCommand, statusCommand } from './kopia-command.js';
 import {
   MOVER_PATHS,
@@ -21,10 +22,7 @@ import {
 const log = createLogger('mover');
 const TERMINATION_LOG = process.env.KOPIA_MOVER_TERMINATION_LOG ?? '/dev/termination-log';
 /** Values that must never reach a log line or the termination message. */
-const SECRET_ENV = /PASSWORD|SECRET|TOKEN|KEY$|_KEY_ID$|ACCOUNT$/;
-const secretValues = Object.entries(process.env)
-  .filter(([k, v]) => SECRET_ENV.test(k) && v)
-  .map(([, v]) => v!);
+const secretValues = [...secretEnvValues(process.env), ...secretFileValues(MOVER_PATHS.secrets)];
 
 class KopiaFailure extends Error {
   constructor(readonly failure: MoverFailure) {
@@ -39,7 +37,7 @@ interface KopiaOutput {
 }
 
 function kopia(args: string[]): Promise<KopiaOutput> {
-  log.info('kopia', { argv: args });
+  log.info('kopia', { argv: args.map((a) => redactSecrets(a, secretValues)) });
   return new Promise((resolve) => {
     const child = spawn('kopia', args, { env: { ...process.env, KOPIA_CHECK_FOR_UPDATES: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -61,28 +59,53 @@ async function kopiaOrFail(operation: MoverRequest['operation'], args: string[])
   return out.stdout;
 }
 
-async function connect(req: VerifyRequest): Promise<boolean> {
+/** Connects (creating only where allowed) and checks the repository is the one expected. */
+async function connect(req: VerifyRequest): Promise<{ created: boolean; status: KopiaRepositoryStatus }> {
   mkdirSync(dirname(MOVER_PATHS.config), { recursive: true });
   const opts = { ...req.identity, cache: req.repository.cache };
+  const expected = req.repository.expectedUniqueID;
   const out = await kopia(connectCommand(req.repository.backend, opts));
-  if (out.code === 0) return false;
-  const failure = classifyKopiaError(out.stderr || out.stdout);
-  // Create only when kopia said "not initialized" and the user opted in; never after any
-  // other failure (a wrong password or an unreachable bucket must not become a new repository).
-  if (failure.errorClass !== 'NotInitialized' || !req.repository.create?.enabled) {
-    throw new KopiaFailure({ ok: false, operation: req.operation, ...failure });
+  let created = false;
+  if (out.code !== 0) {
+    const failure = classifyKopiaError(out.stderr || out.stdout);
+    // A repository verified before that now looks empty is a storage problem (an unmounted
+    // share, a wiped or mistyped bucket), never a reason to start a new one.
+    if (failure.errorClass === 'NotInitialized' && expected) {
+      throw new KopiaFailure({
+        ok: false,
+        operation: req.operation,
+        errorClass: 'RepositoryMissing',
+        message: `no repository at the configured location, but repository ${expected} was verified there before; nothing was created (kopia: ${failure.message})`,
+      });
+    }
+    // Create only when kopia said "not initialized" and the user opted in; never after any
+    // other failure (a wrong password or an unreachable bucket must not become a new repository).
+    if (failure.errorClass !== 'NotInitialized' || !req.repository.create?.enabled) {
+      throw new KopiaFailure({ ok: false, operation: req.operation, ...failure });
+    }
+    log.info('repository not initialized and create.enabled is set: creating it');
+    await kopiaOrFail(req.operation, createCommand(req.repository.backend, req.repository.create, opts));
+    created = true;
   }
-  log.info('repository not initialized and create.enabled is set: creating it');
-  await kopiaOrFail(req.operation, createCommand(req.repository.backend, req.repository.create, opts));
-  return true;
+  const status = JSON.parse(await kopiaOrFail(req.operation, statusCommand())) as KopiaRepositoryStatus;
+  if (expected && status.uniqueIDHex !== expected) {
+    throw new KopiaFailure({
+      ok: false,
+      operation: req.operation,
+      errorClass: 'RepositoryChanged',
+      message: `the configured location holds repository ${status.uniqueIDHex}, not ${expected} verified there before`,
+    });
+  }
+  return { created, status };
 }
 
-async function repositoryFacts(operation: MoverRequest['operation']): Promise<RepositoryFacts> {
-  const status = JSON.parse(await kopiaOrFail(operation, statusCommand())) as {
-    uniqueIDHex: string;
-    contentFormat?: { version?: number; hash?: string; encryption?: string; ecc?: string };
-    objectFormat?: { splitter?: string };
-  };
+interface KopiaRepositoryStatus {
+  uniqueIDHex: string;
+  contentFormat?: { version?: number; hash?: string; encryption?: string; ecc?: string };
+  objectFormat?: { splitter?: string };
+}
+
+async function repositoryFacts(operation: MoverRequest['operation'], status: KopiaRepositoryStatus): Promise<RepositoryFacts> {
   const snapshots = JSON.parse(await kopiaOrFail(operation, snapshotCountCommand())) as unknown[];
   return {
     uniqueID: status.uniqueIDHex,
@@ -98,8 +121,8 @@ async function repositoryFacts(operation: MoverRequest['operation']): Promise<Re
 }
 
 async function verify(req: VerifyRequest): Promise<MoverResult> {
-  const created = await connect(req);
-  return { ok: true, operation: 'verify', created, repository: await repositoryFacts('verify') };
+  const { created, status } = await connect(req);
+  return { ok: true, operation: 'verify', created, repository: await repositoryFacts('verify', status) };
 }
 
 function parseRequest(): MoverRequest {

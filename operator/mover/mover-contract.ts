@@ -29,11 +29,21 @@ export const SECRET_FILES = {
 } as const;
 
 export type KopiaErrorClass = 'NotInitialized' | 'WrongPassword' | 'Unreachable' | 'Other';
+/**
+ * Failures the mover itself decides: the repository verified before (its unique ID is
+ * known) is gone from its storage, or another repository stands in its place.
+ */
+export type RepositoryIdentityError = 'RepositoryMissing' | 'RepositoryChanged';
 
 export interface MoverRepository {
   backend: Backend;
   create?: RepositoryCreate;
   cache?: RepositoryCache;
+  /**
+   * The unique ID this repository was verified with before. When set, every operation
+   * checks it after connecting, and "not initialized" is an error: nothing is created.
+   */
+  expectedUniqueID?: string;
 }
 
 export interface VerifyRequest {
@@ -60,7 +70,7 @@ export interface MoverSuccess {
 export interface MoverFailure {
   ok: false;
   operation: MoverRequest['operation'] | 'unknown';
-  errorClass: KopiaErrorClass | 'InvalidRequest';
+  errorClass: KopiaErrorClass | RepositoryIdentityError | 'InvalidRequest';
   message: string;
 }
 

@@ -14,9 +14,10 @@ export function createLogger(component: string, level = process.env.LOG_LEVEL ??
   });
 }
 
-/** Replaces every occurrence of the given secret values in text. */
+/** Replaces every occurrence of the given secret values, and credentials in URLs, in text. */
 export function redactSecrets(text: string, secrets: string[]): string {
   let out = text;
-  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]');
-  return out;
+  // Longest first, so a secret containing another is replaced whole.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (s && s.length >= 4) out = out.split(s).join('[redacted]');
+  return out.replace(/([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/\s@]*@/g, '$1[redacted]@');
 }
