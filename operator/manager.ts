@@ -1,5 +1,7 @@
 // Wires the operators of every kind onto one client, one set of shared informers and one
-// event recorder, and starts them once the caches are filled.
+// event recorder. Two phases, as in controller-runtime: caches are filled on every replica
+// (so a standby is ready to lead at once and readiness can mean "caches synced"), and the
+// reconcile queues start only on the replica that holds the lease.
 import { BackupConfigOperator } from './backupconfig/backupconfig-operator.js';
 import type { KubeClient } from './kube/kube-client.js';
 import { ClusterRepositoryOperator } from './repository/cluster-repository-operator.js';
@@ -21,17 +23,27 @@ export interface ManagerOptions {
 export interface Manager {
   operators: KindOperator[];
   informers: InformerFactory;
+  /** Starts every operator's reconcile queue (idempotent); events seen before are queued, not lost. */
+  startReconciling(): void;
   /** Resolves when no operator has queued or running work. */
   whenIdle(): Promise<void>;
   stop(): void;
 }
 
+/** Both phases: for a single replica, or when leader election is off. */
 export async function startManager(opts: ManagerOptions): Promise<Manager> {
+  const manager = await startCaches(opts);
+  manager.startReconciling();
+  return manager;
+}
+
+/** Phase one: every operator registers its watches and every informer has its first list; nothing reconciles yet. */
+export async function startCaches(opts: ManagerOptions): Promise<Manager> {
   const informers = new InformerFactory(opts.client, opts.log, opts.resyncMs);
   const ctx: OperatorContext = {
     client: opts.client,
     informers,
-    events: new ApiEventRecorder(opts.client, 'kopia-operator', opts.namespace, opts.log),
+    events: new ApiEventRecorder(opts.client, 'kopia-operator', opts.log),
     log: opts.log,
     namespace: opts.namespace,
     moverImage: opts.moverImage,
@@ -46,11 +58,17 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
   // @dot-i's start() runs each operator's init(), which registers its watches.
   for (const op of operators) await op.start();
   await informers.startAll();
-  for (const op of operators) op.run();
-  opts.log.info('operators running', { kinds: operators.map((o) => o.kind) });
+  opts.log.info('caches synced', { kinds: operators.map((o) => o.kind) });
+  let reconciling = false;
   return {
     operators,
     informers,
+    startReconciling() {
+      if (reconciling) return;
+      reconciling = true;
+      for (const op of operators) op.run();
+      opts.log.info('operators running', { kinds: operators.map((o) => o.kind) });
+    },
     whenIdle: async () => {
       await Promise.all(operators.map((o) => o.whenIdle()));
     },

@@ -1,6 +1,6 @@
 // Kubernetes Events for every transition. Repeats of the same reason and message on the
 // same object update the count of one Event instead of creating new ones.
-import type { KubeClient, KubeObject } from '../kube/kube-client.js';
+import { isNotFound, type KubeClient, type KubeObject } from '../kube/kube-client.js';
 import { Events } from '../kube/resources.js';
 import type { Logger } from './logger.js';
 
@@ -16,20 +16,27 @@ export class ApiEventRecorder implements EventRecorder {
   constructor(
     private readonly client: KubeClient,
     private readonly component: string,
-    private readonly fallbackNamespace: string,
     private readonly log: Logger,
   ) {}
 
   async record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
-    const namespace = obj.metadata.namespace ?? this.fallbackNamespace;
+    // The API server accepts an Event about a cluster-scoped object only in "default" (as
+    // client-go's recorder writes them); kubectl describe finds it there.
+    const namespace = obj.metadata.namespace || 'default';
     const key = `${obj.metadata.uid}/${type}/${reason}/${message}`;
     const now = new Date().toISOString();
     try {
       const seen = this.recent.get(key);
       if (seen) {
-        seen.count++;
-        await this.client.patch(Events, seen.namespace, seen.name, { count: seen.count, lastTimestamp: now });
-        return;
+        try {
+          await this.client.patch(Events, seen.namespace, seen.name, { count: seen.count + 1, lastTimestamp: now });
+          seen.count++;
+          return;
+        } catch (e) {
+          // The Event expired (the API server keeps them about an hour): write a new one.
+          if (!isNotFound(e)) throw e;
+          this.recent.delete(key);
+        }
       }
       const created = await this.client.create(Events, {
         apiVersion: 'v1',
