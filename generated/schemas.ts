@@ -1659,9 +1659,15 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "lastCatalogSyncTime": {
               "$ref": "common.schema.yaml#/definitions/Time"
             },
-            "checkJobName": {
+            "collectedJobUID": {
+              "description": "The verification Job whose result this status holds; that Job is deleted only after this is written.",
               "type": "string",
-              "maxLength": 63
+              "maxLength": 64
+            },
+            "reinitializeHandled": {
+              "description": "The value of the kopia.io/reinitialize annotation last acted on (the request is one-shot).",
+              "type": "string",
+              "maxLength": 128
             },
             "secretsHash": {
               "description": "A hash of the referenced Secrets' resource versions, to re-verify when they change. Never their contents.",

@@ -685,7 +685,14 @@ export interface RepositoryStatus {
   lastConnectTime?: Time;
   snapshotCount?: number;
   lastCatalogSyncTime?: Time;
-  checkJobName?: string;
+  /**
+   * The verification Job whose result this status holds; that Job is deleted only after this is written.
+   */
+  collectedJobUID?: string;
+  /**
+   * The value of the kopia.io/reinitialize annotation last acted on (the request is one-shot).
+   */
+  reinitializeHandled?: string;
   /**
    * A hash of the referenced Secrets' resource versions, to re-verify when they change. Never their contents.
    */

@@ -12,6 +12,14 @@ export const Reason = {
   WrongPassword: 'WrongPassword',
   Unreachable: 'Unreachable',
   VerificationFailed: 'VerificationFailed',
+  /** The repository verified before is gone from its storage; nothing was created. */
+  RepositoryMissing: 'RepositoryMissing',
+  /** Another repository (another unique ID) stands where the verified one was. */
+  RepositoryChanged: 'RepositoryChanged',
+  /** The user asked (kopia.io/reinitialize) to forget the known unique ID, once. */
+  RepositoryReinitialized: 'RepositoryReinitialized',
+  // the mover permission model
+  PrivilegedMoverNotAllowed: 'PrivilegedMoverNotAllowed',
   // tenancy
   AllNamespaces: 'AllNamespaces',
   NamespacesListed: 'NamespacesListed',

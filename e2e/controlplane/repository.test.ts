@@ -173,7 +173,7 @@ describe('Repository', () => {
   });
 
   it('re-verifies every verifyInterval', async () => {
-    await client.patch(KopiaRepositories, ns, 'nas', { spec: { verifyInterval: '2s' } });
+    await client.patch(KopiaRepositories, ns, 'nas', { spec: { verifyInterval: '10s' } });
     const first = await waitForReady(KopiaRepositories, 'nas', { status: 'True', reason: 'Verified' });
     await until(
       'the generation change to be verified',

@@ -11,6 +11,7 @@ import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js'
 import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
+import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { identityString, resolveIdentity } from './backupconfig-identity.js';
 
@@ -87,6 +88,13 @@ export class BackupConfigOperator extends KindOperator {
   private evaluate(config: BackupConfigObject, ns: string): ['True' | 'False', string, string] {
     const problems = this.validator.validate({ ...config, status: undefined });
     if (problems.length) return ['False', Reason.InvalidSpec, problems.map(formatProblem).join('; ')];
+    // Its backup and restore movers run in this namespace with these settings.
+    const permission = moverPermission(privilegedSettings({ mover: config.spec.mover }), {
+      clusterScoped: false,
+      namespace: ns,
+      namespaceAnnotations: this.namespaces.get(ns)?.metadata.annotations ?? {},
+    });
+    if (!permission.allowed) return ['False', Reason.PrivilegedMoverNotAllowed, permission.message];
     const repo = resolveRepository(config.spec.repository, ns, {
       repository: (n, name) => this.repositories.get(`${n}/${name}`) as never,
       clusterRepository: (name) => this.clusterRepositories.get(name) as never,

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { FilesystemBackend, MoverOptions } from '../../generated/types.js';
 import type { KubeObject, OwnerReference } from '../kube/kube-client.js';
 import { MOVER_PATHS, MOVER_REQUEST_ENV, type MoverRequest } from '../mover/mover-contract.js';
+import { DEFAULT_MOVER_ID } from './mover-privileges.js';
 import type { SecretKeyUse } from './repository-access.js';
 
 export const LABELS = {
@@ -18,7 +19,6 @@ export const LABELS = {
 export const SPEC_HASH_ANNOTATION = 'kopia.io/spec-hash';
 export const MANAGED_BY = 'kopia-operator';
 export const MOVER_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY},${LABELS.component}=mover`;
-const DEFAULT_UID = 65534;
 
 export function shortHash(text: string, length = 8): string {
   return createHash('sha256').update(text).digest('hex').slice(0, length);
@@ -77,9 +77,9 @@ function secretsVolume(uses: SecretKeyUse[]): Record<string, unknown> | undefine
 
 export function buildMoverJob(input: MoverJobInput): KubeObject {
   const sc = input.mover?.securityContext ?? {};
-  const uid = sc.runAsUser ?? DEFAULT_UID;
-  const gid = sc.runAsGroup ?? DEFAULT_UID;
-  const fsGroup = sc.fsGroup ?? DEFAULT_UID;
+  const uid = sc.runAsUser ?? DEFAULT_MOVER_ID;
+  const gid = sc.runAsGroup ?? DEFAULT_MOVER_ID;
+  const fsGroup = sc.fsGroup ?? DEFAULT_MOVER_ID;
   const labels: Record<string, string> = {
     [LABELS.name]: 'kopia-operator',
     [LABELS.managedBy]: MANAGED_BY,

@@ -4,13 +4,12 @@
 // in each namespace where it runs a mover — for verification, its own namespace.
 import type { ClusterRepositorySpec, RepositoryStatus } from '../../generated/types.js';
 import { isAlreadyExists, type KubeObject, type OwnerReference } from '../kube/kube-client.js';
-import { KopiaClusterRepositories, Namespaces, Secrets } from '../kube/resources.js';
+import { KopiaClusterRepositories, Secrets } from '../kube/resources.js';
 import { boundedName, LABELS, MANAGED_BY } from '../jobs/job-builder.js';
 import { copyKey, usesFromCopy, type SecretKeyUse } from '../jobs/repository-access.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition } from '../runtime/conditions.js';
 import { deepEqual } from '../runtime/deep-equal.js';
-import type { Informer } from '../runtime/informer.js';
 import { RepositoryReconciler, type RepositoryObject } from './repository-reconciler.js';
 import { allowedAmong } from './tenancy.js';
 
@@ -21,12 +20,9 @@ export function clusterSecretCopyName(repositoryName: string): string {
 export class ClusterRepositoryOperator extends RepositoryReconciler {
   readonly kind = 'ClusterRepository';
   protected readonly resource = KopiaClusterRepositories;
-  private namespaces!: Informer<KubeObject>;
-
-  protected override async init(): Promise<void> {
-    await super.init();
-    // Namespace labels decide selector tenancy: a relabelled namespace re-evaluates all.
-    this.namespaces = this.watchRelated<KubeObject>(Namespaces, () => this.repositories.list().map((r) => r.metadata.name!));
+  /** Namespace labels decide selector tenancy: a relabelled namespace re-evaluates all. */
+  protected override keysForNamespace(): string[] {
+    return this.repositories.list().map((r) => r.metadata.name!);
   }
 
   protected jobNamespace(): string {

@@ -4,9 +4,9 @@
 // Deleting a repository object never touches the data in it: there is no finalizer, and
 // the Jobs and Secret copies it owns are garbage-collected.
 import type { RepositorySpec, RepositoryStatus } from '../../generated/types.js';
-import { isAlreadyExists, type KubeObject, type OwnerReference, type ResourceType } from '../kube/kube-client.js';
-import { Jobs, Pods, Secrets } from '../kube/resources.js';
-import { parseMoverResult, type MoverResult, type VerifyRequest } from '../mover/mover-contract.js';
+import type { KubeObject, OwnerReference, ResourceType } from '../kube/kube-client.js';
+import { Jobs, Namespaces, Pods, Secrets } from '../kube/resources.js';
+import type { VerifyRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { findCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
@@ -15,11 +15,15 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR, shortHash, SPEC_HASH_ANNOTATION } from '../jobs/job-builder.js';
+import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { secretKeyUses, type SecretKeyUse } from '../jobs/repository-access.js';
 import {
   GENERATION_ANNOTATION,
   parseDuration,
+  pendingReinitialize,
   planVerification,
+  REINITIALIZE_ANNOTATION,
   SECRETS_HASH_ANNOTATION,
   statusBlocked,
   statusFromResult,
@@ -27,19 +31,27 @@ import {
   type ObservedJob,
 } from './repository-verification.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- Job and Pod bodies are read structurally */
 export type RepositoryObject = KubeObject & { spec: RepositorySpec; status?: RepositoryStatus };
-type Obj = KubeObject & { spec?: any; status?: any; data?: Record<string, string> };
+type Obj = KubeObject & { data?: Record<string, string> };
 
 const VERIFY_DEADLINE_SECONDS = 600;
 
+/** What one verification pass decided; the reconciler writes the status, then acts on the rest. */
+interface VerifyOutcome {
+  status: RepositoryStatus;
+  requeueAfterMs?: number;
+  created?: boolean;
+  /** A finished Job to delete once the status holding its result is written. */
+  remove?: JobObject;
+  /** The reinitialize request this pass completed. */
+  reinitialized?: { request: string; from?: string; to: string };
+}
+
 export abstract class RepositoryReconciler extends KindOperator {
   protected repositories!: Informer<RepositoryObject>;
-  protected jobs!: Informer<Obj>;
-  protected pods!: Informer<Obj>;
+  protected namespaces!: Informer<KubeObject>;
   protected secrets!: Informer<Obj>;
-  /** UIDs of verify Jobs whose result is already in status. */
-  private readonly collected = new Set<string>();
+  private moverJobs!: MoverJobs;
 
   constructor(
     ctx: OperatorContext,
@@ -57,17 +69,28 @@ export abstract class RepositoryReconciler extends KindOperator {
   protected decorateStatus(_repo: RepositoryObject, status: RepositoryStatus): RepositoryStatus {
     return status;
   }
+  /** The repositories a namespace change concerns (its privileged-mover opt-in; ClusterRepository: its labels). */
+  protected keysForNamespace(namespace: KubeObject): string[] {
+    return this.repositories
+      .list()
+      .filter((r) => r.metadata.namespace === namespace.metadata.name)
+      .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
+  }
 
   protected override async init(): Promise<void> {
     await this.watchResource('kopia.io', 'v1alpha1', this.resource.plural, async (e) => this.enqueue(e.object as unknown as KubeObject));
     this.repositories = this.ctx.informers.get<RepositoryObject>(this.resource);
-    const ownerKey = (o: Obj) => {
+    const ownerKey = (o: JobObject) => {
       const l = o.metadata.labels ?? {};
       if (l[LABELS.ownerKind] !== this.kind || l[LABELS.operation] !== 'verify') return [];
       return [l[LABELS.ownerNamespace] ? `${l[LABELS.ownerNamespace]}/${l[LABELS.ownerName]}` : l[LABELS.ownerName]];
     };
-    this.jobs = this.watchRelated<Obj>(Jobs, ownerKey, MOVER_SELECTOR);
-    this.pods = this.watchRelated<Obj>(Pods, ownerKey, MOVER_SELECTOR);
+    this.moverJobs = new MoverJobs(
+      this.ctx.client,
+      this.watchRelated<JobObject>(Jobs, ownerKey, MOVER_SELECTOR),
+      this.watchRelated<JobObject>(Pods, ownerKey, MOVER_SELECTOR),
+    );
+    this.namespaces = this.watchRelated<KubeObject>(Namespaces, (ns) => this.keysForNamespace(ns));
     // A changed or new Secret re-verifies every repository that references it.
     this.secrets = this.watchRelated<Obj>(Secrets, (s) =>
       this.repositories
@@ -87,25 +110,33 @@ export abstract class RepositoryReconciler extends KindOperator {
     const repo = this.written.latest(cached);
     const now = this.ctx.now();
     const generation = repo.metadata.generation ?? 1;
-    let status: RepositoryStatus = structuredClone(repo.status ?? {});
-    const result = await this.verify(repo, status, generation, now);
-    status = this.decorateStatus(repo, result.status);
-    await this.announce(repo, repo.status, status, result.created);
+    const outcome = await this.verify(repo, structuredClone(repo.status ?? {}), generation, now);
+    const status = this.decorateStatus(repo, outcome.status);
+    await this.announce(repo, repo.status, status, outcome);
     const written = await writeStatus(this.ctx.client, this.resource, repo, status, this.written);
     if (written === 'conflict') return { requeueAfterMs: 200 };
-    return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : undefined;
+    // Only now, with the result stored, may the Job go; a failed delete is retried with backoff.
+    if (outcome.remove && written !== 'gone') await this.moverJobs.remove(outcome.remove);
+    return outcome.requeueAfterMs !== undefined ? { requeueAfterMs: outcome.requeueAfterMs } : undefined;
   }
 
-  private async verify(
-    repo: RepositoryObject,
-    status: RepositoryStatus,
-    generation: number,
-    now: Date,
-  ): Promise<{ status: RepositoryStatus; requeueAfterMs?: number; created?: boolean }> {
+  private async verify(repo: RepositoryObject, status: RepositoryStatus, generation: number, now: Date): Promise<VerifyOutcome> {
     const problems = this.validator.validate({ ...repo, status: undefined });
     if (problems.length > 0) {
       return { status: statusBlocked(status, Reason.InvalidSpec, problems.map(formatProblem).join('; '), generation, now) };
     }
+    const permission = moverPermission(
+      privilegedSettings({ filesystem: repo.spec.backend.filesystem, mover: repo.spec.mover }),
+      repo.metadata.namespace
+        ? {
+            clusterScoped: false,
+            namespace: repo.metadata.namespace,
+            namespaceAnnotations: this.namespaces.get(repo.metadata.namespace)?.metadata.annotations ?? {},
+          }
+        : { clusterScoped: true },
+    );
+    if (!permission.allowed)
+      return { status: statusBlocked(status, Reason.PrivilegedMoverNotAllowed, permission.message, generation, now) };
     const uses = secretKeyUses(repo.spec);
     const namespaceOf = (u: SecretKeyUse) => u.secret.namespace ?? repo.metadata.namespace!;
     const missing = this.missingSecret(uses, namespaceOf);
@@ -128,6 +159,7 @@ export abstract class RepositoryReconciler extends KindOperator {
       controller: true,
       blockOwnerDeletion: true,
     };
+    const reinitialize = pendingReinitialize(repo.metadata.annotations, status);
     const jobNamespace = this.jobNamespace(repo);
     const jobName = boundedName('kopia-verify', repo.metadata.name!);
     const jobUses = await this.prepareSecrets(repo, uses, owner);
@@ -137,7 +169,7 @@ export abstract class RepositoryReconciler extends KindOperator {
       owner,
       ownerLabels: { kind: this.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace },
       image: this.ctx.moverImage,
-      request: this.verifyRequest(repo),
+      request: this.verifyRequest(repo, reinitialize ? undefined : status.uniqueID),
       secrets: jobUses,
       filesystem: repo.spec.backend.filesystem,
       mover: repo.spec.mover,
@@ -147,12 +179,11 @@ export abstract class RepositoryReconciler extends KindOperator {
       ...desired.metadata.annotations,
       [GENERATION_ANNOTATION]: String(generation),
       [SECRETS_HASH_ANNOTATION]: secretsHash,
+      ...(reinitialize ? { [REINITIALIZE_ANNOTATION]: reinitialize } : {}),
     };
 
-    const cached = this.jobs.get(`${jobNamespace}/${jobName}`);
-    // A Job already collected (its deletion not yet seen by the cache) is gone for our purposes.
-    const job = cached && !this.collected.has(cached.metadata.uid!) ? cached : undefined;
-    const observed = job ? observeJob(job) : undefined;
+    const job = this.moverJobs.get(jobNamespace, jobName);
+    const observed = job ? observeJob(job, status.collectedJobUID) : undefined;
     const intervalMs = parseDuration(repo.spec.verifyInterval ?? '10m');
     const plan = planVerification({
       status,
@@ -162,6 +193,7 @@ export abstract class RepositoryReconciler extends KindOperator {
       job: observed,
       now,
       intervalMs,
+      reinitializePending: !!reinitialize,
     });
     switch (plan.action) {
       case 'idle':
@@ -169,33 +201,29 @@ export abstract class RepositoryReconciler extends KindOperator {
       case 'wait':
         return { status: statusVerifying(status, generation, now) };
       case 'replace':
-        await this.ctx.client.delete(Jobs, jobNamespace, jobName, { propagationPolicy: 'Background' });
+        await this.moverJobs.remove(job!);
         return { status, requeueAfterMs: 500 };
       case 'start':
-        try {
-          await this.ctx.client.create(Jobs, desired);
-        } catch (e) {
-          if (!isAlreadyExists(e)) throw e; // AlreadyExists: the informer has not seen it yet; the watch wakes us
-        }
+        await this.moverJobs.start(desired);
         return { status: statusVerifying(status, generation, now) };
+      case 'remove':
+        return { status, remove: job, requeueAfterMs: intervalMs };
       case 'collect': {
-        const result = this.jobResult(job!);
-        this.collected.add(job!.metadata.uid!);
-        if (this.collected.size > 10000) this.collected.clear();
-        await this.ctx.client.delete(Jobs, jobNamespace, jobName, { propagationPolicy: 'Background' });
-        return {
-          status: statusFromResult(status, result, observed!, now),
-          requeueAfterMs: intervalMs,
-          created: result.ok && result.created,
-        };
+        const result = this.moverJobs.result(job!);
+        // The request this Job ran for, read from the Job itself (the annotation may have moved on since).
+        const ranFor = job!.metadata.annotations?.[REINITIALIZE_ANNOTATION];
+        const next = statusFromResult(status, result, observed!, now, ranFor);
+        const reinitialized =
+          ranFor && next.reinitializeHandled === ranFor ? { request: ranFor, from: status.uniqueID, to: next.uniqueID! } : undefined;
+        return { status: next, remove: job, requeueAfterMs: intervalMs, created: result.ok && result.created, reinitialized };
       }
     }
   }
 
-  private verifyRequest(repo: RepositoryObject): VerifyRequest {
+  private verifyRequest(repo: RepositoryObject, expectedUniqueID: string | undefined): VerifyRequest {
     return {
       operation: 'verify',
-      repository: { backend: repo.spec.backend, create: repo.spec.create, cache: repo.spec.cache },
+      repository: { backend: repo.spec.backend, create: repo.spec.create, cache: repo.spec.cache, expectedUniqueID },
       identity: { username: 'kopia-operator', hostname: repo.metadata.namespace ? `verify.${repo.metadata.namespace}` : 'verify.cluster' },
     };
   }
@@ -210,31 +238,28 @@ export abstract class RepositoryReconciler extends KindOperator {
     return undefined;
   }
 
-  private jobResult(job: Obj): MoverResult {
-    const pods = this.pods
-      .list()
-      .filter((p) => p.metadata.namespace === job.metadata.namespace && p.metadata.labels?.['job-name'] === job.metadata.name)
-      .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
-    const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
-    if (terminated?.message) return parseMoverResult(terminated.message);
-    const failed = (job.status?.conditions ?? []).find((c: any) => c.type === 'Failed' && c.status === 'True');
-    const podFailure = pods[0]?.status?.message;
-    return parseMoverResult(podFailure ?? (failed ? `${failed.reason}: ${failed.message}` : undefined));
-  }
-
   private async announce(
     repo: RepositoryObject,
     before: RepositoryStatus | undefined,
     after: RepositoryStatus,
-    created?: boolean,
+    outcome: VerifyOutcome,
   ): Promise<void> {
-    if (created)
+    if (outcome.created)
       await this.ctx.events.record(
         repo,
         'Normal',
         Reason.RepositoryCreated,
         'kopia reported the repository not initialized and create.enabled is set: created it',
       );
+    if (outcome.reinitialized) {
+      const { request, from, to } = outcome.reinitialized;
+      await this.ctx.events.record(
+        repo,
+        'Normal',
+        Reason.RepositoryReinitialized,
+        `${REINITIALIZE_ANNOTATION}=${request}: ${outcome.created ? 'created a new repository' : 'accepted the repository found'}, unique ID ${from ?? '(none)'} → ${to}`,
+      );
+    }
     const was = findCondition(before?.conditions, ConditionType.Ready);
     const now = findCondition(after.conditions, ConditionType.Ready);
     if (!now || (was?.status === now.status && was.reason === now.reason && was.message === now.message)) return;
@@ -247,11 +272,12 @@ export abstract class RepositoryReconciler extends KindOperator {
   }
 }
 
-function observeJob(job: Obj): ObservedJob {
-  const done = (job.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+function observeJob(job: JobObject, collectedJobUID: string | undefined): ObservedJob {
   const a = job.metadata.annotations ?? {};
   return {
-    finished: done,
+    uid: job.metadata.uid!,
+    finished: isJobFinished(job),
+    collected: job.metadata.uid === collectedJobUID,
     generation: Number(a[GENERATION_ANNOTATION] ?? 0),
     secretsHash: a[SECRETS_HASH_ANNOTATION] ?? '',
     specHash: a[SPEC_HASH_ANNOTATION] ?? '',

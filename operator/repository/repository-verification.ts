@@ -7,9 +7,18 @@ import { setCondition, type ConditionStatus } from '../runtime/conditions.js';
 
 export const GENERATION_ANNOTATION = 'kopia.io/generation';
 export const SECRETS_HASH_ANNOTATION = 'kopia.io/secrets-hash';
+/**
+ * Set by the user, to a new value each time (a timestamp): forget the known unique ID
+ * once, so the next verification may create a repository (with create.enabled) where the
+ * verified one went missing, or accept the other repository found in its place.
+ */
+export const REINITIALIZE_ANNOTATION = 'kopia.io/reinitialize';
 
 export interface ObservedJob {
+  uid: string;
   finished: boolean;
+  /** Its result is already in status (status.collectedJobUID). */
+  collected: boolean;
   generation: number;
   secretsHash: string;
   specHash: string;
@@ -20,7 +29,17 @@ export type VerificationPlan =
   | { action: 'wait' }
   | { action: 'replace' }
   | { action: 'collect' }
+  | { action: 'remove' }
   | { action: 'idle'; requeueAfterMs: number };
+
+/** The reinitialize request not yet acted on, if any. */
+export function pendingReinitialize(
+  annotations: Record<string, string> | undefined,
+  status: RepositoryStatus | undefined,
+): string | undefined {
+  const request = annotations?.[REINITIALIZE_ANNOTATION];
+  return request && request !== status?.reinitializeHandled ? request : undefined;
+}
 
 /** Go-style duration ("10m", "1h30m", "45s") in milliseconds. */
 export function parseDuration(text: string): number {
@@ -44,16 +63,17 @@ export function planVerification(args: {
   job: ObservedJob | undefined;
   now: Date;
   intervalMs: number;
+  reinitializePending?: boolean;
 }): VerificationPlan {
   const { status, generation, secretsHash, job, now, intervalMs } = args;
   if (job) {
-    if (job.finished) return { action: 'collect' };
+    if (job.finished) return job.collected ? { action: 'remove' } : { action: 'collect' };
     const stale = job.generation !== generation || job.secretsHash !== secretsHash || job.specHash !== args.desiredSpecHash;
     return stale ? { action: 'replace' } : { action: 'wait' };
   }
   const lastCheck = status?.lastCheckTime ? Date.parse(status.lastCheckTime) : undefined;
   const changed = status?.observedGeneration !== generation || status?.secretsHash !== secretsHash;
-  if (changed || lastCheck === undefined) return { action: 'start' };
+  if (changed || lastCheck === undefined || args.reinitializePending) return { action: 'start' };
   const due = lastCheck + intervalMs - now.getTime();
   return due <= 0 ? { action: 'start' } : { action: 'idle', requeueAfterMs: due };
 }
@@ -82,25 +102,55 @@ function withReadyAndConnected(
   return { ...status, conditions };
 }
 
-/** Status after a verification Job finished with result. */
-export function statusFromResult(status: RepositoryStatus, result: MoverResult, job: ObservedJob, now: Date): RepositoryStatus {
-  const base: RepositoryStatus = { ...status, observedGeneration: job.generation, secretsHash: job.secretsHash, lastCheckTime: iso(now) };
+/**
+ * Status after a verification Job finished with result. `reinitialize` is the request the
+ * Job ran for (it carried no expected unique ID): on success it is recorded as handled.
+ */
+export function statusFromResult(
+  status: RepositoryStatus,
+  result: MoverResult,
+  job: ObservedJob,
+  now: Date,
+  reinitialize?: string,
+): RepositoryStatus {
+  const base: RepositoryStatus = {
+    ...status,
+    observedGeneration: job.generation,
+    secretsHash: job.secretsHash,
+    lastCheckTime: iso(now),
+    collectedJobUID: job.uid,
+  };
   if (result.ok && result.repository) {
     const r = result.repository;
+    if (status.uniqueID && r.uniqueID !== status.uniqueID && !reinitialize) {
+      // The mover checks this too; a result without the check must not adopt another repository.
+      const message = `the configured location holds repository ${r.uniqueID}, not ${status.uniqueID} verified there before`;
+      return withReadyAndConnected(
+        base,
+        ['False', Reason.RepositoryChanged, message],
+        ['False', Reason.RepositoryChanged, message],
+        job.generation,
+        now,
+      );
+    }
     const message = `connected; unique ID ${r.uniqueID.slice(0, 16)}…, ${r.snapshotCount} snapshot(s)${result.created ? '; created by this verification' : ''}`;
     return withReadyAndConnected(
-      { ...base, uniqueID: r.uniqueID, format: r.format, snapshotCount: r.snapshotCount, lastConnectTime: iso(now) },
+      {
+        ...base,
+        uniqueID: r.uniqueID,
+        format: r.format,
+        snapshotCount: r.snapshotCount,
+        lastConnectTime: iso(now),
+        ...(reinitialize ? { reinitializeHandled: reinitialize } : {}),
+      },
       ['True', Reason.Verified, message],
       ['True', Reason.Connected, message],
       job.generation,
       now,
     );
   }
-  const reason = result.ok
-    ? Reason.VerificationFailed
-    : result.errorClass === 'Other' || result.errorClass === 'InvalidRequest'
-      ? Reason.VerificationFailed
-      : result.errorClass;
+  const reason =
+    result.ok || result.errorClass === 'Other' || result.errorClass === 'InvalidRequest' ? Reason.VerificationFailed : result.errorClass;
   const message = result.ok ? 'the mover reported success without repository facts' : result.message;
   return withReadyAndConnected(base, ['False', reason, message], ['False', reason, message], job.generation, now);
 }

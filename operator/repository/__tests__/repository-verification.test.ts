@@ -1,10 +1,19 @@
-import { parseDuration, planVerification, statusBlocked, statusFromResult, statusVerifying } from '../repository-verification.js';
+import {
+  parseDuration,
+  pendingReinitialize,
+  planVerification,
+  statusBlocked,
+  statusFromResult,
+  statusVerifying,
+} from '../repository-verification.js';
 import { allowedAmong, isNamespaceAllowed } from '../tenancy.js';
 import { resolveRepository } from '../repository-resolver.js';
 
 const now = new Date('2026-11-25T12:00:00Z');
-const job = (o: Partial<{ finished: boolean; generation: number; secretsHash: string; specHash: string }> = {}) => ({
+const job = (o: Partial<{ finished: boolean; collected: boolean; generation: number; secretsHash: string; specHash: string }> = {}) => ({
+  uid: 'job-1',
   finished: false,
+  collected: false,
   generation: 2,
   secretsHash: 'h',
   specHash: 's',
@@ -37,6 +46,21 @@ describe('planVerification', () => {
     },
     { name: 'job running', given: { ...base, status: {}, job: job() }, expect: { action: 'wait' } },
     { name: 'job finished', given: { ...base, status: {}, job: job({ finished: true }) }, expect: { action: 'collect' } },
+    {
+      name: 'job finished and its result in status (an earlier delete failed)',
+      given: { ...base, status: {}, job: job({ finished: true, collected: true }) },
+      expect: { action: 'remove' },
+    },
+    {
+      name: 'checked recently, but a reinitialize request is pending',
+      given: {
+        ...base,
+        status: { observedGeneration: 2, secretsHash: 'h', lastCheckTime: '2026-11-25T11:55:00Z' },
+        job: undefined,
+        reinitializePending: true,
+      },
+      expect: { action: 'start' },
+    },
     { name: 'job for an older spec', given: { ...base, status: {}, job: job({ generation: 1 }) }, expect: { action: 'replace' } },
     { name: 'job with older secrets', given: { ...base, status: {}, job: job({ secretsHash: 'x' }) }, expect: { action: 'replace' } },
   ];
@@ -78,6 +102,63 @@ describe('status', () => {
       ['Ready', 'False', 'WrongPassword', 'invalid repository password'],
       ['Connected', 'False', 'WrongPassword', 'invalid repository password'],
     ]);
+  });
+
+  it('records which Job it collected, so a failed delete is retried without collecting again', () => {
+    const s = statusFromResult(
+      {},
+      { ok: false, operation: 'verify', errorClass: 'Unreachable', message: 'x' },
+      job({ finished: true }),
+      now,
+    );
+    expect(s.collectedJobUID).toBe('job-1');
+  });
+
+  const verified = (uniqueID: string) => ({
+    ok: true as const,
+    operation: 'verify' as const,
+    repository: { uniqueID, format: {}, snapshotCount: 0 },
+  });
+
+  it('never adopts another unique ID without a reinitialize request', () => {
+    const s = statusFromResult({ uniqueID: 'old' }, verified('new'), job({ finished: true }), now);
+    expect(s.uniqueID).toBe('old');
+    expect(s.conditions![0]).toMatchObject({ status: 'False', reason: 'RepositoryChanged' });
+    expect(s.conditions![0].message).toContain('old');
+  });
+
+  it('adopts the new unique ID on a reinitialize request and marks the request handled', () => {
+    const s = statusFromResult({ uniqueID: 'old' }, verified('new'), job({ finished: true }), now, '2026-11-27T10:00:00Z');
+    expect(s).toMatchObject({ uniqueID: 'new', reinitializeHandled: '2026-11-27T10:00:00Z' });
+    expect(s.conditions![0]).toMatchObject({ status: 'True', reason: 'Verified' });
+    const failed = statusFromResult(
+      { uniqueID: 'old' },
+      { ok: false, operation: 'verify', errorClass: 'WrongPassword', message: 'x' },
+      job({ finished: true }),
+      now,
+      '2026-11-27T10:00:00Z',
+    );
+    expect(failed.reinitializeHandled).toBeUndefined(); // a failed attempt keeps the request pending
+  });
+
+  it('names the missing and changed repository as reasons', () => {
+    for (const errorClass of ['RepositoryMissing', 'RepositoryChanged'] as const) {
+      const s = statusFromResult(
+        { uniqueID: 'old' },
+        { ok: false, operation: 'verify', errorClass, message: 'm' },
+        job({ finished: true }),
+        now,
+      );
+      expect(s.conditions!.map((c) => c.reason)).toEqual([errorClass, errorClass]);
+      expect(s.uniqueID).toBe('old');
+    }
+  });
+
+  it('treats a reinitialize annotation as pending until its value is handled', () => {
+    const ann = { 'kopia.io/reinitialize': '2026-11-27T10:00:00Z' };
+    expect(pendingReinitialize(undefined, {})).toBeUndefined();
+    expect(pendingReinitialize(ann, {})).toBe('2026-11-27T10:00:00Z');
+    expect(pendingReinitialize(ann, { reinitializeHandled: '2026-11-27T10:00:00Z' })).toBeUndefined();
   });
 
   it('keeps lastTransitionTime while the status stays the same', () => {

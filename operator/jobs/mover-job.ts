@@ -1,0 +1,71 @@
+// A mover Job's life, written once for every kind that runs one (verify, backup, restore,
+// maintenance), as VolSync's movers share one interface:
+//   observe  — the Job under its deterministic name, from the informer cache;
+//   start    — create it; AlreadyExists means another pass (or a previous process) made
+//              it, and it is adopted, never duplicated;
+//   collect  — read the result from its Pod's termination message; the owner writes the
+//              result **and the Job's UID** into its status;
+//   remove   — only after that status write, delete the Job with a UID precondition, so a
+//              failed DELETE loses nothing (the status already holds the result and the
+//              next pass only retries the delete) and a newer Job of the same name is safe.
+import { isAlreadyExists, isConflict, type KubeClient, type KubeObject } from '../kube/kube-client.js';
+import { Jobs } from '../kube/resources.js';
+import { parseMoverResult, type MoverResult } from '../mover/mover-contract.js';
+import type { Informer } from '../runtime/informer.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- Job and Pod bodies are read structurally */
+export type JobObject = KubeObject & { spec?: any; status?: any };
+
+export function isJobFinished(job: JobObject): boolean {
+  return (job.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+}
+
+export class MoverJobs {
+  constructor(
+    private readonly client: KubeClient,
+    private readonly jobs: Informer<JobObject>,
+    private readonly pods: Informer<JobObject>,
+  ) {}
+
+  get(namespace: string, name: string): JobObject | undefined {
+    return this.jobs.get(`${namespace}/${name}`);
+  }
+
+  /** Creates the Job; one that already exists under the name is adopted (the watch brings it). */
+  async start(desired: KubeObject): Promise<void> {
+    try {
+      await this.client.create(Jobs, desired);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+  }
+
+  /** The mover's answer: its termination message, else why the Job or Pod failed. */
+  result(job: JobObject): MoverResult {
+    const pods = this.pods
+      .list()
+      .filter((p) => p.metadata.namespace === job.metadata.namespace && p.metadata.labels?.['job-name'] === job.metadata.name)
+      .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
+    const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
+    if (terminated?.message) return parseMoverResult(terminated.message);
+    const failed = (job.status?.conditions ?? []).find((c: any) => c.type === 'Failed' && c.status === 'True');
+    const podFailure = pods[0]?.status?.message;
+    return parseMoverResult(podFailure ?? (failed ? `${failed.reason}: ${failed.message}` : undefined));
+  }
+
+  /**
+   * Deletes this very Job (UID precondition). Already gone, already being deleted, or
+   * replaced by a newer Job of the same name: nothing to do.
+   */
+  async remove(job: JobObject): Promise<void> {
+    if (job.metadata.deletionTimestamp) return;
+    try {
+      await this.client.delete(Jobs, job.metadata.namespace, job.metadata.name!, {
+        propagationPolicy: 'Background',
+        uid: job.metadata.uid,
+      });
+    } catch (e) {
+      if (!isConflict(e)) throw e; // 409: the UID precondition failed, the name holds another Job
+    }
+  }
+}
