@@ -6,6 +6,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import https from 'node:https';
 import http from 'node:http';
 import { URL } from 'node:url';
+import { authHeaders, Credentials } from './credentials.js';
+import { Deadline } from './deadline.js';
+import { WatchLines } from './watch-lines.js';
 
 export interface ObjectMeta {
   name?: string;
@@ -98,11 +101,103 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   apply: 'application/apply-patch+yaml',
 };
 
-interface RequestOptions {
+/** Per call: the caller's abort signal, and a timeout other than the client's default. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface RequestOptions extends CallOptions {
   body?: unknown;
   query?: Record<string, string | number | boolean | undefined>;
   contentType?: string;
+  accept?: string;
+}
+
+export interface ListOptions extends CallOptions {
+  /** Ask for PartialObjectMetadata: the items then carry metadata only (no data, spec or status). */
+  metadataOnly?: boolean;
+}
+
+export interface WatchOptions {
   signal?: AbortSignal;
+  labelSelector?: string;
+  fieldSelector?: string;
+  timeoutSeconds?: number;
+  /** Events carry PartialObjectMetadata (metadata only). */
+  metadataOnly?: boolean;
+  /** Abandon the watch when nothing (no event, no bookmark) arrives for this long; the client's default otherwise. */
+  idleTimeoutMs?: number;
+}
+
+export interface KubeClientOptions {
+  /** Timeout of every request but watches, unless a call sets its own; 30 s. */
+  requestTimeoutMs?: number;
+  /**
+   * A watch that receives nothing for this long is abandoned (WatchIdleError); 3 min. With
+   * allowWatchBookmarks the API server sends a bookmark about every minute, so silence this
+   * long means a dead connection, e.g. one the network dropped without a reset.
+   */
+  watchIdleTimeoutMs?: number;
+  /** How long the user's credentials are reused before the kubeconfig is asked again; 10 s. */
+  credentialsMaxAgeMs?: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 3 * 60_000;
+const DEFAULT_CREDENTIALS_MAX_AGE_MS = 10_000;
+
+const ACCEPT_JSON = 'application/json';
+// JSON stays acceptable after the metadata form, so a server without it still answers.
+const ACCEPT_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const ACCEPT_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
+/** A request that got no complete answer within its timeout. */
+export class RequestTimeoutError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${method} ${path}: no complete response within ${timeoutMs} ms`);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+/** A watch that received nothing, not even a bookmark, for too long; it is restarted by its owner. */
+export class WatchIdleError extends Error {
+  constructor(
+    readonly path: string,
+    readonly idleTimeoutMs: number,
+  ) {
+    super(`watch ${path}: nothing received for ${idleTimeoutMs} ms; abandoned`);
+    this.name = 'WatchIdleError';
+  }
+}
+
+/** The agent for every request: the kubeconfig's proxy agent if it names a proxy, a keep-alive agent of ours otherwise. */
+function agentFor(server: URL, proxyUrl: string | undefined, tls: https.RequestOptions): http.Agent {
+  if (proxyUrl) {
+    // client-node's createAgent (through applyToHTTPSOptions) built an agent that tunnels
+    // through the proxy with our TLS settings and servername. It is made without
+    // keep-alive; turning it on (the flag node:http reads on every request and free
+    // socket) keeps one tunnel and TLS session for many requests.
+    const agent = tls.agent as http.Agent & { keepAlive: boolean };
+    agent.keepAlive = true;
+    return agent;
+  }
+  if (server.protocol !== 'https:') return new http.Agent({ keepAlive: true });
+  return new https.Agent({
+    keepAlive: true,
+    maxSockets: 64,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    rejectUnauthorized: tls.rejectUnauthorized,
+    // The kubeconfig's tls-server-name: sent as SNI and checked against the certificate
+    // instead of the host in the server URL.
+    ...(tls.servername ? { servername: tls.servername } : {}),
+  });
 }
 
 export class KubeClient {
@@ -111,68 +206,60 @@ export class KubeClient {
 
   private constructor(
     private readonly server: URL,
-    private readonly base: https.RequestOptions,
     private readonly agent: http.Agent,
+    private readonly credentials: Credentials,
+    private readonly options: KubeClientOptions,
   ) {}
 
-  static async fromKubeConfig(kc: KubeConfig): Promise<KubeClient> {
+  static async fromKubeConfig(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClient> {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
+    // Run once now so a broken kubeconfig fails at start-up; TLS settings come from here.
+    const tls: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(tls);
     const server = new URL(cluster.server);
-    const agentOptions = {
-      keepAlive: true,
-      maxSockets: 64,
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
-      rejectUnauthorized: opts.rejectUnauthorized,
-    };
-    const agent = server.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true });
-    return new KubeClient(
-      server,
-      { headers: opts.headers, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized },
-      agent,
-    );
+    const credentials = new Credentials(kc, options.credentialsMaxAgeMs ?? DEFAULT_CREDENTIALS_MAX_AGE_MS);
+    credentials.remember(authHeaders(tls));
+    return new KubeClient(server, agentFor(server, cluster.proxyUrl, tls), credentials, options);
   }
 
   /** The default loading order: $KUBECONFIG, ~/.kube/config, then in-cluster. */
-  static async fromDefault(): Promise<KubeClient> {
+  static async fromDefault(options: KubeClientOptions = {}): Promise<KubeClient> {
     const kc = new KubeConfig();
     kc.loadFromDefault();
-    return KubeClient.fromKubeConfig(kc);
+    return KubeClient.fromKubeConfig(kc, options);
   }
 
-  static async fromFile(path: string): Promise<KubeClient> {
+  static async fromFile(path: string, options: KubeClientOptions = {}): Promise<KubeClient> {
     const kc = new KubeConfig();
     kc.loadFromFile(path);
-    return KubeClient.fromKubeConfig(kc);
+    return KubeClient.fromKubeConfig(kc, options);
   }
 
   close(): void {
     this.agent.destroy();
   }
 
-  private open(method: string, path: string, opts: RequestOptions): Promise<http.IncomingMessage> {
+  private async open(method: string, path: string, opts: RequestOptions, signal: AbortSignal): Promise<http.IncomingMessage> {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     const verb = method === 'GET' && opts.query?.watch ? 'WATCH' : method;
     const key = `${verb} ${resourceOfPath(url.pathname)}`;
     this.calls[key] = (this.calls[key] ?? 0) + 1;
+    // An exec plugin that hangs counts against the request's time too.
+    const auth = await untilAborted(this.credentials.headers(), signal);
     return new Promise((resolve, reject) => {
       const mod = url.protocol === 'https:' ? https : http;
       const req = mod.request(
         url,
         {
-          ...this.base,
           agent: this.agent,
           method,
-          signal: opts.signal,
+          signal,
           headers: {
-            ...(this.base.headers as Record<string, string> | undefined),
-            Accept: 'application/json',
+            ...auth,
+            Accept: opts.accept ?? ACCEPT_JSON,
             ...(body !== undefined
               ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) }
               : {}),
@@ -186,45 +273,56 @@ export class KubeClient {
     });
   }
 
-  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.open(method, path, opts);
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const status = res.statusCode ?? 0;
-    if (status >= 400) {
-      let reason = 'Unknown';
-      let message = text.slice(0, 500);
-      try {
-        const s = JSON.parse(text) as { reason?: string; message?: string };
-        reason = s.reason ?? reason;
-        message = s.message ?? message;
-      } catch {
-        // not a Status object; keep the raw text
-      }
-      throw new ApiError(status, reason, `${method} ${path}: ${status} ${reason}: ${message}`);
+  /** One request and its whole response body, within the timeout. */
+  private async exchange(method: string, path: string, opts: RequestOptions): Promise<{ status: number; text: string }> {
+    const timeoutMs = opts.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const deadline = new Deadline(timeoutMs, () => new RequestTimeoutError(method, path, timeoutMs), opts.signal);
+    try {
+      const res = await this.open(method, path, opts, deadline.signal);
+      return { status: res.statusCode ?? 0, text: await readText(res) };
+    } catch (e) {
+      throw deadline.expired ?? e;
+    } finally {
+      deadline.dispose();
     }
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    let { status, text } = await this.exchange(method, path, opts);
+    if (status === 401) {
+      // The token may have expired or been rotated since it was cached: ask again, once.
+      this.credentials.invalidate();
+      ({ status, text } = await this.exchange(method, path, opts));
+    }
+    if (status >= 400) throw apiError(status, text, `${method} ${path}`);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T> {
-    return this.request<T>('GET', resourcePath(type, namespace, name));
+  get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, call: CallOptions = {}): Promise<T> {
+    return this.request<T>('GET', resourcePath(type, namespace, name), call);
   }
 
   /** GET that answers undefined for NotFound. */
-  async getOrUndefined<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | undefined> {
+  async getOrUndefined<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    call: CallOptions = {},
+  ): Promise<T | undefined> {
     try {
-      return await this.get<T>(type, namespace, name);
+      return await this.get<T>(type, namespace, name, call);
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
     }
   }
 
+  /** Lists every page; with metadataOnly the items are PartialObjectMetadata. */
   async list<T extends KubeObject>(
     type: ResourceType,
     namespace?: string,
     query: { labelSelector?: string; fieldSelector?: string } = {},
+    opts: ListOptions = {},
   ): Promise<KubeList<T>> {
     const items: T[] = [];
     let cont: string | undefined;
@@ -232,6 +330,9 @@ export class KubeClient {
     do {
       const page = await this.request<KubeList<T>>('GET', resourcePath(type, namespace), {
         query: { ...query, limit: 500, continue: cont },
+        accept: opts.metadataOnly ? ACCEPT_METADATA_LIST : ACCEPT_JSON,
+        signal: opts.signal,
+        timeoutMs: opts.timeoutMs,
       });
       items.push(...page.items);
       cont = page.metadata.continue || undefined;
@@ -240,12 +341,12 @@ export class KubeClient {
     return { items, metadata: { resourceVersion } };
   }
 
-  create<T extends KubeObject>(type: ResourceType, obj: T, query: { dryRun?: string } = {}): Promise<T> {
-    return this.request<T>('POST', resourcePath(type, obj.metadata.namespace), { body: obj, query });
+  create<T extends KubeObject>(type: ResourceType, obj: T, query: { dryRun?: string } = {}, call: CallOptions = {}): Promise<T> {
+    return this.request<T>('POST', resourcePath(type, obj.metadata.namespace), { ...call, body: obj, query });
   }
 
-  replace<T extends KubeObject>(type: ResourceType, obj: T, subresource?: string): Promise<T> {
-    return this.request<T>('PUT', resourcePath(type, obj.metadata.namespace, obj.metadata.name, subresource), { body: obj });
+  replace<T extends KubeObject>(type: ResourceType, obj: T, subresource?: string, call: CallOptions = {}): Promise<T> {
+    return this.request<T>('PUT', resourcePath(type, obj.metadata.namespace, obj.metadata.name, subresource), { ...call, body: obj });
   }
 
   patch<T extends KubeObject>(
@@ -256,8 +357,10 @@ export class KubeClient {
     patchType: PatchType = 'merge',
     subresource?: string,
     query: Record<string, string | boolean | undefined> = {},
+    call: CallOptions = {},
   ): Promise<T> {
     return this.request<T>('PATCH', resourcePath(type, namespace, name, subresource), {
+      ...call,
       body: patch,
       contentType: PATCH_CONTENT_TYPES[patchType],
       query,
@@ -269,9 +372,11 @@ export class KubeClient {
     namespace: string | undefined,
     name: string,
     opts: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; gracePeriodSeconds?: number; uid?: string } = {},
+    call: CallOptions = {},
   ): Promise<boolean> {
     try {
       await this.request('DELETE', resourcePath(type, namespace, name), {
+        ...call,
         body: {
           kind: 'DeleteOptions',
           apiVersion: 'v1',
@@ -289,57 +394,87 @@ export class KubeClient {
 
   /**
    * Streams watch events from resourceVersion until the server closes the stream, the
-   * signal aborts, or an error occurs. A 410 (expired resourceVersion) arrives as ApiError.
+   * signal aborts, or an error occurs. A 410 (expired resourceVersion) arrives as ApiError;
+   * a connection silent for longer than the idle timeout as WatchIdleError.
    */
   async watch<T extends KubeObject>(
     type: ResourceType,
     namespace: string | undefined,
     resourceVersion: string,
     onEvent: (event: WatchEvent<T>) => void,
-    opts: { signal?: AbortSignal; labelSelector?: string; timeoutSeconds?: number } = {},
+    opts: WatchOptions = {},
   ): Promise<void> {
-    const res = await this.open('GET', resourcePath(type, namespace), {
-      signal: opts.signal,
-      query: {
-        watch: true,
-        resourceVersion,
-        allowWatchBookmarks: true,
-        labelSelector: opts.labelSelector,
-        timeoutSeconds: opts.timeoutSeconds ?? 300 + Math.floor(Math.random() * 60),
-      },
-    });
-    if ((res.statusCode ?? 0) >= 400) {
-      const chunks: Buffer[] = [];
-      for await (const c of res) chunks.push(c as Buffer);
-      const text = Buffer.concat(chunks).toString();
-      let reason = 'Unknown';
-      try {
-        reason = (JSON.parse(text) as { reason?: string }).reason ?? reason;
-      } catch {
-        // raw text
-      }
-      throw new ApiError(res.statusCode ?? 0, reason, `watch ${resourcePath(type, namespace)}: ${res.statusCode} ${text.slice(0, 300)}`);
-    }
-    let buffer = '';
+    const path = resourcePath(type, namespace);
+    const idleTimeoutMs = opts.idleTimeoutMs ?? this.options.watchIdleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS;
+    // Measures silence, from the request until the last byte: a half-open connection
+    // (the peer gone, no reset ever arriving) otherwise blocks this watch forever.
+    const idle = new Deadline(idleTimeoutMs, () => new WatchIdleError(path, idleTimeoutMs), opts.signal);
     try {
+      const request: RequestOptions = {
+        accept: opts.metadataOnly ? ACCEPT_METADATA : ACCEPT_JSON,
+        query: {
+          watch: true,
+          resourceVersion,
+          allowWatchBookmarks: true,
+          labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
+          timeoutSeconds: opts.timeoutSeconds ?? 300 + Math.floor(Math.random() * 60),
+        },
+      };
+      const res = await this.open('GET', path, request, idle.signal);
+      const status = res.statusCode ?? 0;
+      if (status >= 400) {
+        // The next watch asks for fresh credentials instead of the rejected ones.
+        if (status === 401) this.credentials.invalidate();
+        throw apiError(status, await readText(res), `watch ${path}`);
+      }
+      const lines = new WatchLines();
       for await (const chunk of res) {
-        buffer += (chunk as Buffer).toString('utf8');
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (!line) continue;
+        idle.extend();
+        for (const line of lines.push(chunk as Buffer)) {
           const event = JSON.parse(line) as WatchEvent<T>;
           if (event.type === 'ERROR') {
-            const status = event.object as unknown as { code?: number; reason?: string; message?: string };
-            throw new ApiError(status.code ?? 500, status.reason ?? 'Unknown', `watch ${type.plural}: ${status.message ?? 'error event'}`);
+            const s = event.object as unknown as { code?: number; reason?: string; message?: string };
+            throw new ApiError(s.code ?? 500, s.reason ?? 'Unknown', `watch ${path}: ${s.message ?? 'error event'}`);
           }
           onEvent(event);
         }
       }
     } catch (e) {
+      if (idle.expired) throw idle.expired;
       if (opts.signal?.aborted) return;
       throw e;
+    } finally {
+      idle.dispose();
     }
   }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+async function readText(res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** An ApiError from an error response, with the Status object's reason and message when there is one. */
+function apiError(status: number, text: string, what: string): ApiError {
+  let reason = 'Unknown';
+  let message = text.slice(0, 500);
+  try {
+    const s = JSON.parse(text) as { reason?: string; message?: string };
+    reason = s.reason ?? reason;
+    message = s.message ?? message;
+  } catch {
+    // not a Status object; keep the raw text
+  }
+  return new ApiError(status, reason, `${what}: ${status} ${reason}: ${message}`);
 }
