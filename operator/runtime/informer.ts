@@ -1,21 +1,86 @@
-// List-then-watch cache for one resource type, with relist on expiry (410 Gone), reconnect
-// with backoff on errors, and a periodic resync that re-announces every cached object as
-// a safety net. Handlers receive keys, never payloads to trust: reconcilers re-read the
-// cache (or the API) by key.
-import { isGone, type KubeClient, type KubeObject, type ResourceType } from '../kube/kube-client.js';
+// List-then-watch cache for one resource type, kept the way client-go's reflector keeps
+// one: a watch that fails or goes silent is resumed from the last resourceVersion it saw
+// (relisting only when that version has expired, 410 Gone); failures and watches that end
+// at once back off exponentially with jitter; a periodic resync re-announces every cached
+// object as a safety net. Handlers receive keys, never payloads to trust: reconcilers
+// re-read the cache (or the API) by key.
+import { isGone, type KubeClient, type KubeObject, type ResourceType, type WatchEvent } from '../kube/kube-client.js';
 
 export type InformerEvent = 'ADDED' | 'MODIFIED' | 'DELETED' | 'RESYNC';
 export type InformerHandler<T extends KubeObject> = (event: InformerEvent, obj: T, old?: T) => void;
+
+export interface BackoffPolicy {
+  initialMs: number;
+  maxMs: number;
+}
+
+/** client-go's reflector backs off from 800 ms up to 30 s. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 800, maxMs: 30_000 };
+
+/** A watch that ends sooner than this without delivering anything did not really work. */
+export const MIN_HEALTHY_WATCH_MS = 1000;
 
 export interface InformerOptions {
   namespace?: string;
   labelSelector?: string;
   resyncMs?: number;
+  /**
+   * Cache PartialObjectMetadata instead of whole objects (names, labels, owners, versions;
+   * no data, spec or status): for kinds watched only to find what to reconcile, e.g. Secrets.
+   */
+  metadataOnly?: boolean;
+  /** A watch silent (no event, no bookmark) for this long is resumed on a new connection; KubeClient's default (3 min) otherwise. */
+  watchIdleTimeoutMs?: number;
+  backoff?: Partial<BackoffPolicy>;
+  /** Failed lists and watches (before each retry), and errors thrown by handlers. */
   onError?: (error: unknown) => void;
+}
+
+/** A handler threw while being told about an object; the informer carries on. */
+export class InformerHandlerError extends Error {
+  constructor(
+    readonly event: InformerEvent,
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super(`informer handler failed on ${event} ${key}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'InformerHandlerError';
+  }
 }
 
 export function objectKey(obj: KubeObject): string {
   return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : (obj.metadata.name ?? '');
+}
+
+/**
+ * The wait before retry number `failures` (1, 2, ...): doubling from initialMs, capped at
+ * maxMs, then drawn from the upper half so that many informers failing together (an API
+ * server restart) do not all come back at the same instant.
+ */
+export function backoffDelayMs(failures: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, failures - 1));
+  return ceiling / 2 + (random() * ceiling) / 2;
+}
+
+/** How one watch ended. */
+export interface WatchOutcome {
+  error?: unknown;
+  durationMs: number;
+  /** Any event, bookmarks included. */
+  received: boolean;
+}
+
+/**
+ * What to do after a watch: relist only when its resourceVersion expired (or there is
+ * none to resume from); count as a failure, to back off, an error or a watch that ended
+ * at once without delivering anything (the server or a proxy refusing it quietly).
+ */
+export function afterWatch(outcome: WatchOutcome, hasResourceVersion: boolean): { relist: boolean; failed: boolean } {
+  if (outcome.error !== undefined) {
+    if (isGone(outcome.error)) return { relist: true, failed: false };
+    return { relist: !hasResourceVersion, failed: true };
+  }
+  return { relist: !hasResourceVersion, failed: !outcome.received && outcome.durationMs < MIN_HEALTHY_WATCH_MS };
 }
 
 export class Informer<T extends KubeObject> {
@@ -57,7 +122,7 @@ export class Informer<T extends KubeObject> {
       markSynced = res;
       failSynced = rej;
     });
-    void this.loop(markSynced, failSynced);
+    void this.loop(this.abort.signal, markSynced, failSynced);
     if (this.options.resyncMs) {
       this.resyncTimer = setInterval(() => this.list().forEach((o) => this.emit('RESYNC', o)), this.options.resyncMs);
       this.resyncTimer.unref();
@@ -71,12 +136,33 @@ export class Informer<T extends KubeObject> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
   }
 
-  private emit(event: InformerEvent, obj: T, old?: T): void {
-    for (const h of this.handlers) h(event, obj, old);
+  private report(error: unknown): void {
+    try {
+      this.options.onError?.(error);
+    } catch {
+      // an error reporter that throws must not stop the informer either
+    }
   }
 
-  private async relist(): Promise<void> {
-    const list = await this.client.list<T>(this.type, this.options.namespace, { labelSelector: this.options.labelSelector });
+  private emit(event: InformerEvent, obj: T, old?: T): void {
+    // Each handler on its own: one that throws neither starves the others nor breaks the
+    // watch (which would otherwise end in a relist).
+    for (const h of this.handlers) {
+      try {
+        h(event, obj, old);
+      } catch (e) {
+        this.report(new InformerHandlerError(event, objectKey(obj), e));
+      }
+    }
+  }
+
+  private async relist(signal: AbortSignal): Promise<void> {
+    const list = await this.client.list<T>(
+      this.type,
+      this.options.namespace,
+      { labelSelector: this.options.labelSelector },
+      { metadataOnly: this.options.metadataOnly, signal },
+    );
     const seen = new Set<string>();
     for (const item of list.items) {
       const key = objectKey(item);
@@ -95,60 +181,100 @@ export class Informer<T extends KubeObject> {
     this.resourceVersion = list.metadata.resourceVersion;
   }
 
-  private async loop(markSynced: () => void, failSynced: (e: unknown) => void): Promise<void> {
+  private apply(ev: WatchEvent<T>): void {
+    this.resourceVersion = ev.object.metadata.resourceVersion ?? this.resourceVersion;
+    if (ev.type === 'BOOKMARK') return;
+    const obj = ev.object;
+    const key = objectKey(obj);
+    const old = this.store.get(key);
+    if (ev.type === 'DELETED') {
+      this.store.delete(key);
+      this.emit('DELETED', obj);
+    } else {
+      this.store.set(key, obj);
+      this.emit(old ? 'MODIFIED' : 'ADDED', obj, old);
+    }
+  }
+
+  /** One watch from the current resourceVersion, and how it ended. */
+  private async watchOnce(signal: AbortSignal): Promise<WatchOutcome> {
+    const started = Date.now();
+    let received = false;
+    try {
+      await this.client.watch<T>(
+        this.type,
+        this.options.namespace,
+        this.resourceVersion,
+        (ev) => {
+          received = true;
+          this.apply(ev);
+        },
+        {
+          signal,
+          labelSelector: this.options.labelSelector,
+          metadataOnly: this.options.metadataOnly,
+          idleTimeoutMs: this.options.watchIdleTimeoutMs,
+        },
+      );
+      return { durationMs: Date.now() - started, received };
+    } catch (error) {
+      return { error, durationMs: Date.now() - started, received };
+    }
+  }
+
+  // `signal` belongs to this run: after stop() and start() the old loop must end even if
+  // it was asleep in a backoff when that happened.
+  private async loop(signal: AbortSignal, markSynced: () => void, failSynced: (e: unknown) => void): Promise<void> {
+    const backoff = { ...DEFAULT_BACKOFF, ...this.options.backoff };
     let needList = true;
     let failures = 0;
     let firstListDone = false;
-    while (this.running) {
-      try {
-        if (needList) {
-          await this.relist();
+    while (!signal.aborted) {
+      if (needList) {
+        try {
+          await this.relist(signal);
           needList = false;
           if (!firstListDone) {
             firstListDone = true;
             markSynced();
           }
-        }
-        await this.client.watch<T>(
-          this.type,
-          this.options.namespace,
-          this.resourceVersion,
-          (ev) => {
-            if (ev.type === 'BOOKMARK') {
-              this.resourceVersion = ev.object.metadata.resourceVersion ?? this.resourceVersion;
-              return;
-            }
-            const obj = ev.object;
-            const key = objectKey(obj);
-            this.resourceVersion = obj.metadata.resourceVersion ?? this.resourceVersion;
-            const old = this.store.get(key);
-            if (ev.type === 'DELETED') {
-              this.store.delete(key);
-              this.emit('DELETED', obj);
-            } else {
-              this.store.set(key, obj);
-              this.emit(old ? 'MODIFIED' : 'ADDED', obj, old);
-            }
-          },
-          { signal: this.abort.signal, labelSelector: this.options.labelSelector },
-        );
-        failures = 0;
-      } catch (e) {
-        if (!this.running) break;
-        if (isGone(e)) {
-          needList = true;
+        } catch (e) {
+          if (signal.aborted) break;
+          failures++;
+          this.report(e);
+          if (!firstListDone && failures >= 5) {
+            failSynced(e);
+            this.running = false;
+            break;
+          }
+          await sleep(backoffDelayMs(failures, backoff), signal);
           continue;
         }
-        failures++;
-        this.options.onError?.(e);
-        if (!firstListDone && failures >= 5) {
-          failSynced(e);
-          this.running = false;
-          break;
-        }
-        needList = true;
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 200 * 2 ** failures)));
       }
+      const outcome = await this.watchOnce(signal);
+      if (signal.aborted) break;
+      const next = afterWatch(outcome, this.resourceVersion !== '');
+      needList = next.relist;
+      if (!next.failed) {
+        if (outcome.error === undefined) failures = 0;
+        continue;
+      }
+      failures++;
+      if (outcome.error !== undefined) this.report(outcome.error);
+      await sleep(backoffDelayMs(failures, backoff), signal);
     }
   }
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
