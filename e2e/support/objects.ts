@@ -18,3 +18,25 @@ export function claimObject(o: { name: string; namespace: string; storageClassNa
 export function secretObject(o: { name: string; namespace: string; stringData: Record<string, string> }): KubeObject {
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name: o.name, namespace: o.namespace }, stringData: o.stringData };
 }
+
+/** A filesystem Repository on a claim (or another volume), password in `<name>-password`. */
+export function repositoryObject(o: {
+  name: string;
+  namespace: string;
+  claimName?: string;
+  volume?: Record<string, unknown>;
+  create?: boolean;
+  spec?: Record<string, unknown>;
+}): KubeObject {
+  return {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'Repository',
+    metadata: { name: o.name, namespace: o.namespace },
+    spec: {
+      backend: { filesystem: { path: '/', volume: o.volume ?? { persistentVolumeClaim: { claimName: o.claimName ?? o.name } } } },
+      passwordSecretRef: { name: `${o.name}-password`, key: 'KOPIA_PASSWORD' },
+      create: { enabled: o.create ?? true },
+      ...o.spec,
+    },
+  };
+}

@@ -14,6 +14,13 @@ export const PersistentVolumes = core('persistentvolumes', false);
 export const ServiceAccounts = core('serviceaccounts');
 export const Jobs: ResourceType = { group: 'batch', version: 'v1', plural: 'jobs', namespaced: true };
 export const Leases: ResourceType = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true };
+export const ClusterRoles: ResourceType = { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespaced: false };
+export const ClusterRoleBindings: ResourceType = {
+  group: 'rbac.authorization.k8s.io',
+  version: 'v1',
+  plural: 'clusterrolebindings',
+  namespaced: false,
+};
 export const StorageClasses: ResourceType = { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false };
 export const CustomResourceDefinitions: ResourceType = {
   group: 'apiextensions.k8s.io',
