@@ -1,11 +1,13 @@
 // The test world itself: Jobs run through the real job controller, claims bind through the
 // real PV binder, owners cascade through the real garbage collector.
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '../../operator/kube/kube-client.js';
-import { ConfigMaps, Jobs, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets } from '../../operator/kube/resources.js';
+import { ConfigMaps, Jobs, Nodes, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets } from '../../operator/kube/resources.js';
 import { until, useTestNamespace } from '../support/cluster.js';
-import { STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
+import { CONTAINER_IMAGE_DIR, imageUnreadableReason, NodeAgent, STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
+import { moverEntrypoint, repoRoot } from '../support/paths.js';
 import { claimObject, secretObject } from '../support/objects.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -188,5 +190,64 @@ describe('volumes on the node agent', () => {
     );
     await until('the released volume to be deleted', async () => !(await t.client.getOrUndefined(PersistentVolumes, undefined, pvName)));
     expect(existsSync(hostPath)).toBe(false);
+  });
+});
+
+describe('a checkout in a private directory (a clone under a 0700 mktemp -d)', () => {
+  let privateDir: string;
+  let agent: NodeAgent;
+
+  beforeAll(async () => {
+    privateDir = mkdtempSync(join(tmpdir(), 'private-checkout-'));
+    chmodSync(privateDir, 0o700);
+    symlinkSync(repoRoot, join(privateDir, 'checkout'));
+    // A second node whose image lives there; it runs only pods bound to it.
+    agent = new NodeAgent(t.client, {
+      nodeName: `private-${t.ns}`,
+      dataDir: join(privateDir, 'node'),
+      kopiaBinDir: process.env.KOPIA_BIN_DIR!,
+      imageRoot: join(privateDir, 'checkout'),
+      imageEntrypoint: moverEntrypoint(CONTAINER_IMAGE_DIR),
+      scheduler: false,
+      provisioner: false,
+    });
+    await agent.start();
+  });
+  afterAll(async () => {
+    await agent.stop();
+    await t.client.delete(Nodes, undefined, `private-${t.ns}`);
+    rmSync(privateDir, { recursive: true, force: true });
+  });
+
+  it('runs containers as their runAsUser, the mover included, never silently as root', async () => {
+    const onPrivateNode = (j: Obj) => {
+      j.spec.template.spec.nodeName = `private-${t.ns}`;
+      j.spec.template.spec.securityContext = { runAsUser: 65534, runAsGroup: 65534 };
+      return j;
+    };
+    await t.client.create(Jobs, onPrivateNode(job('whoami', 'id -u > /dev/termination-log')));
+    // The mover's own entrypoint (node, tsx and the checkout's code), asked for nothing it knows.
+    await t.client.create(
+      Jobs,
+      onPrivateNode(job('mover', '', { command: undefined, env: [{ name: 'KOPIA_MOVER_REQUEST', value: '{"operation":"whoami"}' }] })),
+    );
+    await finishedJob('whoami');
+    expect((await jobPod('whoami')).status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 0, message: '65534\n' });
+    await finishedJob('mover');
+    const mover = (await jobPod('mover')).status.containerStatuses[0].state.terminated;
+    expect(JSON.parse(mover.message)).toMatchObject({ ok: false, errorClass: 'InvalidRequest', message: 'unknown operation whoami' });
+  });
+
+  it('names a checkout others cannot read as the reason a non-root pod fails', () => {
+    const unreadable = mkdtempSync(join(tmpdir(), 'unreadable-image-'));
+    try {
+      chmodSync(unreadable, 0o700);
+      expect(imageUnreadableReason(unreadable, [])).toMatch(/mode 700; other users need r-x/);
+      chmodSync(unreadable, 0o755);
+      expect(imageUnreadableReason(unreadable, [])).toBeUndefined();
+      expect(imageUnreadableReason(unreadable, ['operator/mover/main.ts'])).toContain('no such file');
+    } finally {
+      rmSync(unreadable, { recursive: true, force: true });
+    }
   });
 });

@@ -42,6 +42,15 @@ const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 const CONTAINER_TOOLS_DIR = '/run/kopia-node-agent/bin';
 /** Where the kopia-operator image's files (the checkout) appear in its containers. */
 export const CONTAINER_IMAGE_DIR = '/run/kopia-node-agent/image';
+/** Files of the image a non-root mover must read (beside the directories leading to them). */
+const IMAGE_FILES = [
+  'package.json',
+  'operator',
+  'operator/mover',
+  'operator/mover/main.ts',
+  'node_modules',
+  'node_modules/tsx/package.json',
+];
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- pod specs are handled structurally */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -58,6 +67,10 @@ export interface NodeAgentOptions {
   imageEntrypoint: string[];
   /** Image repositories (last path segment, no tag) the agent will run. */
   images?: string[];
+  /** Bind pending pods to this node (false: run only pods already bound to it). */
+  scheduler?: boolean;
+  /** Provision volumes for claims of its storage classes. */
+  provisioner?: boolean;
   log?: (line: string) => void;
 }
 
@@ -74,19 +87,25 @@ function imageName(image: string): string {
 
 const now = () => new Date().toISOString();
 
-/** Can "others" traverse to and read path? (non-root containers need it) */
-function readableByOthers(path: string): boolean {
-  let p = path;
-  while (p && p !== '/') {
+/**
+ * Why a non-root container could not run the image's code, if it could not. The checkout
+ * is bind-mounted at CONTAINER_IMAGE_DIR, so where it lives (a 0700 temporary directory)
+ * does not matter; its own files must be readable by others. Never a reason to run as root.
+ */
+export function imageUnreadableReason(imageRoot: string, files: string[]): string | undefined {
+  for (const rel of ['.', ...files]) {
+    const path = join(imageRoot, rel);
+    let mode: number;
     try {
-      const mode = statSync(p).mode;
-      if ((mode & 0o005) !== 0o005 && (mode & 0o001) === 0) return false;
-    } catch {
-      return false;
+      mode = statSync(path).mode;
+    } catch (e) {
+      return `${path}: ${(e as Error).message}`;
     }
-    p = p.slice(0, p.lastIndexOf('/')) || '/';
+    const needed = rel === '.' || statSync(path).isDirectory() ? 0o005 : 0o004;
+    if ((mode & needed) !== needed)
+      return `${path} has mode ${(mode & 0o777).toString(8)}; other users need ${needed === 0o005 ? 'r-x' : 'r--'}`;
   }
-  return true;
+  return undefined;
 }
 
 export class NodeAgent {
@@ -101,6 +120,7 @@ export class NodeAgent {
   private readonly toolsDir: string;
   private readonly images: Set<string>;
   private readonly log: (line: string) => void;
+  private imageProblem?: string;
 
   constructor(
     private readonly client: KubeClient,
@@ -118,14 +138,16 @@ export class NodeAgent {
     this.pvs = new Informer<Obj>(client, PersistentVolumes, { resyncMs: 5000 });
     this.pods.on((_e, pod) => this.podQueue.add(`${pod.metadata.namespace}/${pod.metadata.name}`));
     this.pvcs.on((_e, pvc) => {
-      this.volumeQueue.add(`pvc/${pvc.metadata.namespace}/${pvc.metadata.name}`);
+      if (this.opts.provisioner !== false) this.volumeQueue.add(`pvc/${pvc.metadata.namespace}/${pvc.metadata.name}`);
       // A claim that binds may unblock pods waiting to be scheduled.
       for (const pod of this.pods.list()) {
         if (pod.metadata.namespace === pvc.metadata.namespace && !pod.spec?.nodeName)
           this.podQueue.add(`${pod.metadata.namespace}/${pod.metadata.name}`);
       }
     });
-    this.pvs.on((_e, pv) => this.volumeQueue.add(`pv/${pv.metadata.name}`));
+    this.pvs.on((_e, pv) => {
+      if (this.opts.provisioner !== false) this.volumeQueue.add(`pv/${pv.metadata.name}`);
+    });
   }
 
   get volumesDir(): string {
@@ -138,6 +160,8 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
+    this.imageProblem = imageUnreadableReason(this.opts.imageRoot, IMAGE_FILES);
+    if (this.imageProblem) this.log(`non-root containers will fail: ${this.imageProblem}`);
     mkdirSync(this.toolsDir, { recursive: true });
     mkdirSync(this.volumesDir, { recursive: true });
     chmodSync(this.opts.dataDir, 0o755);
@@ -153,7 +177,7 @@ export class NodeAgent {
       chmodSync(kopia, 0o755);
     }
     await this.registerNode();
-    await this.ensureStorageClasses();
+    if (this.opts.provisioner !== false) await this.ensureStorageClasses();
     await Promise.all([this.pvs.start(), this.pvcs.start()]);
     await this.pods.start();
   }
@@ -324,7 +348,7 @@ export class NodeAgent {
       }
       return;
     }
-    if (!pod.spec.nodeName) return this.schedule(pod);
+    if (!pod.spec.nodeName) return this.opts.scheduler === false ? undefined : this.schedule(pod);
     if (pod.spec.nodeName !== this.nodeName) return;
     if (this.running.has(uid) || this.finished.has(uid)) return;
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') {
@@ -526,6 +550,18 @@ export class NodeAgent {
     const uid = pod.metadata.uid!;
     const containers: any[] = [...(pod.spec.initContainers ?? []).map((c: any) => ({ ...c, init: true })), ...pod.spec.containers];
     const refused = containers.find((c) => !this.images.has(imageName(c.image)));
+    const nonRoot = containers.find((c) => ({ ...pod.spec.securityContext, ...c.securityContext }).runAsUser > 0);
+    if (nonRoot && this.imageProblem) {
+      // Running it as root instead would make every runAsUser test pass without meaning.
+      this.finished.add(uid);
+      await this.setPodStatus(pod, {
+        phase: 'Failed',
+        reason: 'ImageNotReadable',
+        message: `container ${nonRoot.name} runs as a non-root user, who cannot read the image's code: ${this.imageProblem}`,
+        startTime: now(),
+      });
+      return;
+    }
     if (refused) {
       this.finished.add(uid);
       await this.setPodStatus(pod, {
@@ -655,8 +691,7 @@ export class NodeAgent {
     const sc = { ...(pod.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
     const runAsUser: number | undefined = sc.runAsUser;
     const runAsGroup: number = sc.runAsGroup ?? runAsUser ?? 0;
-    // Non-root only where the program can be read by others (it lives in the checkout).
-    const asUser = runAsUser !== undefined && runAsUser !== 0 && readableByOthers(this.opts.imageRoot);
+    const asUser = runAsUser !== undefined && runAsUser !== 0;
     const lines = ['set -e'];
     const mountEnv: Record<string, string> = {};
     const termPath = c.terminationMessagePath ?? '/dev/termination-log';
