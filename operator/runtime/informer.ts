@@ -70,17 +70,26 @@ export interface WatchOutcome {
   received: boolean;
 }
 
+/** What the loop does next: relist or resume, and whether (and how long, from failures) to back off first. */
+export interface NextStep {
+  relist: boolean;
+  failures: number;
+  backOff: boolean;
+}
+
 /**
- * What to do after a watch: relist only when its resourceVersion expired (or there is
- * none to resume from); count as a failure, to back off, an error or a watch that ended
- * at once without delivering anything (the server or a proxy refusing it quietly).
+ * What to do after a watch, given the failures in a row before it: relist only when its
+ * resourceVersion expired (or there is none to resume from); back off after an error or a
+ * watch that ended at once without delivering anything (a server or proxy refusing it
+ * quietly). A watch that worked for a while starts the count of failures over, so a
+ * connection reset every few minutes never grows into long waits.
  */
-export function afterWatch(outcome: WatchOutcome, hasResourceVersion: boolean): { relist: boolean; failed: boolean } {
-  if (outcome.error !== undefined) {
-    if (isGone(outcome.error)) return { relist: true, failed: false };
-    return { relist: !hasResourceVersion, failed: true };
-  }
-  return { relist: !hasResourceVersion, failed: !outcome.received && outcome.durationMs < MIN_HEALTHY_WATCH_MS };
+export function afterWatch(outcome: WatchOutcome, hasResourceVersion: boolean, failuresBefore: number): NextStep {
+  const worked = outcome.received || outcome.durationMs >= MIN_HEALTHY_WATCH_MS;
+  const failures = worked ? 0 : failuresBefore;
+  if (outcome.error !== undefined && isGone(outcome.error)) return { relist: true, failures, backOff: false };
+  if (outcome.error !== undefined || !worked) return { relist: !hasResourceVersion, failures: failures + 1, backOff: true };
+  return { relist: !hasResourceVersion, failures: 0, backOff: false };
 }
 
 export class Informer<T extends KubeObject> {
@@ -253,13 +262,10 @@ export class Informer<T extends KubeObject> {
       }
       const outcome = await this.watchOnce(signal);
       if (signal.aborted) break;
-      const next = afterWatch(outcome, this.resourceVersion !== '');
+      const next = afterWatch(outcome, this.resourceVersion !== '', failures);
       needList = next.relist;
-      if (!next.failed) {
-        if (outcome.error === undefined) failures = 0;
-        continue;
-      }
-      failures++;
+      failures = next.failures;
+      if (!next.backOff) continue;
       if (outcome.error !== undefined) this.report(outcome.error);
       await sleep(backoffDelayMs(failures, backoff), signal);
     }

@@ -64,21 +64,31 @@ describe('informer backoff', () => {
 describe('what follows a watch', () => {
   const gone = new ApiError(410, 'Expired', 'too old resource version');
   const broken = new ApiError(500, 'InternalError', 'boom');
+  const quick = MIN_HEALTHY_WATCH_MS - 1;
 
   it('relists only when the resourceVersion expired or there is none', () => {
-    expect(afterWatch({ error: gone, durationMs: 5, received: false }, true)).toEqual({ relist: true, failed: false });
-    expect(afterWatch({ error: broken, durationMs: 5, received: true }, true)).toEqual({ relist: false, failed: true });
-    expect(afterWatch({ error: new WatchIdleError('/x', 1), durationMs: 9e5, received: true }, true)).toEqual({
-      relist: false,
-      failed: true,
-    });
-    expect(afterWatch({ error: broken, durationMs: 5, received: false }, false)).toEqual({ relist: true, failed: true });
+    expect(afterWatch({ error: gone, durationMs: 5, received: false }, true, 0)).toEqual({ relist: true, failures: 0, backOff: false });
+    expect(afterWatch({ error: broken, durationMs: 5, received: false }, true, 0)).toEqual({ relist: false, failures: 1, backOff: true });
+    expect(afterWatch({ error: new WatchIdleError('/x', 1), durationMs: 9e5, received: true }, true, 0)).toMatchObject({ relist: false });
+    expect(afterWatch({ error: broken, durationMs: 5, received: false }, false, 0)).toMatchObject({ relist: true });
+    expect(afterWatch({ durationMs: 9e5, received: true }, true, 0)).toEqual({ relist: false, failures: 0, backOff: false });
   });
 
-  it('counts a watch that ended at once with nothing delivered as a failure', () => {
-    expect(afterWatch({ durationMs: MIN_HEALTHY_WATCH_MS - 1, received: false }, true)).toEqual({ relist: false, failed: true });
-    expect(afterWatch({ durationMs: MIN_HEALTHY_WATCH_MS - 1, received: true }, true)).toEqual({ relist: false, failed: false });
-    expect(afterWatch({ durationMs: MIN_HEALTHY_WATCH_MS, received: false }, true)).toEqual({ relist: false, failed: false });
+  it('counts a watch that ended at once with nothing delivered as one more failure', () => {
+    expect(afterWatch({ durationMs: quick, received: false }, true, 2)).toEqual({ relist: false, failures: 3, backOff: true });
+    expect(afterWatch({ durationMs: quick, received: true }, true, 2)).toEqual({ relist: false, failures: 0, backOff: false });
+    expect(afterWatch({ durationMs: MIN_HEALTHY_WATCH_MS, received: false }, true, 2)).toEqual({
+      relist: false,
+      failures: 0,
+      backOff: false,
+    });
+  });
+
+  it('starts the failures over when the failed watch had worked for a while', () => {
+    expect(afterWatch({ error: broken, durationMs: quick, received: false }, true, 4)).toMatchObject({ failures: 5, backOff: true });
+    expect(afterWatch({ error: broken, durationMs: quick, received: true }, true, 4)).toMatchObject({ failures: 1, backOff: true });
+    expect(afterWatch({ error: broken, durationMs: 9e5, received: false }, true, 4)).toMatchObject({ failures: 1, backOff: true });
+    expect(afterWatch({ error: gone, durationMs: quick, received: false }, true, 4)).toEqual({ relist: true, failures: 4, backOff: false });
   });
 });
 
