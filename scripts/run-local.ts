@@ -1,16 +1,19 @@
 // make run: the operator against a real local control plane. Starts etcd, kube-apiserver,
 // kube-controller-manager and the node agent, runs the operator as its own process (with
-// leader election), then applies a small demo — a Secret, a claim for the repository, a
-// filesystem Repository with create enabled and a BackupConfig — and shows what the
-// operator made of them. Keeps running until Ctrl-C (or exits after the demo with --once).
+// leader election, started again whenever it dies, as a Deployment would), then applies a
+// small demo — a Secret, a claim for the repository, a filesystem Repository with create
+// enabled and a BackupConfig — and shows what the operator made of them. Keeps running
+// until Ctrl-C or SIGTERM, then stops everything and removes its data directory (or does
+// that right after the demo with --once).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from '../operator/kube/kube-client.js';
 import { Events, KopiaBackupConfigs, KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '../operator/kube/resources.js';
+import { conditionOf } from '../e2e/support/cluster.js';
 import { claimObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot, tsNode } from '../e2e/support/paths.js';
-import { startGuarded } from '../e2e/support/processes.js';
-import { startTestWorld, until } from '../e2e/support/test-world.js';
+import { startGuarded, supervise, type Supervised } from '../e2e/support/processes.js';
+import { startTestWorld, until, type TestWorld } from '../e2e/support/test-world.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -18,21 +21,66 @@ const once = process.argv.includes('--once');
 const say = (line: string) => console.log(`[make run] ${line}`);
 const NS = 'demo';
 
+/** Resolves on the first Ctrl-C or SIGTERM; from then on the run winds down. */
+function stopRequested(): { requested: Promise<string>; readonly signal?: string } {
+  const state: { requested: Promise<string>; signal?: string } = { requested: Promise.resolve('') };
+  state.requested = new Promise((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const)
+      process.on(signal, () => {
+        if (!state.signal) say(`${signal}: stopping everything`);
+        state.signal ??= signal;
+        resolve(signal);
+      });
+  });
+  return state;
+}
+
 async function main(): Promise<number> {
-  const world = await startTestWorld(say);
+  const stop = stopRequested();
+  // The children are unref'd (so a crash of this process cannot be held up by them): keep
+  // the event loop alive ourselves until we decide to end.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  let world: TestWorld | undefined;
+  const running: { operator?: Supervised } = {};
+  try {
+    world = await startTestWorld(say);
+    if (stop.signal) return 130;
+    // Ctrl-C during the demo ends the run at once; the abandoned demo's calls then fail quietly.
+    const demo = runDemo(world, running);
+    demo.catch(() => undefined);
+    await Promise.race([demo, stop.requested]);
+    if (once || stop.signal) return stop.signal ? 130 : 0;
+    say(`running (data in ${world.controlPlane.dir}); Ctrl-C stops everything and removes it`);
+    await stop.requested;
+    return 0;
+  } finally {
+    await running.operator?.stop();
+    await world?.stop();
+    clearInterval(keepAlive);
+    if (world) say(`stopped; removed ${world.controlPlane.dir}`);
+  }
+}
+
+async function runDemo(world: TestWorld, running: { operator?: Supervised }): Promise<void> {
   const { kubeconfig, dir } = world.controlPlane;
   const client = await KubeClient.fromFile(kubeconfig);
   for (const name of ['kopia-system', NS])
     await client.create(Namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } as Obj);
   const [node, ...nodeArgs] = tsNode();
-  const operator = startGuarded('operator', node, [...nodeArgs, join(repoRoot, 'operator/main.ts')], join(dir, 'logs/operator.log'), {
-    ...process.env,
-    KUBECONFIG: kubeconfig,
-    POD_NAMESPACE: 'kopia-system',
-    MOVER_IMAGE: 'kopia-operator:dev',
-    HEALTH_PORT: '0',
-  });
-  say(`operator started (log: ${join(dir, 'logs/operator.log')})`);
+  const operatorLog = join(dir, 'logs/operator.log');
+  running.operator = supervise(
+    'operator',
+    () =>
+      startGuarded('operator', node, [...nodeArgs, join(repoRoot, 'operator/main.ts')], operatorLog, {
+        ...process.env,
+        KUBECONFIG: kubeconfig,
+        POD_NAMESPACE: 'kopia-system',
+        MOVER_IMAGE: 'kopia-operator:dev',
+        HEALTH_PORT: '0',
+      }),
+    say,
+  );
+  say(`operator started (log: ${operatorLog})`);
 
   const demo = [
     {
@@ -74,7 +122,7 @@ async function main(): Promise<number> {
     await client.create(type, obj as Obj);
     say(`applied ${obj.kind} ${NS}/${obj.metadata.name}`);
   }
-  const ready = (o: Obj) => (o.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
+  const ready = (o: Obj) => conditionOf(o);
   await until(
     'Repository demo/nas to be verified',
     async () => ready(await client.get<Obj>(KopiaRepositories, NS, 'nas'))?.status === 'True',
@@ -99,19 +147,6 @@ async function main(): Promise<number> {
   writeFileSync(join(dir, 'KUBECONFIG'), kubeconfig);
   say(`kubectl works against it: export KUBECONFIG=${kubeconfig}`);
   client.close();
-  if (once) {
-    await operator.stop();
-    await world.stop();
-    return 0;
-  }
-  say('running; Ctrl-C stops everything and removes the data directory');
-  await new Promise<void>((resolve) => {
-    process.on('SIGINT', resolve);
-    process.on('SIGTERM', resolve);
-  });
-  await operator.stop();
-  await world.stop();
-  return 0;
 }
 
 main().then(

@@ -6,6 +6,9 @@ import { openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 
 const GUARD = [
+  // Ctrl-C reaches every process of the terminal's group: the guard must outlive it, so
+  // that the parent (which handles the signal) still stops the child through it.
+  "trap '' INT",
   'exec 3<&0',
   '"$@" </dev/null 3<&- & c=$!',
   '(read _ <&3; kill -TERM $c 2>/dev/null; i=0; while kill -0 $c 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -KILL $c 2>/dev/null) & w=$!',
@@ -43,6 +46,55 @@ export function startGuarded(
       const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 8000));
       child.ref(); // keep the parent alive until the child is gone
       if ((await Promise.race([exited, timeout])) === 'timeout') child.kill('SIGKILL');
+    },
+  };
+}
+
+export interface Supervised {
+  /** The process running now (a new one after each restart). */
+  readonly current: GuardedProcess;
+  readonly restarts: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps a process running as a Deployment would: started again whenever it exits, after a
+ * back-off that grows from 1 s to 30 s and resets once a run lasted a minute.
+ */
+export function supervise(name: string, start: () => GuardedProcess, log: (line: string) => void): Supervised {
+  let current = start();
+  let restarts = 0;
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  void (async () => {
+    let delayMs = 1000;
+    for (;;) {
+      const startedAt = Date.now();
+      const code = await current.exited;
+      if (stopping) return;
+      if (Date.now() - startedAt > 60_000) delayMs = 1000;
+      log(`${name} exited (code ${code}); starting it again in ${delayMs / 1000} s`);
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, delayMs);
+      });
+      if (stopping) return;
+      delayMs = Math.min(30_000, delayMs * 2);
+      current = start();
+      restarts++;
+    }
+  })();
+  return {
+    get current() {
+      return current;
+    },
+    get restarts() {
+      return restarts;
+    },
+    async stop() {
+      stopping = true;
+      wake?.();
+      await current.stop();
     },
   };
 }
