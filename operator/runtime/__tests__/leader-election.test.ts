@@ -158,8 +158,12 @@ class FakeLeaseServer {
 
 describe('leader elector renewals', () => {
   const log = Object.assign(createLogger('test', 'error'), { silent: true });
-  const until = async (check: () => boolean) => {
-    while (!check()) await new Promise((r) => setTimeout(r, 5));
+  const until = async (what: string, check: () => boolean, timeoutMs = 5_000) => {
+    const deadline = performance.now() + timeoutMs;
+    while (!check()) {
+      if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
   };
 
   it('keeps one attempt in flight on a slow API server and keeps leading', async () => {
@@ -172,7 +176,7 @@ describe('leader elector renewals', () => {
     let lost = 0;
     await elector.acquire(() => lost++);
     server.delayMs = 120; // each request is slower than the retry period
-    await until(() => server.puts >= 4);
+    await until('four renewals', () => server.puts >= 4);
     await elector.stop();
     expect(server.maxInFlight).toBe(1);
     expect(lost).toBe(0);
@@ -199,7 +203,10 @@ describe('leader elector renewals', () => {
       return handle(method, opts.body);
     };
     const putsBefore = server.puts;
-    await until(() => conflicts === 1 && server.puts >= putsBefore + 2);
+    await until(
+      'two renewals after the conflict, or the end of leading',
+      () => lost > 0 || (conflicts === 1 && server.puts >= putsBefore + 2),
+    );
     await elector.stop();
     expect(lost).toBe(0);
     expect(server.lease?.spec.holderIdentity).toBe('me');
@@ -211,11 +218,11 @@ describe('leader elector renewals', () => {
     const elector = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings }, log);
     let lostAt = 0;
     await elector.acquire(() => (lostAt = performance.now()));
-    await until(() => server.puts >= 1);
+    await until('a renewal', () => server.puts >= 1);
     // From now on the API server never answers.
     const unreachableFrom = performance.now();
     (server.client as unknown as { request: unknown }).request = () => new Promise(() => undefined);
-    await until(() => lostAt > 0);
+    await until('onLost', () => lostAt > 0, 2 * timings.leaseDurationMs);
     expect(lostAt - unreachableFrom).toBeLessThan(timings.renewDeadlineMs + 100);
     expect(lostAt - unreachableFrom).toBeGreaterThan(timings.renewDeadlineMs - timings.retryPeriodMs - 100);
     expect(elector.isLeader).toBe(false);
@@ -232,7 +239,7 @@ describe('leader elector renewals', () => {
     await elector.acquire(() => (lostAt = performance.now()));
     const takenAt = performance.now();
     server.lease = { ...server.lease!, spec: { ...server.lease!.spec, holderIdentity: 'usurper' } };
-    await until(() => lostAt > 0);
+    await until('onLost', () => lostAt > 0);
     expect(lostAt - takenAt).toBeLessThan(500);
     await elector.stop();
   });
@@ -271,7 +278,10 @@ describe('leader elector stop', () => {
 
   it('makes a pending acquire reject', async () => {
     const server = new FakeLeaseServer();
-    server.lease = { metadata: { resourceVersion: '1' }, spec: { holderIdentity: 'other', leaseDurationSeconds: 5 } };
+    server.lease = {
+      metadata: { resourceVersion: '1' },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 5, renewTime: new Date().toISOString() },
+    };
     const candidate = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings }, log);
     const acquired = candidate.acquire(() => undefined);
     await candidate.stop({ release: true });
