@@ -186,6 +186,11 @@ describe('request timeouts', () => {
 });
 
 describe('metadata-only lists and watches', () => {
+  it('lists nothing as an empty list (the server sends "items": null)', async () => {
+    const none = await t.client.list<KubeObject>(Secrets, t.ns, { labelSelector: 'app=nothing' }, { metadataOnly: true });
+    expect(none.items).toEqual([]);
+  });
+
   it('returns Secrets without their data', async () => {
     await t.client.create(Secrets, {
       ...secretObject({ name: 'meta-only', namespace: t.ns, stringData: { password: 'not-to-be-cached' } }),

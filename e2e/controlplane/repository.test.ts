@@ -34,7 +34,7 @@ beforeAll(async () => {
   ns = await createNamespace(client, 'repo');
   operator = await startTestOperator(ns);
   // Keep every mover Job spec the operator creates, to scan for the password later.
-  operator.manager.informers.get<Obj>(Jobs, MOVER_SELECTOR).on((_t, job) => jobSpecs.push(JSON.stringify(job)));
+  operator.manager.informers.get<Obj>(Jobs, { labelSelector: MOVER_SELECTOR }).on((_t, job) => jobSpecs.push(JSON.stringify(job)));
 });
 afterAll(async () => {
   operator.stop();
@@ -161,6 +161,14 @@ describe('Repository', () => {
       }
     }
     expect(logs).toBeGreaterThan(0);
+  });
+
+  it('keeps no Secret values in its caches (metadata only; values are read when needed)', () => {
+    const secretCaches = operator.manager.informers.all().filter((i) => i.type.plural === 'secrets');
+    expect(secretCaches.length).toBeGreaterThan(0);
+    const cached = secretCaches.flatMap((i) => i.list());
+    expect(cached.map((s) => s.metadata.name)).toContain('nas-password');
+    for (const s of cached) expect(Object.keys(s)).not.toContain('data');
   });
 
   it('reports a Secret without the referenced key as SecretNotFound, naming the key', async () => {

@@ -334,7 +334,7 @@ export class KubeClient {
         signal: opts.signal,
         timeoutMs: opts.timeoutMs,
       });
-      items.push(...page.items);
+      items.push(...(page.items ?? [])); // an empty PartialObjectMetadataList says "items": null
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);

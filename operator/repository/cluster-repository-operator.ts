@@ -5,13 +5,15 @@
 import type { ClusterRepositorySpec, RepositoryStatus } from '../../generated/types.js';
 import { isAlreadyExists, type KubeObject, type OwnerReference } from '../kube/kube-client.js';
 import { KopiaClusterRepositories, Secrets } from '../kube/resources.js';
-import { boundedName, LABELS, MANAGED_BY } from '../jobs/job-builder.js';
+import { boundedName, LABELS, MANAGED_BY, shortHash } from '../jobs/job-builder.js';
 import { copyKey, usesFromCopy, type SecretKeyUse } from '../jobs/repository-access.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition } from '../runtime/conditions.js';
-import { deepEqual } from '../runtime/deep-equal.js';
 import { RepositoryReconciler, type RepositoryObject } from './repository-reconciler.js';
 import { allowedAmong } from './tenancy.js';
+
+/** On a copy Secret: a hash of the versions of the Secrets it was copied from. */
+const SOURCE_VERSION_ANNOTATION = 'kopia.io/source-version';
 
 export function clusterSecretCopyName(repositoryName: string): string {
   return boundedName('kopia-clusterrepo', repositoryName);
@@ -35,7 +37,10 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
     return usesFromCopy(uses, name);
   }
 
-  /** Writes the copy only when its content differs, so a quiet cluster sees no writes. */
+  /**
+   * Writes the copy only when its sources changed (their versions are recorded on it), so
+   * a quiet cluster sees no reads of Secret values and no writes.
+   */
   async ensureSecretCopy(
     namespace: string,
     name: string,
@@ -43,30 +48,40 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
     owner: OwnerReference,
     repositoryName: string,
   ): Promise<void> {
+    const sourceVersion = shortHash(
+      uses
+        .map(
+          (u) =>
+            `${copyKey(u)}=${u.secret.namespace}/${u.secret.name}/${u.key}@${this.secrets.get(u.secret.namespace!, u.secret.name)?.metadata.resourceVersion}`,
+        )
+        .sort()
+        .join(','),
+      16,
+    );
+    const existing = this.secrets.get(namespace, name);
+    if (existing?.metadata.annotations?.[SOURCE_VERSION_ANNOTATION] === sourceVersion) return;
     const data: Record<string, string> = {};
     for (const u of uses) {
-      const value = await this.readSecretKey(u.secret.namespace!, u.secret.name, u.key);
+      const value = (await this.secrets.read(u.secret.namespace!, u.secret.name))?.data?.[u.key];
       if (value !== undefined) data[copyKey(u)] = value;
     }
-    const labels = { [LABELS.managedBy]: MANAGED_BY, [LABELS.ownerKind]: this.kind, [LABELS.ownerName]: repositoryName };
-    const existing = this.secrets.get(`${namespace}/${name}`) as (KubeObject & { data?: Record<string, string> }) | undefined;
-    const body = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      type: 'Opaque',
-      metadata: { name, namespace, labels, ownerReferences: [owner] },
-      data,
-    } as KubeObject;
+    const metadata = {
+      name,
+      namespace,
+      labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.ownerKind]: this.kind, [LABELS.ownerName]: repositoryName },
+      annotations: { [SOURCE_VERSION_ANNOTATION]: sourceVersion },
+      ownerReferences: [owner],
+    };
+    const body = { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata, data } as KubeObject;
     if (!existing) {
       try {
         await this.ctx.client.create(Secrets, body);
+        return;
       } catch (e) {
         if (!isAlreadyExists(e)) throw e;
-        await this.ctx.client.patch(Secrets, namespace, name, { data, metadata: { labels, ownerReferences: [owner] } });
       }
-    } else if (!deepEqual(existing.data ?? {}, data)) {
-      await this.ctx.client.replace(Secrets, { ...existing, data });
     }
+    await this.ctx.client.replace(Secrets, body);
   }
 
   protected override decorateStatus(repo: RepositoryObject, status: RepositoryStatus): RepositoryStatus {

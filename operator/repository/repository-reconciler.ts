@@ -11,6 +11,7 @@ import { ConditionType, Reason } from '../reasons.js';
 import { findCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
+import { SecretKeys } from '../runtime/secret-keys.js';
 import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
@@ -32,7 +33,6 @@ import {
 } from './repository-verification.js';
 
 export type RepositoryObject = KubeObject & { spec: RepositorySpec; status?: RepositoryStatus };
-type Obj = KubeObject & { data?: Record<string, string> };
 
 const VERIFY_DEADLINE_SECONDS = 600;
 
@@ -50,7 +50,7 @@ interface VerifyOutcome {
 export abstract class RepositoryReconciler extends KindOperator {
   protected repositories!: Informer<RepositoryObject>;
   protected namespaces!: Informer<KubeObject>;
-  protected secrets!: Informer<Obj>;
+  protected secrets!: SecretKeys;
   private moverJobs!: MoverJobs;
 
   constructor(
@@ -87,21 +87,25 @@ export abstract class RepositoryReconciler extends KindOperator {
     };
     this.moverJobs = new MoverJobs(
       this.ctx.client,
-      this.watchRelated<JobObject>(Jobs, ownerKey, MOVER_SELECTOR),
-      this.watchRelated<JobObject>(Pods, ownerKey, MOVER_SELECTOR),
+      this.watchRelated<JobObject>(Jobs, ownerKey, { labelSelector: MOVER_SELECTOR }),
+      this.watchRelated<JobObject>(Pods, ownerKey, { labelSelector: MOVER_SELECTOR }),
     );
     this.namespaces = this.watchRelated<KubeObject>(Namespaces, (ns) => this.keysForNamespace(ns));
     // A changed or new Secret re-verifies every repository that references it.
-    this.secrets = this.watchRelated<Obj>(Secrets, (s) =>
-      this.repositories
-        .list()
-        .filter((r) =>
-          secretKeyUses(r.spec).some(
-            (u) => u.secret.name === s.metadata.name && (u.secret.namespace ?? r.metadata.namespace) === s.metadata.namespace,
-          ),
-        )
-        .map((r) => (r.metadata.namespace ? `${r.metadata.namespace}/${r.metadata.name}` : r.metadata.name!)),
+    const secretMetadata = this.watchRelated<KubeObject>(
+      Secrets,
+      (s) =>
+        this.repositories
+          .list()
+          .filter((r) =>
+            secretKeyUses(r.spec).some(
+              (u) => u.secret.name === s.metadata.name && (u.secret.namespace ?? r.metadata.namespace) === s.metadata.namespace,
+            ),
+          )
+          .map((r) => (r.metadata.namespace ? `${r.metadata.namespace}/${r.metadata.name}` : r.metadata.name!)),
+      { metadataOnly: true },
     );
+    this.secrets = new SecretKeys(this.ctx.client, secretMetadata);
   }
 
   protected async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -139,13 +143,11 @@ export abstract class RepositoryReconciler extends KindOperator {
       return { status: statusBlocked(status, Reason.PrivilegedMoverNotAllowed, permission.message, generation, now) };
     const uses = secretKeyUses(repo.spec);
     const namespaceOf = (u: SecretKeyUse) => u.secret.namespace ?? repo.metadata.namespace!;
-    const missing = this.missingSecret(uses, namespaceOf);
+    const missing = await this.missingSecret(uses, namespaceOf);
     if (missing) return { status: statusBlocked(status, Reason.SecretNotFound, missing, generation, now) };
     const secretsHash = shortHash(
       uses
-        .map(
-          (u) => `${namespaceOf(u)}/${u.secret.name}@${this.secrets.get(`${namespaceOf(u)}/${u.secret.name}`)?.metadata.resourceVersion}`,
-        )
+        .map((u) => `${namespaceOf(u)}/${u.secret.name}@${this.secrets.get(namespaceOf(u), u.secret.name)?.metadata.resourceVersion}`)
         .sort()
         .join(','),
       16,
@@ -229,11 +231,11 @@ export abstract class RepositoryReconciler extends KindOperator {
   }
 
   /** The first missing Secret or key, described without any value. */
-  private missingSecret(uses: SecretKeyUse[], namespaceOf: (u: SecretKeyUse) => string): string | undefined {
+  private async missingSecret(uses: SecretKeyUse[], namespaceOf: (u: SecretKeyUse) => string): Promise<string | undefined> {
     for (const u of uses) {
-      const secret = this.secrets.get(`${namespaceOf(u)}/${u.secret.name}`);
-      if (!secret) return `Secret ${namespaceOf(u)}/${u.secret.name} not found`;
-      if (!u.optional && !(secret.data && u.key in secret.data)) return `Secret ${namespaceOf(u)}/${u.secret.name} has no key ${u.key}`;
+      const hasKey = await this.secrets.hasKey(namespaceOf(u), u.secret.name, u.key);
+      if (hasKey === undefined) return `Secret ${namespaceOf(u)}/${u.secret.name} not found`;
+      if (!u.optional && !hasKey) return `Secret ${namespaceOf(u)}/${u.secret.name} has no key ${u.key}`;
     }
     return undefined;
   }
@@ -264,11 +266,6 @@ export abstract class RepositoryReconciler extends KindOperator {
     const now = findCondition(after.conditions, ConditionType.Ready);
     if (!now || (was?.status === now.status && was.reason === now.reason && was.message === now.message)) return;
     await this.ctx.events.record(repo, now.status === 'False' ? 'Warning' : 'Normal', now.reason, now.message);
-  }
-
-  /** Secret data keys copied for a ClusterRepository; values read here, never logged. */
-  protected async readSecretKey(namespace: string, name: string, key: string): Promise<string | undefined> {
-    return this.secrets.get(`${namespace}/${name}`)?.data?.[key];
   }
 }
 

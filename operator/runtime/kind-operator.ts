@@ -17,7 +17,14 @@ const { default: DotIOperator, ResourceMetaImpl } = dotI as unknown as {
   ResourceMetaImpl: typeof import('@dot-i/k8s-operator').ResourceMetaImpl;
 };
 
-/** One informer per resource type (and label selector), shared by every operator. */
+/** Which objects of a type an informer caches, and how much of each. */
+export interface InformerSelection {
+  labelSelector?: string;
+  /** Cache metadata only (Secrets: never hold every value in the cluster in memory). */
+  metadataOnly?: boolean;
+}
+
+/** One informer per resource type and selection, shared by every operator. */
 export class InformerFactory {
   private readonly informers = new Map<string, Informer<KubeObject>>();
 
@@ -27,18 +34,25 @@ export class InformerFactory {
     private readonly resyncMs = 10 * 60_000,
   ) {}
 
-  get<T extends KubeObject>(type: ResourceType, labelSelector?: string): Informer<T> {
-    const key = `${type.group}/${type.version}/${type.plural}?${labelSelector ?? ''}`;
+  get<T extends KubeObject>(type: ResourceType, selection: InformerSelection = {}): Informer<T> {
+    const { labelSelector, metadataOnly } = selection;
+    const key = `${type.group}/${type.version}/${type.plural}?${labelSelector ?? ''}${metadataOnly ? '#metadata' : ''}`;
     let informer = this.informers.get(key);
     if (!informer) {
       informer = new Informer<KubeObject>(this.client, type, {
         labelSelector,
+        metadataOnly,
         resyncMs: this.resyncMs,
         onError: (e) => this.log.warn('watch failed; reconnecting', { resource: type.plural, error: (e as Error).message }),
       });
       this.informers.set(key, informer);
     }
     return informer as unknown as Informer<T>;
+  }
+
+  /** Every informer made so far (tests and benchmarks look inside). */
+  all(): Informer<KubeObject>[] {
+    return [...this.informers.values()];
   }
 
   async startAll(): Promise<void> {
@@ -119,8 +133,12 @@ export abstract class KindOperator extends DotIOperator {
   }
 
   /** Watch a resource and queue the object it belongs to (owner, label or index lookup). */
-  protected watchRelated<T extends KubeObject>(type: ResourceType, toKeys: (obj: T) => string[], labelSelector?: string): Informer<T> {
-    const informer = this.ctx.informers.get<T>(type, labelSelector);
+  protected watchRelated<T extends KubeObject>(
+    type: ResourceType,
+    toKeys: (obj: T) => string[],
+    selection: InformerSelection = {},
+  ): Informer<T> {
+    const informer = this.ctx.informers.get<T>(type, selection);
     informer.on((_t, obj) => toKeys(obj).forEach((k) => this.queue.add(k)));
     return informer;
   }
