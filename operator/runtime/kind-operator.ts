@@ -7,7 +7,7 @@ import dotI from '@dot-i/k8s-operator';
 import type { ResourceEvent } from '@dot-i/k8s-operator';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/kube-client.js';
 import type { EventRecorder } from './events.js';
-import { Informer, objectKey } from './informer.js';
+import { Informer, InformerHandlerError, objectKey } from './informer.js';
 import type { Logger } from './logger.js';
 import { WrittenObjects } from './status-writer.js';
 import { WorkQueue, type ReconcileResult } from './work-queue.js';
@@ -43,7 +43,10 @@ export class InformerFactory {
         labelSelector,
         metadataOnly,
         resyncMs: this.resyncMs,
-        onError: (e) => this.log.warn('watch failed; reconnecting', { resource: type.plural, error: (e as Error).message }),
+        onError: (e) =>
+          e instanceof InformerHandlerError
+            ? this.log.error('informer handler failed', { resource: type.plural, error: e.message })
+            : this.log.warn('watch failed; reconnecting', { resource: type.plural, error: (e as Error).message }),
       });
       this.informers.set(key, informer);
     }
