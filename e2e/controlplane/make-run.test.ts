@@ -3,7 +3,6 @@
 // and removes its data directory. It brings its own control plane, not the shared one.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { until } from '../support/cluster.js';
 import { repoRoot } from '../support/paths.js';
 
