@@ -2,10 +2,8 @@
 // real mover and kopia through the node agent.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Repository } from '../../generated/types.js';
-import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js';
+import type { KubeClient } from '../../operator/kube/kube-client.js';
 import {
-  Events,
   Jobs,
   KopiaBackupConfigs,
   KopiaClusterRepositories,
@@ -16,12 +14,11 @@ import {
   Secrets,
 } from '../../operator/kube/resources.js';
 import { MOVER_SELECTOR } from '../../operator/jobs/job-builder.js';
-import { createNamespace, deleteNamespace, testClient, until } from '../support/cluster.js';
-import { claimObject, secretObject } from '../support/objects.js';
+import { createNamespace, deleteNamespace, eventsAbout, testClient, until, waitForReady, type Obj } from '../support/cluster.js';
+import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-type Obj = KubeObject & { spec?: any; status?: any };
 
 const PASSWORD = 'correct horse battery staple';
 let client: KubeClient;
@@ -50,46 +47,7 @@ async function claim(name: string): Promise<void> {
   await client.create(PersistentVolumeClaims, claimObject({ name, namespace: ns }));
 }
 
-function repository(name: string, claimName: string, create: boolean): Repository {
-  return {
-    apiVersion: 'kopia.io/v1alpha1',
-    kind: 'Repository',
-    metadata: { name, namespace: ns },
-    spec: {
-      backend: { filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName } } } },
-      passwordSecretRef: { name: `${name}-password`, key: 'KOPIA_PASSWORD' },
-      create: { enabled: create },
-    },
-  };
-}
-
-async function readyCondition(type: typeof KopiaRepositories, name: string, namespace?: string): Promise<any> {
-  const obj = await client.get<Obj>(type, namespace, name);
-  return (obj.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
-}
-
-async function waitForReady(
-  type: typeof KopiaRepositories,
-  name: string,
-  expect: { status: string; reason: string },
-  namespace: string | undefined = ns,
-): Promise<Obj> {
-  await until(
-    `${type.plural}/${name} Ready=${expect.status} (${expect.reason})`,
-    async () => {
-      const c = await readyCondition(type, name, namespace);
-      return c?.status === expect.status && c?.reason === expect.reason;
-    },
-    90000,
-    200,
-  );
-  return client.get<Obj>(type, namespace, name);
-}
-
-async function eventsFor(name: string): Promise<Obj[]> {
-  const list = await client.list<Obj>(Events, ns, { fieldSelector: `involvedObject.name=${name}` });
-  return list.items;
-}
+const repository = (name: string, claimName: string, create: boolean) => repositoryObject({ name, namespace: ns, claimName, create });
 
 async function repositoryDir(claimName: string): Promise<string> {
   const pvc = await client.get<Obj>(PersistentVolumeClaims, ns, claimName);
@@ -101,15 +59,15 @@ describe('Repository', () => {
   it('creates a filesystem repository when create is enabled and goes Ready with its unique ID', async () => {
     await claim('nas');
     await secret('nas-password', { KOPIA_PASSWORD: PASSWORD });
-    await client.create(KopiaRepositories, repository('nas', 'nas', true) as unknown as Obj);
-    const repo = await waitForReady(KopiaRepositories, 'nas', { status: 'True', reason: 'Verified' });
+    await client.create(KopiaRepositories, repository('nas', 'nas', true));
+    const repo = await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'True', reason: 'Verified' });
     expect(repo.status.uniqueID).toMatch(/^[0-9a-f]{32,}$/);
     expect(repo.status.format).toMatchObject({ encryption: expect.any(String), hash: expect.any(String), splitter: expect.any(String) });
     expect(repo.status.snapshotCount).toBe(0);
     expect(repo.status.observedGeneration).toBe(repo.metadata.generation);
     expect(repo.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'True', reason: 'Connected' });
     expect(readdirSync(await repositoryDir('nas'))).toContain('kopia.repository.f');
-    const reasons = (await eventsFor('nas')).map((e) => e.reason);
+    const reasons = (await eventsAbout(client, ns, 'nas')).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['RepositoryCreated', 'Verified']));
     // The verify Job was collected and removed: at most one exists per repository.
     await until('the verify Job to be removed', async () => !(await client.getOrUndefined(Jobs, ns, 'kopia-verify-nas')));
@@ -118,28 +76,28 @@ describe('Repository', () => {
   it('reports NotInitialized, with a Warning Event, when create is not enabled', async () => {
     await claim('empty');
     await secret('empty-password', { KOPIA_PASSWORD: PASSWORD });
-    await client.create(KopiaRepositories, repository('empty', 'empty', false) as unknown as Obj);
-    const repo = await waitForReady(KopiaRepositories, 'empty', { status: 'False', reason: 'NotInitialized' });
+    await client.create(KopiaRepositories, repository('empty', 'empty', false));
+    const repo = await waitForReady(client, KopiaRepositories, ns, 'empty', { status: 'False', reason: 'NotInitialized' });
     expect(repo.status.conditions.find((c: any) => c.type === 'Ready').message).toContain('not initialized');
-    const warning = (await eventsFor('empty')).find((e) => e.reason === 'NotInitialized');
+    const warning = (await eventsAbout(client, ns, 'empty')).find((e) => e.reason === 'NotInitialized');
     expect(warning?.type).toBe('Warning');
     expect(readdirSync(await repositoryDir('empty')).filter((f) => f !== '.shards')).toEqual([]);
   });
 
   it('flips to WrongPassword when its Secret changes, and to SecretNotFound when it is deleted', async () => {
     await client.patch(Secrets, ns, 'nas-password', { stringData: { KOPIA_PASSWORD: 'not the password' } });
-    const wrong = await waitForReady(KopiaRepositories, 'nas', { status: 'False', reason: 'WrongPassword' });
+    const wrong = await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'False', reason: 'WrongPassword' });
     expect(wrong.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'False', reason: 'WrongPassword' });
     await until('a WrongPassword Warning Event', async () =>
-      (await eventsFor('nas')).some((e) => e.reason === 'WrongPassword' && e.type === 'Warning'),
+      (await eventsAbout(client, ns, 'nas')).some((e) => e.reason === 'WrongPassword' && e.type === 'Warning'),
     );
 
     await client.delete(Secrets, ns, 'nas-password');
-    const missing = await waitForReady(KopiaRepositories, 'nas', { status: 'False', reason: 'SecretNotFound' });
+    const missing = await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'False', reason: 'SecretNotFound' });
     expect(missing.status.conditions.find((c: any) => c.type === 'Ready').message).toBe(`Secret ${ns}/nas-password not found`);
 
     await secret('nas-password', { KOPIA_PASSWORD: PASSWORD });
-    await waitForReady(KopiaRepositories, 'nas', { status: 'True', reason: 'Verified' });
+    await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'True', reason: 'Verified' });
   });
 
   it('never writes the password into Job specs, status, events or mover logs', async () => {
@@ -147,7 +105,7 @@ describe('Repository', () => {
     for (const spec of jobSpecs) expect(spec).not.toContain(PASSWORD);
     for (const name of ['nas', 'empty']) {
       expect(JSON.stringify(await client.get(KopiaRepositories, ns, name))).not.toContain(PASSWORD);
-      expect(JSON.stringify(await eventsFor(name))).not.toContain(PASSWORD);
+      expect(JSON.stringify(await eventsAbout(client, ns, name))).not.toContain(PASSWORD);
     }
     const podsDir = join(process.env.KOPIA_TEST_AGENT_DATA!, 'pods');
     let logs = 0;
@@ -173,8 +131,8 @@ describe('Repository', () => {
 
   it('reports a Secret without the referenced key as SecretNotFound, naming the key', async () => {
     await secret('bad-password', { OTHER: 'x' });
-    await client.create(KopiaRepositories, repository('bad', 'nas', false) as unknown as Obj);
-    const repo = await waitForReady(KopiaRepositories, 'bad', { status: 'False', reason: 'SecretNotFound' });
+    await client.create(KopiaRepositories, repository('bad', 'nas', false));
+    const repo = await waitForReady(client, KopiaRepositories, ns, 'bad', { status: 'False', reason: 'SecretNotFound' });
     expect(repo.status.conditions.find((c: any) => c.type === 'Ready').message).toBe(`Secret ${ns}/bad-password has no key KOPIA_PASSWORD`);
     expect(repo.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'Unknown', reason: 'SecretNotFound' });
     expect(await client.getOrUndefined(Jobs, ns, 'kopia-verify-bad')).toBeUndefined();
@@ -182,7 +140,7 @@ describe('Repository', () => {
 
   it('re-verifies every verifyInterval', async () => {
     await client.patch(KopiaRepositories, ns, 'nas', { spec: { verifyInterval: '10s' } });
-    const first = await waitForReady(KopiaRepositories, 'nas', { status: 'True', reason: 'Verified' });
+    const first = await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'True', reason: 'Verified' });
     await until(
       'the generation change to be verified',
       async () => (await client.get<Obj>(KopiaRepositories, ns, 'nas')).status.observedGeneration === first.metadata.generation,
@@ -235,7 +193,7 @@ describe('ClusterRepository', () => {
         allowedNamespaces: { names: [ns] },
       },
     } as Obj);
-    const repo = await waitForReady(KopiaClusterRepositories, name, { status: 'True', reason: 'Verified' }, undefined);
+    const repo = await waitForReady(client, KopiaClusterRepositories, undefined, name, { status: 'True', reason: 'Verified' });
     expect(repo.status.conditions.find((c: any) => c.type === 'Tenancy')).toMatchObject({ status: 'True', reason: 'NamespacesListed' });
     expect(repo.status.allowedNamespaces).toEqual([ns]);
     const copy = await client.get<Obj>(Secrets, ns, `kopia-clusterrepo-${name}`);
@@ -252,12 +210,12 @@ describe('ClusterRepository', () => {
         spec: { repository: { kind: 'ClusterRepository', name }, source: { pvc: 'shared' } },
       }) as Obj;
     await client.create(KopiaBackupConfigs, config(other));
-    await waitForReady(KopiaBackupConfigs, 'app', { status: 'False', reason: 'RepositoryNotAllowed' }, other);
+    await waitForReady(client, KopiaBackupConfigs, other, 'app', { status: 'False', reason: 'RepositoryNotAllowed' });
     const jobsInOther = await client.list(Jobs, other);
     expect(jobsInOther.items).toEqual([]);
 
     await client.create(KopiaBackupConfigs, config(ns));
-    const allowed = await waitForReady(KopiaBackupConfigs, 'app', { status: 'True', reason: 'Ready' }, ns);
+    const allowed = await waitForReady(client, KopiaBackupConfigs, ns, 'app', { status: 'True', reason: 'Ready' });
     expect(allowed.status.identityString).toBe(`app@${ns}:/data`);
 
     // Allowing the other namespace by label takes effect without touching the consumer.
@@ -265,6 +223,6 @@ describe('ClusterRepository', () => {
     await client.patch(KopiaClusterRepositories, undefined, name, {
       spec: { allowedNamespaces: { names: null, selector: { matchLabels: { backups: 'yes' } } } },
     });
-    await waitForReady(KopiaBackupConfigs, 'app', { status: 'False', reason: 'SourceNotFound' }, other);
+    await waitForReady(client, KopiaBackupConfigs, other, 'app', { status: 'False', reason: 'SourceNotFound' });
   });
 });
