@@ -2,7 +2,7 @@
 // the KOPIA_MOVER_REQUEST environment variable and holds no secret: secrets arrive as
 // environment variables and files from Secret references. The answer is the container's
 // termination message (at most 4 KiB of JSON).
-import type { Backend, Identity, RepositoryCache, RepositoryCreate } from '../../generated/types.js';
+import type { Backend, Identity, RepositoryCache, RepositoryCreate, Retention, SnapshotPolicy } from '../../generated/types.js';
 import { redactSecrets } from '../runtime/logger.js';
 
 export const MOVER_REQUEST_ENV = 'KOPIA_MOVER_REQUEST';
@@ -52,7 +52,76 @@ export interface VerifyRequest {
   identity: Required<Pick<Identity, 'username' | 'hostname'>>;
 }
 
-export type MoverRequest = VerifyRequest;
+/** Where a mover sends what does not fit a termination message: the operator's intake. */
+export interface CatalogUpload {
+  /** http://<operator pod IP>:<port>/v1/catalog/<upload id>; the leader that started the Job listens there. */
+  url: string;
+}
+
+/**
+ * The upload's proof of origin: HMAC-SHA256, keyed with the repository password, of the
+ * URL path and the body's SHA-256. Only a mover holding the password can make it, and the
+ * operator can check it by reading the password Secret; no token travels in a Job spec.
+ */
+export const CATALOG_SIGNATURE_HEADER = 'x-kopia-catalog-signature';
+
+/** One snapshot as the catalog mirror needs it (kopia's manifest, trimmed). */
+export interface CatalogSnapshot {
+  id: string;
+  source: { username: string; hostname: string; path: string };
+  startTime: string;
+  endTime?: string;
+  /** Set for checkpoints and interrupted snapshots: never offered as restorable. */
+  incompleteReason?: string;
+  rootID?: string;
+  stats: { totalBytes?: number; files?: number; dirs?: number; errors?: number; ignoredErrors?: number };
+  tags?: Record<string, string>;
+  retentionReasons?: string[];
+  pins?: string[];
+}
+
+/** The Kopia-native policy set on the source before every snapshot. */
+export interface BackupPolicy {
+  retention?: Retention;
+  compression?: SnapshotPolicy['compression'];
+  ignore?: string[];
+  oneFileSystem?: boolean;
+  ignoreCacheDirs?: boolean;
+}
+
+export interface BackupRequest {
+  operation: 'backup';
+  repository: MoverRepository;
+  /** The pinned source identity; the data is mounted at identity.path. */
+  identity: Required<Identity>;
+  policy: BackupPolicy;
+  tags: Record<string, string>;
+  pin?: boolean;
+  /**
+   * The mass-deletion breaker's remaining budget: when the retention policy would expire
+   * more snapshots than this at this backup, nothing is snapshotted or expired.
+   */
+  expireLimit?: number;
+}
+
+export interface CatalogRequest {
+  operation: 'catalog';
+  repository: MoverRepository;
+  identity: Required<Pick<Identity, 'username' | 'hostname'>>;
+  upload: CatalogUpload;
+}
+
+/** Deletions and pin changes for one repository, in one kopia session (batched). */
+export interface EditRequest {
+  operation: 'edit';
+  repository: MoverRepository;
+  identity: Required<Pick<Identity, 'username' | 'hostname'>>;
+  delete: string[];
+  pin: string[];
+  unpin: string[];
+}
+
+export type MoverRequest = VerifyRequest | BackupRequest | CatalogRequest | EditRequest;
 
 export interface RepositoryFacts {
   uniqueID: string;
@@ -65,13 +134,28 @@ export interface MoverSuccess {
   operation: MoverRequest['operation'];
   created?: boolean;
   repository?: RepositoryFacts;
+  /** backup: the snapshot saved (also when kopia reported file errors after saving it). */
+  snapshot?: Omit<CatalogSnapshot, 'source' | 'tags' | 'pins'>;
+  /** backup: files kopia could not read; the snapshot exists but is not complete. */
+  fileErrors?: { count: number; examples: string[] };
+  /** backup: who the mover ran as (also recorded as snapshot tags). */
+  mover?: { uid: number; gid: number };
+  /** catalog: what was uploaded. */
+  catalog?: { snapshots: number; sources: number };
+  /** edit: snapshots deleted now, and those already gone before. */
+  edited?: { deleted: number; alreadyGone: number; pinned: number; unpinned: number };
 }
+
+/** Failures the mover decides beside kopia's own classes. */
+export type MoverErrorClass = 'ExpireLimitExceeded' | 'UploadFailed';
 
 export interface MoverFailure {
   ok: false;
   operation: MoverRequest['operation'] | 'unknown';
-  errorClass: KopiaErrorClass | RepositoryIdentityError | 'InvalidRequest';
+  errorClass: KopiaErrorClass | RepositoryIdentityError | MoverErrorClass | 'InvalidRequest';
   message: string;
+  /** ExpireLimitExceeded: how many snapshots the retention policy would have expired. */
+  wouldExpire?: number;
 }
 
 export type MoverResult = MoverSuccess | MoverFailure;
