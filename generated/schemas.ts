@@ -100,10 +100,26 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                   "$ref": "common.schema.yaml#/definitions/LocalObjectReference"
                 }
               ],
-              "description": "The BackupConfig to snapshot. A Backup that mirrors an existing snapshot sets snapshot instead."
+              "description": "The BackupConfig to snapshot. A Backup that mirrors an existing snapshot sets snapshot instead.",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "self == oldSelf",
+                  "message": "configRef is immutable"
+                }
+              ]
             },
             "snapshot": {
-              "$ref": "#/definitions/SnapshotReference"
+              "allOf": [
+                {
+                  "$ref": "#/definitions/SnapshotReference"
+                }
+              ],
+              "x-kubernetes-validations": [
+                {
+                  "rule": "self == oldSelf",
+                  "message": "snapshot is immutable"
+                }
+              ]
             },
             "deletionPolicy": {
               "type": "string",
@@ -124,7 +140,13 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "additionalProperties": {
                 "type": "string",
                 "maxLength": 256
-              }
+              },
+              "x-kubernetes-validations": [
+                {
+                  "rule": "self == oldSelf",
+                  "message": "tags are immutable (they are written into the snapshot)"
+                }
+              ]
             }
           },
           "x-kubernetes-validations": [
@@ -252,6 +274,45 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "jobName": {
               "type": "string",
               "maxLength": 63
+            },
+            "collectedJobUID": {
+              "description": "The mover Job whose result this status holds; that Job is deleted only after this is written.",
+              "type": "string",
+              "maxLength": 64
+            },
+            "mover": {
+              "title": "BackupMoverStatus",
+              "description": "Who the mover ran as (also recorded as snapshot tags), so a restore can use the same.",
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "uid": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "gid": {
+                  "type": "integer",
+                  "minimum": 0
+                }
+              }
+            },
+            "pinned": {
+              "type": "boolean",
+              "description": "Whether the snapshot carries the operator's pin."
+            },
+            "sourceCopy": {
+              "title": "BackupSourceCopy",
+              "description": "The temporary VolumeSnapshot and claim (copyMethod Snapshot or Clone) until they are cleaned up.",
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "volumeSnapshotName": {
+                  "$ref": "common.schema.yaml#/definitions/ObjectName"
+                },
+                "claimName": {
+                  "$ref": "common.schema.yaml#/definitions/ObjectName"
+                }
+              }
             },
             "message": {
               "type": "string",

@@ -161,6 +161,16 @@ export interface BackupStatus {
    */
   retentionReasons?: string[];
   jobName?: string;
+  /**
+   * The mover Job whose result this status holds; that Job is deleted only after this is written.
+   */
+  collectedJobUID?: string;
+  mover?: BackupMoverStatus;
+  /**
+   * Whether the snapshot carries the operator's pin.
+   */
+  pinned?: boolean;
+  sourceCopy?: BackupSourceCopy;
   message?: string;
 }
 /**
@@ -188,6 +198,20 @@ export interface BackupStats {
   dirs?: number;
   errors?: number;
   ignoredErrors?: number;
+}
+/**
+ * Who the mover ran as (also recorded as snapshot tags), so a restore can use the same.
+ */
+export interface BackupMoverStatus {
+  uid?: number;
+  gid?: number;
+}
+/**
+ * The temporary VolumeSnapshot and claim (copyMethod Snapshot or Clone) until they are cleaned up.
+ */
+export interface BackupSourceCopy {
+  volumeSnapshotName?: ObjectName;
+  claimName?: ObjectName;
 }
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema

@@ -2,6 +2,7 @@
 // event recorder. Two phases, as in controller-runtime: caches are filled on every replica
 // (so a standby is ready to lead at once and readiness can mean "caches synced"), and the
 // reconcile queues start only on the replica that holds the lease.
+import { BackupOperator } from './backup/backup-operator.js';
 import { BackupConfigOperator } from './backupconfig/backupconfig-operator.js';
 import type { KubeClient } from './kube/kube-client.js';
 import { ClusterRepositoryOperator } from './repository/cluster-repository-operator.js';
@@ -54,6 +55,7 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     new RepositoryOperator(ctx, validator),
     new ClusterRepositoryOperator(ctx, validator),
     new BackupConfigOperator(ctx, validator),
+    new BackupOperator(ctx),
   ];
   // @dot-i's start() runs each operator's init(), which registers its watches.
   for (const op of operators) await op.start();

@@ -30,6 +30,25 @@ export const Reason = {
   RepositoryNotReady: 'RepositoryNotReady',
   SourceNotFound: 'SourceNotFound',
   Ready: 'Ready',
+  // backups
+  ConfigNotFound: 'ConfigNotFound',
+  ConfigNotReady: 'ConfigNotReady',
+  /** Another backup of the same identity is running: kopia must never snapshot one source twice at once. */
+  IdentityBusy: 'IdentityBusy',
+  /** The temporary copy of the claim (VolumeSnapshot or clone) is being made. */
+  PreparingSource: 'PreparingSource',
+  SourceCopyFailed: 'SourceCopyFailed',
+  /** A ClusterRepository on a claim can be reached only from the claim's namespace. */
+  RepositoryNotUsable: 'RepositoryNotUsable',
+  BackupStarted: 'BackupStarted',
+  BackupRunning: 'BackupRunning',
+  BackupSucceeded: 'BackupSucceeded',
+  /** The snapshot was saved, but kopia could not read some files. */
+  FileErrors: 'FileErrors',
+  BackupFailed: 'BackupFailed',
+  ExpireLimitExceeded: 'ExpireLimitExceeded',
+  /** A Backup mirroring a snapshot found in the repository (origin Discovered). */
+  SnapshotMirrored: 'SnapshotMirrored',
 } as const;
 
 export type ReasonName = (typeof Reason)[keyof typeof Reason];
@@ -38,4 +57,6 @@ export const ConditionType = {
   Ready: 'Ready',
   Connected: 'Connected',
   Tenancy: 'Tenancy',
+  /** Backup: the snapshot misses files kopia could not read. */
+  FileErrors: 'FileErrors',
 } as const;

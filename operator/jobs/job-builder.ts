@@ -48,6 +48,10 @@ export interface MoverJobInput {
   filesystem?: FilesystemBackend;
   mover?: MoverOptions;
   activeDeadlineSeconds: number;
+  /** The claim holding the data (backup: read-only source; restore: target), and where it is mounted. */
+  data?: { claimName: string; mountPath: string; readOnly: boolean };
+  /** Run on this node (a ReadWriteOnce claim in use is reachable only there). */
+  nodeName?: string;
 }
 
 function repositoryVolume(fs: FilesystemBackend): Record<string, unknown> {
@@ -119,6 +123,11 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
     volumes.push({ name: 'repository', ...repositoryVolume(input.filesystem) });
     mounts.push({ name: 'repository', mountPath: MOVER_PATHS.repository });
   }
+  if (input.data) {
+    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: input.data.claimName, readOnly: input.data.readOnly } });
+    mounts.push({ name: 'data', mountPath: input.data.mountPath, readOnly: input.data.readOnly });
+  }
+  const nodeSelector = { ...input.mover?.nodeSelector, ...(input.nodeName ? { 'kubernetes.io/hostname': input.nodeName } : {}) };
   const podSpec = {
     restartPolicy: 'Never',
     securityContext: {
@@ -128,7 +137,7 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
       ...(uid !== 0 ? { runAsNonRoot: true } : {}),
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    ...(input.mover?.nodeSelector ? { nodeSelector: input.mover.nodeSelector } : {}),
+    ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
     ...(input.mover?.priorityClassName ? { priorityClassName: input.mover.priorityClassName } : {}),
     containers: [
       {
