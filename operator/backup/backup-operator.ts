@@ -25,6 +25,7 @@ import { secretKeyUses } from '../jobs/repository-access.js';
 import type { BackupRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { resolveIdentity, identityString } from '../backupconfig/backupconfig-identity.js';
+import { repositoryLabel, REPOSITORY_ID_LABEL, SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -51,9 +52,6 @@ type ConfigObject = KubeObject & BackupConfig;
 
 /** Label of Backups a BackupSchedule made (origin Scheduled). */
 export const SCHEDULE_LABEL = 'kopia.io/schedule';
-/** Labels that tie a Backup to its snapshot, so the catalog mirror finds it. */
-export const SNAPSHOT_ID_LABEL = 'kopia.io/snapshot-id';
-export const REPOSITORY_ID_LABEL = 'kopia.io/repository-id';
 
 const BACKUP_DEADLINE_SECONDS = 24 * 3600;
 const WAIT_POLL_MS = 2000;
@@ -156,7 +154,7 @@ export class BackupOperator extends KindOperator {
       const repo = status.repository ? this.repositoryObject(status.repository, ns) : undefined;
       const labels =
         next.snapshot?.id && repo?.status?.uniqueID
-          ? { [SNAPSHOT_ID_LABEL]: next.snapshot.id, [REPOSITORY_ID_LABEL]: repo.status.uniqueID.slice(0, 32) }
+          ? { [SNAPSHOT_ID_LABEL]: next.snapshot.id, [REPOSITORY_ID_LABEL]: repositoryLabel(repo.status.uniqueID) }
           : undefined;
       return { status: next, remove: job, cleanup: true, labels };
     }

@@ -1,0 +1,156 @@
+// The catalog mirror's decisions: the repository is the source of truth. Given the
+// snapshots kopia lists and the Backup objects the cluster has, which objects to create
+// (origin Discovered), whose status to bring up to date, and which to remove because
+// kopia no longer keeps their snapshot. Pure; a re-sync with nothing changed yields no
+// work at all (zero API writes).
+import type { BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
+import type { KubeObject } from '../kube/kube-client.js';
+import { boundedName } from '../jobs/job-builder.js';
+import type { CatalogSnapshot } from '../mover/mover-contract.js';
+import { ConditionType, Reason } from '../reasons.js';
+import { deepEqual } from '../runtime/deep-equal.js';
+
+export const SNAPSHOT_ID_LABEL = 'kopia.io/snapshot-id';
+export const REPOSITORY_ID_LABEL = 'kopia.io/repository-id';
+/** The pin the operator gives snapshots (spec.pin). */
+export const OPERATOR_PIN = 'kopia-operator';
+
+/** The repository id as a label value (kopia's unique IDs are 64 hex digits; labels hold 63). */
+export const repositoryLabel = (uniqueID: string) => uniqueID.slice(0, 32);
+
+export interface MirroredBackup extends KubeObject {
+  spec: { configRef?: { name: string }; snapshot?: { id: string }; deletionPolicy?: string; pin?: boolean };
+  status?: BackupStatus;
+}
+
+export interface MirrorInput {
+  repository: RepositoryReference & { namespace?: string; uniqueID: string };
+  snapshots: CatalogSnapshot[];
+  /** Every Backup labelled with this repository's id. */
+  backups: MirroredBackup[];
+  /** Where snapshots of an identity belong: the namespace of the BackupConfig that makes them. */
+  namespaceOfIdentity: (id: Required<Identity>) => string | undefined;
+  /** ClusterRepository: may a Backup be shown in this namespace (it exists and is allowed)? */
+  mayUseNamespace: (namespace: string) => boolean;
+  /** When the listing began: a Backup completed after it may be missing from it without being gone. */
+  listedAt: Date;
+  now: Date;
+}
+
+export interface MirrorPlan {
+  create: MirroredBackup[];
+  /** Status to write (the object's key and the full new status). */
+  update: { namespace: string; name: string; status: BackupStatus }[];
+  /** Backups whose snapshot kopia no longer keeps. */
+  remove: { namespace: string; name: string }[];
+  /** Snapshots with no namespace to show them in (ClusterRepository, identity of no allowed namespace). */
+  unassigned: number;
+  /** Incomplete snapshots (checkpoints): never offered for restore. */
+  incomplete: number;
+}
+
+const iso = (t: string | undefined) => (t ? new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined);
+
+function identityOf(s: CatalogSnapshot): Required<Identity> {
+  return { username: s.source.username, hostname: s.source.hostname, path: s.source.path };
+}
+
+/** A DNS-safe object name for a discovered snapshot: who it is of, and its id. */
+export function discoveredName(s: CatalogSnapshot): string {
+  const who =
+    `${s.source.username}-${s.source.hostname}`
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'snapshot';
+  return boundedName(who.slice(0, 40).replace(/-+$/, ''), s.id.slice(0, 12).toLowerCase());
+}
+
+/** What a snapshot tells about itself, as Backup status fields the mirror keeps current. */
+function snapshotFacts(s: CatalogSnapshot): Pick<BackupStatus, 'stats' | 'retentionReasons' | 'pinned'> {
+  return { stats: s.stats, retentionReasons: s.retentionReasons ?? [], pinned: (s.pins ?? []).includes(OPERATOR_PIN) };
+}
+
+export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryReference, at: Date): BackupStatus {
+  const time = iso(s.endTime ?? s.startTime)!;
+  return {
+    phase: 'Succeeded',
+    origin: 'Discovered',
+    repository,
+    snapshot: { id: s.id, rootID: s.rootID, identity: identityOf(s) },
+    startTime: iso(s.startTime),
+    completionTime: time,
+    ...snapshotFacts(s),
+    observedGeneration: 1,
+    conditions: [
+      {
+        type: ConditionType.Ready,
+        status: 'True',
+        reason: Reason.SnapshotMirrored,
+        message: `snapshot ${s.id} of ${s.source.username}@${s.source.hostname}:${s.source.path} found in the repository`,
+        lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        observedGeneration: 1,
+      },
+    ],
+  };
+}
+
+export function planMirror(input: MirrorInput): MirrorPlan {
+  const plan: MirrorPlan = { create: [], update: [], remove: [], unassigned: 0, incomplete: 0 };
+  const { repository } = input;
+  const ref: RepositoryReference = { kind: repository.kind ?? 'Repository', name: repository.name };
+  const bySnapshot = new Map<string, MirroredBackup>();
+  for (const b of input.backups) {
+    const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
+    if (id) bySnapshot.set(id, b);
+  }
+  const listed = new Set<string>();
+  for (const s of input.snapshots) {
+    if (s.incompleteReason) {
+      plan.incomplete++;
+      continue;
+    }
+    listed.add(s.id);
+    const existing = bySnapshot.get(s.id);
+    if (existing) {
+      // Retention reasons move with every new snapshot; stats and pins may change too.
+      const status = existing.status ?? {};
+      const next = { ...status, ...snapshotFacts(s) };
+      if (!deepEqual(status, next))
+        plan.update.push({ namespace: existing.metadata.namespace!, name: existing.metadata.name!, status: next });
+      continue;
+    }
+    const namespace = targetNamespace(s, input);
+    if (!namespace) {
+      plan.unassigned++;
+      continue;
+    }
+    plan.create.push({
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Backup',
+      metadata: {
+        name: discoveredName(s),
+        namespace,
+        labels: { [SNAPSHOT_ID_LABEL]: s.id, [REPOSITORY_ID_LABEL]: repositoryLabel(repository.uniqueID) },
+      },
+      spec: { snapshot: { repository: ref, id: s.id, identity: identityOf(s) } as never, deletionPolicy: 'Retain' },
+      status: discoveredStatus(s, ref, input.now),
+    });
+  }
+  for (const b of input.backups) {
+    const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
+    if (!id || listed.has(id) || b.metadata.deletionTimestamp) continue;
+    // Only what finished before the listing began can be judged gone.
+    const done = b.status?.completionTime ? Date.parse(b.status.completionTime) : Infinity;
+    if (b.status?.phase === 'Succeeded' && done < input.listedAt.getTime())
+      plan.remove.push({ namespace: b.metadata.namespace!, name: b.metadata.name! });
+  }
+  return plan;
+}
+
+function targetNamespace(s: CatalogSnapshot, input: MirrorInput): string | undefined {
+  const byConfig = input.namespaceOfIdentity(identityOf(s));
+  if (input.repository.kind !== 'ClusterRepository') return byConfig ?? input.repository.namespace;
+  if (byConfig && input.mayUseNamespace(byConfig)) return byConfig;
+  // Default identities are <config>@<namespace>: a snapshot made before a rebuild lands there.
+  return input.mayUseNamespace(s.source.hostname) ? s.source.hostname : undefined;
+}
