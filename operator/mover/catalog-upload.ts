@@ -1,0 +1,94 @@
+// The catalog upload's wire format, shared by the mover (which encodes and signs) and the
+// operator's intake (which verifies and decodes). Pure: no I/O.
+//
+//   body      = gzip(NDJSON): one CatalogSnapshot as JSON per line, each line ending in "\n"
+//   signature = hex(HMAC-SHA256(key = repository password,
+//                               message = `${urlPath}\n${hex(SHA-256(body))}`))
+//   request   = POST <upload url>, header CATALOG_SIGNATURE_HEADER: signature,
+//               content-type application/x-ndjson, content-encoding gzip
+//
+// urlPath is the URL's path only (no scheme, host, port or query): the mover signs the path
+// of the URL it was given, and the intake verifies the path it served, so a proxy or a
+// Service in between does not matter. Binding the path binds the upload id, so a body
+// signed for one upload cannot be replayed to another.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { CatalogSnapshot } from './mover-contract.js';
+
+export const CATALOG_CONTENT_TYPE = 'application/x-ndjson';
+export const CATALOG_CONTENT_ENCODING = 'gzip';
+/**
+ * The most a decoded catalog may hold: a guard against a small body inflating without end.
+ * A trimmed snapshot is ~0.3-0.5 KiB, so this is room for several hundred thousand.
+ */
+export const CATALOG_MAX_DECODED_BYTES = 256 * 1024 * 1024;
+
+export function encodeCatalog(snapshots: readonly CatalogSnapshot[]): Buffer {
+  // One string per line joined once: 10,000+ entries stay a single pass and a single gzip.
+  const lines = snapshots.map((s) => `${JSON.stringify(s)}\n`);
+  return gzipSync(Buffer.from(lines.join(''), 'utf8'));
+}
+
+function signedMessage(urlPath: string, body: Buffer): string {
+  return `${urlPath}\n${createHash('sha256').update(body).digest('hex')}`;
+}
+
+/** Hex HMAC-SHA256 of `${urlPath}\n${sha256hex(body)}`, keyed with the repository password. */
+export function signCatalog(password: string, urlPath: string, body: Buffer): string {
+  return createHmac('sha256', password).update(signedMessage(urlPath, body)).digest('hex');
+}
+
+/** Whether `signature` (the header's value) was made with this password for this path and body. */
+export function verifyCatalogSignature(password: string, urlPath: string, body: Buffer, signature: string | undefined): boolean {
+  if (!signature || !/^[0-9a-f]{64}$/i.test(signature)) return false;
+  const expected = Buffer.from(signCatalog(password, urlPath, body), 'hex');
+  return timingSafeEqual(expected, Buffer.from(signature, 'hex'));
+}
+
+function isCatalogSnapshot(v: unknown): v is CatalogSnapshot {
+  const s = v as CatalogSnapshot;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.id === 'string' &&
+    s.id !== '' &&
+    typeof s.startTime === 'string' &&
+    typeof s.source === 'object' &&
+    s.source !== null &&
+    typeof s.source.username === 'string' &&
+    typeof s.source.hostname === 'string' &&
+    typeof s.source.path === 'string' &&
+    typeof s.stats === 'object' &&
+    s.stats !== null
+  );
+}
+
+/**
+ * The snapshots of a body made by encodeCatalog. Throws on a body that is not gzip, grows
+ * past maxDecodedBytes, or holds a line that is not a CatalogSnapshot (naming the line):
+ * a catalog is taken whole or not at all. Verify the signature before decoding.
+ */
+export function decodeCatalog(body: Buffer, maxDecodedBytes = CATALOG_MAX_DECODED_BYTES): CatalogSnapshot[] {
+  const text = gunzipSync(body, { maxOutputLength: maxDecodedBytes }).toString('utf8');
+  const out: CatalogSnapshot[] = [];
+  let start = 0;
+  let line = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    line++;
+    const json = text.slice(start, end);
+    start = end + 1;
+    if (json.trim() === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch (e) {
+      throw new Error(`catalog line ${line} is not JSON: ${(e as Error).message}`);
+    }
+    if (!isCatalogSnapshot(parsed))
+      throw new Error(`catalog line ${line} is not a snapshot (id, source, startTime and stats are required)`);
+    out.push(parsed);
+  }
+  return out;
+}
