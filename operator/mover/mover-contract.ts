@@ -111,12 +111,19 @@ export interface CatalogRequest {
   upload: CatalogUpload;
 }
 
+/**
+ * At most this many ids in pin + unpin of one edit: kopia saves a snapshot whose pins change
+ * under a new ID, and every such change is reported (edited.newIDs) in the 4 KiB message.
+ */
+export const EDIT_PIN_LIMIT = 40;
+
 /** Deletions and pin changes for one repository, in one kopia session (batched). */
 export interface EditRequest {
   operation: 'edit';
   repository: MoverRepository;
   identity: Required<Pick<Identity, 'username' | 'hostname'>>;
   delete: string[];
+  /** Snapshot ids to pin and unpin (the operator's pin); at most EDIT_PIN_LIMIT together. */
   pin: string[];
   unpin: string[];
 }
@@ -142,8 +149,12 @@ export interface MoverSuccess {
   mover?: { uid: number; gid: number };
   /** catalog: what was uploaded. */
   catalog?: { snapshots: number; sources: number };
-  /** edit: snapshots deleted now, and those already gone before. */
-  edited?: { deleted: number; alreadyGone: number; pinned: number; unpinned: number };
+  /**
+   * edit: snapshots deleted now, and those already gone before; pins added and removed now
+   * (a snapshot already in the wanted state, or gone, is not counted). kopia rewrites a
+   * snapshot whose pins change under a new ID: newIDs maps each old id to its new one.
+   */
+  edited?: { deleted: number; alreadyGone: number; pinned: number; unpinned: number; newIDs?: Record<string, string> };
 }
 
 /** Failures the mover decides beside kopia's own classes. */
