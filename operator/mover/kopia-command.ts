@@ -1,14 +1,26 @@
 // Builds kopia command lines. Pure: no I/O, no secrets (kopia reads those from the
 // environment: KOPIA_PASSWORD, AWS_*, B2_*, AZURE_STORAGE_*, KOPIA_WEBDAV_*), so an argv
 // can be logged whole.
+import { posix } from 'node:path';
 import type { Backend, RepositoryCache, RepositoryCreate } from '../../generated/types.js';
-import { MOVER_PATHS, SECRET_FILES } from './mover-contract.js';
+import type { KopiaPolicy, KopiaRetention } from './kopia-json.js';
+import { MOVER_PATHS, SECRET_FILES, type BackupPolicy } from './mover-contract.js';
 
 const secretFile = (rel: string) => `${MOVER_PATHS.secrets}/${rel}`;
 
 /** kopia's global flags for every command: the scratch config and logs. */
 export function globalFlags(): string[] {
   return [`--config-file=${MOVER_PATHS.config}`, `--log-dir=${MOVER_PATHS.logs}`];
+}
+
+/**
+ * Flags for commands that write to the repository. kopia runs automatic maintenance at the
+ * end of every writer command when this client's user@host owns maintenance; the mover must
+ * not (maintenance has one owner: the Maintenance kind). kopia 0.23 has no environment
+ * variable for it, only the hidden global flag `--[no-]auto-maintenance` (cli/app.go).
+ */
+export function writerFlags(): string[] {
+  return [...globalFlags(), '--no-auto-maintenance'];
 }
 
 function withTrailingSlash(prefix: string | undefined): string | undefined {
@@ -124,4 +136,139 @@ export function statusCommand(): string[] {
 
 export function snapshotCountCommand(): string[] {
   return ['snapshot', 'list', '--all', '--json', ...globalFlags()];
+}
+
+/**
+ * A source as kopia names it: `user@host:/path`. The path is made canonical as kopia does
+ * for `snapshot create <path>` (absolute, cleaned); the user@host:path form is not cleaned by
+ * kopia, so both must agree here.
+ */
+export function sourceOf(identity: { username: string; hostname: string; path: string }): string {
+  return `${identity.username}@${identity.hostname}:${canonicalPath(identity.path)}`;
+}
+
+export function canonicalPath(path: string): string {
+  if (!path.startsWith('/')) throw new Error(`identity path must be absolute: ${path}`);
+  return posix.resolve(path);
+}
+
+/** Every policy this client can see, keyed by target: read to learn what is defined on a source. */
+export function policyExportCommand(): string[] {
+  return ['policy', 'export', ...globalFlags()];
+}
+
+/** The effective policy of a source (its own merged over its parents'). */
+export function policyShowCommand(source: string): string[] {
+  return ['policy', 'show', source, '--json', ...globalFlags()];
+}
+
+const RETENTION_FLAGS: [keyof KopiaRetention & keyof NonNullable<BackupPolicy['retention']>, string][] = [
+  ['keepLatest', 'keep-latest'],
+  ['keepHourly', 'keep-hourly'],
+  ['keepDaily', 'keep-daily'],
+  ['keepWeekly', 'keep-weekly'],
+  ['keepMonthly', 'keep-monthly'],
+  ['keepAnnual', 'keep-annual'],
+];
+
+const flagValue = (v: number | boolean | string | undefined) => (v === undefined ? 'inherit' : String(v));
+
+/**
+ * The `policy set` flags that turn the policy defined on a source into the one requested;
+ * [] when it already is. What the request leaves unset is reset to `inherit` (the parent
+ * policies decide), so a field removed from the spec is removed from the policy.
+ * The ignore list is replaced exactly with adds and removes in one call: kopia's
+ * --clear-ignore ignores every --add-ignore given with it (applyPolicyStringList).
+ * Identical snapshots are always saved: one backup is exactly one snapshot.
+ */
+export function policyChanges(wanted: BackupPolicy, defined: KopiaPolicy | undefined): string[] {
+  const flags: string[] = [];
+  for (const [field, flag] of RETENTION_FLAGS) {
+    const want = wanted.retention?.[field];
+    if (want !== defined?.retention?.[field]) flags.push(`--${flag}=${flagValue(want)}`);
+  }
+  if (defined?.retention?.ignoreIdenticalSnapshots !== false) flags.push('--ignore-identical-snapshots=false');
+  if (wanted.compression !== defined?.compression?.compressorName) flags.push(`--compression=${flagValue(wanted.compression)}`);
+  const want = new Set(wanted.ignore ?? []);
+  const have = new Set(defined?.files?.ignore ?? []);
+  for (const rule of want) if (!have.has(rule)) flags.push(`--add-ignore=${rule}`);
+  for (const rule of have) if (!want.has(rule)) flags.push(`--remove-ignore=${rule}`);
+  if (wanted.oneFileSystem !== defined?.files?.oneFileSystem) flags.push(`--one-file-system=${flagValue(wanted.oneFileSystem)}`);
+  if (wanted.ignoreCacheDirs !== defined?.files?.ignoreCacheDirs) flags.push(`--ignore-cache-dirs=${flagValue(wanted.ignoreCacheDirs)}`);
+  return flags;
+}
+
+export function policySetCommand(source: string, changes: string[]): string[] {
+  return ['policy', 'set', source, ...changes, ...writerFlags()];
+}
+
+/** Puts back a policy exported before (the file holds `{"<source>": policy}`). */
+export function policyImportCommand(source: string, file: string): string[] {
+  return ['policy', 'import', source, `--from-file=${file}`, ...writerFlags()];
+}
+
+/** Removes the policy defined on a source (kopia exits 0 when there is none). */
+export function policyDeleteCommand(source: string): string[] {
+  return ['policy', 'delete', source, ...writerFlags()];
+}
+
+/**
+ * The snapshots of one source, with kopia's retention reasons under the source's current
+ * policy. kopia also lists snapshots of the path's parents: callers filter to the source.
+ * Incomplete snapshots are included in --json output (`--incomplete` only affects text).
+ */
+export function snapshotListCommand(source: string): string[] {
+  return ['snapshot', 'list', source, '--json', ...globalFlags()];
+}
+
+/** Every snapshot of every source, incomplete ones included. */
+export function snapshotListAllCommand(): string[] {
+  return ['snapshot', 'list', '--all', '--json', ...globalFlags()];
+}
+
+/** The pin the operator puts on snapshots it must keep. */
+export const OPERATOR_PIN = 'kopia-operator';
+
+/**
+ * `snapshot create` of the pinned source path. A pin is given at creation (`--pin`), not
+ * with `snapshot pin` afterwards: kopia rewrites a manifest under a new ID when its pins
+ * change, and the retention applied right after saving must already see the pin.
+ */
+export function snapshotCreateCommand(path: string, tags: Record<string, string>, pin: boolean): string[] {
+  for (const key of Object.keys(tags)) {
+    // kopia splits `key:value` at the first colon and refuses an empty key.
+    if (!key || key.includes(':')) throw new Error(`invalid tag key ${JSON.stringify(key)}: must be non-empty without ':'`);
+  }
+  return [
+    'snapshot',
+    'create',
+    canonicalPath(path),
+    '--json',
+    ...Object.entries(tags).map(([k, v]) => `--tags=${k}:${v}`),
+    ...(pin ? [`--pin=${OPERATOR_PIN}`] : []),
+    ...writerFlags(),
+  ];
+}
+
+/** kopia's snapshot manifest ids are hex; anything else could be read as a flag or a root object id. */
+export function isSnapshotID(id: string): boolean {
+  return /^[0-9a-f]{8,64}$/.test(id);
+}
+
+function checkIDs(ids: string[]): void {
+  if (ids.length === 0) throw new Error('no snapshot ids given');
+  const bad = ids.find((id) => !isSnapshotID(id));
+  if (bad !== undefined) throw new Error(`not a snapshot id: ${JSON.stringify(bad)}`);
+}
+
+/** One `snapshot delete` for many manifest ids; `--delete` makes it real (without it: a dry run). */
+export function snapshotDeleteCommand(ids: string[]): string[] {
+  checkIDs(ids);
+  return ['snapshot', 'delete', ...ids, '--delete', ...writerFlags()];
+}
+
+/** Adds or removes the operator's pin on many snapshots in one call. */
+export function snapshotPinCommand(ids: string[], change: 'add' | 'remove'): string[] {
+  checkIDs(ids);
+  return ['snapshot', 'pin', ...ids, `--${change}=${OPERATOR_PIN}`, ...writerFlags()];
 }

@@ -1,5 +1,21 @@
 import type { Backend } from '../../../generated/types.js';
-import { connectCommand, createCommand, storageArgs } from '../kopia-command.js';
+import {
+  canonicalPath,
+  connectCommand,
+  createCommand,
+  OPERATOR_PIN,
+  policyChanges,
+  policyDeleteCommand,
+  policyImportCommand,
+  policySetCommand,
+  snapshotCreateCommand,
+  snapshotDeleteCommand,
+  snapshotListCommand,
+  snapshotPinCommand,
+  sourceOf,
+  storageArgs,
+} from '../kopia-command.js';
+import type { KopiaPolicy } from '../kopia-json.js';
 
 const cases: { backend: string; given: Backend; expect: string[] }[] = [
   {
@@ -122,5 +138,129 @@ describe('connect and create', () => {
       const argv = connectCommand(c.given, { username: 'u', hostname: 'h' }).join(' ');
       expect(argv).not.toMatch(/password|secret-access-key|--key=|--access-key|storage-key|sas-token/i);
     }
+  });
+});
+
+describe('sources', () => {
+  it('names a source user@host:path with the path cleaned as kopia cleans it', () => {
+    expect(sourceOf({ username: 'app', hostname: 'media', path: '/data' })).toBe('app@media:/data');
+    expect(sourceOf({ username: 'app', hostname: 'media', path: '/data/./x/../' })).toBe('app@media:/data');
+    expect(canonicalPath('/')).toBe('/');
+  });
+
+  it('refuses a relative path (kopia would resolve it against its working directory)', () => {
+    expect(() => sourceOf({ username: 'a', hostname: 'b', path: 'data' })).toThrow('absolute');
+  });
+});
+
+describe('writer commands never run automatic maintenance; readers need not say so', () => {
+  const source = 'app@media:/data';
+  const writers = {
+    'policy set': policySetCommand(source, ['--keep-latest=3']),
+    'policy import': policyImportCommand(source, '/kopia/p.json'),
+    'policy delete': policyDeleteCommand(source),
+    'snapshot create': snapshotCreateCommand('/data', {}, false),
+    'snapshot delete': snapshotDeleteCommand(['0123456789abcdef']),
+    'snapshot pin': snapshotPinCommand(['0123456789abcdef'], 'add'),
+  };
+  it.each(Object.entries(writers))('%s', (_name, argv) => {
+    expect(argv).toContain('--no-auto-maintenance');
+    expect(argv).toContain('--config-file=/kopia/config/repository.config');
+  });
+
+  it('lists one source as JSON', () => {
+    expect(snapshotListCommand(source).slice(0, 4)).toEqual(['snapshot', 'list', source, '--json']);
+  });
+});
+
+describe('policy changes', () => {
+  const unchanged: KopiaPolicy = {
+    retention: { keepLatest: 5, keepDaily: 7, ignoreIdenticalSnapshots: false },
+    files: { ignore: ['*.tmp', 'cache/'], oneFileSystem: true },
+    compression: { compressorName: 'zstd' },
+  };
+  const wanted = {
+    retention: { keepLatest: 5, keepDaily: 7 },
+    compression: 'zstd',
+    ignore: ['cache/', '*.tmp'],
+    oneFileSystem: true,
+  };
+
+  it('are none when the defined policy already is the requested one (no write)', () => {
+    expect(policyChanges(wanted, unchanged)).toEqual([]);
+  });
+
+  it('set every requested value on a source without a policy; unset ones inherit, identical snapshots are saved', () => {
+    expect(
+      policyChanges(
+        { retention: { keepLatest: 3, keepWeekly: 0 }, compression: 's2-default', ignore: ['a'], ignoreCacheDirs: true },
+        undefined,
+      ),
+    ).toEqual([
+      '--keep-latest=3',
+      '--keep-weekly=0',
+      '--ignore-identical-snapshots=false',
+      '--compression=s2-default',
+      '--add-ignore=a',
+      '--ignore-cache-dirs=true',
+    ]);
+  });
+
+  it('reset what the request no longer says to inherit', () => {
+    expect(policyChanges({}, unchanged)).toEqual([
+      '--keep-latest=inherit',
+      '--keep-daily=inherit',
+      '--compression=inherit',
+      '--remove-ignore=*.tmp',
+      '--remove-ignore=cache/',
+      '--one-file-system=inherit',
+    ]);
+  });
+
+  it('replace the ignore list exactly with adds and removes in one call (kopia drops adds given with --clear-ignore)', () => {
+    const changes = policyChanges({ ...wanted, ignore: ['cache/', 'new/**'] }, unchanged);
+    expect(changes).toEqual(['--add-ignore=new/**', '--remove-ignore=*.tmp']);
+    expect(changes.join(' ')).not.toContain('--clear-ignore');
+  });
+
+  it('turn a boolean off explicitly rather than inheriting', () => {
+    expect(policyChanges({ ...wanted, oneFileSystem: false }, unchanged)).toEqual(['--one-file-system=false']);
+  });
+});
+
+describe('snapshot create', () => {
+  it('snapshots the cleaned path with tags as key:value and JSON output', () => {
+    const argv = snapshotCreateCommand('/data/', { app: 'media', 'mover-uid': '65534', note: 'a:b' }, false);
+    expect(argv.slice(0, 4)).toEqual(['snapshot', 'create', '/data', '--json']);
+    expect(argv).toEqual(expect.arrayContaining(['--tags=app:media', '--tags=mover-uid:65534', '--tags=note:a:b']));
+    expect(argv.some((a) => a.startsWith('--pin'))).toBe(false);
+  });
+
+  it('pins at creation, so the id stays and retention at save already sees the pin', () => {
+    expect(snapshotCreateCommand('/data', {}, true)).toContain(`--pin=${OPERATOR_PIN}`);
+  });
+
+  it.each(['', 'a:b'])('refuses the tag key %j', (key) => {
+    expect(() => snapshotCreateCommand('/data', { [key]: 'v' }, false)).toThrow('invalid tag key');
+  });
+});
+
+describe('snapshot delete and pin', () => {
+  const ids = Array.from({ length: 15 }, (_, i) => i.toString(16).padStart(32, '0'));
+
+  it('deletes many ids in one call, for real', () => {
+    const argv = snapshotDeleteCommand(ids);
+    expect(argv.slice(0, 2)).toEqual(['snapshot', 'delete']);
+    expect(argv.slice(2, 17)).toEqual(ids);
+    expect(argv).toContain('--delete');
+  });
+
+  it('adds or removes the operator pin on many ids in one call', () => {
+    expect(snapshotPinCommand(ids.slice(0, 2), 'remove')).toEqual(expect.arrayContaining([...ids.slice(0, 2), `--remove=${OPERATOR_PIN}`]));
+  });
+
+  it.each([[[]], [['--all-snapshots-for-source']], [['k1234567890abcdef']]])('refuses %j', (bad) => {
+    expect(() => snapshotDeleteCommand(bad)).toThrow();
+    expect(() => snapshotPinCommand(bad, 'add')).toThrow();
   });
 });
