@@ -1,0 +1,190 @@
+// The backup operation: the source's Kopia-native policy set from the request, the
+// mass-deletion breaker checked against what that policy would expire, then one snapshot.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../runtime/logger.js';
+import { firstMeaningfulLine, classifyKopiaError } from './kopia-errors.js';
+import {
+  canonicalPath,
+  policyChanges,
+  policyDeleteCommand,
+  policyExportCommand,
+  policyImportCommand,
+  policySetCommand,
+  policyShowCommand,
+  snapshotCreateCommand,
+  snapshotListCommand,
+  sourceOf,
+} from './kopia-command.js';
+import {
+  fileErrorsOf,
+  isSameSource,
+  parseCreatedSnapshot,
+  parseEffectivePolicy,
+  parsePolicyExport,
+  parseSnapshotList,
+  toCatalogSnapshot,
+  type KopiaPolicy,
+  type KopiaSnapshot,
+} from './kopia-json.js';
+import { connect, invalidRequest, KopiaFailure, type KopiaSession } from './kopia-session.js';
+import { MOVER_PATHS, type BackupRequest, type MoverSuccess } from './mover-contract.js';
+import { expiredBySnapshotAt, expiredNow, parseKopiaTime, type RetentionCandidate } from './retention.js';
+
+/** Tags the mover adds to every snapshot: who read the files (restores run as that identity). */
+export const MOVER_UID_TAG = 'mover-uid';
+export const MOVER_GID_TAG = 'mover-gid';
+
+type Source = { username: string; hostname: string; path: string };
+
+export async function backup(kopia: KopiaSession, log: Logger, req: BackupRequest): Promise<MoverSuccess> {
+  const mover = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
+  let source: string;
+  let identity: Source;
+  let createArgv: string[];
+  try {
+    identity = { username: req.identity.username, hostname: req.identity.hostname, path: canonicalPath(req.identity.path) };
+    source = sourceOf(identity);
+    // The mover's own tags win over requested ones of the same name.
+    const tags = { ...req.tags, [MOVER_UID_TAG]: String(mover.uid), [MOVER_GID_TAG]: String(mover.gid) };
+    createArgv = snapshotCreateCommand(identity.path, tags, req.pin === true);
+  } catch (e) {
+    throw invalidRequest('backup', (e as Error).message);
+  }
+
+  await connect(kopia, log, req);
+
+  const defined: KopiaPolicy | undefined = parsePolicyExport(await kopia.runOrFail('backup', policyExportCommand()))[source];
+  const changes = policyChanges(req.policy ?? {}, defined);
+  if (changes.length > 0) await kopia.runOrFail('backup', policySetCommand(source, changes));
+  else log.info('policy already as requested', { source });
+
+  if (req.expireLimit !== undefined) {
+    const wouldExpire = await predictExpiry(kopia, log, source, identity);
+    log.info('mass-deletion breaker', { source, wouldExpire, expireLimit: req.expireLimit });
+    if (wouldExpire > req.expireLimit) {
+      const restored = changes.length === 0 || (await restorePolicy(kopia, log, source, defined));
+      throw new KopiaFailure({
+        ok: false,
+        operation: 'backup',
+        errorClass: 'ExpireLimitExceeded',
+        wouldExpire,
+        message:
+          `the retention policy would expire ${wouldExpire} snapshot(s) of ${source} at this backup, more than the ${req.expireLimit} allowed; ` +
+          `nothing was snapshotted or expired${restored ? ' and the policy is as it was' : ', but the previous policy could not be put back'}`,
+      });
+    }
+  }
+
+  const startedAt = new Date();
+  const out = await kopia.run(createArgv);
+  // kopia prints the manifest once it is saved, and exits 1 afterwards for fatal file errors:
+  // the snapshot exists and its id must not be lost.
+  let saved = parseCreatedSnapshot(out.stdout);
+  if (!saved && out.code !== 0) saved = await findSavedSince(kopia, log, source, identity, startedAt, mover);
+  if (!saved) {
+    if (out.code !== 0) throw new KopiaFailure({ ok: false, operation: 'backup', ...classifyKopiaError(out.stderr || out.stdout) });
+    throw new KopiaFailure({
+      ok: false,
+      operation: 'backup',
+      errorClass: 'Other',
+      message: 'kopia snapshot create ended without saving a snapshot',
+    });
+  }
+  const fileErrors = fileErrorsOf(saved);
+  if (out.code !== 0 && !fileErrors)
+    log.warn('kopia failed after saving the snapshot', { id: saved.id, error: firstMeaningfulLine(out.stderr) });
+
+  const { id, startTime, endTime, incompleteReason, rootID, stats } = toCatalogSnapshot(saved);
+  const snapshot: NonNullable<MoverSuccess['snapshot']> = { id, startTime, endTime, incompleteReason, rootID, stats };
+  const retentionReasons = await retentionReasonsOf(kopia, log, source, identity, saved.id);
+  if (retentionReasons) snapshot.retentionReasons = retentionReasons;
+  return { ok: true, operation: 'backup', snapshot, ...(fileErrors ? { fileErrors } : {}), mover };
+}
+
+function candidates(snapshots: KopiaSnapshot[]): RetentionCandidate[] {
+  return snapshots.map((s) => ({
+    id: s.id,
+    startTime: s.startTime,
+    endTime: s.endTime,
+    incomplete: !!s.incomplete,
+    pinned: (s.pins?.length ?? 0) > 0,
+  }));
+}
+
+/**
+ * How many of the source's snapshots the policy now on it would expire when the next
+ * snapshot is saved. kopia's own retention reasons (from `snapshot list`, without the new
+ * snapshot) are a lower bound: one more snapshot never gives an older one a reason to stay.
+ * The model (retention.ts) adds the new snapshot; should it ever disagree with kopia on the
+ * existing snapshots, the larger count stands, so the breaker errs towards stopping.
+ */
+async function predictExpiry(kopia: KopiaSession, log: Logger, source: string, identity: Source): Promise<number> {
+  const listed = parseSnapshotList(await kopia.runOrFail('backup', snapshotListCommand(source))).filter((s) => isSameSource(s, identity));
+  const retention = parseEffectivePolicy(await kopia.runOrFail('backup', policyShowCommand(source))).retention ?? {};
+  const existing = candidates(listed);
+  const kopiaExpires = listed.filter((s) => !s.pins?.length && !s.retentionReason?.length).length;
+  const modelExpires = expiredNow(existing, retention).length;
+  if (modelExpires !== kopiaExpires) log.warn('retention model disagrees with kopia', { source, kopiaExpires, modelExpires });
+  return Math.max(expiredBySnapshotAt(existing, retention, new Date()).length, kopiaExpires);
+}
+
+/** Puts back the policy the source had before this run (none: the source's policy removed). */
+async function restorePolicy(kopia: KopiaSession, log: Logger, source: string, previous: KopiaPolicy | undefined): Promise<boolean> {
+  try {
+    if (previous) {
+      const file = join(MOVER_PATHS.scratch, 'previous-policy.json');
+      writeFileSync(file, JSON.stringify({ [source]: previous }));
+      await kopia.runOrFail('backup', policyImportCommand(source, file));
+    } else {
+      await kopia.runOrFail('backup', policyDeleteCommand(source));
+    }
+    return true;
+  } catch (e) {
+    log.error('cannot put the previous policy back', { source, error: (e as Error).message });
+    return false;
+  }
+}
+
+/**
+ * kopia failed without printing a manifest, but may have saved one before failing (e.g.
+ * applying retention after the save). The source belongs to this mover (pinned identity),
+ * so a complete snapshot of it that started after this run's start, with this mover's
+ * tags, is this run's.
+ */
+async function findSavedSince(
+  kopia: KopiaSession,
+  log: Logger,
+  source: string,
+  identity: Source,
+  since: Date,
+  mover: { uid: number; gid: number },
+): Promise<KopiaSnapshot | undefined> {
+  const out = await kopia.run(snapshotListCommand(source));
+  if (out.code !== 0) return undefined;
+  const floor = BigInt(since.getTime() - 1000) * 1_000_000n;
+  const ours = parseSnapshotList(out.stdout)
+    .filter((s) => isSameSource(s, identity) && !s.incomplete && parseKopiaTime(s.startTime) >= floor)
+    .filter((s) => s.tags?.[`tag:${MOVER_UID_TAG}`] === String(mover.uid) && s.tags?.[`tag:${MOVER_GID_TAG}`] === String(mover.gid))
+    .sort((a, b) => (parseKopiaTime(b.startTime) > parseKopiaTime(a.startTime) ? 1 : -1));
+  if (ours[0]) log.warn('kopia failed but had saved the snapshot', { id: ours[0].id });
+  return ours[0];
+}
+
+/** The new snapshot's retention reasons once kopia applied retention; not fatal when unknown. */
+async function retentionReasonsOf(
+  kopia: KopiaSession,
+  log: Logger,
+  source: string,
+  identity: Source,
+  id: string,
+): Promise<string[] | undefined> {
+  const out = await kopia.run(snapshotListCommand(source));
+  try {
+    if (out.code !== 0) throw new Error(firstMeaningfulLine(out.stderr));
+    return parseSnapshotList(out.stdout).find((s) => s.id === id && isSameSource(s, identity))?.retentionReason ?? [];
+  } catch (e) {
+    log.warn('cannot read the retention reasons of the new snapshot', { id, error: (e as Error).message });
+    return undefined;
+  }
+}
