@@ -540,7 +540,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
       "$schema": "http://json-schema.org/draft-07/schema#",
       "$id": "backupschedule.schema.yaml",
       "title": "BackupSchedule",
-      "description": "When to back up a BackupConfig. Each due run creates one Backup.",
+      "description": "When to back up a BackupConfig. Each due run creates one Backup, named from the schedule and the run's time and labelled kopia.io/schedule. Ready is True while runs are being made (reason Scheduling) and also while suspend is set (reason Suspended: the schedule is healthy and does what it was told); False for InvalidSchedule, InvalidTimeZone or ConfigNotFound.",
       "x-kopia-crd": {
         "plural": "backupschedules",
         "singular": "backupschedule",
@@ -618,6 +618,12 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
           "$ref": "#/definitions/BackupScheduleStatus"
         }
       },
+      "x-kubernetes-validations": [
+        {
+          "rule": "!has(self.metadata.name) || size(self.metadata.name) <= 63",
+          "message": "a BackupSchedule name is at most 63 characters (it is the value of the kopia.io/schedule label on its Backups)"
+        }
+      ],
       "definitions": {
         "BackupScheduleSpec": {
           "title": "BackupScheduleSpec",
@@ -647,11 +653,13 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             },
             "runOnCreate": {
               "type": "boolean",
-              "default": false
+              "default": false,
+              "description": "Make one Backup as soon as the schedule exists, before its first cron time."
             },
             "suspend": {
               "type": "boolean",
-              "default": false
+              "default": false,
+              "description": "Make no runs (Ready stays True, reason Suspended). When it is cleared, the most recent run missed meanwhile is made once, if it is within startingDeadlineSeconds."
             },
             "concurrencyPolicy": {
               "type": "string",
@@ -660,18 +668,21 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                 "Allow",
                 "Replace"
               ],
-              "default": "Forbid"
+              "default": "Forbid",
+              "description": "What a due run does while a Backup of this schedule is Pending or Running: Forbid skips the run, Allow starts another, Replace deletes the active ones and starts the new one."
             },
             "startingDeadlineSeconds": {
               "type": "integer",
               "minimum": 0,
-              "maximum": 31536000
+              "maximum": 31536000,
+              "description": "A run not started within this many seconds of its time (the operator was down) is skipped. Unset, the most recent missed run is made."
             },
             "failedBackupsHistoryLimit": {
               "type": "integer",
               "minimum": 0,
               "maximum": 100,
-              "default": 3
+              "default": 3,
+              "description": "Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention."
             }
           }
         },
@@ -688,28 +699,72 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "$ref": "common.schema.yaml#/definitions/Conditions"
             },
             "lastScheduleTime": {
-              "$ref": "common.schema.yaml#/definitions/Time"
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/Time"
+                }
+              ],
+              "description": "The cron time of the last run made (its Backup's name carries the same time, in UTC)."
             },
             "nextScheduleTime": {
-              "$ref": "common.schema.yaml#/definitions/Time"
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/Time"
+                }
+              ],
+              "description": "When the next run starts, jitter included. Unset while suspended or not Ready."
             },
             "lastBackup": {
               "type": "string",
-              "maxLength": 253
+              "maxLength": 253,
+              "description": "The Backup the last run created."
             },
             "lastSuccessTime": {
               "$ref": "common.schema.yaml#/definitions/Time"
             },
+            "lastFailureTime": {
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/Time"
+                }
+              ],
+              "description": "Completion of the latest Failed Backup of this schedule; with lastSuccessTime it keeps consecutiveFailures counting past pruned Backups."
+            },
             "consecutiveFailures": {
               "type": "integer",
-              "minimum": 0
+              "minimum": 0,
+              "description": "Backups of this schedule that failed since the last one that succeeded."
             },
             "active": {
               "type": "array",
               "maxItems": 100,
+              "description": "This schedule's Backups that are Pending or Running.",
               "items": {
                 "type": "string",
                 "maxLength": 253
+              }
+            },
+            "lastSkipped": {
+              "title": "SkippedRun",
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "scheduleTime",
+                "reason"
+              ],
+              "description": "The last run not made, and why (ConcurrentRunSkipped under concurrencyPolicy Forbid, StartingDeadlineMissed).",
+              "properties": {
+                "scheduleTime": {
+                  "$ref": "common.schema.yaml#/definitions/Time"
+                },
+                "reason": {
+                  "type": "string",
+                  "maxLength": 64
+                },
+                "message": {
+                  "type": "string",
+                  "maxLength": 1024
+                }
               }
             }
           }
@@ -825,6 +880,9 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             },
             "catalog": {
               "$ref": "repository.schema.yaml#/definitions/Catalog"
+            },
+            "deletionBreaker": {
+              "$ref": "repository.schema.yaml#/definitions/DeletionBreaker"
             },
             "mover": {
               "$ref": "common.schema.yaml#/definitions/MoverOptions"
@@ -1677,6 +1735,9 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "catalog": {
               "$ref": "#/definitions/Catalog"
             },
+            "deletionBreaker": {
+              "$ref": "#/definitions/DeletionBreaker"
+            },
             "mover": {
               "$ref": "common.schema.yaml#/definitions/MoverOptions"
             }
@@ -1717,8 +1778,11 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "integer",
               "minimum": 0
             },
-            "lastCatalogSyncTime": {
-              "$ref": "common.schema.yaml#/definitions/Time"
+            "catalog": {
+              "$ref": "#/definitions/CatalogStatus"
+            },
+            "deletions": {
+              "$ref": "#/definitions/DeletionStatus"
             },
             "collectedJobUID": {
               "description": "The verification Job whose result this status holds; that Job is deleted only after this is written.",
@@ -1814,6 +1878,97 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "integer",
               "minimum": 0,
               "maximum": 1048576
+            }
+          }
+        },
+        "DeletionBreaker": {
+          "title": "DeletionBreaker",
+          "description": "Stops mass deletion: more than maxDeletions snapshot deletions (Backups with deletionPolicy Delete, or retention that would expire that many at one backup) within window wait for the annotation kopia.io/release-deletions (a new value each time).",
+          "type": "object",
+          "additionalProperties": false,
+          "properties": {
+            "maxDeletions": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 100000,
+              "default": 10
+            },
+            "window": {
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/Interval"
+                }
+              ],
+              "default": "1h"
+            }
+          }
+        },
+        "DeletionStatus": {
+          "title": "DeletionStatus",
+          "description": "Snapshot deletions through this repository, for the mass-deletion breaker.",
+          "type": "object",
+          "additionalProperties": false,
+          "properties": {
+            "windowStart": {
+              "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "count": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "Deletions since windowStart."
+            },
+            "waiting": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "Deletions held by the open breaker."
+            },
+            "releaseHandled": {
+              "type": "string",
+              "maxLength": 128,
+              "description": "The kopia.io/release-deletions value last acted on."
+            },
+            "collectedJobUID": {
+              "type": "string",
+              "maxLength": 64
+            },
+            "lastError": {
+              "type": "string",
+              "maxLength": 1024
+            }
+          }
+        },
+        "CatalogStatus": {
+          "title": "CatalogStatus",
+          "description": "The last mirror of the repository's snapshot catalog as Backup objects.",
+          "type": "object",
+          "additionalProperties": false,
+          "properties": {
+            "lastSyncTime": {
+              "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "collectedJobUID": {
+              "description": "The catalog Job whose listing was mirrored; that Job is deleted only after this is written.",
+              "type": "string",
+              "maxLength": 64
+            },
+            "snapshots": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "Complete snapshots listed."
+            },
+            "incomplete": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "Incomplete snapshots (checkpoints), never offered for restore."
+            },
+            "unassigned": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "Snapshots with no namespace allowed to show them."
+            },
+            "lastError": {
+              "type": "string",
+              "maxLength": 1024
             }
           }
         },

@@ -340,10 +340,25 @@ export interface BackupScheduleSpec {
    * A deterministic delay per schedule, below this bound, so many schedules do not start at once.
    */
   jitter?: Duration;
+  /**
+   * Make one Backup as soon as the schedule exists, before its first cron time.
+   */
   runOnCreate?: boolean;
+  /**
+   * Make no runs (Ready stays True, reason Suspended). When it is cleared, the most recent run missed meanwhile is made once, if it is within startingDeadlineSeconds.
+   */
   suspend?: boolean;
+  /**
+   * What a due run does while a Backup of this schedule is Pending or Running: Forbid skips the run, Allow starts another, Replace deletes the active ones and starts the new one.
+   */
   concurrencyPolicy?: 'Forbid' | 'Allow' | 'Replace';
+  /**
+   * A run not started within this many seconds of its time (the operator was down) is skipped. Unset, the most recent missed run is made.
+   */
   startingDeadlineSeconds?: number;
+  /**
+   * Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention.
+   */
   failedBackupsHistoryLimit?: number;
 }
 /**
@@ -353,15 +368,42 @@ export interface BackupScheduleSpec {
 export interface BackupScheduleStatus {
   observedGeneration?: number;
   conditions?: Conditions;
+  /**
+   * The cron time of the last run made (its Backup's name carries the same time, in UTC).
+   */
   lastScheduleTime?: Time;
+  /**
+   * When the next run starts, jitter included. Unset while suspended or not Ready.
+   */
   nextScheduleTime?: Time;
+  /**
+   * The Backup the last run created.
+   */
   lastBackup?: string;
   lastSuccessTime?: Time;
+  /**
+   * Completion of the latest Failed Backup of this schedule; with lastSuccessTime it keeps consecutiveFailures counting past pruned Backups.
+   */
+  lastFailureTime?: Time;
+  /**
+   * Backups of this schedule that failed since the last one that succeeded.
+   */
   consecutiveFailures?: number;
   /**
+   * This schedule's Backups that are Pending or Running.
+   *
    * @maxItems 100
    */
   active?: string[];
+  lastSkipped?: SkippedRun;
+}
+/**
+ * The last run not made, and why (ConcurrentRunSkipped under concurrencyPolicy Forbid, StartingDeadlineMissed).
+ */
+export interface SkippedRun {
+  scheduleTime: Time;
+  reason: string;
+  message?: string;
 }
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -374,6 +416,7 @@ export interface ClusterRepositorySpec {
   cache?: RepositoryCache;
   verifyInterval?: Interval;
   catalog?: Catalog;
+  deletionBreaker?: DeletionBreaker;
   mover?: MoverOptions;
   allowedNamespaces: AllowedNamespaces;
 }
@@ -580,6 +623,16 @@ export interface Catalog {
   refreshInterval?: Interval;
 }
 /**
+ * Stops mass deletion: more than maxDeletions snapshot deletions (Backups with deletionPolicy Delete, or retention that would expire that many at one backup) within window wait for the annotation kopia.io/release-deletions (a new value each time).
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "DeletionBreaker".
+ */
+export interface DeletionBreaker {
+  maxDeletions?: number;
+  window?: Interval;
+}
+/**
  * Which namespaces may use this repository. Exactly one of names, selector or all.
  *
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -694,6 +747,7 @@ export interface RepositorySpec {
    */
   verifyInterval?: Interval;
   catalog?: Catalog;
+  deletionBreaker?: DeletionBreaker;
   mover?: MoverOptions;
 }
 /**
@@ -708,7 +762,8 @@ export interface RepositoryStatus {
   lastCheckTime?: Time;
   lastConnectTime?: Time;
   snapshotCount?: number;
-  lastCatalogSyncTime?: Time;
+  catalog?: CatalogStatus;
+  deletions?: DeletionStatus;
   /**
    * The verification Job whose result this status holds; that Job is deleted only after this is written.
    */
@@ -738,6 +793,55 @@ export interface RepositoryFormat {
   encryption?: string;
   splitter?: string;
   ecc?: string;
+}
+/**
+ * The last mirror of the repository's snapshot catalog as Backup objects.
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "CatalogStatus".
+ */
+export interface CatalogStatus {
+  lastSyncTime?: Time;
+  /**
+   * The catalog Job whose listing was mirrored; that Job is deleted only after this is written.
+   */
+  collectedJobUID?: string;
+  /**
+   * Complete snapshots listed.
+   */
+  snapshots?: number;
+  /**
+   * Incomplete snapshots (checkpoints), never offered for restore.
+   */
+  incomplete?: number;
+  /**
+   * Snapshots with no namespace allowed to show them.
+   */
+  unassigned?: number;
+  lastError?: string;
+}
+/**
+ * Snapshot deletions through this repository, for the mass-deletion breaker.
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "DeletionStatus".
+ */
+export interface DeletionStatus {
+  windowStart?: Time;
+  /**
+   * Deletions since windowStart.
+   */
+  count?: number;
+  /**
+   * Deletions held by the open breaker.
+   */
+  waiting?: number;
+  /**
+   * The kopia.io/release-deletions value last acted on.
+   */
+  releaseHandled?: string;
+  collectedJobUID?: string;
+  lastError?: string;
 }
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -857,7 +961,7 @@ export interface BackupConfig {
   status?: BackupConfigStatus;
 }
 /**
- * When to back up a BackupConfig. Each due run creates one Backup.
+ * When to back up a BackupConfig. Each due run creates one Backup, named from the schedule and the run's time and labelled kopia.io/schedule. Ready is True while runs are being made (reason Scheduling) and also while suspend is set (reason Suspended: the schedule is healthy and does what it was told); False for InvalidSchedule, InvalidTimeZone or ConfigNotFound.
  *
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
  * via the `definition` "BackupSchedule".

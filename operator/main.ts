@@ -12,12 +12,15 @@
 //   POD_NAME                         leader election identity (default: hostname plus a random suffix)
 //   MOVER_IMAGE                      the mover image
 //   HEALTH_PORT                      port of /healthz, /readyz and /metrics (8081; 0 picks a free one)
+//   INTAKE_PORT                      port where catalog Jobs upload snapshot listings (8082; 0 picks a free one)
+//   POD_IP                           the address movers reach the intake at (default 127.0.0.1)
 //   LEADER_ELECTION                  "false" runs without a Lease (a single replica only)
 //   LEADER_ELECTION_LEASE_DURATION   seconds a standby waits after the lease last changed (15)
 //   LEADER_ELECTION_RENEW_DEADLINE   seconds the leader keeps failing to renew before it stops (10)
 //   LEADER_ELECTION_RETRY_PERIOD     seconds between attempts to acquire or renew (2)
 import http from 'node:http';
 import { KubeClient } from './kube/kube-client.js';
+import type { IntakeOptions } from './catalog/catalog-intake.js';
 import { startCaches, type Manager } from './manager.js';
 import { LeaderElector, type LeaderElectionTimings } from './runtime/leader-election.js';
 import { createLogger } from './runtime/logger.js';
@@ -26,6 +29,13 @@ const log = createLogger('operator');
 const namespace = process.env.POD_NAMESPACE ?? 'kopia-system';
 const moverImage = process.env.MOVER_IMAGE ?? 'kopia-operator:latest';
 const port = Number(process.env.HEALTH_PORT ?? 8081);
+
+/** Movers upload catalogs to this pod: its IP (downward API), or loopback when run on a workstation. */
+function intakeOptions(): IntakeOptions {
+  const intakePort = Number(process.env.INTAKE_PORT ?? 8082);
+  const podIP = process.env.POD_IP;
+  return podIP ? { port: intakePort, host: '0.0.0.0', advertiseHost: podIP } : { port: intakePort, host: '127.0.0.1' };
+}
 const leaderElection = process.env.LEADER_ELECTION !== 'false';
 const LEASE_NAME = 'kopia-operator';
 let shuttingDown = false;
@@ -92,7 +102,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
   process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
 
-  const manager = (running.manager = await startCaches({ client, log, namespace, moverImage }));
+  const manager = (running.manager = await startCaches({ client, log, namespace, moverImage, intake: intakeOptions() }));
   cachesSynced = true;
   if (elector) await elector.acquire(() => void shutdown(1, 'lost the lease'));
   if (shuttingDown) return;

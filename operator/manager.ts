@@ -4,6 +4,10 @@
 // reconcile queues start only on the replica that holds the lease.
 import { BackupOperator } from './backup/backup-operator.js';
 import { BackupConfigOperator } from './backupconfig/backupconfig-operator.js';
+import { BackupScheduleOperator } from './backupschedule/backupschedule-operator.js';
+import { CatalogIntake, type IntakeOptions } from './catalog/catalog-intake.js';
+import { CatalogOperator } from './catalog/catalog-operator.js';
+import { SnapshotDeletionOperator } from './deletion/snapshot-deletion-operator.js';
 import type { KubeClient } from './kube/kube-client.js';
 import { ClusterRepositoryOperator } from './repository/cluster-repository-operator.js';
 import { RepositoryOperator } from './repository/repository-operator.js';
@@ -19,11 +23,14 @@ export interface ManagerOptions {
   moverImage: string;
   resyncMs?: number;
   now?: () => Date;
+  /** Where catalog Jobs upload snapshot listings; without it the catalog mirror does not run. */
+  intake?: IntakeOptions;
 }
 
 export interface Manager {
   operators: KindOperator[];
   informers: InformerFactory;
+  intake?: CatalogIntake;
   /** Starts every operator's reconcile queue (idempotent); events seen before are queued, not lost. */
   startReconciling(): void;
   /** Resolves when no operator has queued or running work. */
@@ -56,7 +63,15 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     new ClusterRepositoryOperator(ctx, validator),
     new BackupConfigOperator(ctx, validator),
     new BackupOperator(ctx),
+    new BackupScheduleOperator(ctx),
+    new SnapshotDeletionOperator(ctx),
   ];
+  let intake: CatalogIntake | undefined;
+  if (opts.intake) {
+    intake = new CatalogIntake(opts.intake, opts.log);
+    await intake.start();
+    operators.push(new CatalogOperator(ctx, intake));
+  } else opts.log.warn('no catalog intake configured: snapshots are not mirrored as Backup objects');
   // @dot-i's start() runs each operator's init(), which registers its watches.
   for (const op of operators) await op.start();
   await informers.startAll();
@@ -65,6 +80,7 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
   return {
     operators,
     informers,
+    intake,
     startReconciling() {
       if (reconciling) return;
       reconciling = true;
@@ -77,6 +93,7 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     stop() {
       for (const op of operators) op.stop();
       informers.stopAll();
+      intake?.stop();
     },
   };
 }

@@ -30,6 +30,23 @@ export const Reason = {
   RepositoryNotReady: 'RepositoryNotReady',
   SourceNotFound: 'SourceNotFound',
   Ready: 'Ready',
+  // schedules
+  /** BackupSchedule Ready=True: runs are made at the cron times. */
+  Scheduling: 'Scheduling',
+  /** BackupSchedule Ready=True while spec.suspend is set: healthy, making no runs. */
+  Suspended: 'Suspended',
+  InvalidSchedule: 'InvalidSchedule',
+  InvalidTimeZone: 'InvalidTimeZone',
+  BackupScheduled: 'BackupScheduled',
+  /** A due run was not made: a Backup of the schedule was still Pending or Running (concurrencyPolicy Forbid). */
+  ConcurrentRunSkipped: 'ConcurrentRunSkipped',
+  /** A due run was not made: it came later than startingDeadlineSeconds allows. */
+  StartingDeadlineMissed: 'StartingDeadlineMissed',
+  /** Active Backups of the schedule deleted for a new run (concurrencyPolicy Replace). */
+  BackupsReplaced: 'BackupsReplaced',
+  FailedBackupsPruned: 'FailedBackupsPruned',
+  BackupsFailing: 'BackupsFailing',
+  BackupsRecovered: 'BackupsRecovered',
   // backups
   ConfigNotFound: 'ConfigNotFound',
   ConfigNotReady: 'ConfigNotReady',
@@ -49,6 +66,13 @@ export const Reason = {
   ExpireLimitExceeded: 'ExpireLimitExceeded',
   /** A Backup mirroring a snapshot found in the repository (origin Discovered). */
   SnapshotMirrored: 'SnapshotMirrored',
+  CatalogSynced: 'CatalogSynced',
+  // snapshot deletion and the mass-deletion breaker
+  DeletionsPaused: 'DeletionsPaused',
+  DeletionsAllowed: 'DeletionsAllowed',
+  SnapshotDeletionFailed: 'SnapshotDeletionFailed',
+  /** A Backup went away without its snapshot being deleted (never lose data when in doubt). */
+  SnapshotKept: 'SnapshotKept',
 } as const;
 
 export type ReasonName = (typeof Reason)[keyof typeof Reason];

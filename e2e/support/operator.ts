@@ -5,13 +5,43 @@ import { createLogger } from '../../operator/runtime/logger.js';
 
 export const TEST_MOVER_IMAGE = 'kopia-operator:test';
 
-export async function startTestOperator(namespace: string): Promise<{ manager: Manager; client: KubeClient; stop(): void }> {
+export interface TestOperatorOptions {
+  /** The operator's clock (a FakeClock's now): schedules are tested by moving time, not by sleeping. */
+  now?: () => Date;
+}
+
+/** A clock the test moves by hand. */
+export class FakeClock {
+  private ms: number;
+
+  constructor(start: Date = new Date()) {
+    this.ms = start.getTime();
+  }
+
+  readonly now = (): Date => new Date(this.ms);
+
+  set(to: Date): void {
+    this.ms = to.getTime();
+  }
+
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export async function startTestOperator(
+  namespace: string,
+  opts: TestOperatorOptions = {},
+): Promise<{ manager: Manager; client: KubeClient; stop(): void }> {
   const client = await KubeClient.fromFile(process.env.KOPIA_TEST_KUBECONFIG!);
   const manager = await startManager({
     client,
+    now: opts.now,
     log: createLogger('operator', process.env.LOG_LEVEL ?? 'error'),
     namespace,
     moverImage: TEST_MOVER_IMAGE,
+    // Movers run as local processes beside the test: they reach the intake on loopback.
+    intake: { port: 0, host: '127.0.0.1' },
   });
   return {
     manager,

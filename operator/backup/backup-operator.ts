@@ -26,6 +26,7 @@ import type { BackupRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { resolveIdentity, identityString } from '../backupconfig/backupconfig-identity.js';
 import { repositoryLabel, REPOSITORY_ID_LABEL, SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
+import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -120,6 +121,8 @@ export class BackupOperator extends KindOperator {
   protected async reconcile(key: string): Promise<ReconcileResult | void> {
     const cached = this.backups.get(key);
     if (!cached) return this.releaseIdentity(key);
+    // deletionPolicy Delete: a finalizer holds the object until its snapshot is deleted (snapshot-deletion-operator.ts).
+    if (await this.syncFinalizer(cached)) return;
     if (cached.metadata.deletionTimestamp || cached.spec.snapshot) return;
     const backup = this.written.latest(cached);
     const generation = backup.metadata.generation ?? 1;
@@ -249,6 +252,24 @@ export class BackupOperator extends KindOperator {
       }),
     );
     return { status: statusRunning(source.status, { jobName, identity, repository }, generation, now) };
+  }
+
+  /**
+   * Adds the snapshot finalizer to Backups with deletionPolicy Delete and drops it from the
+   * rest, and from deleted ones that have no snapshot to delete. True when it wrote (the
+   * watch brings the object back).
+   */
+  private async syncFinalizer(backup: BackupObject): Promise<boolean> {
+    const has = (backup.metadata.finalizers ?? []).includes(SNAPSHOT_FINALIZER);
+    const deleting = !!backup.metadata.deletionTimestamp;
+    const snapshot = backup.status?.snapshot?.id ?? backup.spec.snapshot?.id;
+    const wants = backup.spec.deletionPolicy === 'Delete' && (!deleting || !!snapshot) && !(deleting && !has);
+    if (has === wants) return false;
+    const others = (backup.metadata.finalizers ?? []).filter((f) => f !== SNAPSHOT_FINALIZER);
+    await this.ctx.client.patch(KopiaBackups, backup.metadata.namespace, backup.metadata.name!, {
+      metadata: { finalizers: wants ? [...others, SNAPSHOT_FINALIZER] : others, resourceVersion: backup.metadata.resourceVersion },
+    });
+    return true;
   }
 
   /** The claim the mover reads, made ready per copyMethod; or why it is not ready yet. */

@@ -1,0 +1,283 @@
+// The catalog mirror: per repository, on its catalog interval and soon after each backup,
+// a catalog Job lists every snapshot (`kopia snapshot list --all --json`) and uploads the
+// listing to the operator's intake; the operator then mirrors it as Backup objects
+// (catalog-plan.ts). Snapshots the cluster did not make — before a rebuild, or by a plain
+// kopia client — appear as origin Discovered; objects whose snapshot kopia no longer keeps
+// go. Keys: "Repository/<namespace>/<name>" and "ClusterRepository/<name>".
+import { randomBytes } from 'node:crypto';
+import type { Backup, BackupConfig, Identity, RepositoryStatus } from '../../generated/types.js';
+import { isAlreadyExists, isConflict, isNotFound, type KubeObject } from '../kube/kube-client.js';
+import {
+  Jobs,
+  KopiaBackupConfigs,
+  KopiaBackups,
+  KopiaClusterRepositories,
+  KopiaRepositories,
+  Namespaces,
+  Pods,
+  Secrets,
+} from '../kube/resources.js';
+import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
+import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import type { CatalogRequest } from '../mover/mover-contract.js';
+import { ConditionType, Reason } from '../reasons.js';
+import { identityString } from '../backupconfig/backupconfig-identity.js';
+import { parseDuration } from '../repository/repository-verification.js';
+import {
+  moverRepository,
+  operatorIdentity,
+  repositoryJobBase,
+  repositoryKey,
+  repositoryOfKey,
+  type AnyRepository,
+} from '../repository/repository-jobs.js';
+import { isNamespaceAllowed } from '../repository/tenancy.js';
+import { findCondition } from '../runtime/conditions.js';
+import type { Informer } from '../runtime/informer.js';
+import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
+import { SecretKeys } from '../runtime/secret-keys.js';
+import { writeStatus } from '../runtime/status-writer.js';
+import type { ReconcileResult } from '../runtime/work-queue.js';
+import type { CatalogIntake } from './catalog-intake.js';
+import { planMirror, REPOSITORY_ID_LABEL, repositoryLabel, type MirroredBackup, type MirrorPlan } from './catalog-plan.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- repository specs of both kinds are read structurally */
+type RepoObject = AnyRepository & { spec: { allowedNamespaces?: any } };
+type BackupObject = KubeObject & Backup;
+
+const UPLOAD_ANNOTATION = 'kopia.io/upload-id';
+const CATALOG_DEADLINE_SECONDS = 1800;
+/** How soon after a backup its repository's catalog is listed again (backups in a burst share one run). */
+const AFTER_BACKUP_DELAY_MS = 2000;
+const RETRY_AFTER_FAILURE_MS = 60_000;
+/** API requests in flight while mirroring (10,000 snapshots are 20,000 writes on a first sync). */
+const MIRROR_CONCURRENCY = 24;
+
+export class CatalogOperator extends KindOperator {
+  readonly kind = 'Catalog';
+  private repositories!: Informer<RepoObject>;
+  private clusterRepositories!: Informer<RepoObject>;
+  private backups!: Informer<BackupObject>;
+  private configs!: Informer<KubeObject & BackupConfig>;
+  private namespaces!: Informer<KubeObject>;
+  private secrets!: SecretKeys;
+  private moverJobs!: MoverJobs;
+  /** Repositories with a backup finished since their last listing. */
+  private readonly dirty = new Set<string>();
+
+  constructor(
+    ctx: OperatorContext,
+    private readonly intake: CatalogIntake,
+  ) {
+    super(ctx);
+  }
+
+  protected override async init(): Promise<void> {
+    this.repositories = this.watchRelated<RepoObject>(KopiaRepositories, (r) => [
+      repositoryKey({ name: r.metadata.name!, namespace: r.metadata.namespace }),
+    ]);
+    this.clusterRepositories = this.watchRelated<RepoObject>(KopiaClusterRepositories, (r) => [
+      repositoryKey({ kind: 'ClusterRepository', name: r.metadata.name! }),
+    ]);
+    this.backups = this.ctx.informers.get<BackupObject>(KopiaBackups);
+    this.backups.on((event, b, old) => {
+      // A backup that just succeeded: list its repository again soon.
+      if (event === 'DELETED' || b.spec.snapshot || b.status?.phase !== 'Succeeded' || old?.status?.phase === 'Succeeded') return;
+      const repo = b.status.repository;
+      if (!repo) return;
+      const key = repositoryKey({ kind: repo.kind, name: repo.name, namespace: b.metadata.namespace });
+      this.dirty.add(key);
+      this.queue.addAfter(key, AFTER_BACKUP_DELAY_MS);
+    });
+    this.configs = this.ctx.informers.get(KopiaBackupConfigs);
+    this.namespaces = this.ctx.informers.get(Namespaces);
+    this.secrets = new SecretKeys(this.ctx.client, this.ctx.informers.get<KubeObject>(Secrets, { metadataOnly: true }));
+    const ownerKey = (o: JobObject) => {
+      const l = o.metadata.labels ?? {};
+      if (l[LABELS.operation] !== 'catalog') return [];
+      return [
+        l[LABELS.ownerNamespace]
+          ? `${l[LABELS.ownerKind]}/${l[LABELS.ownerNamespace]}/${l[LABELS.ownerName]}`
+          : `${l[LABELS.ownerKind]}/${l[LABELS.ownerName]}`,
+      ];
+    };
+    this.moverJobs = new MoverJobs(
+      this.ctx.client,
+      this.watchRelated<JobObject>(Jobs, ownerKey, { labelSelector: MOVER_SELECTOR }),
+      this.watchRelated<JobObject>(Pods, ownerKey, { labelSelector: MOVER_SELECTOR }),
+    );
+  }
+
+  protected async reconcile(key: string): Promise<ReconcileResult | void> {
+    const cached = repositoryOfKey(key, this.repositories, this.clusterRepositories);
+    if (!cached || cached.metadata.deletionTimestamp) return;
+    const repo = this.written.latest(cached);
+    const type = cached.kind === 'ClusterRepository' ? KopiaClusterRepositories : KopiaRepositories;
+    const catalog = repo.status?.catalog ?? {};
+    const jobNamespace = repo.metadata.namespace ?? this.ctx.namespace;
+    const jobName = boundedName('kopia-catalog', repo.metadata.name!);
+    const job = this.moverJobs.get(jobNamespace, jobName);
+
+    if (job && !isJobFinished(job)) return;
+    if (job && job.metadata.uid === catalog.collectedJobUID) return void (await this.moverJobs.remove(job));
+    if (job) {
+      const status = await this.collect(repo, job);
+      const written = await writeStatus(this.ctx.client, type, repo, status, this.written);
+      if (written === 'conflict') return { requeueAfterMs: 200 };
+      this.intake.forget(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
+      await this.moverJobs.remove(job);
+      return { requeueAfterMs: status.catalog?.lastError ? RETRY_AFTER_FAILURE_MS : this.intervalMs(repo) };
+    }
+
+    if (repo.spec.catalog?.enabled === false) return;
+    const ready = findCondition(repo.status?.conditions, ConditionType.Ready)?.status === 'True' && !!repo.status?.uniqueID;
+    if (!ready) return; // the repository's own changes wake us
+    const last = catalog.lastSyncTime ? Date.parse(catalog.lastSyncTime) : undefined;
+    const due = last === undefined ? 0 : last + this.intervalMs(repo) - this.ctx.now().getTime();
+    if (due > 0 && !this.dirty.has(key)) return { requeueAfterMs: due };
+    this.dirty.delete(key);
+    await this.startJob(repo, jobName);
+  }
+
+  private intervalMs(repo: RepoObject): number {
+    return parseDuration(repo.spec.catalog?.refreshInterval ?? '15m');
+  }
+
+  private async startJob(repo: RepoObject, name: string): Promise<void> {
+    const uploadId = randomBytes(16).toString('hex');
+    const password = repo.spec.passwordSecretRef;
+    const passwordNamespace = password.namespace ?? repo.metadata.namespace!;
+    const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });
+    this.intake.expect(uploadId, {
+      password: async () => {
+        const b64 = (await this.secrets.read(passwordNamespace, password.name))?.data?.[password.key];
+        return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+      },
+      onReceived: () => this.queue.add(key),
+    });
+    const request: CatalogRequest = {
+      operation: 'catalog',
+      repository: moverRepository(repo),
+      identity: operatorIdentity('catalog', repo),
+      upload: { url: this.intake.url(uploadId) },
+    };
+    const job = buildMoverJob({
+      ...(await repositoryJobBase(repo, this.ctx, this.secrets)),
+      name,
+      request,
+      activeDeadlineSeconds: CATALOG_DEADLINE_SECONDS,
+    });
+    job.metadata.annotations = { ...job.metadata.annotations, [UPLOAD_ANNOTATION]: uploadId };
+    await this.moverJobs.start(job);
+  }
+
+  /** Mirrors the uploaded listing and returns the repository status that records it. */
+  private async collect(repo: RepoObject, job: JobObject): Promise<RepositoryStatus> {
+    const status = structuredClone(repo.status ?? {});
+    const now = this.ctx.now();
+    const result = this.moverJobs.result(job);
+    const snapshots = this.intake.get(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
+    const base = { ...status.catalog, collectedJobUID: job.metadata.uid, lastSyncTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    if (!result.ok || !snapshots) {
+      const error = result.ok ? 'the catalog Job finished but its upload never arrived (operator restarted?)' : result.message;
+      return { ...status, catalog: { ...base, lastError: error.slice(0, 1024) } };
+    }
+    const uniqueID = status.uniqueID!;
+    const plan = planMirror({
+      repository: {
+        kind: repo.kind as 'Repository' | 'ClusterRepository',
+        name: repo.metadata.name!,
+        namespace: repo.metadata.namespace,
+        uniqueID,
+      },
+      snapshots,
+      backups: this.backups
+        .list()
+        .filter((b) => b.metadata.labels?.[REPOSITORY_ID_LABEL] === repositoryLabel(uniqueID)) as unknown as MirroredBackup[],
+      namespaceOfIdentity: (id) => this.namespaceOfIdentity(repo, id),
+      mayUseNamespace: (ns) =>
+        !!this.namespaces.get(ns) &&
+        (!repo.spec.allowedNamespaces ||
+          isNamespaceAllowed(repo.spec.allowedNamespaces, ns, this.namespaces.get(ns)?.metadata.labels ?? {})),
+      listedAt: new Date(job.metadata.creationTimestamp ?? now.toISOString()),
+      now,
+    });
+    await this.apply(plan);
+    if (plan.create.length || plan.remove.length)
+      await this.ctx.events.record(
+        repo,
+        'Normal',
+        Reason.CatalogSynced,
+        `${snapshots.length - plan.incomplete} snapshot(s) listed: ${plan.create.length} new Backup object(s), ${plan.remove.length} removed (kopia no longer keeps their snapshot)`,
+      );
+    return {
+      ...status,
+      catalog: {
+        ...base,
+        snapshots: snapshots.length - plan.incomplete,
+        incomplete: plan.incomplete,
+        unassigned: plan.unassigned,
+        lastError: undefined,
+      },
+    };
+  }
+
+  /** The namespace of the BackupConfig that files snapshots under this identity, if one uses this repository. */
+  private namespaceOfIdentity(repo: RepoObject, id: Required<Identity>): string | undefined {
+    const wanted = identityString(id);
+    const config = this.configs
+      .list()
+      .find(
+        (c) =>
+          c.status?.identityString === wanted &&
+          c.spec.repository.name === repo.metadata.name &&
+          (c.spec.repository.kind ?? 'Repository') === repo.kind &&
+          (!repo.metadata.namespace || c.metadata.namespace === repo.metadata.namespace),
+      );
+    return config?.metadata.namespace;
+  }
+
+  private async apply(plan: MirrorPlan): Promise<void> {
+    const work: (() => Promise<void>)[] = [
+      ...plan.create.map((b) => async () => {
+        let created: KubeObject;
+        try {
+          created = await this.ctx.client.create(KopiaBackups, { ...b, status: undefined });
+        } catch (e) {
+          if (!isAlreadyExists(e)) throw e;
+          return; // named the same as an object of another snapshot or made meanwhile: the next sync sorts it out
+        }
+        await this.ctx.client.replace(KopiaBackups, { ...created, status: b.status }, 'status');
+      }),
+      ...plan.update.map((u) => async () => {
+        const current = this.backups.get(`${u.namespace}/${u.name}`);
+        if (!current) return;
+        try {
+          await this.ctx.client.replace(KopiaBackups, { ...current, status: u.status }, 'status');
+        } catch (e) {
+          if (!isConflict(e) && !isNotFound(e)) throw e; // moved on meanwhile: the next sync sees it
+        }
+      }),
+      ...plan.remove.map((r) => async () => void (await this.ctx.client.delete(KopiaBackups, r.namespace, r.name))),
+    ];
+    await inParallel(work, MIRROR_CONCURRENCY);
+  }
+}
+
+/** Runs tasks with at most n in flight; the first failure is thrown after all settle. */
+async function inParallel(tasks: (() => Promise<void>)[], n: number): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++];
+      try {
+        await task();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, worker));
+  if (errors.length) throw errors[0];
+}
