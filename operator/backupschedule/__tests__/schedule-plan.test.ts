@@ -1,0 +1,448 @@
+import type { BackupScheduleSpec, BackupScheduleStatus } from '../../../generated/types.js';
+import {
+  backupName,
+  desiredBackup,
+  failedToPrune,
+  failureStreak,
+  jitterMs,
+  planSchedule,
+  scheduleStatus,
+  SCHEDULE_LABEL,
+  SCHEDULED_TIME_ANNOTATION,
+  type RunDecision,
+  type ScheduledBackup,
+  type ScheduleInput,
+} from '../schedule-plan.js';
+
+const spec = (o: Partial<BackupScheduleSpec> = {}): BackupScheduleSpec => ({ configRef: { name: 'jellyfin' }, cron: '0 3 * * *', ...o });
+const input = (o: Partial<ScheduleInput> = {}): ScheduleInput => ({
+  namespace: 'media',
+  name: 'nightly',
+  creationTime: new Date('2026-11-27T09:00:00Z'),
+  generation: 1,
+  spec: spec(),
+  backups: [],
+  configExists: true,
+  now: new Date('2026-11-27T10:00:00Z'),
+  ...o,
+});
+const backup = (o: Partial<ScheduledBackup> & { name: string }): ScheduledBackup => ({ creationTime: '2026-11-20T03:00:00Z', ...o });
+const lastRun = (t: string): BackupScheduleStatus => ({ lastScheduleTime: t });
+
+describe('next run, per cron and time zone (croner decides daylight saving)', () => {
+  const cases: { name: string; given: Partial<ScheduleInput>; expect: string }[] = [
+    { name: 'UTC by default', given: {}, expect: '2026-11-28T03:00:00.000Z' },
+    { name: 'Europe/Berlin in winter (UTC+1)', given: { spec: spec({ timeZone: 'Europe/Berlin' }) }, expect: '2026-11-28T02:00:00.000Z' },
+    {
+      name: 'Europe/Berlin in summer (UTC+2)',
+      given: {
+        spec: spec({ timeZone: 'Europe/Berlin' }),
+        creationTime: new Date('2026-07-01T02:00:00Z'),
+        now: new Date('2026-07-01T12:00:00Z'),
+      },
+      expect: '2026-07-02T01:00:00.000Z',
+    },
+    {
+      name: 'a time the spring-forward skips (02:30 on 29 March) runs right after the gap, at 03:00 CEST',
+      given: {
+        spec: spec({ cron: '30 2 * * *', timeZone: 'Europe/Berlin' }),
+        status: lastRun('2026-03-28T01:30:00Z'),
+        now: new Date('2026-03-28T12:00:00Z'),
+      },
+      expect: '2026-03-29T01:00:00.000Z',
+    },
+    {
+      name: 'a time the fall-back repeats (02:30 on 25 October) runs once: the next is the day after',
+      given: {
+        spec: spec({ cron: '30 2 * * *', timeZone: 'Europe/Berlin' }),
+        status: lastRun('2026-10-25T00:30:00Z'),
+        now: new Date('2026-10-25T00:31:00Z'),
+      },
+      expect: '2026-10-26T01:30:00.000Z',
+    },
+    {
+      name: 'an hourly pattern runs in both passes of the repeated hour',
+      given: {
+        spec: spec({ cron: '30 * * * *', timeZone: 'Europe/Berlin' }),
+        status: lastRun('2026-10-25T00:30:00Z'),
+        now: new Date('2026-10-25T00:31:00Z'),
+      },
+      expect: '2026-10-25T01:30:00.000Z',
+    },
+    {
+      name: 'America/New_York, weekdays: Friday noon, then Monday',
+      given: {
+        spec: spec({ cron: '0 12 * * MON-FRI', timeZone: 'America/New_York' }),
+        status: lastRun('2026-11-27T17:00:00Z'),
+        now: new Date('2026-11-27T18:00:00Z'),
+      },
+      expect: '2026-11-30T17:00:00.000Z',
+    },
+    { name: 'a macro', given: { spec: spec({ cron: '@weekly' }) }, expect: '2026-11-29T00:00:00.000Z' },
+    {
+      name: 'jitter is added to the cron time',
+      given: { spec: spec({ jitter: '30m' }) },
+      expect: new Date(Date.parse('2026-11-28T03:00:00Z') + jitterMs('media', 'nightly', '30m')).toISOString(),
+    },
+  ];
+  it.each(cases)('$name', ({ given, expect: next }) => {
+    const plan = planSchedule(input(given));
+    expect(plan.run).toEqual({ action: 'none' });
+    expect(plan.next?.toISOString()).toBe(next);
+    expect(plan.requeueAfterMs).toBe(Date.parse(next) - (given.now ?? input().now).getTime());
+  });
+});
+
+describe('jitter', () => {
+  it('is the same on every call (every replica, every restart) and below the bound, in whole seconds', () => {
+    const names = Array.from({ length: 200 }, (_, i) => `schedule-${i}`);
+    const values = names.map((n) => jitterMs('media', n, '30m'));
+    expect(names.map((n) => jitterMs('media', n, '30m'))).toEqual(values);
+    for (const v of values) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThan(30 * 60_000);
+      expect(v % 1000).toBe(0);
+    }
+    // Spread out, not one value for all.
+    expect(new Set(values).size).toBeGreaterThan(150);
+    expect(jitterMs('home', 'schedule-0', '30m')).not.toBe(values[0]);
+  });
+
+  const cases: { given: [string, string, string | undefined]; expect: number }[] = [
+    { given: ['media', 'nightly', undefined], expect: 0 },
+    { given: ['media', 'nightly', '0s'], expect: 0 },
+    { given: ['media', 'nightly', '900ms'], expect: 0 },
+  ];
+  it.each(cases)('$given → $expect', ({ given, expect: v }) => expect(jitterMs(...given)).toBe(v));
+});
+
+describe('due runs', () => {
+  type Case = { name: string; given: Partial<ScheduleInput>; expect: RunDecision };
+  const at = (t: string) => new Date(t);
+  const cases: Case[] = [
+    { name: 'nothing due before the first cron time', given: {}, expect: { action: 'none' } },
+    {
+      name: 'due at its time',
+      given: { status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:00:05Z') },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
+    },
+    {
+      name: 'not yet due within its jitter',
+      given: {
+        spec: spec({ jitter: '1h' }),
+        status: lastRun('2026-11-26T03:00:00Z'),
+        now: new Date(Date.parse('2026-11-27T03:00:00Z') + jitterMs('media', 'nightly', '1h') - 1000),
+      },
+      expect: { action: 'none' },
+    },
+    {
+      name: 'after downtime, one catch-up run: the most recent missed time',
+      given: { status: lastRun('2026-11-23T03:00:00Z'), now: at('2026-11-27T10:00:00Z') },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 3 },
+    },
+    {
+      name: 'after downtime, a run later than startingDeadlineSeconds is skipped',
+      given: { spec: spec({ startingDeadlineSeconds: 3600 }), status: lastRun('2026-11-23T03:00:00Z'), now: at('2026-11-27T10:00:00Z') },
+      expect: {
+        action: 'skip',
+        slot: at('2026-11-27T03:00:00Z'),
+        reason: 'StartingDeadlineMissed',
+        message: 'skipped the run of 2026-11-27T03:00:00Z: 25200s late, past startingDeadlineSeconds 3600',
+      },
+    },
+    {
+      name: 'within startingDeadlineSeconds it runs',
+      given: { spec: spec({ startingDeadlineSeconds: 3600 }), status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:59:00Z') },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
+    },
+    {
+      name: 'a time already skipped is not decided again',
+      given: {
+        status: {
+          lastScheduleTime: '2026-11-26T03:00:00Z',
+          lastSkipped: { scheduleTime: '2026-11-27T03:00:00Z', reason: 'ConcurrentRunSkipped' },
+        },
+        now: at('2026-11-27T03:10:00Z'),
+      },
+      expect: { action: 'none' },
+    },
+    {
+      name: 'times before the schedule existed are not runs',
+      given: { creationTime: at('2026-11-27T04:00:00Z'), now: at('2026-11-27T10:00:00Z') },
+      expect: { action: 'none' },
+    },
+    {
+      name: 'runOnCreate: one run right away on a new schedule',
+      given: { spec: spec({ runOnCreate: true }), creationTime: at('2026-11-27T09:59:30Z') },
+      expect: { action: 'create', slot: at('2026-11-27T09:59:30Z'), name: 'nightly-202611270959', replace: [], missed: 0 },
+    },
+    {
+      name: 'runOnCreate: only while the schedule has never run',
+      given: { spec: spec({ runOnCreate: true }), creationTime: at('2026-11-27T09:59:30Z'), status: lastRun('2026-11-27T09:59:30Z') },
+      expect: { action: 'none' },
+    },
+    {
+      name: 'the run whose Backup exists already is recorded, not made twice (a lost status write)',
+      given: {
+        status: lastRun('2026-11-26T03:00:00Z'),
+        now: at('2026-11-27T03:00:05Z'),
+        backups: [backup({ name: 'nightly-202611270300', phase: 'Running' })],
+      },
+      expect: { action: 'exists', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300' },
+    },
+    {
+      name: "a Backup's scheduled-time annotation counts as handled when status lost it",
+      given: { backups: [backup({ name: 'nightly-202611270300', phase: 'Succeeded', scheduledTime: '2026-11-27T03:00:00Z' })] },
+      expect: { action: 'none' },
+    },
+  ];
+  it.each(cases)('$name', ({ given, expect: run }) => expect(planSchedule(input(given)).run).toEqual(run));
+});
+
+describe('concurrency policy', () => {
+  const due = { status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') };
+  const running = backup({ name: 'nightly-202611260300', phase: 'Running' });
+  type Case = { name: string; given: Partial<ScheduleInput>; expect: Partial<RunDecision> };
+  const cases: Case[] = [
+    {
+      name: 'Forbid (default) skips while one is Running',
+      given: { backups: [running] },
+      expect: {
+        action: 'skip',
+        reason: 'ConcurrentRunSkipped',
+        message:
+          'skipped the run of 2026-11-27T03:00:00Z: Backup nightly-202611260300 is still Pending or Running (concurrencyPolicy Forbid)',
+      },
+    },
+    {
+      name: 'Forbid counts a Backup with no status yet as Pending',
+      given: { backups: [backup({ name: 'nightly-202611260300' })] },
+      expect: { action: 'skip', reason: 'ConcurrentRunSkipped' },
+    },
+    {
+      name: 'Forbid runs when the others are finished or being deleted',
+      given: {
+        backups: [
+          backup({ name: 'a', phase: 'Succeeded' }),
+          backup({ name: 'b', phase: 'Failed' }),
+          backup({ name: 'c', phase: 'Running', deleting: true }),
+        ],
+      },
+      expect: { action: 'create', replace: [] },
+    },
+    {
+      name: 'Allow runs beside it',
+      given: { spec: spec({ concurrencyPolicy: 'Allow' }), backups: [running] },
+      expect: { action: 'create', replace: [] },
+    },
+    {
+      name: 'Replace deletes the active ones first',
+      given: {
+        spec: spec({ concurrencyPolicy: 'Replace' }),
+        backups: [running, backup({ name: 'other', phase: 'Pending' }), backup({ name: 'done', phase: 'Succeeded' })],
+      },
+      expect: { action: 'create', replace: ['nightly-202611260300', 'other'] },
+    },
+  ];
+  it.each(cases)('$name', ({ given, expect: run }) => expect(planSchedule(input({ ...due, ...given })).run).toMatchObject(run));
+});
+
+describe('readiness', () => {
+  type Case = { name: string; given: Partial<ScheduleInput>; expect: { status: string; reason: string; message?: string } };
+  const cases: Case[] = [
+    { name: 'scheduling', given: {}, expect: { status: 'True', reason: 'Scheduling', message: 'backs up jellyfin at "0 3 * * *" in UTC' } },
+    { name: 'suspended is healthy', given: { spec: spec({ suspend: true }) }, expect: { status: 'True', reason: 'Suspended' } },
+    { name: 'a bad cron field', given: { spec: spec({ cron: '61 3 * * *' }) }, expect: { status: 'False', reason: 'InvalidSchedule' } },
+    { name: 'six fields', given: { spec: spec({ cron: '0 0 3 * * *' }) }, expect: { status: 'False', reason: 'InvalidSchedule' } },
+    {
+      name: 'a cron that matches no date',
+      given: { spec: spec({ cron: '0 0 30 2 *' }) },
+      expect: { status: 'False', reason: 'InvalidSchedule', message: 'cron "0 0 30 2 *" matches no date' },
+    },
+    {
+      name: 'an unknown time zone',
+      given: { spec: spec({ timeZone: 'Mars/Olympus_Mons' }) },
+      expect: { status: 'False', reason: 'InvalidTimeZone', message: 'unknown IANA time zone "Mars/Olympus_Mons"' },
+    },
+    {
+      name: 'the BackupConfig is missing',
+      given: { configExists: false },
+      expect: { status: 'False', reason: 'ConfigNotFound', message: 'BackupConfig media/jellyfin not found' },
+    },
+  ];
+  it.each(cases)('$name', ({ given, expect: ready }) => {
+    const plan = planSchedule(input({ status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z'), ...given }));
+    expect(plan.ready).toMatchObject(ready);
+    if (ready.reason !== 'Scheduling') {
+      // Not Ready or suspended: no run, no next time, no wake-up (watches wake it when something changes).
+      expect(plan.run).toEqual({ action: 'none' });
+      expect(plan.next).toBeUndefined();
+      expect(plan.requeueAfterMs).toBeUndefined();
+    }
+  });
+});
+
+describe('failed history', () => {
+  const failed = (name: string, completionTime: string) => backup({ name, phase: 'Failed', completionTime });
+  const cases: { name: string; given: [ScheduledBackup[], number | undefined]; expect: string[] }[] = [
+    {
+      name: 'within the default limit of 3',
+      given: [[failed('a', '2026-11-01T03:00:00Z'), failed('b', '2026-11-02T03:00:00Z')], undefined],
+      expect: [],
+    },
+    {
+      name: 'the oldest beyond the limit, oldest first; Succeeded and active ones untouched',
+      given: [
+        [
+          failed('d', '2026-11-04T03:00:00Z'),
+          failed('a', '2026-11-01T03:00:00Z'),
+          backup({ name: 'ok', phase: 'Succeeded', completionTime: '2026-10-01T03:00:00Z' }),
+          failed('c', '2026-11-03T03:00:00Z'),
+          backup({ name: 'run', phase: 'Running' }),
+          failed('b', '2026-11-02T03:00:00Z'),
+        ],
+        2,
+      ],
+      expect: ['a', 'b'],
+    },
+    { name: 'limit 0 keeps none', given: [[failed('a', '2026-11-01T03:00:00Z')], 0], expect: ['a'] },
+    { name: 'already being deleted', given: [[{ ...failed('a', '2026-11-01T03:00:00Z'), deleting: true }], 0], expect: [] },
+  ];
+  it.each(cases)('$name', ({ given, expect: prune }) => expect(failedToPrune(...given)).toEqual(prune));
+});
+
+describe('failure streak', () => {
+  const b = (name: string, phase: 'Succeeded' | 'Failed', completionTime: string) => backup({ name, phase, completionTime });
+  type Case = { name: string; given: [Parameters<typeof failureStreak>[0], ScheduledBackup[]]; expect: ReturnType<typeof failureStreak> };
+  const cases: Case[] = [
+    { name: 'no Backups', given: [undefined, []], expect: { consecutiveFailures: 0 } },
+    {
+      name: 'failures after the last success',
+      given: [
+        undefined,
+        [b('a', 'Failed', '2026-11-01T03:10:00Z'), b('b', 'Succeeded', '2026-11-02T03:10:00Z'), b('c', 'Failed', '2026-11-03T03:10:00Z')],
+      ],
+      expect: { consecutiveFailures: 1, lastSuccessTime: '2026-11-02T03:10:00Z', lastFailureTime: '2026-11-03T03:10:00Z' },
+    },
+    {
+      name: 'pruned failures keep counting',
+      given: [
+        { consecutiveFailures: 5, lastFailureTime: '2026-11-05T03:10:00Z' },
+        [b('d', 'Failed', '2026-11-04T03:10:00Z'), b('e', 'Failed', '2026-11-05T03:10:00Z'), b('f', 'Failed', '2026-11-06T03:10:00Z')],
+      ],
+      expect: { consecutiveFailures: 6, lastFailureTime: '2026-11-06T03:10:00Z' },
+    },
+    {
+      name: 'a success starts it over',
+      given: [
+        { consecutiveFailures: 5, lastFailureTime: '2026-11-05T03:10:00Z' },
+        [b('e', 'Failed', '2026-11-05T03:10:00Z'), b('g', 'Succeeded', '2026-11-06T03:10:00Z')],
+      ],
+      expect: { consecutiveFailures: 0, lastSuccessTime: '2026-11-06T03:10:00Z', lastFailureTime: '2026-11-05T03:10:00Z' },
+    },
+    {
+      name: 'a lost status is recounted from the Backups',
+      given: [{}, [b('e', 'Failed', '2026-11-05T03:10:00Z'), b('f', 'Failed', '2026-11-06T03:10:00Z')]],
+      expect: { consecutiveFailures: 2, lastFailureTime: '2026-11-06T03:10:00Z' },
+    },
+  ];
+  it.each(cases)('$name', ({ given, expect: streak }) => expect(failureStreak(...given)).toEqual(streak));
+});
+
+describe('Backup names and objects', () => {
+  const cases: { given: [string, string]; expect: string }[] = [
+    { given: ['nightly', '2026-11-27T03:00:00Z'], expect: 'nightly-202611270300' },
+    { given: ['jellyfin-nightly', '2026-03-29T01:00:59Z'], expect: 'jellyfin-nightly-202603290100' },
+  ];
+  it.each(cases)('$given → $expect', ({ given: [schedule, slot], expect: name }) =>
+    expect(backupName(schedule, new Date(slot))).toBe(name),
+  );
+
+  it('stays a valid name of at most 63 characters, distinct per schedule and time', () => {
+    const long = `${'a'.repeat(30)}.${'b'.repeat(32)}`;
+    const names = [
+      backupName(long, new Date('2026-11-27T03:00:00Z')),
+      backupName(`${long.slice(0, 62)}c`, new Date('2026-11-27T03:00:00Z')),
+    ];
+    for (const n of names) {
+      expect(n.length).toBeLessThanOrEqual(63);
+      expect(n).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/);
+      expect(n.endsWith('-202611270300')).toBe(true);
+    }
+    expect(names[0]).not.toBe(names[1]);
+  });
+
+  it('labels the Backup with its schedule, records the time, and sets no owner', () => {
+    const b = desiredBackup({ namespace: 'media', name: 'nightly', configName: 'jellyfin' }, new Date('2026-11-27T03:00:00Z'));
+    expect(b).toEqual({
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Backup',
+      metadata: {
+        name: 'nightly-202611270300',
+        namespace: 'media',
+        labels: { [SCHEDULE_LABEL]: 'nightly' },
+        annotations: { [SCHEDULED_TIME_ANNOTATION]: '2026-11-27T03:00:00Z' },
+      },
+      spec: { configRef: { name: 'jellyfin' } },
+    });
+    expect(SCHEDULE_LABEL).toBe('kopia.io/schedule');
+  });
+});
+
+describe('status', () => {
+  const due = input({ status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') });
+
+  it('records a made run, its Backup as active and the next time', () => {
+    const status = scheduleStatus(due, planSchedule(due), { deleted: [] });
+    expect(status).toMatchObject({
+      observedGeneration: 1,
+      lastScheduleTime: '2026-11-27T03:00:00Z',
+      lastBackup: 'nightly-202611270300',
+      nextScheduleTime: '2026-11-28T03:00:00Z',
+      active: ['nightly-202611270300'],
+      consecutiveFailures: 0,
+    });
+    expect(status.conditions).toEqual([
+      expect.objectContaining({
+        type: 'Ready',
+        status: 'True',
+        reason: 'Scheduling',
+        observedGeneration: 1,
+        lastTransitionTime: '2026-11-27T03:00:05Z',
+      }),
+    ]);
+  });
+
+  it('is unchanged on the next pass when nothing happened (no write at rest)', () => {
+    const first = scheduleStatus(due, planSchedule(due), { deleted: [] });
+    const later = input({
+      status: first,
+      now: new Date('2026-11-27T09:00:00Z'),
+      backups: [backup({ name: 'nightly-202611270300', scheduledTime: '2026-11-27T03:00:00Z' })],
+    });
+    const plan = planSchedule(later);
+    expect(plan.run).toEqual({ action: 'none' });
+    expect(scheduleStatus(later, plan, { deleted: [] })).toEqual(first);
+  });
+
+  it('records a skipped run and leaves lastScheduleTime alone', () => {
+    const skipping = { ...due, backups: [backup({ name: 'nightly-202611260300', phase: 'Running' as const })] };
+    const status = scheduleStatus(skipping, planSchedule(skipping), { deleted: [] });
+    expect(status).toMatchObject({
+      lastScheduleTime: '2026-11-26T03:00:00Z',
+      lastSkipped: { scheduleTime: '2026-11-27T03:00:00Z', reason: 'ConcurrentRunSkipped' },
+      nextScheduleTime: '2026-11-28T03:00:00Z',
+      active: ['nightly-202611260300'],
+    });
+  });
+
+  it('drops replaced Backups from active', () => {
+    const replacing = {
+      ...due,
+      spec: spec({ concurrencyPolicy: 'Replace' as const }),
+      backups: [backup({ name: 'nightly-202611260300', phase: 'Running' as const })],
+    };
+    const status = scheduleStatus(replacing, planSchedule(replacing), { deleted: ['nightly-202611260300'] });
+    expect(status.active).toEqual(['nightly-202611270300']);
+  });
+});
