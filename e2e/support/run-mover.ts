@@ -2,7 +2,7 @@
 // namespace with its scratch, cache, repository and secret files bind-mounted at the fixed
 // paths, secrets in the environment, the request in KOPIA_MOVER_REQUEST.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -12,7 +12,11 @@ import {
   type MoverRequest,
   type MoverResult,
 } from '../../operator/mover/mover-contract.js';
-import { moverEntrypoint } from './paths.js';
+import { moverEntrypoint, repoRoot } from './paths.js';
+
+/** Where a non-root run finds kopia and the mover's code, whatever the permissions above them. */
+const TOOLS_DIR = '/run/kopia-mover-test/bin';
+const IMAGE_DIR = '/run/kopia-mover-test/image';
 
 export interface MoverRun {
   code: number;
@@ -31,6 +35,19 @@ export interface MoverRunOptions {
   env: Record<string, string>;
   /** Keep kopia's cache between runs by passing the same directory. */
   cacheDir?: string;
+  /** More host directories, by container path: e.g. the data to back up at identity.path. */
+  mounts?: Record<string, string>;
+  /**
+   * Run as this user, as a Job with securityContext.runAsUser does (setpriv, as the node
+   * agent runs pods). The mover's own writable paths are handed to it; the repository and
+   * data directories are the caller's to prepare.
+   */
+  runAs?: { uid: number; gid: number };
+}
+
+function chownTree(path: string, uid: number, gid: number): void {
+  chownSync(path, uid, gid);
+  if (statSync(path).isDirectory()) for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
 }
 
 export async function runMover(request: MoverRequest, opts: MoverRunOptions): Promise<MoverRun> {
@@ -45,24 +62,35 @@ export async function runMover(request: MoverRequest, opts: MoverRunOptions): Pr
     mkdirSync(dirname(join(secrets, rel)), { recursive: true });
     writeFileSync(join(secrets, rel), content, { mode: 0o600 });
   }
-  const mounts: [string, string][] = [
-    [scratch, MOVER_PATHS.scratch],
-    [cache, MOVER_PATHS.cache],
-    [secrets, MOVER_PATHS.secrets],
-    [termination, '/dev/termination-log'],
+  const mounts: { src: string; dst: string; file?: boolean; readOnly?: boolean }[] = [
+    { src: scratch, dst: MOVER_PATHS.scratch },
+    { src: cache, dst: MOVER_PATHS.cache },
+    { src: secrets, dst: MOVER_PATHS.secrets },
+    { src: termination, dst: '/dev/termination-log', file: true },
   ];
-  if (opts.repositoryDir) mounts.push([opts.repositoryDir, MOVER_PATHS.repository]);
+  if (opts.repositoryDir) mounts.push({ src: opts.repositoryDir, dst: MOVER_PATHS.repository });
+  for (const [dst, src] of Object.entries(opts.mounts ?? {})) mounts.push({ src, dst });
+  let argv = moverEntrypoint();
+  let path = `${opts.kopiaBinDir}:/usr/bin:/bin`;
+  if (opts.runAs) {
+    const { uid, gid } = opts.runAs;
+    for (const d of [scratch, cache, secrets, termination]) chownTree(d, uid, gid);
+    // The kopia cache and the checkout may sit below directories only root can enter.
+    mounts.push({ src: opts.kopiaBinDir, dst: TOOLS_DIR, readOnly: true }, { src: repoRoot, dst: IMAGE_DIR, readOnly: true });
+    argv = moverEntrypoint(IMAGE_DIR);
+    path = `${TOOLS_DIR}:/usr/bin:/bin`;
+  }
   const script = [
     'set -e',
-    ...mounts.flatMap(([src, dst], i) => [
-      `[ -e "${dst}" ] || ${i === 3 ? 'touch' : 'mkdir -p'} "${dst}"`,
+    ...mounts.flatMap(({ src, dst, file, readOnly }) => [
+      `[ -e "${dst}" ] || ${file ? 'touch' : 'mkdir -p'} "${dst}"`,
       `mount --bind "${src}" "${dst}"`,
+      ...(readOnly ? [`mount -o remount,bind,ro "${dst}"`] : []),
     ]),
-    'exec "$@"',
+    opts.runAs ? `exec setpriv --reuid ${opts.runAs.uid} --regid ${opts.runAs.gid} --clear-groups -- "$@"` : 'exec "$@"',
   ].join('\n');
-  const argv = moverEntrypoint();
   chmodSync(work, 0o755);
-  const env = { PATH: `${opts.kopiaBinDir}:/usr/bin:/bin`, HOME: '/tmp', [MOVER_REQUEST_ENV]: JSON.stringify(request), ...opts.env };
+  const env = { PATH: path, HOME: '/tmp', [MOVER_REQUEST_ENV]: JSON.stringify(request), ...opts.env };
   return new Promise((resolve) => {
     const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'mover', ...argv], {
       env,
