@@ -1,23 +1,13 @@
 // The real kopia binary (built from its Go module) against a real filesystem repository:
 // what goes in comes back out, byte for byte and mode for mode.
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureTestBinaries } from '../support/control-plane.js';
+import { inventory } from '../support/kopia-cli.js';
 
 const run = promisify(execFile);
 let kopia: string;
@@ -43,34 +33,6 @@ function kopiaEnv(): NodeJS.ProcessEnv {
 async function k(...args: string[]): Promise<string> {
   const { stdout } = await run(kopia, args, { env: kopiaEnv(), maxBuffer: 64 * 1024 * 1024 });
   return stdout;
-}
-
-interface Entry {
-  type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  sha256?: string;
-  target?: string;
-}
-
-function inventory(root: string, rel = ''): Record<string, Entry> {
-  const out: Record<string, Entry> = {};
-  for (const name of readdirSync(join(root, rel)).sort()) {
-    const path = join(rel, name);
-    const st = lstatSync(join(root, path));
-    if (st.isSymbolicLink()) out[path] = { type: 'symlink', mode: 0, target: readlinkSync(join(root, path)) };
-    else if (st.isDirectory()) {
-      out[path] = { type: 'dir', mode: st.mode & 0o7777 };
-      Object.assign(out, inventory(root, path));
-    } else
-      out[path] = {
-        type: 'file',
-        mode: st.mode & 0o7777,
-        sha256: createHash('sha256')
-          .update(readFileSync(join(root, path)))
-          .digest('hex'),
-      };
-  }
-  return out;
 }
 
 it('snapshots and restores a tree of mixed files identically', async () => {
