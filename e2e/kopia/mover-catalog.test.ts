@@ -1,0 +1,181 @@
+// The mover's catalog against a real repository of a few hundred snapshots across several
+// sources, uploaded to a small HTTP server that checks the signature and decodes the body
+// with the functions the operator's intake uses.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeCatalog, verifyCatalogSignature } from '../../operator/mover/catalog-upload.js';
+import { CATALOG_SIGNATURE_HEADER, type CatalogRequest, type CatalogSnapshot } from '../../operator/mover/mover-contract.js';
+import { ensureTestBinaries } from '../support/control-plane.js';
+import { runMover } from '../support/run-mover.js';
+import { FILESYSTEM_REPOSITORY, PlainKopia, type KopiaListed } from './plain-kopia.js';
+
+const PASSWORD = 'catalog test password';
+let kopiaBinDir: string;
+let scratch: string;
+let kopia: PlainKopia;
+let listed: KopiaListed[];
+
+interface Received {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  signatureValid: boolean;
+  snapshots?: CatalogSnapshot[];
+}
+
+/** An intake stand-in: answers each POST with the next scripted status (the last repeats). */
+async function intake(
+  statuses: number[],
+  port = 0,
+): Promise<{ url: (id: string) => string; received: Received[]; close: () => Promise<void> }> {
+  const received: Received[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const path = new URL(req.url ?? '/', 'http://intake').pathname;
+      const signature = req.headers[CATALOG_SIGNATURE_HEADER];
+      const signatureValid = verifyCatalogSignature(PASSWORD, path, body, typeof signature === 'string' ? signature : undefined);
+      const status = statuses.length > 1 ? statuses.shift()! : statuses[0];
+      received.push({
+        path,
+        headers: req.headers,
+        signatureValid,
+        snapshots: signatureValid && status === 204 ? decodeCatalog(body) : undefined,
+      });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: (id) => `http://127.0.0.1:${bound}/v1/catalog/${id}`,
+    received,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+const request = (url: string): CatalogRequest => ({
+  operation: 'catalog',
+  repository: FILESYSTEM_REPOSITORY,
+  identity: { username: 'kopia-operator', hostname: 'catalog' },
+  upload: { url },
+});
+
+beforeAll(async () => {
+  kopiaBinDir = ensureTestBinaries(['kopia']);
+  scratch = mkdtempSync(join(tmpdir(), 'mover-catalog-'));
+  kopia = await new PlainKopia(join(kopiaBinDir, 'kopia'), join(scratch, 'k'), PASSWORD).create();
+  const data = join(scratch, 'data');
+  mkdirSync(data);
+  writeFileSync(join(data, 'file'), 'content');
+  // Keep every snapshot: each create applies retention at once.
+  await kopia.k('policy', 'set', '--global', '--keep-latest=100000');
+  // Many snapshots per process: one `snapshot create` takes the same path many times.
+  const many = Array<string>(100).fill(data);
+  await kopia.k('snapshot', 'create', ...many, '--no-auto-maintenance');
+  await kopia.k('snapshot', 'create', ...many, '--override-source=media@cluster-a:/data', '--no-auto-maintenance');
+  await kopia.k('snapshot', 'create', ...many, '--override-source=db@cluster-b:/var/lib/db', '--no-auto-maintenance');
+  await kopia.k(
+    'snapshot',
+    'create',
+    data,
+    '--override-source=media@cluster-a:/data',
+    '--tags=app:media',
+    '--pin=kopia-operator',
+    '--no-auto-maintenance',
+  );
+  // An upload stopped by its limit leaves an incomplete snapshot.
+  writeFileSync(join(data, 'big'), randomBytes(3 * 1024 * 1024));
+  await kopia.run('snapshot', 'create', data, '--override-source=media@cluster-a:/data', '--upload-limit-mb=1', '--no-auto-maintenance');
+  listed = await kopia.snapshots();
+  expect(listed.length).toBe(302);
+}, 120_000);
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+it('uploads every snapshot, signed and as gzip NDJSON, retrying after a 503', async () => {
+  const server = await intake([503, 204]);
+  try {
+    const run = await runMover(request(server.url('upload-1')), {
+      kopiaBinDir,
+      repositoryDir: kopia.repoDir,
+      env: { KOPIA_PASSWORD: PASSWORD },
+    });
+    expect(run.result).toEqual({ ok: true, operation: 'catalog', catalog: { snapshots: 302, sources: 3 } });
+    expect(run.code).toBe(0);
+    expect(server.received).toHaveLength(2);
+    const [, accepted] = server.received;
+    expect(accepted).toMatchObject({ path: '/v1/catalog/upload-1', signatureValid: true });
+    expect(accepted.headers).toMatchObject({ 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' });
+
+    const snapshots = accepted.snapshots!;
+    expect(snapshots.map((s) => s.id).sort()).toEqual(listed.map((s) => s.id).sort());
+    const sources = new Set(snapshots.map((s) => `${s.source.username}@${s.source.hostname}:${s.source.path}`));
+    expect([...sources].sort()).toEqual([`admin@setup:${join(scratch, 'data')}`, 'db@cluster-b:/var/lib/db', 'media@cluster-a:/data']);
+    const incomplete = snapshots.filter((s) => s.incompleteReason);
+    expect(incomplete).toEqual([
+      expect.objectContaining({ incompleteReason: 'limit reached', source: { username: 'media', hostname: 'cluster-a', path: '/data' } }),
+    ]);
+    expect(snapshots.find((s) => s.tags?.app === 'media')).toMatchObject({ pins: ['kopia-operator'], tags: { app: 'media' } });
+    const complete = snapshots.find((s) => !s.incompleteReason && s.source.username === 'db')!;
+    expect(complete).toMatchObject({
+      rootID: expect.stringMatching(/^k/),
+      stats: { files: 1, dirs: 1, errors: 0 },
+      retentionReasons: expect.any(Array),
+    });
+    expect(run.log).not.toContain(PASSWORD);
+  } finally {
+    await server.close();
+  }
+});
+
+it('fails with UploadFailed at once when the intake answers 4xx', async () => {
+  const server = await intake([401]);
+  try {
+    const started = Date.now();
+    const run = await runMover(request(server.url('upload-2')), {
+      kopiaBinDir,
+      repositoryDir: kopia.repoDir,
+      env: { KOPIA_PASSWORD: PASSWORD },
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.result).toMatchObject({
+      ok: false,
+      operation: 'catalog',
+      errorClass: 'UploadFailed',
+      message: expect.stringContaining('HTTP 401'),
+    });
+    expect(server.received).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  } finally {
+    await server.close();
+  }
+});
+
+it('waits for an intake that is not listening yet', async () => {
+  const probe = await intake([204]);
+  const url = probe.url('upload-3');
+  const port = Number(new URL(url).port);
+  await probe.close();
+  let late: Awaited<ReturnType<typeof intake>> | undefined;
+  const starting = new Promise<void>((resolve) =>
+    setTimeout(async () => {
+      late = await intake([204], port);
+      resolve();
+    }, 5_000),
+  );
+  try {
+    const run = await runMover(request(url), { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD } });
+    await starting;
+    expect(run.result).toMatchObject({ ok: true, catalog: { snapshots: 302 } });
+    expect(run.log).toContain('ECONNREFUSED');
+    expect(late!.received).toEqual([expect.objectContaining({ signatureValid: true })]);
+  } finally {
+    await starting;
+    await late?.close();
+  }
+});
