@@ -2,20 +2,13 @@
 // and nothing else, reports a small JSON result through the termination message and exits
 // non-zero on any error.
 import { writeFileSync } from 'node:fs';
-import { createLogger, redactSecrets } from '../runtime/logger.js';
+import { createLogger } from '../runtime/logger.js';
 import { backup } from './backup.js';
 import { catalog } from './catalog.js';
 import { edit } from './edit.js';
 import { connect, invalidRequest, KopiaFailure, KopiaSession, repositoryFacts } from './kopia-session.js';
-import {
-  MOVER_PATHS,
-  MOVER_REQUEST_ENV,
-  TERMINATION_MESSAGE_LIMIT,
-  terminationMessage,
-  type MoverRequest,
-  type MoverResult,
-  type VerifyRequest,
-} from './mover-contract.js';
+import { MOVER_PATHS, MOVER_REQUEST_ENV, type MoverRequest, type MoverResult, type VerifyRequest } from './mover-contract.js';
+import { resultMessage } from './result-message.js';
 import { secretEnvValues, secretFileValues } from './secret-values.js';
 
 const log = createLogger('mover');
@@ -37,18 +30,6 @@ function parseRequest(): MoverRequest {
   } catch (e) {
     throw invalidRequest('unknown', `${MOVER_REQUEST_ENV} is not JSON: ${(e as Error).message}`);
   }
-}
-
-/**
- * terminationMessage() drops everything but ok/operation from a success that is too long;
- * a backup must keep its snapshot id, so its file error examples go first.
- */
-function fitted(result: MoverResult): MoverResult {
-  if (!result.ok || !result.fileErrors) return result;
-  const fits = (r: MoverResult) => redactSecrets(JSON.stringify(r), secretValues).length <= TERMINATION_MESSAGE_LIMIT;
-  let examples = result.fileErrors.examples;
-  while (examples.length > 0 && !fits({ ...result, fileErrors: { ...result.fileErrors, examples } })) examples = examples.slice(0, -1);
-  return { ...result, fileErrors: { ...result.fileErrors, examples } };
 }
 
 async function run(req: MoverRequest): Promise<MoverResult> {
@@ -78,7 +59,7 @@ async function main(): Promise<number> {
     result =
       e instanceof KopiaFailure ? e.failure : { ok: false, operation, errorClass: 'Other', message: (e as Error).message.slice(0, 512) };
   }
-  const message = terminationMessage(fitted(result), secretValues);
+  const message = resultMessage(result, secretValues);
   try {
     writeFileSync(TERMINATION_LOG, message);
   } catch (e) {
