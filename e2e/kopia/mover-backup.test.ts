@@ -101,6 +101,12 @@ describe('a backup of a varied tree', () => {
     expect(effective.files).toMatchObject({ ignore: ['*.tmp', '/cache/'], oneFileSystem: true, ignoreCacheDirs: true });
   });
 
+  it('kept the password out of its log, arguments and result', () => {
+    expect(log).toContain('snapshot');
+    expect(log).not.toContain(PASSWORD);
+    expect(JSON.stringify(result)).not.toContain(PASSWORD);
+  });
+
   it('ran no automatic maintenance: every writer command said so', () => {
     const writers = [...kopiaCalls(log, 'policy', 'set'), ...kopiaCalls(log, 'snapshot', 'create')];
     expect(writers).toHaveLength(2);
@@ -191,6 +197,19 @@ describe('a non-root mover meeting a file only root may read', () => {
     expect(run.result).toMatchObject({ ok: false, operation: 'backup' });
     expect(await kopia.snapshots()).toEqual([]);
   });
+});
+
+it('backs up nothing and sets no policy in a repository other than the one verified before', async () => {
+  const kopia = await newRepository();
+  const data = mkdtempSync(join(scratch, 'data-'));
+  const run = await runMover(
+    request({ repository: { ...FILESYSTEM_REPOSITORY, expectedUniqueID: '0'.repeat(64) }, policy: { retention: { keepLatest: 1 } } }),
+    { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD }, mounts: { '/data': data } },
+  );
+  expect(run.code).not.toBe(0);
+  expect(run.result).toMatchObject({ ok: false, operation: 'backup', errorClass: 'RepositoryChanged' });
+  expect(await kopia.snapshots()).toEqual([]);
+  expect(Object.keys(await kopia.policies())).toEqual(['(global)']);
 });
 
 describe('the mass-deletion breaker', () => {
