@@ -1,12 +1,20 @@
 // The test world itself: Jobs run through the real job controller, claims bind through the
 // real PV binder, owners cascade through the real garbage collector.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '../../operator/kube/kube-client.js';
 import { ConfigMaps, Jobs, Nodes, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets } from '../../operator/kube/resources.js';
 import { until, useTestNamespace } from '../support/cluster.js';
-import { CONTAINER_IMAGE_DIR, imageUnreadableReason, NodeAgent, STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
+import {
+  CONTAINER_IMAGE_DIR,
+  containerCapabilities,
+  DEFAULT_CAPABILITIES,
+  imageUnreadableReason,
+  NodeAgent,
+  STORAGE_CLASS,
+  STORAGE_CLASS_WFFC,
+} from '../support/node-agent.js';
 import { moverEntrypoint, repoRoot } from '../support/paths.js';
 import { claimObject, secretObject } from '../support/objects.js';
 
@@ -131,6 +139,144 @@ describe('jobs on the node agent', () => {
     const pod = await jobPod('nosecret');
     expect(pod.status.containerStatuses[0].state.waiting.message).toContain('absent');
     await t.client.delete(Jobs, t.ns, 'nosecret', { propagationPolicy: 'Background' });
+  });
+});
+
+describe('capabilities on the node agent', () => {
+  // Capability numbers, for reading /proc/self/status masks.
+  const CAP = { CHOWN: 0, DAC_OVERRIDE: 1, DAC_READ_SEARCH: 2, FOWNER: 3 } as const;
+  const mask = (bits: number[]) => bits.reduce((m, b) => m | (1n << BigInt(b)), 0n);
+  let dir: string;
+  let results: Record<string, { exitCode: number; message: string }>;
+
+  // One pod, a container per securityContext, each probing its own file only uid 1234 may
+  // read or write: reading it, appending to it, chowning it.
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'caps-'));
+    chmodSync(dir, 0o755);
+    const probe = [
+      'can() { if "$@" >/dev/null 2>&1; then echo yes; else echo no; fi; }',
+      'status() { grep "^$1:" /proc/self/status | cut -f2; }',
+      'f="/data/$CONTAINER.txt"',
+      `echo "read=$(can cat "$f") write=$(can sh -c 'echo more >> "$1"' - "$f") chown=$(can chown 4321:4321 "$f")` +
+        ' eff=$(status CapEff) bnd=$(status CapBnd) nnp=$(status NoNewPrivs)" > /dev/termination-log',
+    ].join('\n');
+    const container = (name: string, securityContext: Record<string, unknown>) => {
+      writeFileSync(join(dir, `${name}.txt`), 'for uid 1234 only\n', { mode: 0o600 });
+      chownSync(join(dir, `${name}.txt`), 1234, 1234);
+      return {
+        name,
+        image: 'kopia-operator:test',
+        command: ['sh', '-c', probe],
+        env: [{ name: 'CONTAINER', value: name }],
+        securityContext,
+        volumeMounts: [{ name: 'data', mountPath: '/data' }],
+      };
+    };
+    const dropAll = (...add: string[]) => ({ drop: ['ALL'], ...(add.length ? { add } : {}) });
+    await t.client.create(Pods, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'caps', namespace: t.ns },
+      spec: {
+        restartPolicy: 'Never',
+        volumes: [{ name: 'data', hostPath: { path: dir } }],
+        containers: [
+          container('root-default', { runAsUser: 0 }),
+          container('root-drop-all', { runAsUser: 0, capabilities: dropAll() }),
+          container('root-read-search', { runAsUser: 0, allowPrivilegeEscalation: false, capabilities: dropAll('DAC_READ_SEARCH') }),
+          container('root-owner', { runAsUser: 0, capabilities: dropAll('CHOWN', 'FOWNER', 'CAP_DAC_OVERRIDE') }),
+          container('nobody', { runAsUser: 65534, runAsGroup: 65534 }),
+          container('nobody-read-search', { runAsUser: 65534, runAsGroup: 65534, capabilities: dropAll('DAC_READ_SEARCH') }),
+        ],
+      },
+    } as Obj);
+    let pod: Obj | undefined;
+    await until('pod caps to finish', async () => {
+      pod = await t.client.get<Obj>(Pods, t.ns, 'caps');
+      return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    });
+    results = Object.fromEntries(pod!.status.containerStatuses.map((c: any) => [c.name, c.state.terminated]));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const probed = (name: string) => {
+    expect(results[name].exitCode).toBe(0);
+    const fields = Object.fromEntries(
+      results[name].message
+        .trim()
+        .split(' ')
+        .map((kv) => kv.split('=')),
+    );
+    return { ...fields, eff: BigInt(`0x${fields.eff}`), bnd: BigInt(`0x${fields.bnd}`) };
+  };
+
+  it('gives root the runtime default set when nothing is asked: it reads any file', () => {
+    const numbers: Record<string, number> = { ...CAP, FSETID: 4, KILL: 5, SETGID: 6, SETUID: 7, SETPCAP: 8, NET_BIND_SERVICE: 10 };
+    Object.assign(numbers, { NET_RAW: 13, SYS_CHROOT: 18, MKNOD: 27, AUDIT_WRITE: 29, SETFCAP: 31 });
+    const defaults = mask(DEFAULT_CAPABILITIES.map((c) => numbers[c]));
+    expect(probed('root-default')).toMatchObject({ read: 'yes', eff: defaults, bnd: defaults });
+  });
+
+  it('root with drop ALL cannot read a 0600 file of another uid', () => {
+    expect(probed('root-drop-all')).toMatchObject({ read: 'no', write: 'no', chown: 'no', eff: 0n, bnd: 0n });
+  });
+
+  it('root with drop ALL and DAC_READ_SEARCH reads it but cannot write or chown it; no new privileges', () => {
+    const dacReadSearch = mask([CAP.DAC_READ_SEARCH]);
+    expect(probed('root-read-search')).toMatchObject({ read: 'yes', write: 'no', chown: 'no', eff: dacReadSearch, nnp: '1' });
+    expect(statSync(join(dir, 'root-read-search.txt'))).toMatchObject({ uid: 1234, gid: 1234 });
+    expect(readFileSync(join(dir, 'root-read-search.txt'), 'utf8')).toBe('for uid 1234 only\n');
+  });
+
+  it('root with CHOWN, FOWNER and DAC_OVERRIDE chowns it', () => {
+    expect(probed('root-owner')).toMatchObject({
+      read: 'yes',
+      write: 'yes',
+      chown: 'yes',
+      eff: mask([CAP.CHOWN, CAP.DAC_OVERRIDE, CAP.FOWNER]),
+      nnp: '0',
+    });
+    expect(statSync(join(dir, 'root-owner.txt'))).toMatchObject({ uid: 4321, gid: 4321 });
+  });
+
+  it('uid 65534 cannot read it, and an added capability does not change that (no ambient capabilities, as containerd)', () => {
+    expect(probed('nobody')).toMatchObject({ read: 'no', eff: 0n });
+    expect(probed('nobody-read-search')).toMatchObject({ read: 'no', eff: 0n, bnd: mask([CAP.DAC_READ_SEARCH]) });
+  });
+
+  it('does not create a container asking for an unknown capability: the pod waits, as with containerd', async () => {
+    await t.client.create(Pods, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'unknown-cap', namespace: t.ns },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'main',
+            image: 'kopia-operator:test',
+            command: ['true'],
+            securityContext: { capabilities: { add: ['NOT_A_CAPABILITY'] } },
+          },
+        ],
+      },
+    } as Obj);
+    let pod: Obj | undefined;
+    await until('the pod to report CreateContainerError', async () => {
+      pod = await t.client.get<Obj>(Pods, t.ns, 'unknown-cap');
+      return pod.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerError';
+    });
+    expect(pod!.status.phase).toBe('Pending');
+    expect(pod!.status.containerStatuses[0].state.waiting.message).toBe('unknown capability "NOT_A_CAPABILITY"');
+  });
+
+  it('computes the set as containerd does: ALL first, then each added, then each dropped', () => {
+    expect(containerCapabilities({ capabilities: { add: ['ALL'], drop: ['CHOWN'] } })).not.toContain('CHOWN');
+    expect(containerCapabilities({ capabilities: { add: ['ALL'] } })).toHaveLength(41);
+    expect(containerCapabilities({ capabilities: { drop: ['ALL'], add: ['cap_chown'] } })).toEqual(['CHOWN']);
+    expect(containerCapabilities({ capabilities: { add: ['SYS_ADMIN'], drop: ['SYS_ADMIN'] } })).toEqual(containerCapabilities({}));
+    expect(containerCapabilities({ privileged: true, capabilities: { drop: ['ALL'] } })).toBeUndefined();
   });
 });
 

@@ -1,8 +1,9 @@
 // The local node agent: stands in for scheduler, kubelet and a hostPath provisioner, and
 // nothing more. It registers a Ready Node, binds pending Pods to it, runs their containers
 // as local processes (each in a private mount namespace with its volumes bind-mounted at
-// their mountPaths), and writes real pod status. The job controller, garbage collector and
-// PV binder in kube-controller-manager then behave exactly as in a cluster.
+// their mountPaths, with the capabilities the runtime would give them), and writes real
+// pod status. The job controller, garbage collector and PV binder in
+// kube-controller-manager then behave exactly as in a cluster.
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
@@ -86,6 +87,113 @@ function imageName(image: string): string {
 }
 
 const now = () => new Date().toISOString();
+
+/** What containerd and CRI-O give a container unless told otherwise. */
+export const DEFAULT_CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FSETID',
+  'FOWNER',
+  'MKNOD',
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SETFCAP',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'KILL',
+  'AUDIT_WRITE',
+];
+/** Linux capabilities by number (0 to 40). */
+const KNOWN_CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+  'PERFMON',
+  'BPF',
+  'CHECKPOINT_RESTORE',
+];
+
+/**
+ * A container's capability set as containerd computes it from its securityContext: the
+ * defaults; everything if add has ALL; nothing if drop has ALL; then each added, then each
+ * dropped. Undefined for a privileged container (no limit). Names may carry "CAP_".
+ */
+export function containerCapabilities(sc: {
+  privileged?: boolean;
+  capabilities?: { add?: string[]; drop?: string[] };
+}): string[] | undefined {
+  if (sc.privileged) return undefined;
+  const normal = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
+  const add = (sc.capabilities?.add ?? []).map(normal);
+  const drop = (sc.capabilities?.drop ?? []).map(normal);
+  const unknown = [...add, ...drop].find((c) => c !== 'ALL' && !KNOWN_CAPABILITIES.includes(c));
+  if (unknown) throw new Error(`unknown capability "${unknown}"`);
+  let caps = new Set(DEFAULT_CAPABILITIES);
+  if (add.includes('ALL')) caps = new Set(KNOWN_CAPABILITIES);
+  if (drop.includes('ALL')) caps.clear();
+  for (const c of add) if (c !== 'ALL') caps.add(c);
+  for (const c of drop) caps.delete(c);
+  return KNOWN_CAPABILITIES.filter((c) => caps.has(c));
+}
+
+/**
+ * setpriv options that give the exec'd program the process credentials the runtime would:
+ * uid, gid and groups; the bounding set limited to the container's capabilities and no
+ * inheritable ones, so root keeps exactly those and a non-root user has none in effect
+ * (containerd and CRI-O set no ambient capabilities: Kubernetes issue 56374); no_new_privs
+ * for allowPrivilegeEscalation: false.
+ */
+export function setprivOptions(
+  sc: { runAsUser?: number; runAsGroup?: number; privileged?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: any },
+  fsGroup: number | undefined,
+): string[] {
+  const options: string[] = [];
+  const caps = containerCapabilities(sc);
+  if (caps) options.push('--inh-caps', '-all', '--bounding-set', ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(','));
+  if (sc.allowPrivilegeEscalation === false) options.push('--nnp');
+  if (sc.runAsUser !== undefined && sc.runAsUser !== 0) {
+    options.push('--reuid', String(sc.runAsUser), '--regid', String(sc.runAsGroup ?? sc.runAsUser));
+    options.push(...(fsGroup !== undefined ? ['--groups', String(fsGroup)] : ['--clear-groups']));
+  }
+  return options;
+}
 
 /**
  * Why a non-root container could not run the image's code, if it could not. The checkout
@@ -572,6 +680,26 @@ export class NodeAgent {
       });
       return;
     }
+    const privileges = new Map<string, string[]>();
+    try {
+      for (const c of containers)
+        privileges.set(c.name, setprivOptions({ ...pod.spec.securityContext, ...c.securityContext }, pod.spec.securityContext?.fsGroup));
+    } catch (e) {
+      // As the runtime refuses to create the container: the pod waits, and its spec cannot change.
+      this.finished.add(uid);
+      await this.setPodStatus(pod, {
+        phase: 'Pending',
+        containerStatuses: pod.spec.containers.map((c: any) => ({
+          name: c.name,
+          image: c.image,
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'CreateContainerError', message: (e as Error).message } },
+        })),
+      });
+      return;
+    }
     const podDir = join(this.opts.dataDir, 'pods', uid);
     mkdirSync(this.podLogDir(uid), { recursive: true });
     chmodSync(podDir, 0o755);
@@ -636,7 +764,7 @@ export class NodeAgent {
             state: { running: { startedAt } },
           });
           if (!c.init) await writeStatus('Running');
-          const { code, message } = await this.runContainer(pod, c, env, volumes, podDir, state);
+          const { code, message } = await this.runContainer(pod, c, privileges.get(c.name)!, env, volumes, podDir, state);
           target.set(c.name, {
             ...target.get(c.name),
             ready: false,
@@ -678,6 +806,7 @@ export class NodeAgent {
   private runContainer(
     pod: Obj,
     c: any,
+    privileges: string[],
     env: Record<string, string>,
     volumes: Map<string, string>,
     podDir: string,
@@ -688,10 +817,6 @@ export class NodeAgent {
     const termFile = join(podDir, `${c.name}.termination-log`);
     writeFileSync(termFile, '');
     chmodSync(termFile, 0o666);
-    const sc = { ...(pod.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
-    const runAsUser: number | undefined = sc.runAsUser;
-    const runAsGroup: number = sc.runAsGroup ?? runAsUser ?? 0;
-    const asUser = runAsUser !== undefined && runAsUser !== 0;
     const lines = ['set -e'];
     const mountEnv: Record<string, string> = {};
     const termPath = c.terminationMessagePath ?? '/dev/termination-log';
@@ -725,9 +850,8 @@ export class NodeAgent {
     lines.push(`unset ${Object.keys(mountEnv).join(' ')}`);
     // The image's working directory is /; the agent's own (maybe under a mounted-over /tmp) must not leak in.
     lines.push(`cd "${(c.workingDir ?? '/').replace(/"/g, '')}"`);
-    const supplementary =
-      pod.spec.securityContext?.fsGroup !== undefined ? `--groups ${pod.spec.securityContext.fsGroup}` : '--clear-groups';
-    lines.push(asUser ? `exec setpriv --reuid ${runAsUser} --regid ${runAsGroup} ${supplementary} -- "$@"` : 'exec "$@"');
+    // The mounts above need the agent's privileges; the program gets only the container's.
+    lines.push(privileges.length ? `exec setpriv ${privileges.join(' ')} -- "$@"` : 'exec "$@"');
     const logFile = join(this.podLogDir(uid), `${c.name}.log`);
     const log = openSync(logFile, 'a');
     return new Promise((resolve) => {
