@@ -1,4 +1,5 @@
-// The test world a run shares: a control plane with CRDs applied and a node agent.
+// The test world a run shares: a control plane with the kopia CRDs and the CSI snapshot
+// API applied, and a node agent.
 // Started once per jest run by global-setup.ts, and by `make run` for the local demo.
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,10 +18,20 @@ export interface TestWorld {
   stop(): Promise<void>;
 }
 
-export async function applyCrds(client: KubeClient): Promise<string[]> {
-  const dir = join(repoRoot, 'manifests/crds');
+/** The kopia.io CRDs, from manifests/crds. */
+export function applyCrds(client: KubeClient): Promise<string[]> {
+  return applyCrdFiles(client, join(repoRoot, 'manifests/crds'), '.kopia.io.yaml');
+}
+
+/** The snapshot.storage.k8s.io/v1 API (the external-snapshotter's CRDs, as the test world writes them). */
+export function applySnapshotCrds(client: KubeClient): Promise<string[]> {
+  return applyCrdFiles(client, join(repoRoot, 'e2e/support/snapshot-crds'), '.snapshot.storage.k8s.io.yaml');
+}
+
+/** Creates or replaces the CRDs in dir's files ending in suffix; resolves once all are established. */
+async function applyCrdFiles(client: KubeClient, dir: string, suffix: string): Promise<string[]> {
   const names: string[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.kopia.io.yaml'))) {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(suffix))) {
     const crd = parse(readFileSync(join(dir, file), 'utf8')) as KubeObject;
     names.push(crd.metadata.name!);
     try {
@@ -68,7 +79,7 @@ export async function startTestWorld(log: (line: string) => void = () => undefin
   let agent: GuardedProcess | undefined;
   try {
     const client = await KubeClient.fromFile(controlPlane.kubeconfig);
-    await applyCrds(client);
+    await Promise.all([applyCrds(client), applySnapshotCrds(client)]);
     log('CRDs established');
     const agentDataDir = join(controlPlane.dir, 'node');
     mkdirSync(agentDataDir, { recursive: true });
