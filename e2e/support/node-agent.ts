@@ -1,9 +1,10 @@
-// The local node agent: stands in for scheduler, kubelet and a hostPath provisioner, and
-// nothing more. It registers a Ready Node, binds pending Pods to it, runs their containers
-// as local processes (each in a private mount namespace with its volumes bind-mounted at
-// their mountPaths, with the capabilities the runtime would give them), and writes real
-// pod status. The job controller, garbage collector and PV binder in
-// kube-controller-manager then behave exactly as in a cluster.
+// The local node agent: stands in for scheduler, kubelet, a hostPath CSI driver (its
+// provisioner, clones and snapshots) and the snapshot controller, and nothing more. It
+// registers a Ready Node, binds pending Pods to it, runs their containers as local
+// processes (each in a private mount namespace with its volumes bind-mounted at their
+// mountPaths, with the capabilities the runtime would give them), and writes real pod
+// status. The job controller, garbage collector and PV binder in kube-controller-manager
+// then behave exactly as in a cluster.
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
@@ -24,6 +25,10 @@ import {
 import { join } from 'node:path';
 import { Informer } from '../../operator/runtime/informer.js';
 import { WorkQueue } from '../../operator/runtime/work-queue.js';
+import { ApiEventRecorder, type EventRecorder, type EventType } from '../../operator/runtime/events.js';
+import { createLogger } from '../../operator/runtime/logger.js';
+import { HostPathSnapshotter, snapshotSourceOf } from './snapshot-controller.js';
+import { copyVolumeTree, quantityBytes } from './volume-data.js';
 import { isAlreadyExists, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
 import {
   ConfigMaps,
@@ -38,6 +43,8 @@ import {
 export const PROVISIONER = 'kopia.io/test-hostpath';
 export const STORAGE_CLASS = 'kopia-test-hostpath';
 export const STORAGE_CLASS_WFFC = 'kopia-test-hostpath-wffc';
+/** The default VolumeSnapshotClass, for the agent's driver. */
+export const SNAPSHOT_CLASS = 'kopia-test-hostpath-snapclass';
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 /** Where containers find kopia (bind-mounted; /run is a tmpfs, so the mount point leaves no trace). */
 const CONTAINER_TOOLS_DIR = '/run/kopia-node-agent/bin';
@@ -78,6 +85,12 @@ export interface NodeAgentOptions {
 interface RunningPod {
   children: Set<ChildProcess>;
   killed: boolean;
+}
+
+/** A claim's data source (dataSourceRef or dataSource) if it is another claim: a clone. */
+function cloneSourceOf(pvc: Obj): { name: string; namespace?: string } | undefined {
+  const ref = pvc.spec?.dataSourceRef ?? pvc.spec?.dataSource;
+  return ref?.kind === 'PersistentVolumeClaim' && !ref.apiGroup ? ref : undefined;
 }
 
 function imageName(image: string): string {
@@ -228,6 +241,9 @@ export class NodeAgent {
   private readonly toolsDir: string;
   private readonly images: Set<string>;
   private readonly log: (line: string) => void;
+  private readonly events: EventRecorder;
+  /** Snapshots of its driver's volumes: present where the agent provisions. */
+  private readonly snapshotter?: HostPathSnapshotter;
   private imageProblem?: string;
 
   constructor(
@@ -245,8 +261,26 @@ export class NodeAgent {
     this.pvcs = new Informer<Obj>(client, PersistentVolumeClaims, { resyncMs: 5000 });
     this.pvs = new Informer<Obj>(client, PersistentVolumes, { resyncMs: 5000 });
     this.pods.on((_e, pod) => this.podQueue.add(`${pod.metadata.namespace}/${pod.metadata.name}`));
+    this.events = new ApiEventRecorder(client, PROVISIONER, createLogger('node-agent', 'warn'));
+    if (opts.provisioner !== false) {
+      this.snapshotter = new HostPathSnapshotter(client, {
+        driver: PROVISIONER,
+        className: SNAPSHOT_CLASS,
+        storeDir: this.snapshotsDir,
+        pvcs: this.pvcs,
+        pvs: this.pvs,
+        events: new ApiEventRecorder(client, 'snapshot-controller', createLogger('node-agent', 'warn')),
+        onSnapshotChange: (vs) => this.pendingClaimsFrom(vs.metadata.namespace!, (p) => snapshotSourceOf(p)?.name === vs.metadata.name),
+        log: this.log,
+      });
+    }
     this.pvcs.on((_e, pvc) => {
-      if (this.opts.provisioner !== false) this.volumeQueue.add(`pvc/${pvc.metadata.namespace}/${pvc.metadata.name}`);
+      if (this.opts.provisioner !== false) {
+        this.volumeQueue.add(`pvc/${pvc.metadata.namespace}/${pvc.metadata.name}`);
+        // Clones of this claim may wait for it to exist or bind.
+        this.pendingClaimsFrom(pvc.metadata.namespace!, (p) => cloneSourceOf(p)?.name === pvc.metadata.name);
+        this.snapshotter?.claimChanged(pvc);
+      }
       // A claim that binds may unblock pods waiting to be scheduled.
       for (const pod of this.pods.list()) {
         if (pod.metadata.namespace === pvc.metadata.namespace && !pod.spec?.nodeName)
@@ -260,6 +294,11 @@ export class NodeAgent {
 
   get volumesDir(): string {
     return join(this.opts.dataDir, 'volumes');
+  }
+
+  /** The snapshot store: the data of each snapshot, by handle (snapshotDataPath). */
+  get snapshotsDir(): string {
+    return join(this.opts.dataDir, 'snapshots');
   }
 
   /** The directory holding a pod's container logs (there is no kubelet log endpoint). */
@@ -287,6 +326,7 @@ export class NodeAgent {
     await this.registerNode();
     if (this.opts.provisioner !== false) await this.ensureStorageClasses();
     await Promise.all([this.pvs.start(), this.pvcs.start()]);
+    await this.snapshotter?.start();
     await this.pods.start();
   }
 
@@ -294,6 +334,7 @@ export class NodeAgent {
     this.pods.stop();
     this.pvcs.stop();
     this.pvs.stop();
+    this.snapshotter?.stop();
     this.podQueue.stop();
     this.volumeQueue.stop();
     for (const r of this.running.values()) {
@@ -395,15 +436,35 @@ export class NodeAgent {
     const provisioner = ann['volume.kubernetes.io/storage-provisioner'] ?? ann['volume.beta.kubernetes.io/storage-provisioner'];
     if (provisioner !== PROVISIONER) return;
     // Like the CSI external-provisioner: a claim filled by a volume populator is not ours.
-    const ref = pvc.spec.dataSourceRef ?? pvc.spec.dataSource;
-    if (ref && !(ref.kind === 'PersistentVolumeClaim' && !ref.apiGroup)) return;
+    const cloneOf = cloneSourceOf(pvc);
+    const restoreOf = snapshotSourceOf(pvc);
+    if ((pvc.spec.dataSourceRef ?? pvc.spec.dataSource) && !cloneOf && !restoreOf) return;
     const sc = await this.client.getOrUndefined<Obj>(StorageClasses, undefined, pvc.spec.storageClassName);
     if (!sc) return;
     if (sc.volumeBindingMode === 'WaitForFirstConsumer' && ann[SELECTED_NODE] !== this.nodeName) return;
     const name = `pvc-${pvc.metadata.uid}`;
+    if (this.pvs.get(name)) return; // provisioned; the binder has yet to bind it
     const path = join(this.volumesDir, name);
-    mkdirSync(path, { recursive: true });
-    chmodSync(path, 0o777);
+    if (cloneOf || restoreOf) {
+      const source = cloneOf
+        ? this.cloneSource(pvc, cloneOf)
+        : ((await this.snapshotter?.restoreSource(pvc)) ?? { problem: 'this node agent does not take snapshots' });
+      if ('problem' in source) {
+        // The claim stays Pending; a change of its source brings it back here.
+        await this.claimEvent(
+          pvc,
+          'Warning',
+          'ProvisioningFailed',
+          `failed to provision volume with StorageClass "${sc.metadata.name}": ${source.problem}`,
+        );
+        return;
+      }
+      // The storage's own copy, as a CSI driver clones or restores a volume.
+      await copyVolumeTree(source.path, path);
+    } else {
+      mkdirSync(path, { recursive: true });
+      chmodSync(path, 0o777);
+    }
     const pv = {
       apiVersion: 'v1',
       kind: 'PersistentVolume',
@@ -431,10 +492,52 @@ export class NodeAgent {
     };
     try {
       await this.client.create(PersistentVolumes, pv as KubeObject);
-      this.log(`provisioned ${name} for ${key}`);
+      this.log(
+        `provisioned ${name} for ${key}${cloneOf ? ` as a clone of ${cloneOf.name}` : restoreOf ? ` from snapshot ${restoreOf.name}` : ''}`,
+      );
+      await this.claimEvent(pvc, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${name}`);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
     }
+  }
+
+  /** The source volume's directory for a clone, as the external-provisioner checks a claim data source; or why the clone must wait. */
+  private cloneSource(pvc: Obj, ref: { name: string; namespace?: string }): { path: string } | { problem: string } {
+    const ns = pvc.metadata.namespace!;
+    if (ref.namespace && ref.namespace !== ns)
+      return { problem: `cross-namespace data sources are not supported (${ref.namespace}/${ref.name})` };
+    const source = this.pvcs.get(`${ns}/${ref.name}`);
+    if (!source) return { problem: `source persistentvolumeclaim "${ref.name}" not found` };
+    if (source.metadata.deletionTimestamp) return { problem: `source persistentvolumeclaim "${ref.name}" is being deleted` };
+    const pv = source.spec.volumeName ? this.pvs.get(source.spec.volumeName) : undefined;
+    if (source.status?.phase !== 'Bound' || !pv)
+      return { problem: `source persistentvolumeclaim "${ref.name}" is not bound to a volume yet` };
+    if (pv.metadata.annotations?.['pv.kubernetes.io/provisioned-by'] !== PROVISIONER || !pv.spec.hostPath?.path)
+      return { problem: `the volume of source persistentvolumeclaim "${ref.name}" is not one of driver ${PROVISIONER}` };
+    const mode = pvc.spec.volumeMode ?? 'Filesystem';
+    if ((source.spec.volumeMode ?? 'Filesystem') !== mode)
+      return {
+        problem: `source persistentvolumeclaim "${ref.name}" has volume mode ${source.spec.volumeMode}; the claim asks for ${mode}`,
+      };
+    const requested = quantityBytes(pvc.spec.resources?.requests?.storage ?? '0');
+    const sourceSize = quantityBytes(source.status?.capacity?.storage ?? pv.spec.capacity?.storage ?? '0');
+    if (requested < sourceSize)
+      return {
+        problem: `requested volume size ${requested} is less than the size ${sourceSize} of source persistentvolumeclaim "${ref.name}"`,
+      };
+    return { path: pv.spec.hostPath.path };
+  }
+
+  /** Queues the agent's pending claims in a namespace whose data source matches. */
+  private pendingClaimsFrom(namespace: string, matches: (pvc: Obj) => boolean): void {
+    for (const p of this.pvcs.list()) {
+      if (p.metadata.namespace === namespace && !p.spec?.volumeName && matches(p))
+        this.volumeQueue.add(`pvc/${namespace}/${p.metadata.name}`);
+    }
+  }
+
+  private claimEvent(pvc: Obj, type: EventType, reason: string, message: string): Promise<void> {
+    return this.events.record({ ...pvc, apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, type, reason, message);
   }
 
   // ---- scheduler and kubelet -------------------------------------------------------
