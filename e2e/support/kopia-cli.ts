@@ -3,41 +3,60 @@
 // Also an inventory of a directory tree, to compare a restore with its source.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_MOVER_ID } from '../../operator/jobs/mover-privileges.js';
 
 const run = promisify(execFile);
+
+/** Where the repository appears to plain kopia (in its own mount namespace; /run is a tmpfs). */
+const REPOSITORY_MOUNT = '/run/kopia-cli/repository';
 
 export class KopiaCli {
   private readonly dir = mkdtempSync(join(tmpdir(), 'kopia-cli-'));
 
-  constructor(
+  private constructor(
     private readonly kopia: string,
     private readonly password: string,
+    private readonly repository: string,
   ) {}
 
-  /** A client connected to the filesystem repository at path, as username@hostname. */
+  /**
+   * A client connected to the filesystem repository at path, as username@hostname. It runs
+   * as the movers' uid, as a second client sharing the volume must (kopia makes 0700
+   * directories: what root wrote there, the movers could not read).
+   */
   static async connect(binDir: string, path: string, password: string, who = { username: 'user', hostname: 'outside' }): Promise<KopiaCli> {
-    const cli = new KopiaCli(join(binDir, 'kopia'), password);
+    const cli = new KopiaCli(join(binDir, 'kopia'), password, path);
     await cli.run(
       'repository',
       'connect',
       'filesystem',
-      `--path=${path}`,
+      `--path=${REPOSITORY_MOUNT}`,
       `--override-username=${who.username}`,
       `--override-hostname=${who.hostname}`,
     );
     return cli;
   }
 
+  /**
+   * Runs kopia as the movers' uid, with the repository bind-mounted where that uid can
+   * reach it (it lives under the test world's private directory); other paths it reads or
+   * writes must be open to that uid.
+   */
   async run(...args: string[]): Promise<string> {
-    const { stdout } = await run(this.kopia, args, {
+    chmodSync(this.dir, 0o777);
+    const id = String(DEFAULT_MOVER_ID);
+    const script = `mkdir -p ${REPOSITORY_MOUNT} && mount --bind "$KOPIA_CLI_REPOSITORY" ${REPOSITORY_MOUNT} && exec setpriv --reuid ${id} --regid ${id} --clear-groups -- "$@"`;
+    const argv = ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'kopia-cli', this.kopia, ...args];
+    const { stdout } = await run('unshare', argv, {
       maxBuffer: 256 * 1024 * 1024,
       env: {
         PATH: process.env.PATH,
         KOPIA_PASSWORD: this.password,
+        KOPIA_CLI_REPOSITORY: this.repository,
         KOPIA_CHECK_FOR_UPDATES: 'false',
         KOPIA_CONFIG_PATH: join(this.dir, 'repository.config'),
         KOPIA_CACHE_DIRECTORY: join(this.dir, 'cache'),

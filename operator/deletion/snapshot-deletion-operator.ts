@@ -10,7 +10,8 @@ import type { KubeObject } from '../kube/kube-client.js';
 import { Jobs, KopiaBackups, KopiaClusterRepositories, KopiaRepositories, Pods, Secrets } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
-import { MOVER_REQUEST_ENV, type EditRequest } from '../mover/mover-contract.js';
+import { EDIT_PIN_LIMIT, MOVER_REQUEST_ENV, type EditRequest } from '../mover/mover-contract.js';
+import { SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import {
   moverRepository,
@@ -31,6 +32,10 @@ import { breakerOf, decideDeletions, RELEASE_DELETIONS_ANNOTATION, SNAPSHOT_FINA
 type BackupObject = KubeObject & Backup;
 
 const EDIT_DEADLINE_SECONDS = 3600;
+/** Snapshot ids per kopia call: a Linux environment variable holds 128 KiB (each id ~35 bytes of JSON). */
+const MAX_DELETIONS_PER_EDIT = 2000;
+/** Deletions requested within this long of each other go into one kopia call. */
+const BATCH_SETTLE_MS = 3000;
 export const DELETIONS_PAUSED_CONDITION = 'DeletionsPaused';
 
 /** The snapshot a Backup stands for, if any. */
@@ -109,6 +114,10 @@ export class SnapshotDeletionOperator extends KindOperator {
     const deletions = mine.filter((b) => this.wantsDeletion(b));
     const pinChanges = mine.filter((b) => this.wantsPinChange(b));
     if (deletions.length === 0 && pinChanges.length === 0) return;
+    // Let a burst of deletions (kubectl delete -l …, a GitOps prune) settle into one batch.
+    const newest = Math.max(...deletions.map((b) => Date.parse(b.metadata.deletionTimestamp!)));
+    const settling = newest + BATCH_SETTLE_MS - this.ctx.now().getTime();
+    if (deletions.length > 0 && settling > 0) return { requeueAfterMs: settling };
     if (findCondition(repo.status?.conditions, ConditionType.Ready)?.status !== 'True' || !repo.status?.uniqueID) return; // the repository's changes wake us
 
     const now = this.ctx.now();
@@ -147,10 +156,13 @@ export class SnapshotDeletionOperator extends KindOperator {
       operation: 'edit',
       repository: moverRepository(repo),
       identity: operatorIdentity('edit', repo),
-      delete: [...new Set(toDelete)].sort(),
+      // Bounded so the request fits one environment variable and the answer a termination message; the rest go next.
+      delete: [...new Set(toDelete)].sort().slice(0, MAX_DELETIONS_PER_EDIT),
       pin: pinChanges.filter((b) => b.spec.pin).map((b) => b.status!.snapshot!.id!),
       unpin: pinChanges.filter((b) => !b.spec.pin).map((b) => b.status!.snapshot!.id!),
     };
+    request.pin = request.pin.slice(0, EDIT_PIN_LIMIT);
+    request.unpin = request.unpin.slice(0, EDIT_PIN_LIMIT - request.pin.length);
     const desired = buildMoverJob({
       ...(await repositoryJobBase(repo, this.ctx, this.secrets)),
       name: jobName,
@@ -183,12 +195,24 @@ export class SnapshotDeletionOperator extends KindOperator {
       // Deleted now or gone before: either way the snapshot no longer exists.
       const gone = new Set(request.delete);
       for (const b of this.backups.list().filter((x) => this.wantsDeletion(x) && gone.has(snapshotOf(x)!))) await this.releaseFinalizer(b);
+      // kopia saves a snapshot whose pins change under a new id: follow it, in status and label.
       const pinned = new Set(request.pin);
       const unpinned = new Set(request.unpin);
       for (const b of this.backups.list()) {
         const id = b.status?.snapshot?.id;
         if (!id || !(pinned.has(id) || unpinned.has(id))) continue;
-        await writeStatus(this.ctx.client, KopiaBackups, b, { ...b.status, pinned: pinned.has(id) });
+        const newID = edited.newIDs?.[id] ?? id;
+        const current =
+          newID === id
+            ? b
+            : await this.ctx.client.patch<BackupObject>(KopiaBackups, b.metadata.namespace, b.metadata.name!, {
+                metadata: { labels: { [SNAPSHOT_ID_LABEL]: newID } },
+              });
+        await writeStatus(this.ctx.client, KopiaBackups, current, {
+          ...current.status,
+          snapshot: { ...current.status?.snapshot, id: newID },
+          pinned: pinned.has(id),
+        });
       }
     } else if (!result.ok) {
       await this.ctx.events.record(repo, 'Warning', Reason.SnapshotDeletionFailed, result.message);

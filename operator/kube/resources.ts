@@ -22,7 +22,12 @@ export const ClusterRoleBindings: ResourceType = {
   namespaced: false,
 };
 export const StorageClasses: ResourceType = { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false };
-export const VolumeSnapshots: ResourceType = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots', namespaced: true };
+export const VolumeSnapshots: ResourceType = {
+  group: 'snapshot.storage.k8s.io',
+  version: 'v1',
+  plural: 'volumesnapshots',
+  namespaced: true,
+};
 export const CustomResourceDefinitions: ResourceType = {
   group: 'apiextensions.k8s.io',
   version: 'v1',
