@@ -20,13 +20,13 @@ import {
   VolumeSnapshots,
 } from '../kube/resources.js';
 import { buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
-import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, moverRequestOf, MoverJobs, type JobObject } from '../jobs/mover-job.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { BackupRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { resolveIdentity, identityString } from '../backupconfig/backupconfig-identity.js';
 import { repositoryLabel, REPOSITORY_ID_LABEL, SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
-import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
+import { breakerOf, expireBudget, RELEASE_DELETIONS_ANNOTATION, SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -153,12 +153,23 @@ export class BackupOperator extends KindOperator {
     if (job) {
       if (!isJobFinished(job)) return { status };
       const result = this.moverJobs.result(job);
+      const ran = moverRequestOf<BackupRequest>(job);
       const next = statusFromBackupResult(status, result, job.metadata.uid!, generation, now);
+      if (next.phase === 'Succeeded') next.pinned = !!ran?.pin;
       const repo = status.repository ? this.repositoryObject(status.repository, ns) : undefined;
       const labels =
         next.snapshot?.id && repo?.status?.uniqueID
           ? { [SNAPSHOT_ID_LABEL]: next.snapshot.id, [REPOSITORY_ID_LABEL]: repositoryLabel(repo.status.uniqueID) }
           : undefined;
+      // A backup released from the breaker (no expire limit) used the release request up.
+      const release = repo?.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION];
+      if (ran && ran.expireLimit === undefined && result.ok && repo && release && release !== repo.status?.deletions?.releaseHandled) {
+        const type = status.repository!.kind === 'ClusterRepository' ? KopiaClusterRepositories : KopiaRepositories;
+        await writeStatus(this.ctx.client, type, repo, {
+          ...repo.status,
+          deletions: { ...repo.status?.deletions, releaseHandled: release },
+        });
+      }
       return { status: next, remove: job, cleanup: true, labels };
     }
 
@@ -233,6 +244,13 @@ export class BackupOperator extends KindOperator {
       policy: { retention: config.spec.retention, ...config.spec.policy },
       tags: { ...backup.spec.tags, 'kopia-operator-backup': `${ns}.${name}` },
       pin: backup.spec.pin,
+      // Retention expires snapshots too: more than the breaker allows stops the backup instead.
+      expireLimit: expireBudget({
+        breaker: breakerOf(resolved.spec.deletionBreaker),
+        state: resolved.status?.deletions,
+        releaseRequest: this.repositoryObject(repository, ns)?.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
+        now,
+      }),
     };
     const jobName = backupJobName(name);
     await this.moverJobs.start(

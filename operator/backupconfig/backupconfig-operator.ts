@@ -1,9 +1,16 @@
 // BackupConfig: *what* to back up. It runs nothing by itself; its operator resolves the
 // repository (present, allowed for this namespace, Ready), checks the source claim and
 // resolves the identity, so Backups and schedules can rely on a Ready config.
-import type { BackupConfigSpec, BackupConfigStatus } from '../../generated/types.js';
+import type { Backup, BackupConfigSpec, BackupConfigStatus } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
-import { KopiaBackupConfigs, KopiaClusterRepositories, KopiaRepositories, Namespaces, PersistentVolumeClaims } from '../kube/resources.js';
+import {
+  KopiaBackupConfigs,
+  KopiaBackups,
+  KopiaClusterRepositories,
+  KopiaRepositories,
+  Namespaces,
+  PersistentVolumeClaims,
+} from '../kube/resources.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { findCondition, setCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
@@ -13,6 +20,7 @@ import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
 import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
+import { lastBackups, reservedIdentityPath } from './backupconfig-backups.js';
 import { identityString, resolveIdentity } from './backupconfig-identity.js';
 
 type BackupConfigObject = KubeObject & { spec: BackupConfigSpec; status?: BackupConfigStatus };
@@ -25,6 +33,7 @@ export class BackupConfigOperator extends KindOperator {
   private clusterRepositories!: Informer<Repo>;
   private namespaces!: Informer<KubeObject>;
   private claims!: Informer<KubeObject>;
+  private backups!: Informer<KubeObject & Backup>;
 
   constructor(
     ctx: OperatorContext,
@@ -54,6 +63,12 @@ export class BackupConfigOperator extends KindOperator {
         .filter((c) => c.metadata.namespace === ns.metadata.name)
         .map((c) => `${c.metadata.namespace}/${c.metadata.name}`),
     );
+    // Their Backups finishing move lastBackup and lastSuccessTime.
+    this.backups = this.watchRelated<KubeObject & Backup>(KopiaBackups, (b) =>
+      b.spec.configRef && ['Succeeded', 'Failed'].includes(b.status?.phase ?? '')
+        ? [`${b.metadata.namespace}/${b.spec.configRef.name}`]
+        : [],
+    );
     this.claims = this.watchRelated<KubeObject>(PersistentVolumeClaims, (pvc) =>
       this.configs
         .list()
@@ -71,8 +86,13 @@ export class BackupConfigOperator extends KindOperator {
     const now = this.ctx.now();
     const [status, reason, message] = this.evaluate(config, ns);
     const identity = resolveIdentity(config.spec, config.metadata.name!, ns);
+    const mine = this.backups
+      .list()
+      .filter((b) => b.metadata.namespace === ns && b.spec.configRef?.name === config.metadata.name)
+      .map((b) => ({ name: b.metadata.name!, status: b.status }));
     const next: BackupConfigStatus = {
       ...config.status,
+      ...lastBackups(mine),
       observedGeneration: generation,
       identity,
       identityString: identityString(identity),
@@ -88,6 +108,8 @@ export class BackupConfigOperator extends KindOperator {
   private evaluate(config: BackupConfigObject, ns: string): ['True' | 'False', string, string] {
     const problems = this.validator.validate({ ...config, status: undefined });
     if (problems.length) return ['False', Reason.InvalidSpec, problems.map(formatProblem).join('; ')];
+    const reserved = reservedIdentityPath(resolveIdentity(config.spec, config.metadata.name!, ns).path);
+    if (reserved) return ['False', Reason.InvalidSpec, `spec.identity.path: ${reserved}`];
     // Its backup and restore movers run in this namespace with these settings.
     const permission = moverPermission(privilegedSettings({ mover: config.spec.mover }), {
       clusterScoped: false,

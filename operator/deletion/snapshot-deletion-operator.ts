@@ -9,8 +9,8 @@ import type { Backup, RepositoryStatus } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { Jobs, KopiaBackups, KopiaClusterRepositories, KopiaRepositories, Pods, Secrets } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
-import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
-import { EDIT_PIN_LIMIT, MOVER_REQUEST_ENV, type EditRequest } from '../mover/mover-contract.js';
+import { isJobFinished, moverRequestOf, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { EDIT_PIN_LIMIT, type EditRequest } from '../mover/mover-contract.js';
 import { SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import {
@@ -178,7 +178,7 @@ export class SnapshotDeletionOperator extends KindOperator {
   private async collect(repo: AnyRepository, job: JobObject, type: typeof KopiaRepositories): Promise<ReconcileResult | void> {
     const status = repo.status ?? {};
     if (job.metadata.uid === status.deletions?.collectedJobUID) return void (await this.moverJobs.remove(job));
-    const request = requestOf(job);
+    const request = moverRequestOf<EditRequest>(job);
     const result = this.moverJobs.result(job);
     const edited = result.ok ? result.edited : undefined;
     const release = job.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION];
@@ -228,11 +228,4 @@ export class SnapshotDeletionOperator extends KindOperator {
       metadata: { finalizers, resourceVersion: b.metadata.resourceVersion },
     });
   }
-}
-
-/** The edit request a Job ran with (its own environment: no secret in it). */
-function requestOf(job: JobObject): EditRequest | undefined {
-  const env = (job.spec?.template?.spec?.containers?.[0]?.env ?? []) as { name: string; value?: string }[];
-  const raw = env.find((e) => e.name === MOVER_REQUEST_ENV)?.value;
-  return raw ? (JSON.parse(raw) as EditRequest) : undefined;
 }

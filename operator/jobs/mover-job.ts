@@ -10,7 +10,7 @@
 //              next pass only retries the delete) and a newer Job of the same name is safe.
 import { isAlreadyExists, isConflict, type KubeClient, type KubeObject } from '../kube/kube-client.js';
 import { Jobs } from '../kube/resources.js';
-import { parseMoverResult, type MoverResult } from '../mover/mover-contract.js';
+import { MOVER_REQUEST_ENV, parseMoverResult, type MoverRequest, type MoverResult } from '../mover/mover-contract.js';
 import type { Informer } from '../runtime/informer.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- Job and Pod bodies are read structurally */
@@ -18,6 +18,13 @@ export type JobObject = KubeObject & { spec?: any; status?: any };
 
 export function isJobFinished(job: JobObject): boolean {
   return (job.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+}
+
+/** The request a mover Job was started with (its own environment; it holds no secret). */
+export function moverRequestOf<T extends MoverRequest>(job: JobObject): T | undefined {
+  const env = (job.spec?.template?.spec?.containers?.[0]?.env ?? []) as { name: string; value?: string }[];
+  const raw = env.find((e) => e.name === MOVER_REQUEST_ENV)?.value;
+  return raw ? (JSON.parse(raw) as T) : undefined;
 }
 
 export class MoverJobs {

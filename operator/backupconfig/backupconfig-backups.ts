@@ -1,0 +1,33 @@
+// What a BackupConfig's status says about its Backups. Pure.
+import type { BackupConfigStatus, BackupStatus } from '../../generated/types.js';
+import { MOVER_PATHS } from '../mover/mover-contract.js';
+
+interface FinishedBackup {
+  name: string;
+  status?: BackupStatus;
+}
+
+/** The newest finished Backup, and the newest successful one. */
+export function lastBackups(
+  backups: FinishedBackup[],
+): Pick<BackupConfigStatus, 'lastBackup' | 'lastBackupTime' | 'lastSuccessfulBackup' | 'lastSuccessTime'> {
+  const finished = backups
+    .filter((b) => (b.status?.phase === 'Succeeded' || b.status?.phase === 'Failed') && b.status.completionTime)
+    .sort((a, b) => b.status!.completionTime!.localeCompare(a.status!.completionTime!));
+  const last = finished[0];
+  const success = finished.find((b) => b.status?.phase === 'Succeeded');
+  return {
+    ...(last ? { lastBackup: last.name, lastBackupTime: last.status!.completionTime } : {}),
+    ...(success ? { lastSuccessfulBackup: success.name, lastSuccessTime: success.status!.completionTime } : {}),
+  };
+}
+
+/** The mover's own directories: the data cannot be mounted over them. */
+const RESERVED = [MOVER_PATHS.scratch, MOVER_PATHS.cache, MOVER_PATHS.secrets, MOVER_PATHS.repository, '/tmp', '/dev', '/proc', '/run'];
+
+export function reservedIdentityPath(path: string): string | undefined {
+  const clean = path.replace(/\/+$/, '') || '/';
+  if (clean === '/') return 'the data cannot be mounted at /';
+  const hit = RESERVED.find((r) => clean === r || clean.startsWith(`${r}/`) || r.startsWith(`${clean}/`));
+  return hit ? `the data cannot be mounted at ${path}: the mover uses ${hit}` : undefined;
+}
