@@ -2,13 +2,25 @@
 // kube-controller-manager and the node agent, runs the operator as its own process (with
 // leader election, started again whenever it dies, as a Deployment would), then applies a
 // small demo — a Secret, a claim for the repository, a filesystem Repository with create
-// enabled and a BackupConfig — and shows what the operator made of them. Keeps running
+// enabled, a BackupConfig and a BackupSchedule, then a Backup of some files — and shows what
+// the operator made of them. Keeps running
 // until Ctrl-C or SIGTERM, then stops everything and removes its data directory (or does
 // that right after the demo with --once).
-import { writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from '../operator/kube/kube-client.js';
-import { Events, KopiaBackupConfigs, KopiaRepositories, Namespaces, PersistentVolumeClaims, Secrets } from '../operator/kube/resources.js';
+import {
+  Events,
+  KopiaBackupConfigs,
+  KopiaBackups,
+  KopiaBackupSchedules,
+  KopiaRepositories,
+  Namespaces,
+  PersistentVolumeClaims,
+  PersistentVolumes,
+  Secrets,
+} from '../operator/kube/resources.js';
 import { conditionOf } from '../e2e/support/cluster.js';
 import { claimObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot, tsNode } from '../e2e/support/paths.js';
@@ -61,6 +73,12 @@ async function main(): Promise<number> {
   }
 }
 
+async function volumeDir(client: KubeClient, claim: string): Promise<string> {
+  await until(`claim ${claim} to bind`, async () => (await client.get<Obj>(PersistentVolumeClaims, NS, claim)).status?.phase === 'Bound');
+  const pvc = await client.get<Obj>(PersistentVolumeClaims, NS, claim);
+  return (await client.get<Obj>(PersistentVolumes, undefined, pvc.spec.volumeName)).spec.hostPath.path;
+}
+
 async function runDemo(world: TestWorld, running: { operator?: Supervised }): Promise<void> {
   const { kubeconfig, dir } = world.controlPlane;
   const client = await KubeClient.fromFile(kubeconfig);
@@ -77,6 +95,7 @@ async function runDemo(world: TestWorld, running: { operator?: Supervised }): Pr
         POD_NAMESPACE: 'kopia-system',
         MOVER_IMAGE: 'kopia-operator:dev',
         HEALTH_PORT: '0',
+        INTAKE_PORT: '0', // catalog uploads: a free port on loopback, where the movers (local processes) reach it
       }),
     say,
   );
@@ -114,7 +133,16 @@ async function runDemo(world: TestWorld, running: { operator?: Supervised }): Pr
         apiVersion: 'kopia.io/v1alpha1',
         kind: 'BackupConfig',
         metadata: { name: 'app', namespace: NS },
-        spec: { repository: { name: 'nas' }, source: { pvc: 'app-data' } },
+        spec: { repository: { name: 'nas' }, source: { pvc: 'app-data' }, retention: { keepLatest: 10, keepDaily: 7 } },
+      },
+    },
+    {
+      type: KopiaBackupSchedules,
+      obj: {
+        apiVersion: 'kopia.io/v1alpha1',
+        kind: 'BackupSchedule',
+        metadata: { name: 'app-every-10-minutes', namespace: NS },
+        spec: { configRef: { name: 'app' }, cron: '*/10 * * * *', jitter: '1m' },
       },
     },
   ];
@@ -140,10 +168,47 @@ async function runDemo(world: TestWorld, running: { operator?: Supervised }): Pr
   say(`Repository ${NS}/nas: Ready=${ready(repo).status} (${ready(repo).reason}) — ${ready(repo).message}`);
   say(`  uniqueID ${repo.status.uniqueID}, encryption ${repo.status.format.encryption}, ${repo.status.snapshotCount} snapshots`);
   say(`BackupConfig ${NS}/app: Ready=${ready(config).status} — ${ready(config).message}; identity ${config.status.identityString}`);
+
+  // The application's files, then a manual Backup of them (copyMethod Snapshot: a VolumeSnapshot and a temporary claim).
+  const data = await volumeDir(client, 'app-data');
+  mkdirSync(join(data, 'config'), { recursive: true });
+  writeFileSync(join(data, 'config/settings.json'), '{"theme": "dark"}\n');
+  writeFileSync(join(data, 'library.db'), randomBytes(256 * 1024));
+  await client.create(KopiaBackups, {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'Backup',
+    metadata: { name: 'app-first', namespace: NS },
+    spec: { configRef: { name: 'app' }, tags: { reason: 'demo' } },
+  } as Obj);
+  say(`applied Backup ${NS}/app-first`);
+  let backup: Obj | undefined;
+  await until(
+    'Backup demo/app-first to finish',
+    async () => ['Succeeded', 'Failed'].includes((backup = await client.get<Obj>(KopiaBackups, NS, 'app-first')).status?.phase),
+    120000,
+    250,
+  );
+  say(`Backup ${NS}/app-first: ${backup!.status.phase} — ${ready(backup!).message}`);
+  say(
+    `  snapshot ${backup!.status.snapshot?.id} of ${config.status.identityString}, retention ${JSON.stringify(backup!.status.retentionReasons)}`,
+  );
+  await until(
+    'the catalog mirror to list it',
+    async () => ((await client.get<Obj>(KopiaRepositories, NS, 'nas')).status.catalog?.snapshots ?? 0) >= 1,
+    60000,
+    250,
+  );
+  say(
+    `catalog: ${(await client.get<Obj>(KopiaRepositories, NS, 'nas')).status.catalog.snapshots} snapshot(s) in the repository, mirrored as Backup objects`,
+  );
   const events = await client.list<Obj>(Events, NS);
-  for (const e of events.items.filter((x: any) => x.source?.component === 'kopia-operator'))
+  const ours = events.items.filter((x: any) => x.source?.component === 'kopia-operator');
+  for (const e of ours.sort((a: any, b: any) => (a.firstTimestamp ?? '').localeCompare(b.firstTimestamp ?? '')))
     say(`  event ${(e as any).type} ${(e as any).reason}: ${(e as any).message}`);
-  say('backups, restores and the volume populator arrive with their own issues; this run shows the repository side.');
+  say(
+    'BackupSchedule demo/app-every-10-minutes makes a Backup every 10 minutes; restores and the volume populator arrive with their own issue.',
+  );
+  say('try: kubectl get kopia -n demo; kubectl get kbk -n demo -o wide; kubectl describe krepo nas -n demo');
   writeFileSync(join(dir, 'KUBECONFIG'), kubeconfig);
   say(`kubectl works against it: export KUBECONFIG=${kubeconfig}`);
   client.close();
