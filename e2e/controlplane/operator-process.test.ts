@@ -32,6 +32,7 @@ async function startReplica(name: string): Promise<Replica> {
       POD_NAMESPACE: t.ns,
       POD_NAME: name,
       HEALTH_PORT: String(port),
+      INTAKE_PORT: '0', // two replicas on one host: each its own catalog intake port
       MOVER_IMAGE: 'kopia-operator:test',
       // A long lease: a quick takeover can then only come from the release.
       LEADER_ELECTION_LEASE_DURATION: String(LEASE_DURATION_SECONDS),
