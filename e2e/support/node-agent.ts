@@ -654,7 +654,8 @@ export class NodeAgent {
         path = pv?.spec.hostPath?.path ?? pv?.spec.local?.path;
         if (!path) throw new Error(`volume ${vol.name}: claim ${vol.persistentVolumeClaim.claimName} has no host-path volume`);
         mkdirSync(path, { recursive: true });
-        if (fsGroup !== undefined) this.applyFsGroup(path, fsGroup);
+        // As the kubelet's CSI mounter: a read-only volume's ownership is left alone.
+        if (fsGroup !== undefined && !vol.persistentVolumeClaim.readOnly) this.applyFsGroup(path, fsGroup);
       } else if (vol.emptyDir) {
         path = join(podDir, 'volumes', vol.name);
         mkdirSync(path, { recursive: true });
