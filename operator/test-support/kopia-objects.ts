@@ -61,7 +61,8 @@ export type KindName = keyof typeof validObjects;
 
 /** A copy of obj with the dotted path set to value (undefined removes the field). */
 export function withField<T>(obj: T, path: string, value: unknown): T {
-  const copy = structuredClone(obj) as Record<string, unknown>;
+  // A JSON copy: structuredClone's objects come from another realm under jest, which cel-js refuses.
+  const copy = JSON.parse(JSON.stringify(obj)) as Record<string, unknown>;
   const parts = path.split('.');
   let node = copy;
   for (const part of parts.slice(0, -1)) {

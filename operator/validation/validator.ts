@@ -119,10 +119,10 @@ export function createValidator(files: SchemaFile[] = bundledSchemaFiles): Kopia
       const validateKind = byKind.get(String(kind));
       if (!validateKind)
         return [{ path: 'kind', message: `unknown kind ${String(kind)}; ${API_VERSION} has ${[...byKind.keys()].sort().join(', ')}` }];
-      if (validateKind(obj)) return [];
       const seen = new Set<string>();
       const problems: ValidationProblem[] = [];
-      for (const problem of withoutAnyOfBranches(validateKind.errors ?? []).map(describe)) {
+      const errors = validateKind(obj) ? [] : (validateKind.errors ?? []);
+      for (const problem of withoutAnyOfBranches(errors).map(describe)) {
         const key = `${problem.path}\u0000${problem.message}`;
         if (!seen.has(key)) {
           seen.add(key);
