@@ -40,10 +40,15 @@ lint: node_modules/.package-lock.json typecheck lint-manifests ## eslint, pretti
 lint-manifests: node_modules/.package-lock.json ## validate kopia.io manifests offline (DIR=... to choose)
 	$(NODE_TS) operator/cli/lint.ts $(or $(DIR),examples)
 
+# The control-plane files run one at a time: each starts an operator that watches the whole
+# cluster, and two at once would act on each other's objects.
 test: setup check-generated lint ## everything CI runs: generated-file check, lint, unit, kopia and control-plane tiers
-	@mkdir -p .tmp
-	$(JEST) --maxWorkers=2 --json --outputFile=.tmp/jest-results.json
-	@node -e "const r = JSON.parse(require('fs').readFileSync('.tmp/jest-results.json', 'utf8')); console.log('tests: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped')"
+	@mkdir -p .tmp && rm -f .tmp/jest-*.json
+	@status=0; \
+	 $(JEST) --selectProjects unit kopia --maxWorkers=2 --json --outputFile=.tmp/jest-unit-kopia.json || status=1; \
+	 $(JEST) --selectProjects control-plane --maxWorkers=1 --json --outputFile=.tmp/jest-control-plane.json || status=1; \
+	 node -e "let p = 0, f = 0, s = 0; for (const file of process.argv.slice(1)) { const r = JSON.parse(require('fs').readFileSync(file, 'utf8')); p += r.numPassedTests; f += r.numFailedTests + r.numRuntimeErrorTestSuites; s += r.numPendingTests; } console.log('tests: ' + p + ' passed, ' + f + ' failed, ' + s + ' skipped')" .tmp/jest-unit-kopia.json .tmp/jest-control-plane.json; \
+	 exit $$status
 
 test-unit: node_modules/.package-lock.json
 	$(JEST) --selectProjects unit
@@ -52,7 +57,7 @@ test-kopia: setup
 	$(JEST) --selectProjects kopia
 
 test-control-plane: setup
-	$(JEST) --selectProjects control-plane
+	$(JEST) --selectProjects control-plane --maxWorkers=1
 
 bench: setup build ## benchmarks; results in bench/results/
 	$(NODE_TS) scripts/bench.ts
