@@ -1,0 +1,362 @@
+// make bench, many objects: 1,000 BackupConfigs with 1,000 BackupSchedules converging and
+// then at rest; a repository with 10,000 real kopia snapshots (500 sources × 20) mirrored
+// as Discovered Backups, re-synced with nothing changed, and at rest; 1,000 of those
+// snapshots deleted through their Backup objects. Numbers only: the targets are printed
+// beside them, never asserted.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  Jobs,
+  KopiaBackupConfigs,
+  KopiaBackups,
+  KopiaBackupSchedules,
+  KopiaRepositories,
+  PersistentVolumeClaims,
+  Secrets,
+} from '../operator/kube/resources.js';
+import { LABELS, MOVER_SELECTOR } from '../operator/jobs/job-builder.js';
+import { claimObject, repositoryObject, secretObject } from '../e2e/support/objects.js';
+import {
+  BENCH_PASSWORD,
+  callsBetween,
+  inParallel,
+  isReady,
+  PLAIN_MOUNTS,
+  PlainKopia,
+  readyRepository,
+  say,
+  secs,
+  startBenchWorld,
+  until,
+  type BenchWorld,
+  type Calls,
+  type Obj,
+} from './bench-support.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- status is read structurally */
+const backupWrites = (calls: Calls) =>
+  Object.entries(calls)
+    .filter(([k]) => /^(POST|PUT|PATCH|DELETE) backups$/.test(k))
+    .reduce((n, [, v]) => n + v, 0);
+const key = (o: Obj) => `${o.metadata.namespace}/${o.metadata.name}`;
+
+export async function benchSchedules(): Promise<Record<string, unknown>> {
+  const n = Number(process.env.BENCH_SCHEDULES ?? 1000);
+  const bw = await startBenchWorld('bench-schedules');
+  try {
+    const { client, ns } = bw;
+    await readyRepository(bw, 'nas');
+    await client.create(PersistentVolumeClaims, claimObject({ name: 'app-data', namespace: ns }));
+
+    const readyConfigs = new Set<string>();
+    const scheduled = new Set<string>();
+    let converged: number | undefined;
+    const check = () => {
+      if (converged === undefined && readyConfigs.size === n && scheduled.size === n) converged = Date.now();
+    };
+    await bw.watch<Obj>(KopiaBackupConfigs, { namespace: ns }, (event, c) => {
+      const ok = event !== 'DELETED' && isReady(c) && c.status?.observedGeneration === c.metadata.generation;
+      if (ok) readyConfigs.add(key(c));
+      else readyConfigs.delete(key(c));
+      check();
+    });
+    await bw.watch<Obj>(KopiaBackupSchedules, { namespace: ns }, (event, s) => {
+      if (event !== 'DELETED' && s.status?.nextScheduleTime) scheduled.add(key(s));
+      else scheduled.delete(key(s));
+      check();
+    });
+    const backups = await bw.watch<Obj>(KopiaBackups, { namespace: ns });
+
+    // Daily, twelve hours from now: no run falls into the benchmark (jitter is at most 30 min).
+    const cron = `0 ${(new Date().getUTCHours() + 12) % 24} * * *`;
+    say(`schedules: creating ${n} BackupConfigs and ${n} BackupSchedules (cron "${cron}" UTC, jitter 30m)`);
+    const before = await bw.metrics();
+    const t0 = Date.now();
+    const names = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(4, '0')}`);
+    await inParallel(names, 16, async (name) => {
+      await client.create(KopiaBackupConfigs, {
+        apiVersion: 'kopia.io/v1alpha1',
+        kind: 'BackupConfig',
+        metadata: { name, namespace: ns },
+        spec: { repository: { name: 'nas' }, source: { pvc: 'app-data' }, copyMethod: 'Direct' },
+      } as Obj);
+      await client.create(KopiaBackupSchedules, {
+        apiVersion: 'kopia.io/v1alpha1',
+        kind: 'BackupSchedule',
+        metadata: { name, namespace: ns },
+        spec: { configRef: { name }, cron, timeZone: 'UTC', jitter: '30m' },
+      } as Obj);
+    });
+    const createdMs = Date.now() - t0;
+    say(`schedules: ${2 * n} objects created in ${secs(createdMs)} s; waiting for them to converge`);
+    await until(`${n} configs Ready and ${n} schedules with a next time`, async () => converged !== undefined, 600000, 100);
+    const convergeMs = converged! - t0;
+    const duringConvergence = callsBetween(before, await bw.metrics());
+    say(
+      `schedules: ${n} BackupConfigs Ready and ${n} BackupSchedules with nextScheduleTime ${secs(convergeMs)} s after the first create (target: under 30 s)`,
+    );
+    const memoryConverged = bw.memory();
+
+    const rest = await bw.rest();
+    const memory = bw.memory();
+    say(
+      `schedules at rest for ${rest.windowSeconds} s: ${rest.apiWrites} API writes besides ${rest.leaseRenewals} Lease renewals; ${rest.requestsPerMinute} requests/min in all (target: 0 writes)`,
+    );
+    say(`schedules: operator resident memory ${memory.rssMB} MB, peak ${memory.peakMB} MB (target: under 150 MB)`);
+    return {
+      configs: n,
+      schedules: n,
+      createSeconds: secs(createdMs),
+      convergeSeconds: secs(convergeMs),
+      convergeTarget: 'every config Ready and every schedule with a nextScheduleTime under 30 s after the first create',
+      requestsWhileConverging: duringConvergence,
+      backupsMade: backups.list().length,
+      atRest: { ...rest, target: 'zero writes per minute at rest (Lease renewals counted apart)' },
+      operatorMemory: { ...memory, rssAfterConvergeMB: memoryConverged.rssMB, target: 'operator resident memory under 150 MB' },
+    };
+  } finally {
+    await bw.stop();
+  }
+}
+
+/** 10,000 real kopia snapshots: 20 rounds of `kopia snapshot create` over 500 tiny directories, in two client processes. */
+async function makeSnapshots(bw: BenchWorld, repoDir: string, scratch: string, sources: number, rounds: number) {
+  const who = { username: 'laptop', hostname: 'home' };
+  const workers = [0, 1].map(() => new PlainKopia(bw.world.kopiaBinDir, BENCH_PASSWORD, { repository: repoDir, data: scratch }));
+  try {
+    const t0 = Date.now();
+    await workers[0].create(who);
+    // Twenty snapshots per source must all be kept (kopia's default keeps the latest 10).
+    await workers[0].run('policy', 'set', '--global', `--keep-latest=${rounds * 2}`, '--no-auto-maintenance');
+    await workers[1].connect(who);
+    const names = Array.from({ length: sources }, (_, i) => String(i).padStart(3, '0'));
+    for (const name of names) mkdirSync(join(scratch, name), { recursive: true, mode: 0o755 });
+    const shares = [names.filter((_, i) => i % 2 === 0), names.filter((_, i) => i % 2 === 1)];
+    for (let round = 0; round < rounds; round++) {
+      for (const name of names) writeFileSync(join(scratch, name, 'notes.txt'), `source ${name}, version ${round}\n`, { mode: 0o644 });
+      await Promise.all(
+        workers.map((w, i) => w.run('snapshot', 'create', ...shares[i].map((s) => `${PLAIN_MOUNTS.data}/${s}`), '--no-auto-maintenance')),
+      );
+      if ((round + 1) % 5 === 0) say(`catalog: ${(round + 1) * sources} snapshots made (${secs(Date.now() - t0)} s)`);
+    }
+    const makeMs = Date.now() - t0;
+    const listed = await workers[0].run('snapshot', 'list', '--all', '--json');
+    const count = (JSON.parse(listed.stdout) as unknown[]).length;
+    return { makeMs, count, plainListMs: listed.ms };
+  } finally {
+    for (const w of workers) w.close();
+  }
+}
+
+export async function benchCatalog(opts: {
+  deletions: boolean;
+}): Promise<{ catalog: Record<string, unknown>; deletions?: Record<string, unknown> }> {
+  const sources = Number(process.env.BENCH_CATALOG_SOURCES ?? 500);
+  const rounds = Number(process.env.BENCH_CATALOG_ROUNDS ?? 20);
+  const total = sources * rounds;
+  const bw = await startBenchWorld('bench-catalog');
+  const scratch = mkdtempSync(join(tmpdir(), 'bench-catalog-'));
+  chmodSync(scratch, 0o755);
+  try {
+    const { client, ns } = bw;
+    const name = 'catalog';
+    await client.create(Secrets, secretObject({ name: `${name}-password`, namespace: ns, stringData: { KOPIA_PASSWORD: BENCH_PASSWORD } }));
+    await client.create(PersistentVolumeClaims, claimObject({ name, namespace: ns }));
+    const repoDir = await bw.volumeDir(ns, name);
+
+    say(`catalog: preparing ${total} snapshots (${sources} sources × ${rounds}) with plain kopia, outside the measured time`);
+    const made = await makeSnapshots(bw, repoDir, scratch, sources, rounds);
+    say(`catalog: ${made.count} snapshots made in ${secs(made.makeMs)} s; plain kopia lists them in ${secs(made.plainListMs)} s`);
+    if (made.count !== total) throw new Error(`expected ${total} snapshots, kopia lists ${made.count}`);
+
+    // What the operator does, as it happens.
+    const times: Record<string, number> = {};
+    const discovered = new Set<string>();
+    const jobs = new Map<string, { operation: string; seen: number; finished?: number }>();
+    const syncs: { seen: number; lastSyncTime: string }[] = [];
+    const backups = await bw.watch<Obj>(KopiaBackups, { namespace: ns }, (event, b) => {
+      if (event !== 'DELETED' && b.status?.origin === 'Discovered' && b.status?.phase === 'Succeeded') {
+        times.firstBackup ??= Date.now();
+        discovered.add(key(b));
+        if (discovered.size === total) times.allDiscovered ??= Date.now();
+      } else discovered.delete(key(b));
+    });
+    await bw.watch<Obj>(Jobs, { namespace: ns, labelSelector: MOVER_SELECTOR }, (event, j) => {
+      if (event === 'DELETED') return;
+      const uid = j.metadata.uid!;
+      if (!jobs.has(uid)) jobs.set(uid, { operation: j.metadata.labels?.[LABELS.operation] ?? '?', seen: Date.now() });
+      const done = (j.status?.conditions ?? []).some((c: any) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True');
+      if (done) jobs.get(uid)!.finished ??= Date.now();
+    });
+    const repos = await bw.watch<Obj>(KopiaRepositories, { namespace: ns }, (event, r) => {
+      if (event === 'DELETED') return;
+      if (isReady(r)) times.ready ??= Date.now();
+      const last = r.status?.catalog?.lastSyncTime;
+      if (last && syncs[syncs.length - 1]?.lastSyncTime !== last) syncs.push({ seen: Date.now(), lastSyncTime: last });
+    });
+    const jobsOf = (operation: string) => [...jobs.values()].filter((j) => j.operation === operation).sort((a, b) => a.seen - b.seen);
+
+    // A cluster rebuilt over an existing repository: the Repository object is all that is new.
+    const before = await bw.metrics();
+    times.created = Date.now();
+    await client.create(
+      KopiaRepositories,
+      repositoryObject({ name, namespace: ns, create: false, spec: { catalog: { refreshInterval: '10s' } } }),
+    );
+    await until(`${total} Discovered Backups`, async () => times.allDiscovered !== undefined, 900000, 100);
+    const firstSync = callsBetween(before, await bw.metrics());
+    const catalogJob = jobsOf('catalog')[0];
+    const mirror = {
+      snapshots: total,
+      sources,
+      preparation: {
+        seconds: secs(made.makeMs),
+        how: `plain kopia 0.23 as the movers' uid, 2 processes in parallel: ${rounds} rounds of one \`kopia snapshot create\` over ${sources / 2} tiny directories each (a file changed per round), global keep-latest ${rounds * 2}`,
+        plainKopiaListSeconds: secs(made.plainListMs),
+      },
+      fromRepositoryCreatedSeconds: secs(times.allDiscovered - times.created),
+      verificationSeconds: secs(times.ready - times.created),
+      fromCatalogTriggerSeconds: secs(times.allDiscovered - catalogJob.seen),
+      catalogJobSeconds: catalogJob.finished ? secs(catalogJob.finished - catalogJob.seen) : undefined,
+      mirrorSeconds: catalogJob.finished ? secs(times.allDiscovered - catalogJob.finished) : undefined,
+      target: `${total} snapshots mirrored as Backup objects in under 60 s (from the catalog Job's creation, the trigger)`,
+      requests: firstSync,
+    };
+    say(
+      `catalog: ${total} Discovered Backups ${mirror.fromCatalogTriggerSeconds} s after the catalog Job was created (target: under 60 s): ` +
+        `Job (list + upload) ${mirror.catalogJobSeconds} s, mirroring ${mirror.mirrorSeconds} s; ${mirror.fromRepositoryCreatedSeconds} s from the Repository's creation (verification ${mirror.verificationSeconds} s)`,
+    );
+
+    // One full re-sync with nothing changed: a catalog Job created and collected inside the window.
+    await until(
+      'the mirroring sync to be recorded',
+      async () => repos.get(`${ns}/${name}`)?.status?.catalog?.snapshots === total,
+      120000,
+      100,
+    );
+    const syncsBefore = syncs.length;
+    const jobsBefore = jobsOf('catalog').length;
+    const beforeResync = await bw.metrics();
+    const resyncStart = Date.now();
+    await until('a re-sync', async () => syncs.length > syncsBefore && jobsOf('catalog').length > jobsBefore, 300000, 100);
+    const resyncCalls = callsBetween(beforeResync, await bw.metrics());
+    const resyncJob = jobsOf('catalog')[jobsBefore];
+    const resync = {
+      backupWrites: backupWrites(resyncCalls),
+      target: 'zero writes of Backup objects on a re-sync with nothing changed',
+      catalogJobToSyncedSeconds: secs(syncs[syncs.length - 1].seen - resyncJob.seen),
+      windowSeconds: secs(Date.now() - resyncStart),
+      requests: resyncCalls,
+    };
+    say(
+      `catalog re-sync, nothing changed: ${resync.backupWrites} writes of Backup objects (target: 0); catalog Job to recorded sync ${resync.catalogJobToSyncedSeconds} s; calls ${JSON.stringify(resyncCalls)}`,
+    );
+
+    // At rest with 10,000 Backups: the default interval again, so no catalog Job falls into the window.
+    await client.patch(KopiaRepositories, ns, name, { spec: { catalog: { refreshInterval: '15m' } } });
+    const noJobs = async () => (await client.list<Obj>(Jobs, ns)).items.length === 0;
+    await until(
+      'the re-verification after the interval change',
+      async () => {
+        const r = repos.get(`${ns}/${name}`);
+        return isReady(r) && r?.status?.observedGeneration === r?.metadata.generation && (await noJobs());
+      },
+      300000,
+      250,
+    );
+    const rest = await bw.rest();
+    const memory = bw.memory();
+    say(
+      `catalog at rest with ${backups.list().length} Backups for ${rest.windowSeconds} s: ${rest.requestsPerMinute} requests/min, ${rest.apiWrites} writes besides ${rest.leaseRenewals} Lease renewals`,
+    );
+    say(`catalog: operator resident memory ${memory.rssMB} MB, peak ${memory.peakMB} MB`);
+    const catalog = {
+      ...mirror,
+      resync,
+      atRest: {
+        backups: backups.list().length,
+        ...rest,
+        target: 'reads from the cache: no LIST of Backups, no writes besides Lease renewals',
+      },
+      operatorMemory: memory,
+    };
+    if (!opts.deletions) return { catalog };
+    return { catalog, deletions: await benchDeletions(bw, name, backups, jobsOf, total, rounds) };
+  } finally {
+    await bw.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function benchDeletions(
+  bw: BenchWorld,
+  repository: string,
+  backups: { list(): Obj[]; get(key: string): Obj | undefined },
+  jobsOf: (operation: string) => { seen: number; finished?: number }[],
+  total: number,
+  perSource: number,
+): Promise<Record<string, unknown>> {
+  const { client, ns } = bw;
+  const n = Number(process.env.BENCH_DELETIONS ?? 1000);
+  // Every snapshot of the first n / 20 sources, as when old machines are retired.
+  const chosen = backups
+    .list()
+    .sort((a, b) => (a.status.snapshot.identity.path + a.metadata.name).localeCompare(b.status.snapshot.identity.path + b.metadata.name))
+    .slice(0, n);
+  const ids = new Set(chosen.map((b) => b.spec.snapshot.id as string));
+  say(`deletions: marking ${n} Backups (every snapshot of ${Math.ceil(n / perSource)} sources) deletionPolicy Delete`);
+  await inParallel(
+    chosen,
+    16,
+    async (b) => void (await client.patch(KopiaBackups, ns, b.metadata.name!, { spec: { deletionPolicy: 'Delete' } })),
+  );
+  await until(
+    `finalizers on ${n} Backups`,
+    async () => chosen.every((b) => backups.get(key(b))?.metadata.finalizers?.includes('kopia.io/snapshot-deletion')),
+    300000,
+    250,
+  );
+  // Released once, as a person would after checking: more than maxDeletions (10) at once stop otherwise.
+  await client.patch(KopiaRepositories, ns, repository, {
+    metadata: { annotations: { 'kopia.io/release-deletions': new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') } },
+  });
+  const editsBefore = jobsOf('edit').length;
+  const before = await bw.metrics();
+  const t0 = Date.now();
+  await inParallel(chosen, 16, async (b) => void (await client.delete(KopiaBackups, ns, b.metadata.name!)));
+  const deletedMs = Date.now() - t0;
+  await until(`${n} Backups gone`, async () => chosen.every((b) => !backups.get(key(b))), 900000, 100);
+  const goneMs = Date.now() - t0;
+  const calls = callsBetween(before, await bw.metrics());
+  const edits = jobsOf('edit').slice(editsBefore);
+  const repoDir = await bw.volumeDir(ns, repository);
+  const plain = new PlainKopia(bw.world.kopiaBinDir, BENCH_PASSWORD, { repository: repoDir });
+  let left: { id: string }[];
+  try {
+    await plain.connect();
+    left = await plain.snapshots();
+  } finally {
+    plain.close();
+  }
+  const stillThere = left.filter((s) => ids.has(s.id)).length;
+  const result = {
+    deletions: n,
+    deleteCallsSeconds: secs(deletedMs),
+    allGoneSeconds: secs(goneMs),
+    editJobs: edits.map((j) => ({
+      startedAfterSeconds: secs(j.seen - t0),
+      runSeconds: j.finished ? secs(j.finished - j.seen) : undefined,
+    })),
+    snapshotsLeftInKopia: left.length,
+    deletedSnapshotsStillInKopia: stillThere,
+    operatorCalls: calls,
+    settleSeconds: 3,
+    target: 'none in the design; wall time until every object and its snapshot is gone',
+  };
+  say(
+    `deletions: ${n} Backups (deletionPolicy Delete, breaker released) gone ${result.allGoneSeconds} s after the first DELETE (the DELETEs took ${result.deleteCallsSeconds} s); ` +
+      `edit Job(s) ${JSON.stringify(result.editJobs)}; kopia keeps ${left.length} of ${total} snapshots, ${stillThere} of the deleted ones`,
+  );
+  return result;
+}
