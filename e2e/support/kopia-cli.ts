@@ -46,10 +46,20 @@ export class KopiaCli {
    * reach it (it lives under the test world's private directory); other paths it reads or
    * writes must be open to that uid.
    */
-  async run(...args: string[]): Promise<string> {
+  run(...args: string[]): Promise<string> {
+    return this.exec(args, false);
+  }
+
+  /** Restores a snapshot as root, so files get back the owners recorded in it. */
+  async restoreAsRoot(snapshotID: string, target: string): Promise<void> {
+    await this.exec(['snapshot', 'restore', snapshotID, target], true);
+  }
+
+  private async exec(args: string[], asRoot: boolean): Promise<string> {
     chmodSync(this.dir, 0o777);
     const id = String(DEFAULT_MOVER_ID);
-    const script = `mkdir -p ${REPOSITORY_MOUNT} && mount --bind "$KOPIA_CLI_REPOSITORY" ${REPOSITORY_MOUNT} && exec setpriv --reuid ${id} --regid ${id} --clear-groups -- "$@"`;
+    const as = asRoot ? '' : `setpriv --reuid ${id} --regid ${id} --clear-groups -- `;
+    const script = `mkdir -p ${REPOSITORY_MOUNT} && mount --bind "$KOPIA_CLI_REPOSITORY" ${REPOSITORY_MOUNT} && exec ${as}"$@"`;
     const argv = ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'kopia-cli', this.kopia, ...args];
     const { stdout } = await run('unshare', argv, {
       maxBuffer: 256 * 1024 * 1024,
@@ -59,8 +69,9 @@ export class KopiaCli {
         KOPIA_CLI_REPOSITORY: this.repository,
         KOPIA_CHECK_FOR_UPDATES: 'false',
         KOPIA_CONFIG_PATH: join(this.dir, 'repository.config'),
-        KOPIA_CACHE_DIRECTORY: join(this.dir, 'cache'),
-        KOPIA_LOG_DIR: join(this.dir, 'logs'),
+        // Root's cache and logs apart: what root writes there, the movers' uid could not read.
+        KOPIA_CACHE_DIRECTORY: join(this.dir, asRoot ? 'root-cache' : 'cache'),
+        KOPIA_LOG_DIR: join(this.dir, asRoot ? 'root-logs' : 'logs'),
       },
     });
     return stdout;

@@ -37,6 +37,8 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import {
   backupJobName,
+  cacheClaimName,
+  desiredCacheClaim,
   desiredSourceCopyClaim,
   desiredVolumeSnapshot,
   identityBlocker,
@@ -267,6 +269,7 @@ export class BackupOperator extends KindOperator {
         activeDeadlineSeconds: BACKUP_DEADLINE_SECONDS,
         data: { claimName: source.claimName, mountPath: identity.path, readOnly: true },
         nodeName: source.nodeName,
+        cacheClaim: await this.ensureCacheClaim(config),
       }),
     );
     return { status: statusRunning(source.status, { jobName, identity, repository }, generation, now) };
@@ -340,6 +343,23 @@ export class BackupOperator extends KindOperator {
     const cached = this.claims.get(`${ns}/${copyName}`);
     if (!cached) await this.ensure(PersistentVolumeClaims, desiredSourceCopyClaim(backup.metadata.name!, ns, owner, claim, method));
     return { ready: true, claimName: copyName, status: copy };
+  }
+
+  /** The config's persistent cache claim, when mover.cache.storageClassName asks for one. */
+  private async ensureCacheClaim(config: ConfigObject): Promise<string | undefined> {
+    const cache = config.spec.mover?.cache;
+    if (!cache?.storageClassName) return undefined;
+    const ns = config.metadata.namespace!;
+    const name = cacheClaimName(config.metadata.name!);
+    if (this.claims.get(`${ns}/${name}`)) return name;
+    const owner: OwnerReference = {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'BackupConfig',
+      name: config.metadata.name!,
+      uid: config.metadata.uid!,
+    };
+    await this.ensure(PersistentVolumeClaims, desiredCacheClaim(config.metadata.name!, ns, owner, cache));
+    return name;
   }
 
   /** Reads an object, creating it when missing. */

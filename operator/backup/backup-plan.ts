@@ -75,6 +75,37 @@ export function desiredSourceCopyClaim(
   };
 }
 
+/** kopia's cache for a BackupConfig's movers, kept between backups (so an unchanged re-backup is quick). */
+export const cacheClaimName = (config: string) => boundedName('kopia-cache', config);
+
+export function desiredCacheClaim(
+  config: string,
+  namespace: string,
+  owner: OwnerReference,
+  cache: { capacity?: string | number; storageClassName?: string },
+): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: cacheClaimName(config),
+      namespace,
+      labels: {
+        [LABELS.managedBy]: MANAGED_BY,
+        [LABELS.component]: 'mover-cache',
+        [LABELS.ownerKind]: 'BackupConfig',
+        [LABELS.ownerName]: config,
+      },
+      ownerReferences: [owner],
+    },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: cache.storageClassName,
+      resources: { requests: { storage: cache.capacity ?? '2Gi' } },
+    },
+  };
+}
+
 /** Pods that mount the claim and run: a ReadWriteOnce claim can be read only on their node. */
 export function nodeUsingClaim(pods: Obj[], claim: string): string | undefined {
   const pod = pods.find(

@@ -52,6 +52,8 @@ export interface MoverJobInput {
   data?: { claimName: string; mountPath: string; readOnly: boolean };
   /** Run on this node (a ReadWriteOnce claim in use is reachable only there). */
   nodeName?: string;
+  /** A claim that keeps kopia's cache between runs (mover.cache.storageClassName); else an emptyDir. */
+  cacheClaim?: string;
 }
 
 function repositoryVolume(fs: FilesystemBackend): Record<string, unknown> {
@@ -106,7 +108,9 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
   ];
   const volumes: Record<string, unknown>[] = [
     { name: 'scratch', emptyDir: {} },
-    { name: 'cache', emptyDir: input.mover?.cache?.capacity ? { sizeLimit: input.mover.cache.capacity } : {} },
+    input.cacheClaim
+      ? { name: 'cache', persistentVolumeClaim: { claimName: input.cacheClaim } }
+      : { name: 'cache', emptyDir: input.mover?.cache?.capacity ? { sizeLimit: input.mover.cache.capacity } : {} },
     { name: 'tmp', emptyDir: {} },
   ];
   const mounts: Record<string, unknown>[] = [
