@@ -1,10 +1,11 @@
 // Plain kopia beside the mover in kopia-tier tests: a filesystem repository the tests
 // create, fill and inspect with the real binary, and a tree of varied files to back up.
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MoverRepository } from '../../operator/mover/mover-contract.js';
+import { inventory as treeInventory } from '../support/kopia-cli.js';
 
 export interface KopiaResult {
   code: number;
@@ -107,36 +108,8 @@ export function makeVariedTree(root: string): void {
   symlinkSync('/nonexistent/target', join(root, 'dangling'));
 }
 
-export interface Entry {
-  type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  uid: number;
-  sha256?: string;
-  target?: string;
-}
-
-/** Every entry under root with its type, mode, owner and content hash (symlinks not followed). */
-export function inventory(root: string, rel = ''): Record<string, Entry> {
-  const out: Record<string, Entry> = {};
-  for (const name of readdirSync(join(root, rel)).sort()) {
-    const path = join(rel, name);
-    const st = lstatSync(join(root, path));
-    if (st.isSymbolicLink()) out[path] = { type: 'symlink', mode: 0, uid: st.uid, target: readlinkSync(join(root, path)) };
-    else if (st.isDirectory()) {
-      out[path] = { type: 'dir', mode: st.mode & 0o7777, uid: st.uid };
-      Object.assign(out, inventory(root, path));
-    } else
-      out[path] = {
-        type: 'file',
-        mode: st.mode & 0o7777,
-        uid: st.uid,
-        sha256: createHash('sha256')
-          .update(readFileSync(join(root, path)))
-          .digest('hex'),
-      };
-  }
-  return out;
-}
+/** Every entry under root with its type, mode, owners and content hash (symlinks not followed). */
+export const inventory = (root: string) => treeInventory(root, { owners: true });
 
 /** The mover's argv lines for one kopia subcommand, from its JSON log. */
 export function kopiaCalls(log: string, ...subcommand: string[]): string[][] {

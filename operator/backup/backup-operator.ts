@@ -6,7 +6,7 @@
 // Backups that mirror an existing snapshot (spec.snapshot, origin Discovered) belong to
 // the catalog mirror; this operator leaves their status alone.
 import type { Backup, BackupConfig, BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
-import { isNotFound, type KubeObject, type OwnerReference, type ResourceType } from '../kube/kube-client.js';
+import { controllerReference, isNotFound, type KubeObject, type OwnerReference, type ResourceType } from '../kube/kube-client.js';
 import {
   Jobs,
   KopiaBackupConfigs,
@@ -216,14 +216,7 @@ export class BackupOperator extends KindOperator {
     }
     this.identityClaims.set(identityKey, `${ns}/${name}`);
 
-    const owner: OwnerReference = {
-      apiVersion: 'kopia.io/v1alpha1',
-      kind: 'Backup',
-      name,
-      uid: backup.metadata.uid!,
-      controller: true,
-      blockOwnerDeletion: true,
-    };
+    const owner = controllerReference(backup);
     const source = await this.prepareSource(backup, config, owner, queued);
     if (!source.ready)
       return { status: statusWaiting(source.status, source.reason, source.message, generation, now), requeueAfterMs: WAIT_POLL_MS };
@@ -422,15 +415,7 @@ export class BackupOperator extends KindOperator {
   }
 
   private clusterRepositoryOwner(name: string): OwnerReference {
-    const repo = this.clusterRepositories.get(name)!;
-    return {
-      apiVersion: 'kopia.io/v1alpha1',
-      kind: 'ClusterRepository',
-      name,
-      uid: repo.metadata.uid!,
-      controller: true,
-      blockOwnerDeletion: true,
-    };
+    return controllerReference(this.clusterRepositories.get(name)!);
   }
 
   private async announce(backup: BackupObject, before: BackupStatus, after: BackupStatus): Promise<void> {

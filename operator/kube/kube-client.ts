@@ -34,6 +34,18 @@ export interface OwnerReference {
   blockOwnerDeletion?: boolean;
 }
 
+/** obj as the controlling owner of what an operator makes for it (garbage-collected with it). */
+export function controllerReference(obj: KubeObject): OwnerReference {
+  return {
+    apiVersion: obj.apiVersion!,
+    kind: obj.kind!,
+    name: obj.metadata.name!,
+    uid: obj.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;

@@ -3,7 +3,7 @@
 // the Secret keys it reads (a ClusterRepository's through a copy), and how the mover finds
 // the repository — with the verified unique ID, so it never acts on another one.
 import type { RepositorySpec, RepositoryStatus } from '../../generated/types.js';
-import type { KubeClient, KubeObject, OwnerReference } from '../kube/kube-client.js';
+import { controllerReference, type KubeClient, type KubeObject } from '../kube/kube-client.js';
 import type { MoverJobInput } from '../jobs/job-builder.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { MoverRepository } from '../mover/mover-contract.js';
@@ -38,14 +38,7 @@ export async function repositoryJobBase(
   secrets: SecretKeys,
 ): Promise<Omit<MoverJobInput, 'name' | 'request' | 'activeDeadlineSeconds'>> {
   const namespace = repo.metadata.namespace ?? ctx.namespace;
-  const owner: OwnerReference = {
-    apiVersion: repo.apiVersion!,
-    kind: repo.kind!,
-    name: repo.metadata.name!,
-    uid: repo.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
+  const owner = controllerReference(repo);
   const uses = secretKeyUses(repo.spec);
   return {
     namespace,

@@ -4,7 +4,7 @@
 // Deleting a repository object never touches the data in it: there is no finalizer, and
 // the Jobs and Secret copies it owns are garbage-collected.
 import type { RepositorySpec, RepositoryStatus } from '../../generated/types.js';
-import type { KubeObject, OwnerReference, ResourceType } from '../kube/kube-client.js';
+import { controllerReference, type KubeObject, type OwnerReference, type ResourceType } from '../kube/kube-client.js';
 import { Jobs, Namespaces, Pods, Secrets } from '../kube/resources.js';
 import type { VerifyRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
@@ -153,14 +153,7 @@ export abstract class RepositoryReconciler extends KindOperator {
       16,
     );
 
-    const owner: OwnerReference = {
-      apiVersion: repo.apiVersion!,
-      kind: repo.kind!,
-      name: repo.metadata.name!,
-      uid: repo.metadata.uid!,
-      controller: true,
-      blockOwnerDeletion: true,
-    };
+    const owner = controllerReference(repo);
     const reinitialize = pendingReinitialize(repo.metadata.annotations, status);
     const jobNamespace = this.jobNamespace(repo);
     const jobName = boundedName('kopia-verify', repo.metadata.name!);
