@@ -128,7 +128,25 @@ export interface EditRequest {
   unpin: string[];
 }
 
-export type MoverRequest = VerifyRequest | BackupRequest | CatalogRequest | EditRequest;
+/** Restores one pinned snapshot into the volume mounted at MOVER_PATHS.data. */
+export interface RestoreRequest {
+  operation: 'restore';
+  repository: MoverRepository;
+  /** The connection identity (not the snapshot's source). */
+  identity: Required<Pick<Identity, 'username' | 'hostname'>>;
+  snapshotID: string;
+  options: {
+    /** Remove files in the target that the snapshot does not have. */
+    deleteExtra: boolean;
+    parallel: number;
+    /** Permission and ownership errors do not fail the restore (they are counted). */
+    ignorePermissionErrors: boolean;
+    /** Give files back their recorded owners (needs a mover with CHOWN/FOWNER). */
+    restoreOwners: boolean;
+  };
+}
+
+export type MoverRequest = VerifyRequest | BackupRequest | CatalogRequest | EditRequest | RestoreRequest;
 
 export interface RepositoryFacts {
   uniqueID: string;
@@ -155,6 +173,8 @@ export interface MoverSuccess {
    * snapshot whose pins change under a new ID: newIDs maps each old id to its new one.
    */
   edited?: { deleted: number; alreadyGone: number; pinned: number; unpinned: number; newIDs?: Record<string, string> };
+  /** restore: what was written, and whether files got their recorded owners back. */
+  restored?: { files: number; dirs: number; bytes: number; errors: number; ownersRestored: boolean };
 }
 
 /** Failures the mover decides beside kopia's own classes. */
