@@ -54,6 +54,8 @@ export interface MoverJobInput {
   nodeName?: string;
   /** A claim that keeps kopia's cache between runs (mover.cache.storageClassName); else an emptyDir. */
   cacheClaim?: string;
+  /** Capabilities beyond none (a root restore giving files their owners back: CHOWN, FOWNER, DAC_OVERRIDE). */
+  addCapabilities?: string[];
 }
 
 function repositoryVolume(fs: FilesystemBackend): Record<string, unknown> {
@@ -152,7 +154,11 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
         volumeMounts: mounts,
         resources: input.mover?.resources ?? { requests: { cpu: '100m', memory: '128Mi' } },
         terminationMessagePolicy: 'FallbackToLogsOnError',
-        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'], ...(input.addCapabilities?.length ? { add: input.addCapabilities } : {}) },
+        },
       },
     ],
     volumes,

@@ -11,7 +11,7 @@ import type { SecretKeys } from '../runtime/secret-keys.js';
 /** On a copy Secret: a hash of the versions of the Secrets it was copied from. */
 const SOURCE_VERSION_ANNOTATION = 'kopia.io/source-version';
 
-function clusterSecretCopyName(repositoryName: string): string {
+export function clusterSecretCopyName(repositoryName: string): string {
   return boundedName('kopia-clusterrepo', repositoryName);
 }
 
