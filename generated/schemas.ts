@@ -2608,6 +2608,11 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "ignorePermissionErrors": {
               "type": "boolean",
               "default": true
+            },
+            "allowWhileInUse": {
+              "type": "boolean",
+              "default": false,
+              "description": "Restore into a claim a running pod mounts (target.pvc). Off by default, the restore waits with a ClaimInUse condition."
             }
           }
         },
@@ -2681,8 +2686,25 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                 "restoredFiles": {
                   "type": "integer",
                   "minimum": 0
+                },
+                "restoredDirs": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "errors": {
+                  "type": "integer",
+                  "minimum": 0
                 }
               }
+            },
+            "ownersRestored": {
+              "type": "boolean",
+              "description": "Whether files got their recorded owners back (only a root mover can; see the README)."
+            },
+            "collectedJobUID": {
+              "description": "The restore Job whose result this status holds; that Job is deleted only after this is written.",
+              "type": "string",
+              "maxLength": 64
             },
             "startTime": {
               "$ref": "common.schema.yaml#/definitions/Time"

@@ -902,6 +902,10 @@ export interface RestoreOptions {
   deleteExtra?: boolean;
   parallel?: number;
   ignorePermissionErrors?: boolean;
+  /**
+   * Restore into a claim a running pod mounts (target.pvc). Off by default, the restore waits with a ClaimInUse condition.
+   */
+  allowWhileInUse?: boolean;
 }
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -914,6 +918,14 @@ export interface RestoreStatus {
   resolved?: ResolvedSnapshot;
   target?: RestoreTargetStatus;
   progress?: RestoreProgress;
+  /**
+   * Whether files got their recorded owners back (only a root mover can; see the README).
+   */
+  ownersRestored?: boolean;
+  /**
+   * The restore Job whose result this status holds; that Job is deleted only after this is written.
+   */
+  collectedJobUID?: string;
   startTime?: Time;
   completionTime?: Time;
   jobName?: string;
@@ -933,6 +945,8 @@ export interface RestoreTargetStatus {
 export interface RestoreProgress {
   restoredBytes?: number;
   restoredFiles?: number;
+  restoredDirs?: number;
+  errors?: number;
 }
 /**
  * Exactly one Kopia snapshot. Deleting it keeps the snapshot unless deletionPolicy is Delete.

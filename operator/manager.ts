@@ -8,6 +8,7 @@ import { BackupScheduleOperator } from './backupschedule/backupschedule-operator
 import { CatalogIntake, type IntakeOptions } from './catalog/catalog-intake.js';
 import { CatalogOperator } from './catalog/catalog-operator.js';
 import { SnapshotDeletionOperator } from './deletion/snapshot-deletion-operator.js';
+import { RestoreOperator } from './restore/restore-operator.js';
 import type { KubeClient } from './kube/kube-client.js';
 import { ClusterRepositoryOperator } from './repository/cluster-repository-operator.js';
 import { RepositoryOperator } from './repository/repository-operator.js';
@@ -67,11 +68,15 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     new SnapshotDeletionOperator(ctx),
   ];
   let intake: CatalogIntake | undefined;
+  let catalog: CatalogOperator | undefined;
   if (opts.intake) {
     intake = new CatalogIntake(opts.intake, opts.log);
     await intake.start();
-    operators.push(new CatalogOperator(ctx, intake));
+    catalog = new CatalogOperator(ctx, intake);
+    operators.push(catalog);
   } else opts.log.warn('no catalog intake configured: snapshots are not mirrored as Backup objects');
+  // Restores resolve against the catalog's listings.
+  operators.push(new RestoreOperator(ctx, catalog));
   // @dot-i's start() runs each operator's init(), which registers its watches.
   for (const op of operators) await op.start();
   await informers.startAll();

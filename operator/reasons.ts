@@ -67,6 +67,25 @@ export const Reason = {
   /** A Backup mirroring a snapshot found in the repository (origin Discovered). */
   SnapshotMirrored: 'SnapshotMirrored',
   CatalogSynced: 'CatalogSynced',
+  // restores
+  BackupNotFound: 'BackupNotFound',
+  BackupNotReady: 'BackupNotReady',
+  /** The Restore waits for a listing of the repository made after it was created: kopia's answer now. */
+  ListingSnapshots: 'ListingSnapshots',
+  NoListing: 'NoListing',
+  Resolved: 'Resolved',
+  /** Kopia answered and no snapshot exists; onMissingSnapshot: Continue — an empty volume. */
+  NoSnapshotEmptyVolume: 'NoSnapshotEmptyVolume',
+  /** Kopia answered and no snapshot exists; onMissingSnapshot: Fail. */
+  SnapshotMissing: 'SnapshotMissing',
+  WaitingForClaim: 'WaitingForClaim',
+  ClaimNotFound: 'ClaimNotFound',
+  ClaimInUse: 'ClaimInUse',
+  Restoring: 'Restoring',
+  RestoreCompleted: 'RestoreCompleted',
+  RestoreFailed: 'RestoreFailed',
+  /** Files came back, but owned by the mover's user (a non-root mover cannot chown). */
+  OwnersNotRestored: 'OwnersNotRestored',
   // snapshot deletion and the mass-deletion breaker
   DeletionsPaused: 'DeletionsPaused',
   DeletionsAllowed: 'DeletionsAllowed',

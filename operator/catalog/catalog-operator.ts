@@ -38,6 +38,7 @@ import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js'
 import { SecretKeys } from '../runtime/secret-keys.js';
 import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
+import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
 import { planMirror, REPOSITORY_ID_LABEL, repositoryLabel, type MirroredBackup, type MirrorPlan } from './catalog-plan.js';
 
@@ -62,8 +63,10 @@ export class CatalogOperator extends KindOperator {
   private namespaces!: Informer<KubeObject>;
   private secrets!: SecretKeys;
   private moverJobs!: MoverJobs;
-  /** Repositories with a backup finished since their last listing. */
+  /** Repositories with a backup finished, or a listing asked for, since their last listing. */
   private readonly dirty = new Set<string>();
+  /** The last listing of each repository and when it began: what Restores resolve against. */
+  private readonly listings = new Map<string, { snapshots: ListedSnapshot[]; listedAt: Date }>();
 
   constructor(
     ctx: OperatorContext,
@@ -126,6 +129,8 @@ export class CatalogOperator extends KindOperator {
       if (written === 'conflict') return { requeueAfterMs: 200 };
       this.intake.forget(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
       await this.moverJobs.remove(job);
+      // A listing asked for while this one ran (a Restore created meanwhile) starts right away.
+      if (this.dirty.has(key)) return { requeueAfterMs: 100 };
       return { requeueAfterMs: status.catalog?.lastError ? RETRY_AFTER_FAILURE_MS : this.intervalMs(repo) };
     }
 
@@ -137,6 +142,18 @@ export class CatalogOperator extends KindOperator {
     if (due > 0 && !this.dirty.has(key)) return { requeueAfterMs: due };
     this.dirty.delete(key);
     await this.startJob(repo, jobName);
+  }
+
+  /** The last complete listing of a repository (key as repositoryKey), if this process made one. */
+  listing(key: string): { snapshots: ListedSnapshot[]; listedAt: Date } | undefined {
+    return this.listings.get(key);
+  }
+
+  /** Lists the repository again now (a Restore wants kopia's answer, not an older one). */
+  requestListing(key: string): void {
+    if (this.dirty.has(key)) return;
+    this.dirty.add(key);
+    this.queue.add(key);
   }
 
   private intervalMs(repo: RepoObject): number {
@@ -183,6 +200,17 @@ export class CatalogOperator extends KindOperator {
       return { ...status, catalog: { ...base, lastError: error.slice(0, 1024) } };
     }
     const uniqueID = status.uniqueID!;
+    const listedAt = new Date(job.metadata.creationTimestamp ?? now.toISOString());
+    this.listings.set(repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace }), {
+      snapshots: snapshots.map((x) => ({
+        id: x.id,
+        source: x.source,
+        startTime: x.startTime,
+        endTime: x.endTime,
+        incompleteReason: x.incompleteReason,
+      })),
+      listedAt,
+    });
     const plan = planMirror({
       repository: {
         kind: repo.kind as 'Repository' | 'ClusterRepository',
@@ -199,7 +227,7 @@ export class CatalogOperator extends KindOperator {
         !!this.namespaces.get(ns) &&
         (!repo.spec.allowedNamespaces ||
           isNamespaceAllowed(repo.spec.allowedNamespaces, ns, this.namespaces.get(ns)?.metadata.labels ?? {})),
-      listedAt: new Date(job.metadata.creationTimestamp ?? now.toISOString()),
+      listedAt,
       now,
     });
     await this.apply(plan);
