@@ -1,0 +1,515 @@
+import type { MoverResult } from '../../mover/mover-contract.js';
+import type { RestoreObject } from '../../restore/restore-job.js';
+import {
+  DEFAULT_RETRY,
+  desiredPrimeClaim,
+  EMPTY,
+  FAILURES,
+  FINALIZER,
+  HANDED_OVER,
+  handOverPatch,
+  HELD_RECLAIM_POLICY,
+  holdVolumePatch,
+  LAST_FAILED_JOB,
+  LAST_FAILURE_TIME,
+  nextAttemptAt,
+  planPopulation,
+  POPULATED,
+  POPULATED_FROM,
+  recordFailurePatch,
+  releaseVolumePatch,
+  SELECTED_NODE,
+  type Claim,
+  type PopulationObserved,
+  type Volume,
+} from '../populator-plan.js';
+import type { JobObject } from '../../jobs/mover-job.js';
+
+const NOW = new Date('2026-11-27T12:00:00Z');
+const UID = '0b7f6e1c-1111-2222-3333-444455556666';
+const PRIME = `kopia-prime-${UID}`;
+const JOB = `kopia-populate-${UID}`;
+
+// ---- fixtures, as factories with overrides --------------------------------------------------
+
+function claim(
+  o: {
+    phase?: string;
+    volumeName?: string;
+    finalizer?: boolean;
+    deleting?: boolean;
+    selectedNode?: string;
+    storageClassName?: string | null;
+    volumeMode?: string;
+    refNamespace?: string;
+    kind?: string;
+  } = {},
+): Claim {
+  return {
+    metadata: {
+      name: 'data',
+      namespace: 'media',
+      uid: UID,
+      resourceVersion: '10',
+      finalizers: ['kubernetes.io/pvc-protection', ...(o.finalizer ? [FINALIZER] : [])],
+      ...(o.selectedNode ? { annotations: { [SELECTED_NODE]: o.selectedNode } } : {}),
+      ...(o.deleting ? { deletionTimestamp: '2026-11-27T11:59:00Z' } : {}),
+    },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '5Gi' } },
+      ...(o.storageClassName === null ? {} : { storageClassName: o.storageClassName ?? 'fast' }),
+      ...(o.volumeMode ? { volumeMode: o.volumeMode } : {}),
+      ...(o.volumeName ? { volumeName: o.volumeName } : {}),
+      dataSourceRef: {
+        apiGroup: 'kopia.io',
+        kind: o.kind ?? 'Restore',
+        name: 'jellyfin',
+        ...(o.refNamespace ? { namespace: o.refNamespace } : {}),
+      },
+    },
+    status: { phase: o.phase ?? 'Pending' },
+  };
+}
+
+function restore(
+  o: { resolved?: 'snapshot' | 'empty'; phase?: string; target?: 'pvc'; collectedJobUID?: string; ready?: [string, string] } = {},
+) {
+  const resolved =
+    o.resolved === 'empty'
+      ? { empty: true, repository: { name: 'nas' } }
+      : o.resolved === 'snapshot'
+        ? { snapshotID: 'k1234', repository: { name: 'nas' } }
+        : undefined;
+  return {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'Restore',
+    metadata: { name: 'jellyfin', namespace: 'media', uid: 'r1', generation: 1 },
+    spec: { source: { fromConfig: { name: 'jellyfin' } }, target: o.target === 'pvc' ? { pvc: { name: 'x' } } : { populator: {} } },
+    status: {
+      ...(o.phase ? { phase: o.phase } : {}),
+      ...(resolved ? { resolved } : {}),
+      ...(o.collectedJobUID ? { collectedJobUID: o.collectedJobUID } : {}),
+      ...(o.ready ? { conditions: [{ type: 'Ready', status: 'False', reason: o.ready[0], message: o.ready[1] }] } : {}),
+    },
+  } as unknown as RestoreObject;
+}
+
+function prime(
+  o: {
+    phase?: string;
+    volumeName?: string;
+    annotations?: Record<string, string>;
+    deleting?: boolean;
+  } = {},
+): Claim {
+  return {
+    metadata: {
+      name: PRIME,
+      namespace: 'media',
+      uid: 'p1',
+      annotations: o.annotations ?? {},
+      ...(o.deleting ? { deletionTimestamp: '2026-11-27T11:59:00Z' } : {}),
+    },
+    spec: { volumeName: o.volumeName ?? (o.phase === 'Pending' ? undefined : 'pv-1') },
+    status: { phase: o.phase ?? 'Bound' },
+  };
+}
+
+function volume(o: { name?: string; claimRef?: 'prime' | 'claim'; held?: string; populatedFrom?: boolean; reclaim?: string } = {}): Volume {
+  return {
+    metadata: {
+      name: o.name ?? 'pv-1',
+      resourceVersion: '7',
+      annotations: {
+        ...(o.held ? { [HELD_RECLAIM_POLICY]: o.held } : {}),
+        ...(o.populatedFrom ? { [POPULATED_FROM]: 'media/jellyfin' } : {}),
+      },
+    },
+    spec: {
+      persistentVolumeReclaimPolicy: o.reclaim ?? (o.held ? 'Retain' : 'Delete'),
+      claimRef: o.claimRef === 'claim' ? { name: 'data', namespace: 'media', uid: UID } : { name: PRIME, namespace: 'media', uid: 'p1' },
+    },
+  };
+}
+
+function job(o: { finished?: 'Complete' | 'Failed'; deleting?: boolean } = {}): JobObject {
+  return {
+    metadata: { name: JOB, namespace: 'media', uid: 'j1', ...(o.deleting ? { deletionTimestamp: '2026-11-27T11:59:00Z' } : {}) },
+    status: o.finished ? { conditions: [{ type: o.finished, status: 'True' }] } : {},
+  };
+}
+
+const restored: MoverResult = {
+  ok: true,
+  operation: 'restore',
+  restored: { files: 3, dirs: 2, bytes: 100, errors: 0, ownersRestored: false },
+};
+const failed: MoverResult = { ok: false, operation: 'restore', errorClass: 'Unreachable', message: 'dial tcp: connection refused' };
+
+const observed = (o: Partial<PopulationObserved> = {}): PopulationObserved => ({
+  claim: claim(),
+  restore: restore({ resolved: 'snapshot' }),
+  storageClass: { metadata: { name: 'fast' }, volumeBindingMode: 'Immediate' },
+  repository: { metadata: { name: 'nas', namespace: 'media' }, spec: { backend: {} } } as never,
+  now: NOW,
+  retry: DEFAULT_RETRY,
+  ...o,
+});
+
+// The normal path, stage by stage, as a restarted populator would find it at each point.
+const stages: { name: string; given: Partial<PopulationObserved>; expect: Record<string, unknown> }[] = [
+  { name: 'a resolved Restore: the finalizer first', given: {}, expect: { action: 'addFinalizer' } },
+  {
+    name: 'then the prime claim',
+    given: { claim: claim({ finalizer: true }) },
+    expect: { action: 'createPrime', event: { reason: 'PopulatorPVCPrimeCreated' } },
+  },
+  {
+    name: 'then the restore Job',
+    given: { claim: claim({ finalizer: true }), prime: prime({ phase: 'Pending' }) },
+    expect: { action: 'startJob', event: { reason: 'PopulatorCreated' } },
+  },
+  {
+    name: 'the Job runs',
+    given: { claim: claim({ finalizer: true }), prime: prime(), job: job() },
+    expect: { action: 'wait' },
+  },
+  {
+    name: 'the Job succeeded: its result into the Restore first',
+    given: { claim: claim({ finalizer: true }), prime: prime(), job: job({ finished: 'Complete' }), jobResult: restored },
+    expect: { action: 'collectJob', result: restored },
+  },
+  {
+    name: 'collected: the prime claim is marked populated',
+    given: {
+      claim: claim({ finalizer: true }),
+      restore: restore({ resolved: 'snapshot', collectedJobUID: 'j1' }),
+      prime: prime(),
+      job: job({ finished: 'Complete' }),
+      jobResult: restored,
+    },
+    expect: { action: 'markPopulated', value: 'j1' },
+  },
+  {
+    name: 'populated: the Job goes',
+    given: { claim: claim({ finalizer: true }), prime: prime({ annotations: { [POPULATED]: 'j1' } }), job: job({ finished: 'Complete' }) },
+    expect: { action: 'removeJob' },
+  },
+  {
+    name: 'the PV is held at Retain before anything else',
+    given: { claim: claim({ finalizer: true }), prime: prime({ annotations: { [POPULATED]: 'j1' } }), primeVolume: volume() },
+    expect: { action: 'holdVolume', volume: 'pv-1' },
+  },
+  {
+    name: 'held: handed over to the claim',
+    given: {
+      claim: claim({ finalizer: true }),
+      prime: prime({ annotations: { [POPULATED]: 'j1' } }),
+      primeVolume: volume({ held: 'Delete' }),
+    },
+    expect: { action: 'handOver', volume: 'pv-1' },
+  },
+  {
+    name: 'handed over: the prime claim is nudged so the PV controller marks it Lost at once',
+    given: {
+      claim: claim({ finalizer: true }),
+      prime: prime({ annotations: { [POPULATED]: 'j1' } }),
+      claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
+    },
+    expect: { action: 'nudgePrime', volume: 'pv-1' },
+  },
+  {
+    name: 'nudged: waiting for Lost',
+    given: {
+      claim: claim({ finalizer: true }),
+      prime: prime({ annotations: { [POPULATED]: 'j1', [HANDED_OVER]: 'pv-1' } }),
+      claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
+    },
+    expect: { action: 'wait', requeueAfterMs: 2000 },
+  },
+  {
+    name: 'the prime claim is Lost: it may go',
+    given: {
+      claim: claim({ finalizer: true }),
+      prime: prime({ phase: 'Lost', annotations: { [POPULATED]: 'j1', [HANDED_OVER]: 'pv-1' } }),
+      claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
+    },
+    expect: { action: 'deletePrime' },
+  },
+  {
+    name: 'bound before the prime was Lost: still only once Lost',
+    given: {
+      claim: claim({ finalizer: true, phase: 'Bound', volumeName: 'pv-1' }),
+      prime: prime({ annotations: { [POPULATED]: 'j1', [HANDED_OVER]: 'pv-1' } }),
+      claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
+    },
+    expect: { action: 'wait' },
+  },
+  {
+    name: 'prime gone, claim not bound yet: waiting for the binder',
+    given: { claim: claim({ finalizer: true }), claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }) },
+    expect: { action: 'wait', requeueAfterMs: 2000 },
+  },
+  {
+    name: 'bound: the reclaim policy goes back, PopulatorFinished',
+    given: {
+      claim: claim({ finalizer: true, phase: 'Bound', volumeName: 'pv-1' }),
+      claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
+    },
+    expect: { action: 'releaseVolume', volume: 'pv-1', finished: true, event: { reason: 'PopulatorFinished' } },
+  },
+  {
+    name: 'then the finalizer',
+    given: {
+      claim: claim({ finalizer: true, phase: 'Bound', volumeName: 'pv-1' }),
+      claimVolume: volume({ claimRef: 'claim', populatedFrom: true }),
+    },
+    expect: { action: 'removeFinalizer' },
+  },
+  {
+    name: 'done',
+    given: { claim: claim({ phase: 'Bound', volumeName: 'pv-1' }), claimVolume: volume({ claimRef: 'claim', populatedFrom: true }) },
+    expect: { action: 'none' },
+  },
+];
+
+describe('the stages of one claim', () => {
+  it.each(stages.map((c) => [c.name, c] as const))('%s', (_n, c) => {
+    expect(planPopulation(observed(c.given))).toMatchObject(c.expect);
+  });
+});
+
+describe('waiting, never populating from a guess', () => {
+  const cases: { name: string; given: Partial<PopulationObserved>; expect: Record<string, unknown> }[] = [
+    {
+      name: 'the Restore does not exist',
+      given: { restore: undefined },
+      expect: { action: 'wait', event: { type: 'Warning', reason: 'PopulatorDataSourceNotFound' } },
+    },
+    {
+      name: 'the Restore restores into an existing claim',
+      given: { restore: restore({ resolved: 'snapshot', target: 'pvc' }) },
+      expect: { action: 'wait', event: { type: 'Warning', reason: 'PopulatorDataSourceInvalid' } },
+    },
+    {
+      name: 'the Restore is not resolved (repository not Ready): its reason is passed on, and nothing is made',
+      given: { restore: restore({ phase: 'Pending', ready: ['RepositoryNotReady', 'Repository nas is not Ready (WrongPassword)'] }) },
+      expect: {
+        action: 'wait',
+        event: { type: 'Normal', reason: 'PopulatorWaitingForRestore', message: expect.stringContaining('WrongPassword') },
+      },
+    },
+    {
+      name: 'the Restore failed (snapshot missing, onMissingSnapshot Fail): the claim stays Pending',
+      given: { restore: restore({ phase: 'Failed', ready: ['SnapshotMissing', 'kopia lists no snapshot'] }) },
+      expect: {
+        action: 'wait',
+        event: { type: 'Warning', reason: 'PopulatorRestoreFailed', message: expect.stringContaining('SnapshotMissing') },
+      },
+    },
+    {
+      name: 'WaitForFirstConsumer without a selected node',
+      given: { storageClass: { metadata: { name: 'fast' }, volumeBindingMode: 'WaitForFirstConsumer' } },
+      expect: { action: 'wait' },
+    },
+    {
+      name: 'a Block claim',
+      given: { claim: claim({ volumeMode: 'Block' }) },
+      expect: { action: 'wait', event: { reason: 'PopulatorDataSourceInvalid' } },
+    },
+    {
+      name: 'a claim without a storage class',
+      given: { claim: claim({ storageClassName: null }), storageClass: undefined },
+      expect: { action: 'wait', event: { reason: 'PopulatorDataSourceInvalid' } },
+    },
+    {
+      name: 'a Restore in another namespace',
+      given: { claim: claim({ refNamespace: 'other' }) },
+      expect: { action: 'wait', event: { reason: 'PopulatorDataSourceInvalid' } },
+    },
+    {
+      name: 'the pinned repository is gone',
+      given: { claim: claim({ finalizer: true }), prime: prime(), repository: undefined },
+      expect: { action: 'wait', event: { type: 'Warning' } },
+    },
+    { name: 'a claim naming another kind', given: { claim: claim({ kind: 'Backup' }) }, expect: { action: 'none' } },
+  ];
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_n, c) => {
+    expect(planPopulation(observed(c.given))).toMatchObject(c.expect);
+  });
+
+  it('WaitForFirstConsumer with a selected node goes on', () => {
+    const given = observed({
+      claim: claim({ selectedNode: 'node-a' }),
+      storageClass: { metadata: { name: 'fast' }, volumeBindingMode: 'WaitForFirstConsumer' },
+    });
+    expect(planPopulation(given)).toMatchObject({ action: 'addFinalizer' });
+  });
+});
+
+describe('an empty volume only when the Restore says so', () => {
+  it('resolved empty: no Job; the bound prime is marked populated as it is', () => {
+    const given = observed({ claim: claim({ finalizer: true }), restore: restore({ resolved: 'empty' }), prime: prime() });
+    expect(planPopulation(given)).toMatchObject({ action: 'markPopulated', value: EMPTY, event: { reason: 'PopulatorCreated' } });
+  });
+
+  it('resolved empty: waits for the prime claim to bind', () => {
+    const given = observed({
+      claim: claim({ finalizer: true }),
+      restore: restore({ resolved: 'empty' }),
+      prime: prime({ phase: 'Pending' }),
+    });
+    expect(planPopulation(given)).toMatchObject({ action: 'wait' });
+  });
+});
+
+describe('a failed restore Job', () => {
+  const failedJob = { claim: claim({ finalizer: true }), prime: prime(), job: job({ finished: 'Failed' as const }), jobResult: failed };
+
+  it('is collected into the Restore with a Warning Event', () => {
+    expect(planPopulation(observed(failedJob))).toMatchObject({
+      action: 'collectJob',
+      result: failed,
+      event: { type: 'Warning', reason: 'PopulatorFailed', message: expect.stringContaining('connection refused') },
+    });
+  });
+
+  it('is counted on the prime claim, once', () => {
+    const collected = { ...failedJob, restore: restore({ resolved: 'snapshot', collectedJobUID: 'j1', phase: 'Failed' }) };
+    expect(planPopulation(observed(collected))).toMatchObject({ action: 'recordFailure' });
+    const counted = {
+      ...collected,
+      prime: prime({ annotations: { [FAILURES]: '1', [LAST_FAILED_JOB]: 'j1', [LAST_FAILURE_TIME]: NOW.toISOString() } }),
+    };
+    expect(planPopulation(observed(counted))).toMatchObject({ action: 'removeJob' });
+  });
+
+  it('a success without counts is a failure: the volume is never handed out', () => {
+    const given = observed({ ...failedJob, job: job({ finished: 'Complete' }), jobResult: { ok: true, operation: 'restore' } });
+    expect(planPopulation(given)).toMatchObject({ action: 'collectJob', event: { reason: 'PopulatorFailed' } });
+  });
+
+  it('is retried after a backoff that doubles', () => {
+    const after = (failures: number, ms: number) =>
+      observed({
+        claim: claim({ finalizer: true }),
+        restore: restore({ resolved: 'snapshot', collectedJobUID: 'j1', phase: 'Failed' }),
+        prime: prime({ annotations: { [FAILURES]: String(failures), [LAST_FAILED_JOB]: 'j1', [LAST_FAILURE_TIME]: NOW.toISOString() } }),
+        now: new Date(NOW.getTime() + ms),
+      });
+    expect(planPopulation(after(1, 5_000))).toMatchObject({ action: 'wait', requeueAfterMs: 5_000 });
+    expect(planPopulation(after(1, 10_000))).toMatchObject({ action: 'startJob' });
+    expect(planPopulation(after(3, 30_000))).toMatchObject({ action: 'wait', requeueAfterMs: 10_000 });
+    expect(planPopulation(after(20, 5 * 60_000))).toMatchObject({ action: 'startJob' });
+  });
+
+  it('a Job being deleted is waited for, never adopted', () => {
+    expect(planPopulation(observed({ ...failedJob, job: job({ finished: 'Failed', deleting: true }) }))).toMatchObject({ action: 'wait' });
+  });
+});
+
+describe('the user deletes the claim mid-way', () => {
+  const deleted = claim({ finalizer: true, deleting: true });
+  const cases: { name: string; given: Partial<PopulationObserved>; expect: Record<string, unknown> }[] = [
+    {
+      name: 'a held PV gets its reclaim policy back first, so it goes with its claim',
+      given: { claim: deleted, prime: prime(), primeVolume: volume({ held: 'Delete' }), job: job() },
+      expect: { action: 'releaseVolume', volume: 'pv-1', finished: false },
+    },
+    {
+      name: 'also one already handed over',
+      given: { claim: deleted, claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }) },
+      expect: { action: 'releaseVolume', volume: 'pv-1', finished: false },
+    },
+    {
+      name: 'then the running Job',
+      given: { claim: deleted, prime: prime(), primeVolume: volume(), job: job() },
+      expect: { action: 'removeJob' },
+    },
+    {
+      name: 'then the prime claim',
+      given: { claim: deleted, prime: prime(), job: job({ deleting: true }) },
+      expect: { action: 'deletePrime' },
+    },
+    {
+      name: 'the finalizer stays until both are gone',
+      given: { claim: deleted, prime: prime({ deleting: true }) },
+      expect: { action: 'wait' },
+    },
+    { name: 'then the finalizer goes', given: { claim: deleted }, expect: { action: 'removeFinalizer' } },
+    { name: 'a claim we never touched is not held up', given: { claim: claim({ deleting: true }) }, expect: { action: 'none' } },
+  ];
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_n, c) => {
+    expect(planPopulation(observed(c.given))).toMatchObject(c.expect);
+  });
+});
+
+describe('a claim bound without us', () => {
+  it('is left alone', () => {
+    expect(planPopulation(observed({ claim: claim({ phase: 'Bound', volumeName: 'pv-9' }) }))).toMatchObject({ action: 'none' });
+  });
+
+  it('lets go of a prime of another volume: its held PV back to Delete, then the prime', () => {
+    const bound = claim({ phase: 'Bound', volumeName: 'pv-9', finalizer: true });
+    expect(planPopulation(observed({ claim: bound, prime: prime(), primeVolume: volume({ held: 'Delete' }) }))).toMatchObject({
+      action: 'releaseVolume',
+      finished: false,
+    });
+    expect(planPopulation(observed({ claim: bound, prime: prime(), primeVolume: volume() }))).toMatchObject({ action: 'deletePrime' });
+  });
+
+  it('waits for a PV someone else pre-bound to it', () => {
+    expect(planPopulation(observed({ claim: claim({ finalizer: true }), claimVolume: volume({ claimRef: 'claim' }) }))).toMatchObject({
+      action: 'wait',
+    });
+  });
+});
+
+describe('what the steps write', () => {
+  it('the prime claim copies class, modes, size and the selected node, without a data source, owned by the claim', () => {
+    const c = claim({ selectedNode: 'node-a', volumeMode: 'Filesystem' });
+    const p = desiredPrimeClaim(c);
+    expect(p.metadata).toMatchObject({
+      name: PRIME,
+      namespace: 'media',
+      annotations: { [SELECTED_NODE]: 'node-a' },
+      ownerReferences: [{ kind: 'PersistentVolumeClaim', name: 'data', uid: UID, controller: true }],
+    });
+    expect(p.spec).toEqual({
+      storageClassName: 'fast',
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '5Gi' } },
+      volumeMode: 'Filesystem',
+    });
+  });
+
+  it('holding remembers the policy; releasing puts it back', () => {
+    expect(holdVolumePatch(volume({ reclaim: 'Delete' }))).toEqual({
+      metadata: { annotations: { [HELD_RECLAIM_POLICY]: 'Delete' }, resourceVersion: '7' },
+      spec: { persistentVolumeReclaimPolicy: 'Retain' },
+    });
+    expect(releaseVolumePatch(volume({ held: 'Recycle' }))).toEqual({
+      metadata: { annotations: { [HELD_RECLAIM_POLICY]: null }, resourceVersion: '7' },
+      spec: { persistentVolumeReclaimPolicy: 'Recycle' },
+    });
+  });
+
+  it('the hand-over names the claim by namespace, name, UID and resourceVersion, and the Restore', () => {
+    expect(handOverPatch(volume(), claim())).toEqual({
+      metadata: { annotations: { [POPULATED_FROM]: 'media/jellyfin' }, resourceVersion: '7' },
+      spec: {
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: 'media', name: 'data', uid: UID, resourceVersion: '10' },
+      },
+    });
+  });
+
+  it('failures are counted with the Job and the time, and give the next attempt', () => {
+    const patch = recordFailurePatch(prime({ annotations: { [FAILURES]: '2' } }), job(), NOW) as {
+      metadata: { annotations: Record<string, string> };
+    };
+    expect(patch.metadata.annotations).toEqual({ [FAILURES]: '3', [LAST_FAILED_JOB]: 'j1', [LAST_FAILURE_TIME]: NOW.toISOString() });
+    expect(nextAttemptAt(prime({ annotations: patch.metadata.annotations }), DEFAULT_RETRY)).toEqual(new Date(NOW.getTime() + 40_000));
+    expect(nextAttemptAt(prime(), DEFAULT_RETRY)).toBeUndefined();
+  });
+});
