@@ -1,0 +1,109 @@
+// The populator process: fills claims whose dataSourceRef names a kopia.io Restore. Shaped
+// like the operator's process (operator/main.ts): caches first, then leader election on
+// its own Lease (kopia-populator), then reconciling; /healthz, /readyz and /metrics.
+// Readiness means "running with caches synced" on leader and standbys alike; losing the
+// lease ends the process with exit code 1, SIGTERM/SIGINT release it for a standby. A
+// restarted populator needs no memory: every stage can be read back from the API.
+//
+// Environment:
+//   KUBECONFIG                       kubeconfig file (default: in-cluster or ~/.kube/config)
+//   POD_NAMESPACE                    where the Lease lives (kopia-system)
+//   POD_NAME                         leader election identity (default: hostname plus a random suffix)
+//   MOVER_IMAGE                      the image restore Jobs run (kopia-operator:latest)
+//   HEALTH_PORT                      port of /healthz, /readyz and /metrics (8081; 0 picks a free one)
+//   LEADER_ELECTION                  "false" runs without a Lease (a single replica only)
+//   LEADER_ELECTION_LEASE_DURATION   seconds a standby waits after the lease last changed (15)
+//   LEADER_ELECTION_RENEW_DEADLINE   seconds the leader keeps failing to renew before it stops (10)
+//   LEADER_ELECTION_RETRY_PERIOD     seconds between attempts to acquire or renew (2)
+import http from 'node:http';
+import { KubeClient } from '../kube/kube-client.js';
+import { LeaderElector, type LeaderElectionTimings } from '../runtime/leader-election.js';
+import { createLogger } from '../runtime/logger.js';
+import { startPopulatorCaches, type PopulatorManager } from './populator-manager.js';
+
+const log = createLogger('populator');
+const namespace = process.env.POD_NAMESPACE ?? 'kopia-system';
+const moverImage = process.env.MOVER_IMAGE ?? 'kopia-operator:latest';
+const port = Number(process.env.HEALTH_PORT ?? 8081);
+const leaderElection = process.env.LEADER_ELECTION !== 'false';
+const POPULATOR_LEASE = 'kopia-populator';
+let shuttingDown = false;
+
+/** Durations from the environment, in (possibly fractional) seconds; unset ones keep client-go's defaults. */
+function timingsFromEnv(env: NodeJS.ProcessEnv): Partial<LeaderElectionTimings> {
+  const ms = (name: string) => {
+    const value = env[name];
+    if (value === undefined || value === '') return undefined;
+    const seconds = Number(value);
+    if (!Number.isFinite(seconds)) throw new Error(`${name} must be a number of seconds, not ${JSON.stringify(value)}`);
+    return seconds * 1000;
+  };
+  return {
+    leaseDurationMs: ms('LEADER_ELECTION_LEASE_DURATION'),
+    renewDeadlineMs: ms('LEADER_ELECTION_RENEW_DEADLINE'),
+    retryPeriodMs: ms('LEADER_ELECTION_RETRY_PERIOD'),
+  };
+}
+
+async function main(): Promise<void> {
+  const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();
+  // Built before anything starts, so bad durations fail the process at once.
+  const elector = leaderElection
+    ? new LeaderElector(
+        client,
+        { namespace, name: POPULATOR_LEASE, identity: process.env.POD_NAME || undefined, ...timingsFromEnv(process.env) },
+        log,
+      )
+    : undefined;
+  const running: { manager?: PopulatorManager } = {};
+  let cachesSynced = false;
+
+  const server = http.createServer((req, res) => {
+    if (req.url === '/healthz') return void res.writeHead(200).end('ok');
+    if (req.url === '/readyz') return void res.writeHead(cachesSynced ? 200 : 503).end(cachesSynced ? 'ok' : 'caches not synced');
+    if (req.url === '/metrics') {
+      const lines = Object.entries(client.calls).map(([key, n]) => {
+        const [verb, resource] = key.split(' ');
+        return `kopia_populator_api_requests_total{verb="${verb}",resource="${resource}"} ${n}`;
+      });
+      const leading = elector ? elector.isLeader : !!running.manager;
+      lines.push(`kopia_populator_leader_election_leader{lease="${POPULATOR_LEASE}"} ${leading ? 1 : 0}`);
+      return void res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
+    }
+    res.writeHead(404).end();
+  });
+  server.listen(port, () => {
+    const address = server.address();
+    if (address && typeof address === 'object') log.info('health endpoints listening', { port: address.port });
+  });
+
+  // Orderly: no reconcile after the lease is released, no request after the client is closed.
+  const shutdown = async (code: number, why: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info('shutting down', { why });
+    running.manager?.stop();
+    await elector?.stop({ release: true });
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    client.close();
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
+  process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
+
+  const manager = (running.manager = await startPopulatorCaches({ client, log, namespace, moverImage }));
+  cachesSynced = true;
+  if (elector) await elector.acquire(() => void shutdown(1, 'lost the lease'));
+  if (shuttingDown) return;
+  manager.startReconciling();
+}
+
+main().catch((e: Error) => {
+  // acquire() rejects when a signal stopped the election: shutdown is already exiting.
+  if (shuttingDown) return;
+  log.error('populator failed to start', { error: e.message });
+  process.exit(1);
+});
