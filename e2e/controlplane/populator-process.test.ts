@@ -1,11 +1,14 @@
 // The populator as a Deployment runs it: two replicas on the kopia-populator Lease, only
 // the leader ever writes, and a standby takes over from a leader that died without letting
-// go; and its VolumePopulator registration where the volume-data-source-validator's API
-// exists. Claims here restore "no snapshot exists" (an empty volume), so no mover runs.
+// go; the real process, SIGKILLed mid-way, finished by the next one; and its
+// VolumePopulator registration where the volume-data-source-validator's API exists.
+// Claims here restore "no snapshot exists" (an empty volume), so no mover runs.
 import { readdirSync } from 'node:fs';
 import type { KubeClient, KubeObject } from '../../operator/kube/kube-client.js';
+import { join } from 'node:path';
 import {
   CustomResourceDefinitions,
+  Leases,
   KopiaBackupConfigs,
   KopiaRepositories,
   KopiaRestores,
@@ -18,19 +21,27 @@ import { VOLUME_POPULATOR_NAME, VolumePopulators } from '../../operator/populato
 import { until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
-import { POPULATOR_SERVICE_ACCOUNT, populatorIdentity, startTestPopulator, type TestPopulator } from '../support/populator.js';
+import {
+  POPULATOR_SERVICE_ACCOUNT,
+  populatorIdentity,
+  populatorKubeconfig,
+  startPopulatorProcess,
+  startTestPopulator,
+  type PopulatorProcess,
+  type TestPopulator,
+} from '../support/populator.js';
 import { serviceAccountClient } from '../support/service-accounts.js';
 
-const t = useTestNamespace('populator-replicas');
+const t = useTestNamespace('populator-process');
 let operator: Awaited<ReturnType<typeof startTestOperator>>;
 let identity: Awaited<ReturnType<typeof populatorIdentity>>;
 const running: TestPopulator[] = [];
 const TIMINGS = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
 
-async function emptyClaim(name: string): Promise<void> {
+async function emptyClaim(name: string): Promise<Obj> {
   const claim = claimObject({ name, namespace: t.ns }) as Obj;
   claim.spec.dataSourceRef = { apiGroup: 'kopia.io', kind: 'Restore', name: 'empty' };
-  await t.client.create(PersistentVolumeClaims, claim);
+  return t.client.create<Obj>(PersistentVolumeClaims, claim);
 }
 
 /** Bound to an empty volume, with the finalizer gone and the PV's policy back. */
@@ -40,6 +51,7 @@ async function populated(name: string): Promise<void> {
     async () => {
       const claim = await t.client.get<Obj>(PersistentVolumeClaims, t.ns, name);
       if (claim.status?.phase !== 'Bound' || claim.metadata.finalizers?.includes(FINALIZER)) return false;
+      if (await t.client.getOrUndefined(PersistentVolumeClaims, t.ns, `kopia-prime-${claim.metadata.uid}`)) return false;
       const pv = await t.client.get<Obj>(PersistentVolumes, undefined, claim.spec.volumeName);
       return !pv.metadata.annotations?.[HELD_RECLAIM_POLICY] && readdirSync(pv.spec.hostPath.path).length === 0;
     },
@@ -159,5 +171,45 @@ it('registers a VolumePopulator for kopia.io/Restore where the validator’s API
   } finally {
     for (const p of running.splice(0)) await p.stop({ release: true });
     await t.client.delete(CustomResourceDefinitions, undefined, crd.metadata.name!);
+  }
+});
+
+it('the process: Ready, leads and fills a claim; SIGKILLed mid-way, the next process finishes it; SIGTERM releases the Lease', async () => {
+  const kubeconfig = await populatorKubeconfig(t.client, t.ns, join(process.env.KOPIA_TEST_DIR!, `populator-${t.ns}.kubeconfig`));
+  const env = {
+    LEADER_ELECTION_LEASE_DURATION: '3',
+    LEADER_ELECTION_RENEW_DEADLINE: '2',
+    LEADER_ELECTION_RETRY_PERIOD: '0.5',
+  };
+  const first = await startPopulatorProcess({ name: 'first', kubeconfig, namespace: t.ns, env });
+  const second = { current: undefined as PopulatorProcess | undefined };
+  try {
+    await until(
+      'the process to be Ready and lead',
+      async () => (await first.status('/readyz')) === 200 && (await first.leading()),
+      90_000,
+      200,
+    );
+    await emptyClaim('by-process');
+    await populated('by-process');
+
+    const claim = await emptyClaim('killed');
+    await until(
+      'the prime claim',
+      async () => !!(await t.client.getOrUndefined(PersistentVolumeClaims, t.ns, `kopia-prime-${claim.metadata.uid}`)),
+      30_000,
+      10,
+    );
+    await first.kill();
+    second.current = await startPopulatorProcess({ name: 'second', kubeconfig, namespace: t.ns, env });
+    await populated('killed');
+    expect(await second.current.leading()).toBe(true);
+
+    await second.current.guarded.stop(); // SIGTERM
+    const lease = await t.client.get<Obj>(Leases, t.ns, 'kopia-populator');
+    expect(lease.spec.holderIdentity ?? '').toBe('');
+  } finally {
+    await first.guarded.stop();
+    await second.current?.guarded.stop();
   }
 });
