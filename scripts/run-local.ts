@@ -32,6 +32,8 @@ type Obj = KubeObject & { spec?: any; status?: any };
 const once = process.argv.includes('--once');
 const say = (line: string) => console.log(`[make run] ${line}`);
 const NS = 'demo';
+/** The processes make run keeps running, as their Deployments would. */
+type Running = { operator?: Supervised; populator?: Supervised };
 
 /** Resolves on the first Ctrl-C or SIGTERM; from then on the run winds down. */
 function stopRequested(): { requested: Promise<string>; readonly signal?: string } {
@@ -53,7 +55,7 @@ async function main(): Promise<number> {
   // the event loop alive ourselves until we decide to end.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   let world: TestWorld | undefined;
-  const running: { operator?: Supervised } = {};
+  const running: Running = {};
   try {
     world = await startTestWorld(say);
     if (stop.signal) return 130;
@@ -66,6 +68,7 @@ async function main(): Promise<number> {
     await stop.requested;
     return 0;
   } finally {
+    await running.populator?.stop();
     await running.operator?.stop();
     await world?.stop();
     clearInterval(keepAlive);
@@ -79,7 +82,7 @@ async function volumeDir(client: KubeClient, claim: string): Promise<string> {
   return (await client.get<Obj>(PersistentVolumes, undefined, pvc.spec.volumeName)).spec.hostPath.path;
 }
 
-async function runDemo(world: TestWorld, running: { operator?: Supervised }): Promise<void> {
+async function runDemo(world: TestWorld, running: Running): Promise<void> {
   const { kubeconfig, dir } = world.controlPlane;
   const client = await KubeClient.fromFile(kubeconfig);
   for (const name of ['kopia-system', NS])
@@ -100,6 +103,21 @@ async function runDemo(world: TestWorld, running: { operator?: Supervised }): Pr
     say,
   );
   say(`operator started (log: ${operatorLog})`);
+  // The populator beside it, as its own Deployment would run: claims naming a Restore are filled.
+  const populatorLog = join(dir, 'logs/populator.log');
+  running.populator = supervise(
+    'populator',
+    () =>
+      startGuarded('populator', node, [...nodeArgs, join(repoRoot, 'operator/populator/main.ts')], populatorLog, {
+        ...process.env,
+        KUBECONFIG: kubeconfig,
+        POD_NAMESPACE: 'kopia-system',
+        MOVER_IMAGE: 'kopia-operator:dev',
+        HEALTH_PORT: '0',
+      }),
+    say,
+  );
+  say(`populator started (log: ${populatorLog})`);
 
   const demo = [
     {
