@@ -128,6 +128,12 @@ export const isHeld = (v: Volume | undefined): boolean => v?.metadata.annotation
 /** The mover restored files and said how many; a success without counts is not trusted. */
 export const restoreSucceeded = (r: MoverResult | undefined): boolean => !!r?.ok && !!r.restored;
 
+/** Several claims may name one Restore: its status follows the one whose population is in flight. */
+export function statusFollowsAnotherClaim(restore: RestoreObject, claimName: string): boolean {
+  const s = restore.status;
+  return !!s?.target?.pvc && s.target.pvc !== claimName && (s.phase === 'Restoring' || s.phase === 'Failed');
+}
+
 export function restoreName(claim: Claim): string {
   return claim.spec.dataSourceRef.name;
 }
@@ -219,8 +225,10 @@ function planPopulate(o: PopulationObserved): PopulationStep {
     if (deleting(job)) return wait(`restore Job ${job.metadata.name} to be gone`, SHORT_WAIT_MS);
     if (!isJobFinished(job)) return wait(`restore Job ${job.metadata.name} to finish`);
     const result = o.jobResult!;
-    // The result goes into the Restore's status before anything else happens to the Job.
-    const collected = !o.restore || o.restore.status?.collectedJobUID === job.metadata.uid;
+    // The result goes into the Restore's status before anything else happens to the Job
+    // (unless the status follows another claim: then the result is told in an Event only).
+    const collected =
+      !o.restore || statusFollowsAnotherClaim(o.restore, claim.metadata.name!) || o.restore.status?.collectedJobUID === job.metadata.uid;
     if (!collected) {
       return {
         action: 'collectJob',

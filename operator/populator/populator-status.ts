@@ -15,6 +15,7 @@ import {
   primeClaimName,
   restoreName,
   restoreSucceeded,
+  statusFollowsAnotherClaim,
   type PopulationObserved,
   type PopulationStep,
 } from './populator-plan.js';
@@ -29,9 +30,8 @@ export function restoreStatusFor(step: PopulationStep, o: PopulationObserved): R
   const claim = o.claim.metadata.name!;
   const status = restore.status;
   const generation = restore.metadata.generation ?? 1;
-  // Another claim's restore in flight keeps the status; a claim of its own shows in Events.
-  const mine = !status.target?.pvc || status.target.pvc === claim;
-  if (!mine && (status.phase === 'Restoring' || status.phase === 'Failed')) return undefined;
+  // Another claim's restore in flight keeps the status; this claim's shows in its Events.
+  if (statusFollowsAnotherClaim(restore, claim)) return undefined;
   const ready = (s: RestoreStatus, input: Omit<ConditionInput, 'type'>): RestoreStatus => ({
     ...s,
     observedGeneration: generation,
@@ -40,7 +40,8 @@ export function restoreStatusFor(step: PopulationStep, o: PopulationObserved): R
   const base: RestoreStatus = { ...status, target: { pvc: claim } };
 
   if (o.claim.metadata.deletionTimestamp) {
-    if (!hasFinalizer(o.claim) || !mine || (status.phase !== 'Restoring' && status.phase !== 'Failed')) return undefined;
+    if (!hasFinalizer(o.claim) || status.target?.pvc !== claim || (status.phase !== 'Restoring' && status.phase !== 'Failed'))
+      return undefined;
     const message = `claim ${claim} was deleted before it was populated; ready for a claim whose dataSourceRef names this Restore`;
     return ready(
       { ...status, phase: 'Pending', jobName: undefined, startTime: undefined, target: undefined, message },

@@ -385,6 +385,12 @@ describe('a failed restore Job', () => {
     expect(planPopulation(observed(counted))).toMatchObject({ action: 'removeJob' });
   });
 
+  it("with the Restore's status following another claim, is told in an Event only and counted", () => {
+    const busy = restore({ resolved: 'snapshot', phase: 'Restoring' });
+    busy.status!.target = { pvc: 'other' };
+    expect(planPopulation(observed({ ...failedJob, restore: busy }))).toMatchObject({ action: 'recordFailure' });
+  });
+
   it('a success without counts is a failure: the volume is never handed out', () => {
     const given = observed({ ...failedJob, job: job({ finished: 'Complete' }), jobResult: { ok: true, operation: 'restore' } });
     expect(planPopulation(given)).toMatchObject({ action: 'collectJob', event: { reason: 'PopulatorFailed' } });
