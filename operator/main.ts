@@ -22,7 +22,7 @@ import http from 'node:http';
 import { KubeClient } from './kube/kube-client.js';
 import type { IntakeOptions } from './catalog/catalog-intake.js';
 import { startCaches, type Manager } from './manager.js';
-import { LeaderElector, type LeaderElectionTimings } from './runtime/leader-election.js';
+import { LeaderElector, timingsFromEnv } from './runtime/leader-election.js';
 import { createLogger } from './runtime/logger.js';
 
 const log = createLogger('operator');
@@ -39,22 +39,6 @@ function intakeOptions(): IntakeOptions {
 const leaderElection = process.env.LEADER_ELECTION !== 'false';
 const LEASE_NAME = 'kopia-operator';
 let shuttingDown = false;
-
-/** Durations from the environment, in (possibly fractional) seconds; unset ones keep client-go's defaults. */
-function timingsFromEnv(env: NodeJS.ProcessEnv): Partial<LeaderElectionTimings> {
-  const ms = (name: string) => {
-    const value = env[name];
-    if (value === undefined || value === '') return undefined;
-    const seconds = Number(value);
-    if (!Number.isFinite(seconds)) throw new Error(`${name} must be a number of seconds, not ${JSON.stringify(value)}`);
-    return seconds * 1000;
-  };
-  return {
-    leaseDurationMs: ms('LEADER_ELECTION_LEASE_DURATION'),
-    renewDeadlineMs: ms('LEADER_ELECTION_RENEW_DEADLINE'),
-    retryPeriodMs: ms('LEADER_ELECTION_RETRY_PERIOD'),
-  };
-}
 
 async function main(): Promise<void> {
   const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();

@@ -17,7 +17,7 @@
 //   LEADER_ELECTION_RETRY_PERIOD     seconds between attempts to acquire or renew (2)
 import http from 'node:http';
 import { KubeClient } from '../kube/kube-client.js';
-import { LeaderElector, type LeaderElectionTimings } from '../runtime/leader-election.js';
+import { LeaderElector, timingsFromEnv } from '../runtime/leader-election.js';
 import { createLogger } from '../runtime/logger.js';
 import { startPopulatorCaches, type PopulatorManager } from './populator-manager.js';
 
@@ -28,22 +28,6 @@ const port = Number(process.env.HEALTH_PORT ?? 8081);
 const leaderElection = process.env.LEADER_ELECTION !== 'false';
 const POPULATOR_LEASE = 'kopia-populator';
 let shuttingDown = false;
-
-/** Durations from the environment, in (possibly fractional) seconds; unset ones keep client-go's defaults. */
-function timingsFromEnv(env: NodeJS.ProcessEnv): Partial<LeaderElectionTimings> {
-  const ms = (name: string) => {
-    const value = env[name];
-    if (value === undefined || value === '') return undefined;
-    const seconds = Number(value);
-    if (!Number.isFinite(seconds)) throw new Error(`${name} must be a number of seconds, not ${JSON.stringify(value)}`);
-    return seconds * 1000;
-  };
-  return {
-    leaseDurationMs: ms('LEADER_ELECTION_LEASE_DURATION'),
-    renewDeadlineMs: ms('LEADER_ELECTION_RENEW_DEADLINE'),
-    retryPeriodMs: ms('LEADER_ELECTION_RETRY_PERIOD'),
-  };
-}
 
 async function main(): Promise<void> {
   const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();

@@ -47,6 +47,22 @@ export const DEFAULT_TIMINGS: LeaderElectionTimings = { leaseDurationMs: 15_000,
 const JITTER_FACTOR = 1.2;
 
 /** Pure: the timings with defaults filled in; throws unless leaseDuration > renewDeadline > retryPeriod × 1.2. */
+/** Durations from the environment (LEADER_ELECTION_*), in (possibly fractional) seconds; unset ones keep the defaults. */
+export function timingsFromEnv(env: NodeJS.ProcessEnv): Partial<LeaderElectionTimings> {
+  const ms = (name: string) => {
+    const value = env[name];
+    if (value === undefined || value === '') return undefined;
+    const seconds = Number(value);
+    if (!Number.isFinite(seconds)) throw new Error(`${name} must be a number of seconds, not ${JSON.stringify(value)}`);
+    return seconds * 1000;
+  };
+  return {
+    leaseDurationMs: ms('LEADER_ELECTION_LEASE_DURATION'),
+    renewDeadlineMs: ms('LEADER_ELECTION_RENEW_DEADLINE'),
+    retryPeriodMs: ms('LEADER_ELECTION_RETRY_PERIOD'),
+  };
+}
+
 export function resolveTimings(opts: Partial<LeaderElectionTimings> = {}): LeaderElectionTimings {
   const t: LeaderElectionTimings = {
     leaseDurationMs: opts.leaseDurationMs ?? DEFAULT_TIMINGS.leaseDurationMs,
