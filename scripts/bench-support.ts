@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeClient, type KubeObject, type ResourceType } from '../operator/kube/kube-client.js';
-import { KopiaRepositories, Namespaces, PersistentVolumeClaims, PersistentVolumes, Secrets } from '../operator/kube/resources.js';
+import { Jobs, KopiaRepositories, Namespaces, PersistentVolumeClaims, PersistentVolumes, Secrets } from '../operator/kube/resources.js';
 import { DEFAULT_MOVER_ID } from '../operator/jobs/mover-privileges.js';
 import { Informer, type InformerHandler } from '../operator/runtime/informer.js';
 import { freePort, startGuarded, type GuardedProcess } from '../e2e/support/processes.js';
@@ -80,6 +80,13 @@ export async function inParallel<T>(items: T[], n: number, fn: (item: T, index: 
 export const isReady = (o: Obj | undefined) =>
   !!o && (o.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
 
+export interface Memory {
+  rssMB: number;
+  peakMB: number;
+  anonMB: number;
+  fileMB: number;
+}
+
 export interface BenchWorld {
   world: TestWorld;
   client: KubeClient;
@@ -87,8 +94,10 @@ export interface BenchWorld {
   ns: string;
   startSeconds: number;
   metrics(): Promise<Calls>;
-  /** The operator's resident memory now and at its peak, in MB. */
-  memory(): { rssMB: number; peakMB: number };
+  /** The operator's resident memory now and at its peak, in MB; anonymous (heaps) and file-backed (the node binary) apart. */
+  memory(): Memory;
+  /** The operator's memory once ready, before the benchmark made anything. */
+  idleMemory: Memory;
   /** A bound claim's directory on the node. */
   volumeDir(ns: string, claim: string): Promise<string>;
   /** An informer of the bench's own, stopped with the world. */
@@ -97,7 +106,7 @@ export interface BenchWorld {
     opts?: { namespace?: string; labelSelector?: string },
     handler?: InformerHandler<T>,
   ): Promise<Informer<T>>;
-  /** Waits for nothing (no reconcile, no Job) to happen, then measures a window at rest. */
+  /** Waits until nothing happens (no Job, no request but Lease renewals), then measures a window at rest. */
   rest(ms?: number): Promise<WindowSummary>;
   stop(): Promise<void>;
 }
@@ -160,11 +169,12 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
       for (const m of text.matchAll(/verb="([A-Z]+)",resource="([^"]+)"\} (\d+)/g)) calls[`${m[1]} ${m[2]}`] = Number(m[3]);
       return calls;
     };
-    const memory = () => {
+    const memory = (): Memory => {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const mb = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024);
-      return { rssMB: mb('VmRSS'), peakMB: mb('VmHWM') };
+      return { rssMB: mb('VmRSS'), peakMB: mb('VmHWM'), anonMB: mb('RssAnon'), fileMB: mb('RssFile') };
     };
+    const idleMemory = memory();
     return {
       world,
       client,
@@ -172,6 +182,7 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
       startSeconds,
       metrics,
       memory,
+      idleMemory,
       async volumeDir(namespace, claim) {
         await until(
           `claim ${claim} to bind`,
@@ -194,13 +205,15 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
         return informer;
       },
       async rest(ms = REST_WINDOW_MS) {
-        // Settled: no request for a while but the Lease renewals.
+        // Settled: no mover Job anywhere (a running Job makes no request, but its end will)
+        // and no request but the Lease renewals, for three seconds in a row.
         let last = await metrics();
         for (let quiet = 0; quiet < 3; ) {
           await sleep(1000);
           const now = await metrics();
           const calls = callsBetween(last, now);
-          quiet = Object.keys(calls).every((k) => k === 'PUT leases' || k === 'GET leases') ? quiet + 1 : 0;
+          const jobs = (await client.list<Obj>(Jobs, undefined)).items.length;
+          quiet = jobs === 0 && Object.keys(calls).every((k) => k === 'PUT leases' || k === 'GET leases') ? quiet + 1 : 0;
           last = now;
         }
         const before = await metrics();

@@ -9,6 +9,7 @@
 // Sizes: BENCH_REPOSITORIES (20), BENCH_SCHEDULES (1000), BENCH_CATALOG_SOURCES (500) ×
 // BENCH_CATALOG_ROUNDS (20), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
 // BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000); BENCH_REST_MS (30000) for windows at rest.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ import { createValidator } from '../operator/validation/validator.js';
 import { validObjects } from '../operator/test-support/kopia-objects.js';
 import { claimObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot } from '../e2e/support/paths.js';
-import { isReady, say, secs, startBenchWorld, until, type Obj } from './bench-support.js';
+import { processesMentioning } from '../e2e/support/processes.js';
+import { isReady, say, secs, sleep, startBenchWorld, until, type Obj } from './bench-support.js';
 import { benchCatalog, benchSchedules } from './bench-scale.js';
 import { benchBackups } from './bench-backups.js';
 
@@ -34,7 +36,30 @@ const REPOSITORIES = Number(process.env.BENCH_REPOSITORIES ?? 20);
 const resultsFile = join(repoRoot, 'bench/results/latest.json');
 // A partial run keeps the other groups' last numbers.
 const results: Record<string, unknown> = only && existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
-Object.assign(results, { date: new Date().toISOString(), node: process.version, cores: cpus().length, only: only ?? 'all' });
+const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
+// dist/ is built from the working tree: say whether it differed from the commit.
+const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'operator', 'generated') ? ' + uncommitted changes' : ''}`;
+Object.assign(results, { date: new Date().toISOString(), commit, node: process.version, cores: cpus().length, only: only ?? 'all' });
+
+// On a shared machine a test run beside the benchmark would skew both: wait for it to end
+// (up to BENCH_WAIT_FOR_TESTS_S, 1800), and record which groups had one running beside them.
+const testsRunning = async () => (await processesMentioning('jest/bin/jest.js')).length > 0;
+const contention: Record<string, boolean> = {};
+let testsSeen = false;
+setInterval(() => void testsRunning().then((yes) => (testsSeen ||= yes)), 5000).unref();
+
+async function group(name: Group, run: () => Promise<void> | void): Promise<void> {
+  if (!wants(name)) return;
+  const deadline = Date.now() + Number(process.env.BENCH_WAIT_FOR_TESTS_S ?? 1800) * 1000;
+  if (await testsRunning()) say(`a jest run is going on: waiting for it to end before ${name}`);
+  while ((await testsRunning()) && Date.now() < deadline) await sleep(10000);
+  testsSeen = await testsRunning();
+  await run();
+  contention[name] = testsSeen;
+  results.testRunBeside = { ...(results.testRunBeside as object), ...contention };
+  if (testsSeen) say(`note: a jest run went on beside ${name}: its numbers are skewed`);
+  save();
+}
 
 function save(): void {
   mkdirSync(join(repoRoot, 'bench/results'), { recursive: true });
@@ -108,30 +133,23 @@ async function benchRepositories(): Promise<void> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  if (wants('validation')) {
-    benchValidation();
-    save();
-  }
-  if (wants('repositories')) {
-    await benchRepositories();
-    save();
-  }
-  if (wants('schedules')) {
-    results.schedules = await benchSchedules();
-    save();
-  }
-  if (wants('catalog') || wants('deletions')) {
+  await group('validation', benchValidation);
+  await group('repositories', benchRepositories);
+  await group('schedules', async () => void (results.schedules = await benchSchedules()));
+  // The deletions use the catalog's 10,000 snapshots.
+  if (wants('deletions') && !wants('catalog')) only!.push('catalog');
+  await group('catalog', async () => {
     const r = await benchCatalog({ deletions: wants('deletions') });
     results.catalog = r.catalog;
     if (r.deletions) results.deletions = r.deletions;
-    save();
-  }
-  if (wants('backup') || wants('rebackup')) {
-    const r = await benchBackups({ big: wants('backup'), rebackup: wants('rebackup') });
-    if (r.backup) results.backup = r.backup;
+  });
+  await group('backup', async () => {
+    const r = await benchBackups({ big: true, rebackup: wants('rebackup') });
+    results.backup = r.backup;
     if (r.rebackup) results.rebackup = r.rebackup;
-    save();
-  }
+  });
+  if (!wants('backup'))
+    await group('rebackup', async () => void (results.rebackup = (await benchBackups({ big: false, rebackup: true })).rebackup));
   say(`results written to bench/results/latest.json (${secs(Date.now() - started)} s in all)`);
 }
 
