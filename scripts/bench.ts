@@ -10,7 +10,7 @@
 // BENCH_CATALOG_ROUNDS (20), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
 // BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000); BENCH_REST_MS (30000) for windows at rest.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { KopiaRepositories, PersistentVolumeClaims, Secrets } from '../operator/kube/resources.js';
@@ -18,7 +18,6 @@ import { createValidator } from '../operator/validation/validator.js';
 import { validObjects } from '../operator/test-support/kopia-objects.js';
 import { claimObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot } from '../e2e/support/paths.js';
-import { processesMentioning } from '../e2e/support/processes.js';
 import { isReady, say, secs, sleep, startBenchWorld, until, type Obj } from './bench-support.js';
 import { benchCatalog, benchSchedules } from './bench-scale.js';
 import { benchBackups } from './bench-backups.js';
@@ -42,22 +41,57 @@ const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcela
 Object.assign(results, { date: new Date().toISOString(), commit, node: process.version, cores: cpus().length, only: only ?? 'all' });
 
 // On a shared machine a test run beside the benchmark would skew both: wait for it to end
-// (up to BENCH_WAIT_FOR_TESTS_S, 1800), and record which groups had one running beside them.
-const testsRunning = async () => (await processesMentioning('jest/bin/jest.js')).length > 0;
+// (up to BENCH_WAIT_FOR_TESTS_S, 1800), and record which groups had one at work beside them.
+// A jest process tree counts when it used more than a fifth of a core over 5 s (one
+// waiting idle does not skew anything).
+function jestCpuSeconds(): number {
+  const procs = new Map<number, { ppid: number; cpu: number; jest: boolean }>();
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const jest = readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('jest/bin/jest.js');
+      procs.set(Number(entry), { ppid: Number(f[1]), cpu: Number(f[11]) + Number(f[12]), jest });
+    } catch {
+      // ended while we looked
+    }
+  }
+  const underJest = (pid: number): boolean => {
+    for (let p = procs.get(pid), depth = 0; p && depth < 50; p = procs.get(p.ppid), depth++) if (p.jest) return true;
+    return false;
+  };
+  let ticks = 0;
+  for (const [pid, p] of procs) if (underJest(pid)) ticks += p.cpu;
+  return ticks / 100;
+}
+let lastJestCpu = { at: Date.now(), cpu: jestCpuSeconds(), busy: false };
+const jestBusy = () => {
+  const now = { at: Date.now(), cpu: jestCpuSeconds() };
+  if (now.at - lastJestCpu.at < 2000) return lastJestCpu.busy;
+  // A tree that ended drops out of the sum: a negative difference is no work.
+  const busy = (now.cpu - lastJestCpu.cpu) / ((now.at - lastJestCpu.at) / 1000) > 0.2;
+  lastJestCpu = { ...now, busy };
+  return busy;
+};
 const contention: Record<string, boolean> = {};
 let testsSeen = false;
-setInterval(() => void testsRunning().then((yes) => (testsSeen ||= yes)), 5000).unref();
+setInterval(() => (testsSeen ||= jestBusy()), 5000).unref();
 
 async function group(name: Group, run: () => Promise<void> | void): Promise<void> {
   if (!wants(name)) return;
   const deadline = Date.now() + Number(process.env.BENCH_WAIT_FOR_TESTS_S ?? 1800) * 1000;
-  if (await testsRunning()) say(`a jest run is going on: waiting for it to end before ${name}`);
-  while ((await testsRunning()) && Date.now() < deadline) await sleep(10000);
-  testsSeen = await testsRunning();
+  let said = false;
+  for (;;) {
+    await sleep(5000);
+    if (!jestBusy() || Date.now() > deadline) break;
+    if (!said) say(`a jest run is at work: waiting for it to end before ${name}`);
+    said = true;
+  }
+  testsSeen = false;
   await run();
   contention[name] = testsSeen;
   results.testRunBeside = { ...(results.testRunBeside as object), ...contention };
-  if (testsSeen) say(`note: a jest run went on beside ${name}: its numbers are skewed`);
+  if (testsSeen) say(`note: a jest run was at work beside ${name}: its numbers are skewed`);
   save();
 }
 
