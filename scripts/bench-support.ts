@@ -3,7 +3,7 @@
 // counters (/metrics) and resident memory, windows at rest, informers that time what the
 // operator does, and plain kopia run as the movers' uid against a repository on a claim.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,6 +65,11 @@ export function summarize(before: Calls, after: Calls, ms: number): WindowSummar
   };
 }
 
+/** CPU seconds used between two readings of BenchWorld.cpu(), rounded. */
+export function cpuBetween(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(after).map((k) => [k, Math.round((after[k] - (before[k] ?? 0)) * 10) / 10]));
+}
+
 /** Runs fn over items with at most n in flight. */
 export async function inParallel<T>(items: T[], n: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -98,6 +103,8 @@ export interface BenchWorld {
   memory(): Memory;
   /** The operator's memory once ready, before the benchmark made anything. */
   idleMemory: Memory;
+  /** CPU seconds used so far by each part of the world, the operator and this process (for what dominates a span). */
+  cpu(): Record<string, number>;
   /** A bound claim's directory on the node. */
   volumeDir(ns: string, claim: string): Promise<string>;
   /** An informer of the bench's own, stopped with the world. */
@@ -175,6 +182,43 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
       return { rssMB: mb('VmRSS'), peakMB: mb('VmHWM'), anonMB: mb('RssAnon'), fileMB: mb('RssFile') };
     };
     const idleMemory = memory();
+    const cpu = () => {
+      const out: Record<string, number> = {
+        operator: 0,
+        'kube-apiserver': 0,
+        etcd: 0,
+        'kube-controller-manager': 0,
+        'node-agent': 0,
+        movers: 0,
+      };
+      const dir = world.controlPlane.dir;
+      for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+        try {
+          const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+          const isOperator = Number(entry) === pid;
+          if (!isOperator && !cmd.includes(dir)) continue;
+          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+          const f = stat
+            .slice(stat.lastIndexOf(')') + 2)
+            .split(' ')
+            .map(Number);
+          const name = isOperator
+            ? 'operator'
+            : cmd.includes('node-agent-main')
+              ? 'node-agent'
+              : ['kube-apiserver', 'kube-controller-manager', 'etcd'].find((n) => cmd.split('\0')[0].endsWith(n));
+          if (!name || cmd.startsWith('sh\0')) continue; // the guards
+          out[name] += (f[11] + f[12]) / 100;
+          // The movers are the node agent's children: their CPU is added to it when they are reaped.
+          if (name === 'node-agent') out.movers += (f[13] + f[14]) / 100;
+        } catch {
+          // ended while we looked
+        }
+      }
+      const self = process.cpuUsage();
+      out.bench = (self.user + self.system) / 1e6;
+      return out;
+    };
     return {
       world,
       client,
@@ -183,6 +227,7 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
       metrics,
       memory,
       idleMemory,
+      cpu,
       async volumeDir(namespace, claim) {
         await until(
           `claim ${claim} to bind`,
