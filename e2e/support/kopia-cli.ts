@@ -87,7 +87,8 @@ export class KopiaCli {
 }
 
 export interface TreeEntry {
-  type: 'file' | 'dir' | 'symlink';
+  /** special: a FIFO, socket or device, recorded without opening it (opening a FIFO blocks). */
+  type: 'file' | 'dir' | 'symlink' | 'special';
   mode: number;
   uid?: number;
   gid?: number;
@@ -106,7 +107,8 @@ export function inventory(root: string, opts: { owners?: boolean } = {}, rel = '
     else if (st.isDirectory()) {
       out[path] = { type: 'dir', mode: st.mode & 0o7777, ...owners };
       Object.assign(out, inventory(root, opts, path));
-    } else
+    } else if (!st.isFile()) out[path] = { type: 'special', mode: st.mode & 0o7777, ...owners };
+    else
       out[path] = {
         type: 'file',
         mode: st.mode & 0o7777,

@@ -272,3 +272,44 @@ export function snapshotPinCommand(ids: string[], change: 'add' | 'remove'): str
   checkIDs(ids);
   return ['snapshot', 'pin', ...ids, `--${change}=${OPERATOR_PIN}`, ...writerFlags()];
 }
+
+export interface RestoreFlags {
+  parallel: number;
+  deleteExtra: boolean;
+  ignorePermissionErrors: boolean;
+  /** Leave owners as the mover makes them (kopia's --skip-owners). */
+  skipOwners: boolean;
+}
+
+/**
+ * `snapshot restore` of one snapshot manifest into the data volume. Every behaviour is
+ * spelled out rather than left to kopia 0.23's defaults (overwrite-* true,
+ * ignore-permission-errors true, parallel 8): what differs is overwritten, what is extra is
+ * kept unless deleteExtra, and no error but those of setting modes, owners and times is
+ * ignored. Files are flushed: a restore reported complete must survive a node crash.
+ * A reader command: no automatic maintenance runs.
+ */
+export function snapshotRestoreCommand(id: string, flags: RestoreFlags): string[] {
+  checkIDs([id]);
+  if (!Number.isInteger(flags.parallel) || flags.parallel < 1) throw new Error(`parallel must be a positive integer: ${flags.parallel}`);
+  const bool = (value: boolean, flag: string) => (value ? `--${flag}` : `--no-${flag}`);
+  return [
+    'snapshot',
+    'restore',
+    id,
+    MOVER_PATHS.data,
+    '--mode=local',
+    '--overwrite-files',
+    '--overwrite-directories',
+    '--overwrite-symlinks',
+    '--no-skip-existing',
+    '--no-ignore-errors',
+    '--flush-files',
+    `--parallel=${flags.parallel}`,
+    bool(flags.deleteExtra, 'delete-extra'),
+    bool(flags.ignorePermissionErrors, 'ignore-permission-errors'),
+    bool(flags.skipOwners, 'skip-owners'),
+    '--no-progress',
+    ...globalFlags(),
+  ];
+}

@@ -8,6 +8,7 @@ import { catalog } from './catalog.js';
 import { edit } from './edit.js';
 import { connect, invalidRequest, KopiaFailure, KopiaSession, repositoryFacts } from './kopia-session.js';
 import { MOVER_PATHS, MOVER_REQUEST_ENV, type MoverRequest, type MoverResult, type VerifyRequest } from './mover-contract.js';
+import { restore } from './restore.js';
 import { resultMessage } from './result-message.js';
 import { secretEnvValues, secretFileValues } from './secret-values.js';
 
@@ -42,6 +43,8 @@ async function run(req: MoverRequest): Promise<MoverResult> {
       return catalog(kopia, log, req);
     case 'edit':
       return edit(kopia, log, req);
+    case 'restore':
+      return restore(kopia, log, req);
     default:
       throw invalidRequest('unknown', `unknown operation ${String((req as { operation: unknown }).operation)}`);
   }
@@ -52,7 +55,7 @@ async function main(): Promise<number> {
   let operation: MoverResult['operation'] = 'unknown';
   try {
     const req = parseRequest();
-    if (['verify', 'backup', 'catalog', 'edit'].includes(req.operation)) operation = req.operation;
+    if (['verify', 'backup', 'catalog', 'edit', 'restore'].includes(req.operation)) operation = req.operation;
     log.info('mover starting', { operation: req.operation });
     result = await run(req);
   } catch (e) {

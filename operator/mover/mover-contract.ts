@@ -139,7 +139,10 @@ export interface RestoreRequest {
     /** Remove files in the target that the snapshot does not have. */
     deleteExtra: boolean;
     parallel: number;
-    /** Permission and ownership errors do not fail the restore (they are counted). */
+    /**
+     * Errors setting modes, owners or times do not fail the restore. kopia 0.23 drops them
+     * without counting them, so restored.errors cannot include them.
+     */
     ignorePermissionErrors: boolean;
     /** Give files back their recorded owners (needs a mover with CHOWN/FOWNER). */
     restoreOwners: boolean;
@@ -177,8 +180,11 @@ export interface MoverSuccess {
   restored?: { files: number; dirs: number; bytes: number; errors: number; ownersRestored: boolean };
 }
 
-/** Failures the mover decides beside kopia's own classes. */
-export type MoverErrorClass = 'ExpireLimitExceeded' | 'UploadFailed';
+/**
+ * Failures the mover decides beside kopia's own classes. SnapshotNotFound: a restore's
+ * snapshot id names no snapshot in the repository (retrying cannot bring it back).
+ */
+export type MoverErrorClass = 'ExpireLimitExceeded' | 'UploadFailed' | 'SnapshotNotFound';
 
 export interface MoverFailure {
   ok: false;

@@ -25,7 +25,8 @@ describe('lint command', () => {
   it('passes the API contract examples', () => {
     const r = lintPaths(['examples']);
     expect(r.problems).toEqual([]);
-    expect(r.checked).toBe(7);
+    // api-contract.yaml's 7 kopia.io objects and deploy-or-restore.yaml's 4 (its Namespace and claims are not ours to check).
+    expect(r.checked).toBe(11);
   });
 
   it('names file, object and field for each problem, walking subdirectories', () => {
