@@ -149,7 +149,26 @@ export interface RestoreRequest {
   };
 }
 
-export type MoverRequest = VerifyRequest | BackupRequest | CatalogRequest | EditRequest | RestoreRequest;
+/**
+ * One maintenance run (quick or full) under one owner. kopia lets only the repository's
+ * maintenance owner (user@host) run maintenance, so the mover connects as the owner.
+ */
+export interface MaintenanceRequest {
+  operation: 'maintenance';
+  repository: MoverRepository;
+  /** The owner identity; the mover connects as it. */
+  identity: Required<Pick<Identity, 'username' | 'hostname'>>;
+  mode: 'quick' | 'full';
+  /** Another owner holds maintenance: take it over (takeoverPolicy Force) instead of failing with OwnedByOther. */
+  takeover: boolean;
+  /**
+   * Owners (user@host) the operator itself leaves behind, such as the verify identity that
+   * created the repository: they are replaced by identity without counting as a takeover.
+   */
+  adoptableOwners: string[];
+}
+
+export type MoverRequest = VerifyRequest | BackupRequest | CatalogRequest | EditRequest | RestoreRequest | MaintenanceRequest;
 
 export interface RepositoryFacts {
   uniqueID: string;
@@ -178,13 +197,33 @@ export interface MoverSuccess {
   edited?: { deleted: number; alreadyGone: number; pinned: number; unpinned: number; newIDs?: Record<string, string> };
   /** restore: what was written, and whether files got their recorded owners back. */
   restored?: { files: number; dirs: number; bytes: number; errors: number; ownersRestored: boolean };
+  /** maintenance: the run, as kopia recorded it. */
+  maintenance?: MaintenanceOutcome;
+}
+
+export interface MaintenanceOutcome {
+  mode: 'quick' | 'full';
+  /** The owner after the run (the request's identity). */
+  owner: string;
+  /** Set when ownership changed in this run: who held it before (adopted or taken over). */
+  previousOwner?: string;
+  /** true when previousOwner was another owner, taken over on request (not one of adoptableOwners). */
+  tookOver: boolean;
+  startTime: string;
+  endTime: string;
+  /** Bytes of blobs deleted, where kopia reports them (full runs). */
+  reclaimedBytes?: number;
+  /** Index blobs in the repository after the run. */
+  indexBlobs: number;
 }
 
 /**
  * Failures the mover decides beside kopia's own classes. SnapshotNotFound: a restore's
  * snapshot id names no snapshot in the repository (retrying cannot bring it back).
+ * OwnedByOther: maintenance belongs to another owner and takeover was not asked for;
+ * nothing was run or changed.
  */
-export type MoverErrorClass = 'ExpireLimitExceeded' | 'UploadFailed' | 'SnapshotNotFound';
+export type MoverErrorClass = 'ExpireLimitExceeded' | 'UploadFailed' | 'SnapshotNotFound' | 'OwnedByOther';
 
 export interface MoverFailure {
   ok: false;
@@ -193,6 +232,11 @@ export interface MoverFailure {
   message: string;
   /** ExpireLimitExceeded: how many snapshots the retention policy would have expired. */
   wouldExpire?: number;
+  /**
+   * OwnedByOther: who owns maintenance, when that owner last ran it (any kind, as the
+   * repository records it; absent if never), and the index blob count now.
+   */
+  maintenanceOwner?: { owner: string; lastRunTime?: string; indexBlobs?: number };
 }
 
 export type MoverResult = MoverSuccess | MoverFailure;
