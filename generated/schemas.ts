@@ -884,6 +884,9 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "deletionBreaker": {
               "$ref": "repository.schema.yaml#/definitions/DeletionBreaker"
             },
+            "maintenance": {
+              "$ref": "repository.schema.yaml#/definitions/RepositoryMaintenance"
+            },
             "mover": {
               "$ref": "common.schema.yaml#/definitions/MoverOptions"
             },
@@ -1434,12 +1437,12 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
           {
             "name": "Last Quick",
             "type": "date",
-            "jsonPath": ".status.lastQuick.time"
+            "jsonPath": ".status.lastQuick.endTime"
           },
           {
             "name": "Last Full",
             "type": "date",
-            "jsonPath": ".status.lastFull.time"
+            "jsonPath": ".status.lastFull.endTime"
           },
           {
             "name": "Stale",
@@ -1501,7 +1504,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "string",
               "maxLength": 253,
               "pattern": "^[A-Za-z0-9][-._A-Za-z0-9]*@[A-Za-z0-9][-._A-Za-z0-9]*$",
-              "description": "The user@host that owns maintenance. Default maintenance@<cluster name>."
+              "description": "The user@host that owns maintenance. Default maintenance@<cluster name> (the operator's KOPIA_CLUSTER_NAME, else cluster-<first 8 characters of the kube-system namespace UID>)."
             },
             "takeoverPolicy": {
               "type": "string",
@@ -1509,7 +1512,8 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                 "Never",
                 "Force"
               ],
-              "default": "Never"
+              "default": "Never",
+              "description": "When kopia reports another owner: Never leaves it (no run, the condition names it); Force takes maintenance over (an Event says from whom)."
             },
             "timeZone": {
               "$ref": "common.schema.yaml#/definitions/TimeZone"
@@ -1519,13 +1523,34 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "default": false
             },
             "quick": {
-              "$ref": "#/definitions/MaintenanceWindow"
+              "allOf": [
+                {
+                  "$ref": "#/definitions/MaintenanceWindow"
+                }
+              ],
+              "description": "Quick maintenance. Default cron \"0 */6 * * *\" with jitter 30m."
             },
             "full": {
-              "$ref": "#/definitions/MaintenanceWindow"
+              "allOf": [
+                {
+                  "$ref": "#/definitions/MaintenanceWindow"
+                }
+              ],
+              "description": "Full maintenance (also does the quick work). Default cron \"0 3 * * *\" with jitter 1h. Stale when the last successful full run is older than twice its interval."
+            },
+            "indexBlobWarningThreshold": {
+              "type": "integer",
+              "minimum": 1,
+              "default": 1000,
+              "description": "More index blobs than this after a run is reported (condition TooManyIndexBlobs, Warning Event)."
             },
             "mover": {
-              "$ref": "common.schema.yaml#/definitions/MoverOptions"
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/MoverOptions"
+                }
+              ],
+              "description": "How maintenance Jobs run; unset fields come from the repository's mover settings."
             }
           }
         },
@@ -1550,7 +1575,10 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
           "type": "object",
           "additionalProperties": false,
           "properties": {
-            "time": {
+            "startTime": {
+              "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "endTime": {
               "$ref": "common.schema.yaml#/definitions/Time"
             },
             "result": {
@@ -1568,9 +1596,13 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "integer",
               "minimum": 0
             },
-            "message": {
+            "error": {
               "type": "string",
               "maxLength": 4096
+            },
+            "manual": {
+              "type": "boolean",
+              "description": "Started by the kopia.io/run-maintenance annotation."
             }
           }
         },
@@ -1596,11 +1628,51 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "lastFull": {
               "$ref": "#/definitions/MaintenanceRun"
             },
+            "lastSuccessfulQuickTime": {
+              "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "lastSuccessfulFullTime": {
+              "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "lastQuickScheduleTime": {
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/Time"
+                }
+              ],
+              "description": "The cron time of the last scheduled quick run handled (run, or folded into a full run)."
+            },
+            "lastFullScheduleTime": {
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/Time"
+                }
+              ],
+              "description": "The cron time of the last scheduled full run handled."
+            },
             "nextQuickTime": {
               "$ref": "common.schema.yaml#/definitions/Time"
             },
             "nextFullTime": {
               "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "ownerLastRunTime": {
+              "allOf": [
+                {
+                  "$ref": "common.schema.yaml#/definitions/Time"
+                }
+              ],
+              "description": "When another owner (status.owner) last ran maintenance, as the repository records it."
+            },
+            "manualRunHandled": {
+              "description": "The value of the kopia.io/run-maintenance annotation last acted on (the request is one-shot).",
+              "type": "string",
+              "maxLength": 128
+            },
+            "collectedJobUID": {
+              "description": "The Job whose result this status holds; that Job is deleted only after this is written.",
+              "type": "string",
+              "maxLength": 64
             },
             "indexBlobs": {
               "title": "IndexBlobHealth",
@@ -1738,6 +1810,9 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "deletionBreaker": {
               "$ref": "#/definitions/DeletionBreaker"
             },
+            "maintenance": {
+              "$ref": "#/definitions/RepositoryMaintenance"
+            },
             "mover": {
               "$ref": "common.schema.yaml#/definitions/MoverOptions"
             }
@@ -1748,6 +1823,18 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "message": "a namespaced Repository reads Secrets from its own namespace; remove namespace from its secret references"
             }
           ]
+        },
+        "RepositoryMaintenance": {
+          "title": "RepositoryMaintenance",
+          "type": "object",
+          "additionalProperties": false,
+          "properties": {
+            "createDefault": {
+              "type": "boolean",
+              "default": true,
+              "description": "Create a Maintenance object for this repository with the defaults (a user-written one takes its place). false when something else maintains the repository."
+            }
+          }
         },
         "RepositoryStatus": {
           "title": "RepositoryStatus",

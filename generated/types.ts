@@ -417,6 +417,7 @@ export interface ClusterRepositorySpec {
   verifyInterval?: Interval;
   catalog?: Catalog;
   deletionBreaker?: DeletionBreaker;
+  maintenance?: RepositoryMaintenance;
   mover?: MoverOptions;
   allowedNamespaces: AllowedNamespaces;
 }
@@ -633,6 +634,16 @@ export interface DeletionBreaker {
   window?: Interval;
 }
 /**
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "RepositoryMaintenance".
+ */
+export interface RepositoryMaintenance {
+  /**
+   * Create a Maintenance object for this repository with the defaults (a user-written one takes its place). false when something else maintains the repository.
+   */
+  createDefault?: boolean;
+}
+/**
  * Which namespaces may use this repository. Exactly one of names, selector or all.
  *
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -685,14 +696,30 @@ export interface ObjectMeta {
 export interface MaintenanceSpec {
   repository: RepositoryReference;
   /**
-   * The user@host that owns maintenance. Default maintenance@<cluster name>.
+   * The user@host that owns maintenance. Default maintenance@<cluster name> (the operator's KOPIA_CLUSTER_NAME, else cluster-<first 8 characters of the kube-system namespace UID>).
    */
   owner?: string;
+  /**
+   * When kopia reports another owner: Never leaves it (no run, the condition names it); Force takes maintenance over (an Event says from whom).
+   */
   takeoverPolicy?: 'Never' | 'Force';
   timeZone?: TimeZone;
   suspend?: boolean;
+  /**
+   * Quick maintenance. Default cron "0 * /6 * * *" with jitter 30m.
+   */
   quick?: MaintenanceWindow;
+  /**
+   * Full maintenance (also does the quick work). Default cron "0 3 * * *" with jitter 1h. Stale when the last successful full run is older than twice its interval.
+   */
   full?: MaintenanceWindow;
+  /**
+   * More index blobs than this after a run is reported (condition TooManyIndexBlobs, Warning Event).
+   */
+  indexBlobWarningThreshold?: number;
+  /**
+   * How maintenance Jobs run; unset fields come from the repository's mover settings.
+   */
   mover?: MoverOptions;
 }
 /**
@@ -708,11 +735,16 @@ export interface MaintenanceWindow {
  * via the `definition` "MaintenanceRun".
  */
 export interface MaintenanceRun {
-  time?: Time;
+  startTime?: Time;
+  endTime?: Time;
   result?: 'Succeeded' | 'Failed';
   durationSeconds?: number;
   reclaimedBytes?: number;
-  message?: string;
+  error?: string;
+  /**
+   * Started by the kopia.io/run-maintenance annotation.
+   */
+  manual?: boolean;
 }
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
@@ -724,8 +756,30 @@ export interface MaintenanceStatus {
   owner?: string;
   lastQuick?: MaintenanceRun;
   lastFull?: MaintenanceRun;
+  lastSuccessfulQuickTime?: Time;
+  lastSuccessfulFullTime?: Time;
+  /**
+   * The cron time of the last scheduled quick run handled (run, or folded into a full run).
+   */
+  lastQuickScheduleTime?: Time;
+  /**
+   * The cron time of the last scheduled full run handled.
+   */
+  lastFullScheduleTime?: Time;
   nextQuickTime?: Time;
   nextFullTime?: Time;
+  /**
+   * When another owner (status.owner) last ran maintenance, as the repository records it.
+   */
+  ownerLastRunTime?: Time;
+  /**
+   * The value of the kopia.io/run-maintenance annotation last acted on (the request is one-shot).
+   */
+  manualRunHandled?: string;
+  /**
+   * The Job whose result this status holds; that Job is deleted only after this is written.
+   */
+  collectedJobUID?: string;
   indexBlobs?: IndexBlobHealth;
   jobName?: string;
 }
@@ -748,6 +802,7 @@ export interface RepositorySpec {
   verifyInterval?: Interval;
   catalog?: Catalog;
   deletionBreaker?: DeletionBreaker;
+  maintenance?: RepositoryMaintenance;
   mover?: MoverOptions;
 }
 /**
