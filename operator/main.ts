@@ -86,7 +86,14 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
   process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
 
-  const manager = (running.manager = await startCaches({ client, log, namespace, moverImage, intake: intakeOptions() }));
+  const manager = (running.manager = await startCaches({
+    client,
+    log,
+    namespace,
+    moverImage,
+    intake: intakeOptions(),
+    clusterName: process.env.KOPIA_CLUSTER_NAME || undefined,
+  }));
   cachesSynced = true;
   if (elector) await elector.acquire(() => void shutdown(1, 'lost the lease'));
   if (shuttingDown) return;

@@ -8,6 +8,8 @@ import { BackupScheduleOperator } from './backupschedule/backupschedule-operator
 import { CatalogIntake, type IntakeOptions } from './catalog/catalog-intake.js';
 import { CatalogOperator } from './catalog/catalog-operator.js';
 import { SnapshotDeletionOperator } from './deletion/snapshot-deletion-operator.js';
+import { MaintenanceDefaultsOperator } from './maintenance/maintenance-defaults.js';
+import { MaintenanceOperator } from './maintenance/maintenance-operator.js';
 import { RestoreOperator } from './restore/restore-operator.js';
 import type { KubeClient } from './kube/kube-client.js';
 import { ClusterRepositoryOperator } from './repository/cluster-repository-operator.js';
@@ -24,6 +26,8 @@ export interface ManagerOptions {
   moverImage: string;
   resyncMs?: number;
   now?: () => Date;
+  /** This cluster's name in default maintenance owners. */
+  clusterName?: string;
   /** Where catalog Jobs upload snapshot listings; without it the catalog mirror does not run. */
   intake?: IntakeOptions;
 }
@@ -57,6 +61,7 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     namespace: opts.namespace,
     moverImage: opts.moverImage,
     now: opts.now ?? (() => new Date()),
+    clusterName: opts.clusterName,
   };
   const validator = createValidator();
   const operators: KindOperator[] = [
@@ -75,6 +80,7 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     catalog = new CatalogOperator(ctx, intake);
     operators.push(catalog);
   } else opts.log.warn('no catalog intake configured: snapshots are not mirrored as Backup objects');
+  operators.push(new MaintenanceOperator(ctx), new MaintenanceDefaultsOperator(ctx));
   // Restores resolve against the catalog's listings.
   operators.push(new RestoreOperator(ctx, catalog));
   // @dot-i's start() runs each operator's init(), which registers its watches.

@@ -92,6 +92,25 @@ export const Reason = {
   SnapshotDeletionFailed: 'SnapshotDeletionFailed',
   /** A Backup went away without its snapshot being deleted (never lose data when in doubt). */
   SnapshotKept: 'SnapshotKept',
+  // maintenance
+  /** Another Maintenance already maintains the repository. */
+  Conflict: 'Conflict',
+  MaintenanceRunning: 'MaintenanceRunning',
+  MaintenanceStarted: 'MaintenanceStarted',
+  MaintenanceSucceeded: 'MaintenanceSucceeded',
+  MaintenanceFailed: 'MaintenanceFailed',
+  /** kopia reports another maintenance owner and takeoverPolicy is Never. */
+  OwnedByOther: 'OwnedByOther',
+  /** Maintenance was taken over from another owner (takeoverPolicy Force). */
+  MaintenanceTakenOver: 'MaintenanceTakenOver',
+  /** The owner was set for the first time, or moved from the operator's own identity. */
+  MaintenanceOwnerSet: 'MaintenanceOwnerSet',
+  MaintenanceStale: 'MaintenanceStale',
+  MaintenanceCurrent: 'MaintenanceCurrent',
+  TooManyIndexBlobs: 'TooManyIndexBlobs',
+  IndexBlobsWithinLimit: 'IndexBlobsWithinLimit',
+  DefaultMaintenanceCreated: 'DefaultMaintenanceCreated',
+  DefaultMaintenanceRemoved: 'DefaultMaintenanceRemoved',
 } as const;
 
 export type ReasonName = (typeof Reason)[keyof typeof Reason];
@@ -102,4 +121,8 @@ export const ConditionType = {
   Tenancy: 'Tenancy',
   /** Backup: the snapshot misses files kopia could not read. */
   FileErrors: 'FileErrors',
+  /** Maintenance: the last successful full run is older than twice the full interval. */
+  Stale: 'Stale',
+  /** Maintenance: more index blobs than spec.indexBlobWarningThreshold after the last run. */
+  TooManyIndexBlobs: 'TooManyIndexBlobs',
 } as const;

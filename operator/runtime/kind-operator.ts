@@ -77,6 +77,8 @@ export interface OperatorContext {
   /** The mover image (the operator's own image). */
   moverImage: string;
   now: () => Date;
+  /** This cluster's name in default maintenance owners (KOPIA_CLUSTER_NAME); unset: derived from kube-system's UID. */
+  clusterName?: string;
 }
 
 export abstract class KindOperator extends DotIOperator {

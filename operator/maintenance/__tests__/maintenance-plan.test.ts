@@ -1,0 +1,234 @@
+import type { MaintenanceStatus } from '../../../generated/types.js';
+import type { MoverResult } from '../../mover/mover-contract.js';
+import { actingMaintenance, type MaintenanceObject } from '../maintenance-operator.js';
+import { planDefaults } from '../maintenance-defaults.js';
+import {
+  adoptableOwners,
+  DEFAULT_MAINTENANCE_LABEL,
+  dueSlot,
+  parseWindows,
+  planMaintenance,
+  statusFromResult,
+  type MaintenanceInput,
+} from '../maintenance-plan.js';
+
+const created = new Date('2026-11-01T00:00:00Z');
+const OWNER = 'maintenance@cluster-a';
+
+function input(over: Partial<MaintenanceInput> = {}): MaintenanceInput {
+  return {
+    spec: { repository: { name: 'nas' }, quick: { cron: '0 */6 * * *' }, full: { cron: '0 3 * * *' } },
+    status: {},
+    namespace: 'media',
+    name: 'nas',
+    generation: 1,
+    creationTime: created,
+    now: new Date('2026-11-01T00:10:00Z'),
+    owner: OWNER,
+    ...over,
+  };
+}
+
+const ran: MaintenanceStatus = {
+  owner: OWNER,
+  lastQuick: { startTime: '2026-11-01T00:00:05Z', endTime: '2026-11-01T00:00:09Z', result: 'Succeeded' },
+};
+const condition = (s: MaintenanceStatus, type: string) => s.conditions?.find((c) => c.type === type);
+
+describe('schedule', () => {
+  it('runs a first quick maintenance at once (it sets the owner), then waits for the cron times', () => {
+    expect(planMaintenance(input()).step).toEqual({ action: 'start', purpose: { mode: 'quick' } });
+    const idle = planMaintenance(input({ status: ran }));
+    expect(idle.step).toEqual({ action: 'idle' });
+    expect(idle.status.nextQuickTime).toBe('2026-11-01T06:00:00Z');
+    expect(idle.status.nextFullTime).toBe('2026-11-01T03:00:00Z');
+    expect(idle.requeueAfterMs).toBe(Date.parse('2026-11-01T03:00:00Z') - Date.parse('2026-11-01T00:10:00Z'));
+  });
+
+  it('a due full run also handles a due quick run; missed times collapse into the latest', () => {
+    const plan = planMaintenance(input({ status: ran, now: new Date('2026-11-03T07:00:00Z') }));
+    expect(plan.step).toEqual({
+      action: 'start',
+      purpose: { mode: 'full', fullSlot: '2026-11-03T03:00:00Z', quickSlot: '2026-11-03T06:00:00Z' },
+    });
+  });
+
+  it('the jitter is fixed per object and mode, below its bound, and delays the run', () => {
+    const spec = { repository: { name: 'nas' }, quick: { cron: '0 */6 * * *', jitter: '30m' } };
+    const a = parseWindows(spec, 'media', 'nas');
+    const b = parseWindows(spec, 'media', 'nas');
+    const other = parseWindows(spec, 'media', 'photos');
+    if (!a.ok || !b.ok || !other.ok) throw new Error('windows did not parse');
+    expect(a.quick.jitterMs).toBe(b.quick.jitterMs);
+    expect(a.quick.jitterMs).toBeLessThan(30 * 60_000);
+    expect(a.quick.jitterMs).not.toBe(other.quick.jitterMs);
+    const at = new Date(Date.parse('2026-11-01T06:00:00Z') + a.quick.jitterMs);
+    expect(dueSlot(a.quick, created, new Date(at.getTime() - 1000)).slot).toBeUndefined();
+    expect(dueSlot(a.quick, created, at).slot).toEqual(new Date('2026-11-01T06:00:00Z'));
+  });
+
+  it('a manual request runs once (full unless it starts with "quick"), even when suspended', () => {
+    const suspended = { repository: { name: 'nas' }, suspend: true };
+    expect(planMaintenance(input({ spec: suspended, status: ran, manualRequest: 'now-1' })).step).toEqual({
+      action: 'start',
+      purpose: { mode: 'full', manual: 'now-1' },
+    });
+    expect(planMaintenance(input({ status: ran, manualRequest: 'quick-2' })).step).toMatchObject({ purpose: { mode: 'quick' } });
+    expect(planMaintenance(input({ status: { ...ran, manualRunHandled: 'now-1' }, manualRequest: 'now-1' })).step).toEqual({
+      action: 'idle',
+    });
+    expect(planMaintenance(input({ spec: suspended, status: ran, now: new Date('2026-11-05T00:00:00Z') })).step).toEqual({
+      action: 'idle',
+    });
+  });
+
+  it('bad schedules and time zones are a condition, not a run', () => {
+    const plan = planMaintenance(input({ spec: { repository: { name: 'nas' }, timeZone: 'Mars/Olympus' } }));
+    expect(plan.step).toEqual({ action: 'idle' });
+    expect(condition(plan.status, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidTimeZone' });
+  });
+});
+
+describe('one Job, one Maintenance per repository', () => {
+  it('waits for a running Job, collects a finished one, then removes it', () => {
+    const job = { uid: 'u1', finished: false, collected: false, purpose: { mode: 'full' as const } };
+    expect(planMaintenance(input({ status: ran, job, now: new Date('2026-11-09T00:00:00Z') })).step).toEqual({ action: 'wait' });
+    expect(planMaintenance(input({ status: ran, job: { ...job, finished: true } })).step).toEqual({ action: 'collect' });
+    expect(planMaintenance(input({ status: ran, job: { ...job, finished: true, collected: true } })).step).toEqual({ action: 'remove' });
+  });
+
+  it('a Maintenance in conflict does nothing and says which one acts', () => {
+    const plan = planMaintenance(input({ conflictWith: 'media/first' }));
+    expect(plan.step).toEqual({ action: 'idle' });
+    expect(condition(plan.status, 'Ready')).toMatchObject({ status: 'False', reason: 'Conflict' });
+    expect(condition(plan.status, 'Ready')!.message).toContain('media/first');
+  });
+
+  const m = (name: string, creationTimestamp: string, isDefault = false) =>
+    ({
+      metadata: {
+        name,
+        namespace: 'media',
+        uid: name,
+        creationTimestamp,
+        labels: isDefault ? { [DEFAULT_MAINTENANCE_LABEL]: 'true' } : {},
+      },
+      spec: { repository: { name: 'nas' } },
+    }) as MaintenanceObject;
+
+  it('the acting one: user-written before default, then the oldest', () => {
+    expect(actingMaintenance([m('b', '2026-11-02T00:00:00Z'), m('a', '2026-11-03T00:00:00Z')])!.metadata.name).toBe('b');
+    expect(actingMaintenance([m('default', '2026-11-01T00:00:00Z', true), m('mine', '2026-11-03T00:00:00Z')])!.metadata.name).toBe('mine');
+  });
+
+  it('defaults: created unless opted out or a user-written one exists, removed when replaced', () => {
+    const repo = { metadata: { name: 'nas', namespace: 'media' }, spec: { backend: {}, passwordSecretRef: {} } } as never;
+    expect(planDefaults(repo, [])).toEqual({ create: true, remove: [] });
+    expect(planDefaults(repo, [m('nas', 'x', true)])).toEqual({ create: false, remove: [] });
+    const replaced = planDefaults(repo, [m('nas', 'x', true), m('mine', 'y')]);
+    expect(replaced.remove.map((r) => r.metadata.name)).toEqual(['nas']);
+    const optedOut = { metadata: { name: 'nas', namespace: 'media' }, spec: { maintenance: { createDefault: false } } } as never;
+    expect(planDefaults(optedOut, [m('nas', 'x', true)]).remove).toHaveLength(1);
+    expect(planDefaults(optedOut, []).create).toBe(false);
+    expect(planDefaults(undefined, [m('nas', 'x', true)])).toEqual({ create: false, remove: [] });
+  });
+});
+
+describe('results, owners and alarms', () => {
+  const job = { uid: 'job-1', purpose: { mode: 'full' as const, fullSlot: '2026-11-02T03:00:00Z' } };
+  const success: MoverResult = {
+    ok: true,
+    operation: 'maintenance',
+    maintenance: {
+      mode: 'full',
+      owner: OWNER,
+      previousOwner: 'kopia-operator@verify.media',
+      tookOver: false,
+      startTime: '2026-11-02T03:10:00Z',
+      endTime: '2026-11-02T03:12:30Z',
+      reclaimedBytes: 4096,
+      indexBlobs: 12,
+    },
+  };
+
+  it('a success records the run, owner, index blobs and the handled time', () => {
+    const s = statusFromResult({}, success, job, new Date());
+    expect(s).toMatchObject({
+      collectedJobUID: 'job-1',
+      owner: OWNER,
+      lastFullScheduleTime: '2026-11-02T03:00:00Z',
+      lastSuccessfulFullTime: '2026-11-02T03:12:30Z',
+      lastFull: { result: 'Succeeded', durationSeconds: 150, reclaimedBytes: 4096 },
+      indexBlobs: { count: 12 },
+    });
+  });
+
+  it('another owner (Never): the condition names it and its last run, recorded as a failed attempt', () => {
+    const refused: MoverResult = {
+      ok: false,
+      operation: 'maintenance',
+      errorClass: 'OwnedByOther',
+      message: 'maintenance is owned by alice@laptop',
+      maintenanceOwner: { owner: 'alice@laptop', lastRunTime: '2026-10-01T00:00:00Z' },
+    };
+    const s = statusFromResult(
+      ran,
+      refused,
+      { uid: 'j', purpose: { mode: 'quick', quickSlot: '2026-11-02T06:00:00Z' } },
+      new Date('2026-11-02T06:01:00Z'),
+    );
+    expect(s.owner).toBe('alice@laptop');
+    expect(s.lastQuick).toMatchObject({ result: 'Failed' });
+    const plan = planMaintenance(
+      input({ status: { ...s, lastFullScheduleTime: '2026-11-02T03:00:00Z' }, now: new Date('2026-11-02T06:02:00Z') }),
+    );
+    const ready = condition(plan.status, 'Ready')!;
+    expect(ready).toMatchObject({ status: 'False', reason: 'OwnedByOther' });
+    expect(ready.message).toContain('alice@laptop');
+    expect(ready.message).toContain('2026-10-01T00:00:00Z');
+    expect(ready.message).toContain('stale');
+    // Not adopted: alice is not ours.
+    expect(adoptableOwners(s, 'kopia-operator@verify.media')).toEqual(['kopia-operator@verify.media']);
+    // Ours before an owner change: adopted.
+    expect(adoptableOwners(ran, 'kopia-operator@verify.media')).toContain(OWNER);
+  });
+
+  it('Stale once the last successful full run is older than twice the full interval, from the clock given', () => {
+    const status = {
+      ...ran,
+      lastSuccessfulFullTime: '2026-11-02T03:12:30Z',
+      lastFullScheduleTime: '2026-11-02T03:00:00Z',
+      lastQuickScheduleTime: '2026-11-04T06:00:00Z',
+    };
+    const fresh = planMaintenance(
+      input({ status, now: new Date('2026-11-04T03:12:29Z'), spec: { repository: { name: 'nas' }, suspend: true } }),
+    );
+    expect(condition(fresh.status, 'Stale')).toMatchObject({ status: 'False', reason: 'MaintenanceCurrent' });
+    const stale = planMaintenance(
+      input({ status, now: new Date('2026-11-04T03:12:31Z'), spec: { repository: { name: 'nas' }, suspend: true } }),
+    );
+    expect(condition(stale.status, 'Stale')).toMatchObject({ status: 'True', reason: 'MaintenanceStale' });
+  });
+
+  it('more index blobs than the threshold is a condition', () => {
+    const status = { ...ran, indexBlobs: { count: 7 } };
+    const over = planMaintenance(input({ status, spec: { repository: { name: 'nas' }, indexBlobWarningThreshold: 5 } }));
+    expect(condition(over.status, 'TooManyIndexBlobs')).toMatchObject({ status: 'True', reason: 'TooManyIndexBlobs' });
+    expect(over.status.indexBlobs).toEqual({ count: 7, warningThreshold: 5 });
+    const under = planMaintenance(input({ status, spec: { repository: { name: 'nas' } } }));
+    expect(condition(under.status, 'TooManyIndexBlobs')).toMatchObject({ status: 'False' });
+  });
+
+  it('a failed run keeps its error and makes Ready False', () => {
+    const failed: MoverResult = { ok: false, operation: 'maintenance', errorClass: 'Unreachable', message: 'connection refused' };
+    const s = statusFromResult(ran, failed, job, new Date('2026-11-02T03:20:00Z'));
+    expect(s.lastFull).toMatchObject({ result: 'Failed', error: 'Unreachable: connection refused' });
+    expect(s.lastSuccessfulFullTime).toBeUndefined();
+    const next = planMaintenance(
+      input({ status: { ...s, lastQuickScheduleTime: '2026-11-02T00:00:00Z' }, now: new Date('2026-11-02T03:21:00Z') }),
+    );
+    expect(next.step).toEqual({ action: 'idle' });
+    const ready = condition(next.status, 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'MaintenanceFailed' });
+  });
+});
