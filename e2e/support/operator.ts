@@ -8,6 +8,8 @@ export const TEST_MOVER_IMAGE = 'kopia-operator:test';
 export interface TestOperatorOptions {
   /** The operator's clock (a FakeClock's now): schedules are tested by moving time, not by sleeping. */
   now?: () => Date;
+  /** The cluster name in default maintenance owners (KOPIA_CLUSTER_NAME). */
+  clusterName?: string;
 }
 
 /** A clock the test moves by hand. */
@@ -37,6 +39,7 @@ export async function startTestOperator(
   const manager = await startManager({
     client,
     now: opts.now,
+    clusterName: opts.clusterName,
     log: createLogger('operator', process.env.LOG_LEVEL ?? 'error'),
     namespace,
     moverImage: TEST_MOVER_IMAGE,
