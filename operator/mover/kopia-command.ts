@@ -313,3 +313,49 @@ export function snapshotRestoreCommand(id: string, flags: RestoreFlags): string[
     ...globalFlags(),
   ];
 }
+
+/**
+ * `maintenance info --json`: the owner (user@host), the parameters and kopia's run history
+ * (schedule.runs: per task, newest first, at most 50 each). A reader command.
+ */
+export function maintenanceInfoCommand(): string[] {
+  return ['maintenance', 'info', '--json', ...globalFlags()];
+}
+
+/** kopia names a maintenance owner user@host (ClientOptions.UsernameAtHost). */
+export function isMaintenanceOwner(owner: string): boolean {
+  return /^[^@\s]+@[^@\s]+$/.test(owner);
+}
+
+/**
+ * Makes owner the repository's maintenance owner. kopia 0.23 stores --owner as given, except
+ * the word `me` (the connected user@host): the owner is always named, so nothing depends on
+ * which identity this client happens to be connected as. kopia runs no automatic
+ * maintenance after `maintenance` commands (direct write actions); the flag is passed anyway,
+ * as on every writer.
+ */
+export function maintenanceSetOwnerCommand(owner: string): string[] {
+  if (!isMaintenanceOwner(owner)) throw new Error(`not a maintenance owner (user@host): ${JSON.stringify(owner)}`);
+  return ['maintenance', 'set', `--owner=${owner}`, ...writerFlags()];
+}
+
+/**
+ * One manual maintenance run. A manual run ignores the schedule (quick and full run whenever
+ * asked; only the owner may run them). The mode and the safety level are spelled out:
+ * `--safety=none` would delete data other clients may still be writing, so it is never used.
+ * With --safety=full a full run still holds back what is too young: contents unreferenced for
+ * less than 24 h, and pack deletion within 1 h of a content rewrite (which a full run does
+ * first), so data of snapshots deleted just before is reclaimed by later runs, not this one.
+ */
+export function maintenanceRunCommand(mode: 'quick' | 'full'): string[] {
+  if (mode !== 'quick' && mode !== 'full') throw new Error(`unknown maintenance mode ${JSON.stringify(mode)}`);
+  return ['maintenance', 'run', mode === 'full' ? '--full' : '--no-full', '--safety=full', ...writerFlags()];
+}
+
+/**
+ * The active index blobs (`index list --json`, superseded ones left out): the ones every
+ * client loads, and those kopia counts for its "too many index blobs" warning.
+ */
+export function indexListCommand(): string[] {
+  return ['index', 'list', '--json', ...globalFlags()];
+}

@@ -7,6 +7,7 @@ import { backup } from './backup.js';
 import { catalog } from './catalog.js';
 import { edit } from './edit.js';
 import { connect, invalidRequest, KopiaFailure, KopiaSession, repositoryFacts } from './kopia-session.js';
+import { maintenance } from './maintenance.js';
 import { MOVER_PATHS, MOVER_REQUEST_ENV, type MoverRequest, type MoverResult, type VerifyRequest } from './mover-contract.js';
 import { restore } from './restore.js';
 import { resultMessage } from './result-message.js';
@@ -45,6 +46,8 @@ async function run(req: MoverRequest): Promise<MoverResult> {
       return edit(kopia, log, req);
     case 'restore':
       return restore(kopia, log, req);
+    case 'maintenance':
+      return maintenance(kopia, log, req);
     default:
       throw invalidRequest('unknown', `unknown operation ${String((req as { operation: unknown }).operation)}`);
   }
@@ -55,7 +58,7 @@ async function main(): Promise<number> {
   let operation: MoverResult['operation'] = 'unknown';
   try {
     const req = parseRequest();
-    if (['verify', 'backup', 'catalog', 'edit', 'restore'].includes(req.operation)) operation = req.operation;
+    if (['verify', 'backup', 'catalog', 'edit', 'restore', 'maintenance'].includes(req.operation)) operation = req.operation;
     log.info('mover starting', { operation: req.operation });
     result = await run(req);
   } catch (e) {
