@@ -19,6 +19,7 @@ import http from 'node:http';
 import { KubeClient } from '../kube/kube-client.js';
 import { LeaderElector, timingsFromEnv } from '../runtime/leader-election.js';
 import { createLogger } from '../runtime/logger.js';
+import { failpointFromEnv } from '../runtime/failpoint.js';
 import { startPopulatorCaches, type PopulatorManager } from './populator-manager.js';
 
 const log = createLogger('populator');
@@ -78,7 +79,13 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
   process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
 
-  const manager = (running.manager = await startPopulatorCaches({ client, log, namespace, moverImage }));
+  const manager = (running.manager = await startPopulatorCaches({
+    client,
+    log,
+    namespace,
+    moverImage,
+    failpoint: failpointFromEnv(process.env, log),
+  }));
   cachesSynced = true;
   if (elector) await elector.acquire(() => void shutdown(1, 'lost the lease'));
   if (shuttingDown) return;

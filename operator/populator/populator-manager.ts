@@ -5,6 +5,7 @@ import type { KubeClient } from '../kube/kube-client.js';
 import { ApiEventRecorder } from '../runtime/events.js';
 import { InformerFactory, type OperatorContext } from '../runtime/kind-operator.js';
 import type { Logger } from '../runtime/logger.js';
+import type { Failpoint } from '../runtime/failpoint.js';
 import type { RetryPolicy } from './populator-plan.js';
 import { RestorePopulator } from './populator.js';
 import { registerVolumePopulator } from './volume-populator-registration.js';
@@ -21,6 +22,7 @@ export interface PopulatorManagerOptions {
   resyncMs?: number;
   now?: () => Date;
   retry?: RetryPolicy;
+  failpoint?: Failpoint;
 }
 
 export interface PopulatorManager {
@@ -43,7 +45,7 @@ export async function startPopulatorCaches(opts: PopulatorManagerOptions): Promi
     moverImage: opts.moverImage,
     now: opts.now ?? (() => new Date()),
   };
-  const populator = new RestorePopulator(ctx, { retry: opts.retry });
+  const populator = new RestorePopulator(ctx, { retry: opts.retry, failpoint: opts.failpoint });
   await populator.start();
   await informers.startAll();
   opts.log.info('caches synced');

@@ -21,6 +21,7 @@ import { ConditionType } from '../reasons.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
 import { buildRestoreJob, type RestoreObject } from '../restore/restore-job.js';
 import { findCondition } from '../runtime/conditions.js';
+import { noFailpoint, type Failpoint } from '../runtime/failpoint.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
 import { writeStatus } from '../runtime/status-writer.js';
@@ -59,6 +60,8 @@ export const POPULATOR_JOB_SELECTOR = `${MOVER_SELECTOR},${LABELS.ownerKind}=Per
 
 export interface PopulatorOptions {
   retry?: RetryPolicy;
+  /** Fault tests: hold after a named step (runtime/failpoint.ts). */
+  failpoint?: Failpoint;
 }
 
 export class RestorePopulator extends KindOperator {
@@ -75,10 +78,12 @@ export class RestorePopulator extends KindOperator {
   /** The wait last reported per claim UID, so a wait is told once, not on every pass. */
   private readonly toldWait = new Map<string, string>();
   private readonly retry: RetryPolicy;
+  private readonly failpoint: Failpoint;
 
   constructor(ctx: OperatorContext, opts: PopulatorOptions = {}) {
     super(ctx);
     this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.failpoint = opts.failpoint ?? noFailpoint;
   }
 
   protected override async init(): Promise<void> {
@@ -132,6 +137,7 @@ export class RestorePopulator extends KindOperator {
     }
     try {
       await this.act(step, observed);
+      await this.failpoint.after(step.action);
     } catch (e) {
       // Patches carry the resourceVersion they were planned from: a conflict means "look again".
       if (isConflict(e)) return { requeueAfterMs: 200 };
