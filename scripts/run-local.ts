@@ -7,7 +7,7 @@
 // until Ctrl-C or SIGTERM, then stops everything and removes its data directory (or does
 // that right after the demo with --once).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from '../operator/kube/kube-client.js';
 import {
@@ -15,7 +15,9 @@ import {
   KopiaBackupConfigs,
   KopiaBackups,
   KopiaBackupSchedules,
+  KopiaMaintenances,
   KopiaRepositories,
+  KopiaRestores,
   Namespaces,
   PersistentVolumeClaims,
   PersistentVolumes,
@@ -219,14 +221,52 @@ async function runDemo(world: TestWorld, running: Running): Promise<void> {
   say(
     `catalog: ${(await client.get<Obj>(KopiaRepositories, NS, 'nas')).status.catalog.snapshots} snapshot(s) in the repository, mirrored as Backup objects`,
   );
+
+  // A populated restore: a claim whose dataSourceRef names a Restore of the newest snapshot.
+  await client.create(KopiaRestores, {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'Restore',
+    metadata: { name: 'app-restored', namespace: NS },
+    spec: { source: { fromConfig: { name: 'app' } }, target: { populator: {} } },
+  } as Obj);
+  const restoredClaim = claimObject({ name: 'app-data-restored', namespace: NS }) as Obj;
+  restoredClaim.spec.dataSourceRef = { apiGroup: 'kopia.io', kind: 'Restore', name: 'app-restored' };
+  await client.create(PersistentVolumeClaims, restoredClaim);
+  say(`applied Restore ${NS}/app-restored and claim ${NS}/app-data-restored (dataSourceRef: the Restore)`);
+  await until(
+    'claim demo/app-data-restored to be populated and Bound',
+    async () => (await client.get<Obj>(PersistentVolumeClaims, NS, 'app-data-restored')).status?.phase === 'Bound',
+    180000,
+    250,
+  );
+  const restore = await client.get<Obj>(KopiaRestores, NS, 'app-restored');
+  const restoredDir = await volumeDir(client, 'app-data-restored');
+  const same =
+    readFileSync(join(restoredDir, 'config/settings.json'), 'utf8') === readFileSync(join(data, 'config/settings.json'), 'utf8') &&
+    readFileSync(join(restoredDir, 'library.db')).equals(readFileSync(join(data, 'library.db')));
+  say(`Restore ${NS}/app-restored: ${restore.status?.phase}, snapshot ${restore.status?.resolved?.snapshotID}`);
+  say(`  claim ${NS}/app-data-restored Bound; its files ${same ? 'match' : 'DO NOT match'} the backed-up claim's`);
+  if (!same) throw new Error('the populated claim does not hold the backed-up files');
+  await until(
+    'the default Maintenance demo/nas to run',
+    async () => !!(await client.getOrUndefined<Obj>(KopiaMaintenances, NS, 'nas'))?.status?.lastQuick,
+    120000,
+    250,
+  );
+  const maintenance = await client.get<Obj>(KopiaMaintenances, NS, 'nas');
+  say(
+    `Maintenance ${NS}/nas (the repository's default): owner ${maintenance.status.owner}, quick run ${maintenance.status.lastQuick.result}, ` +
+      `${maintenance.status.indexBlobs?.count ?? '?'} index blobs; next quick ${maintenance.status.nextQuickTime}, next full ${maintenance.status.nextFullTime}`,
+  );
+
   const events = await client.list<Obj>(Events, NS);
-  const ours = events.items.filter((x: any) => x.source?.component === 'kopia-operator');
+  const ours = events.items.filter((x: any) => x.source?.component === 'kopia-operator' || x.source?.component === 'kopia-populator');
   for (const e of ours.sort((a: any, b: any) => (a.firstTimestamp ?? '').localeCompare(b.firstTimestamp ?? '')))
     say(`  event ${(e as any).type} ${(e as any).reason}: ${(e as any).message}`);
   say(
-    'BackupSchedule demo/app-every-10-minutes makes a Backup every 10 minutes; restores and the volume populator arrive with their own issue.',
+    'BackupSchedule demo/app-every-10-minutes makes a Backup every 10 minutes; Maintenance demo/nas runs quick maintenance every 6 hours and full daily.',
   );
-  say('try: kubectl get kopia -n demo; kubectl get kbk -n demo -o wide; kubectl describe krepo nas -n demo');
+  say('try: kubectl get kopia -n demo; kubectl get kbk -n demo -o wide; kubectl get pvc -n demo; kubectl describe kmaint nas -n demo');
   writeFileSync(join(dir, 'KUBECONFIG'), kubeconfig);
   say(`kubectl works against it: export KUBECONFIG=${kubeconfig}`);
   client.close();
