@@ -55,6 +55,10 @@ export class MoverJobs {
       .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
     const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
     if (terminated?.message) return parseMoverResult(terminated.message);
+    // Killed before it could answer (OOMKilled, say): the container's own reason says why. A
+    // plain crash ("Error") is told better by the Pod's or the Job's failure below.
+    if (terminated?.reason && terminated.exitCode !== 0 && terminated.reason !== 'Error')
+      return parseMoverResult(`the mover container ended ${terminated.reason} (exit code ${terminated.exitCode}) without a result`);
     const failed = (job.status?.conditions ?? []).find((c: any) => c.type === 'Failed' && c.status === 'True');
     const podFailure = pods[0]?.status?.message;
     return parseMoverResult(podFailure ?? (failed ? `${failed.reason}: ${failed.message}` : undefined));
