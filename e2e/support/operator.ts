@@ -1,7 +1,8 @@
-// Runs the operator in the test process against the shared test world.
+// Runs the operator in the test process against the shared test world, under its own ServiceAccount.
 import { KubeClient } from '../../operator/kube/kube-client.js';
 import { startManager, type Manager } from '../../operator/manager.js';
 import { createLogger } from '../../operator/runtime/logger.js';
+import { grantClusterRole, manifestClusterRoleRules, serviceAccountClient } from './service-accounts.js';
 
 export const TEST_MOVER_IMAGE = 'kopia-operator:test';
 
@@ -10,6 +11,8 @@ export interface TestOperatorOptions {
   now?: () => Date;
   /** The cluster name in default maintenance owners (KOPIA_CLUSTER_NAME). */
   clusterName?: string;
+  /** Run with the admin certificate instead of the operator's ServiceAccount and manifest RBAC. */
+  admin?: boolean;
 }
 
 /** A clock the test moves by hand. */
@@ -31,11 +34,30 @@ export class FakeClock {
   }
 }
 
+let grants = 0;
+
+/**
+ * The operator in this process, as its ServiceAccount (a TokenRequest token) with the
+ * ClusterRole from manifests/operator/rbac.yaml, so a permission the manifests lack fails
+ * the test instead of being hidden by the admin certificate. `admin: true` only where a
+ * test is about something else than what the operator may do.
+ */
 export async function startTestOperator(
   namespace: string,
   opts: TestOperatorOptions = {},
-): Promise<{ manager: Manager; client: KubeClient; stop(): void }> {
-  const client = await KubeClient.fromFile(process.env.KOPIA_TEST_KUBECONFIG!);
+): Promise<{ manager: Manager; client: KubeClient; stop(): Promise<void> }> {
+  const admin = await KubeClient.fromFile(process.env.KOPIA_TEST_KUBECONFIG!);
+  let rbac: Awaited<ReturnType<typeof grantClusterRole>> | undefined;
+  let client = admin;
+  if (!opts.admin) {
+    rbac = await grantClusterRole(
+      admin,
+      `kopia-operator-test-${namespace}-${++grants}`,
+      { namespace, name: 'kopia-operator' },
+      manifestClusterRoleRules('kopia-operator'),
+    );
+    client = await serviceAccountClient(admin, namespace, 'kopia-operator');
+  }
   const manager = await startManager({
     client,
     now: opts.now,
@@ -49,9 +71,14 @@ export async function startTestOperator(
   return {
     manager,
     client,
-    stop() {
+    async stop() {
       manager.stop();
-      client.close();
+      if (client !== admin) client.close();
+      try {
+        await rbac?.remove();
+      } finally {
+        admin.close();
+      }
     },
   };
 }
