@@ -107,3 +107,21 @@ describe('metadata-only informer', () => {
     }
   });
 });
+
+describe('the cache', () => {
+  let informer: Informer<KubeObject>;
+  afterEach(() => informer.stop());
+
+  it('holds objects without managedFields, from the list and from the watch (the server has them)', async () => {
+    const labelled = (name: string): KubeObject => ({ ...configMap(name), metadata: { name, namespace: t.ns, labels: { cache: 'lean' } } });
+    await t.client.create(ConfigMaps, labelled('lean-listed'));
+    informer = new Informer<KubeObject>(t.client, ConfigMaps, { namespace: t.ns, labelSelector: 'cache=lean' });
+    await informer.start();
+    await t.client.create(ConfigMaps, labelled('lean-watched'));
+    await until('the watch delivers lean-watched', async () => !!informer.get(`${t.ns}/lean-watched`));
+
+    const fromServer = await t.client.get<KubeObject>(ConfigMaps, t.ns, 'lean-watched');
+    expect(fromServer.metadata.managedFields?.length).toBeGreaterThan(0);
+    for (const cached of informer.list()) expect(cached.metadata).not.toHaveProperty('managedFields');
+  });
+});

@@ -23,6 +23,8 @@ export interface ObjectMeta {
   ownerReferences?: OwnerReference[];
   deletionTimestamp?: string;
   creationTimestamp?: string;
+  /** Server-side apply bookkeeping; informers drop it before caching. */
+  managedFields?: unknown[];
 }
 
 export interface OwnerReference {

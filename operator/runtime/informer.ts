@@ -48,6 +48,16 @@ export class InformerHandlerError extends Error {
   }
 }
 
+/**
+ * Server-side apply bookkeeping is never read here and is often the largest part of an
+ * object: dropped before caching, as controller-runtime's TransformStripManagedFields does.
+ * An update sent from a cached object leaves the server's managedFields as they are.
+ */
+export function withoutManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
+}
+
 export function objectKey(obj: KubeObject): string {
   return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : (obj.metadata.name ?? '');
 }
@@ -177,7 +187,7 @@ export class Informer<T extends KubeObject> {
       const key = objectKey(item);
       seen.add(key);
       const old = this.store.get(key);
-      this.store.set(key, item);
+      this.store.set(key, withoutManagedFields(item));
       if (!old) this.emit('ADDED', item);
       else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.emit('MODIFIED', item, old);
     }
@@ -200,7 +210,7 @@ export class Informer<T extends KubeObject> {
       this.store.delete(key);
       this.emit('DELETED', obj);
     } else {
-      this.store.set(key, obj);
+      this.store.set(key, withoutManagedFields(obj));
       this.emit(old ? 'MODIFIED' : 'ADDED', obj, old);
     }
   }
