@@ -1,7 +1,7 @@
 import type { MaintenanceStatus } from '../../../generated/types.js';
 import type { MoverResult } from '../../mover/mover-contract.js';
 import { actingMaintenance, type MaintenanceObject } from '../maintenance-operator.js';
-import { planDefaults } from '../maintenance-defaults.js';
+import { desiredDefaultMaintenance, planDefaults } from '../maintenance-defaults.js';
 import {
   adoptableOwners,
   DEFAULT_MAINTENANCE_LABEL,
@@ -119,6 +119,24 @@ describe('one Job, one Maintenance per repository', () => {
   it('the acting one: user-written before default, then the oldest', () => {
     expect(actingMaintenance([m('b', '2026-11-02T00:00:00Z'), m('a', '2026-11-03T00:00:00Z')])!.metadata.name).toBe('b');
     expect(actingMaintenance([m('default', '2026-11-01T00:00:00Z', true), m('mine', '2026-11-03T00:00:00Z')])!.metadata.name).toBe('mine');
+  });
+
+  it('a default lives beside its Repository under its name, a ClusterRepository’s in the operator’s namespace', () => {
+    const repo = { apiVersion: 'kopia.io/v1alpha1', kind: 'Repository', metadata: { name: 'nas', namespace: 'media', uid: 'r1' } } as never;
+    expect(desiredDefaultMaintenance(repo, 'kopia-system')).toMatchObject({
+      metadata: {
+        name: 'nas',
+        namespace: 'media',
+        labels: { [DEFAULT_MAINTENANCE_LABEL]: 'true' },
+        ownerReferences: [{ kind: 'Repository', uid: 'r1' }],
+      },
+      spec: { repository: { kind: 'Repository', name: 'nas' } },
+    });
+    const shared = { apiVersion: 'kopia.io/v1alpha1', kind: 'ClusterRepository', metadata: { name: 'offsite', uid: 'c1' } } as never;
+    expect(desiredDefaultMaintenance(shared, 'kopia-system')).toMatchObject({
+      metadata: { name: 'cluster-offsite', namespace: 'kopia-system', ownerReferences: [{ kind: 'ClusterRepository', uid: 'c1' }] },
+      spec: { repository: { kind: 'ClusterRepository', name: 'offsite' } },
+    });
   });
 
   it('defaults: created unless opted out or a user-written one exists, removed when replaced', () => {
