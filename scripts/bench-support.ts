@@ -129,11 +129,11 @@ export async function readyRepository(bw: BenchWorld, name: string, spec: Record
   await until(`Repository ${name} Ready`, async () => isReady(await client.get<Obj>(KopiaRepositories, ns, name)), 120000, 250);
 }
 
-/** The guarded process is a sh; the operator is its child. */
-function operatorPid(p: GuardedProcess): number {
+/** A guarded process is a sh; what it runs (its command line naming script) is its child. */
+export function childPid(p: GuardedProcess, script: string): number {
   const children = readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-  for (const pid of children) if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/operator/main.js')) return pid;
-  throw new Error('operator process not found');
+  for (const pid of children) if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script)) return pid;
+  throw new Error(`process of ${script} not found`);
 }
 
 /** A test world, a namespace, and the operator as it ships: its own process, compiled (make bench builds dist/ first). */
@@ -169,7 +169,7 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
       },
     );
     await until('the operator to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 60000, 200);
-    const pid = operatorPid(operator);
+    const pid = childPid(operator, 'dist/operator/main.js');
     const metrics = async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const calls: Calls = {};

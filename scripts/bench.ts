@@ -5,10 +5,12 @@
 //
 //   BENCH_ONLY=catalog,deletions make bench   runs only those (results merged into latest.json)
 //
-// Groups: validation, repositories, schedules, catalog, deletions, backup, rebackup.
+// Groups: validation, repositories, schedules, catalog, deletions, backup, rebackup, populator.
 // Sizes: BENCH_REPOSITORIES (20), BENCH_SCHEDULES (1000), BENCH_CATALOG_SOURCES (500) ×
 // BENCH_CATALOG_ROUNDS (20), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
-// BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000); BENCH_REST_MS (30000) for windows at rest.
+// BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000), BENCH_POPULATOR_SINGLE (3) one-claim runs,
+// BENCH_POPULATOR_CLAIMS (20) claims at once; BENCH_REST_MS (30000) for windows at rest.
+// BENCH_KEEP_LOGS=<dir> keeps the populator group's process logs (the world's directory goes).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,8 +23,9 @@ import { repoRoot } from '../e2e/support/paths.js';
 import { isReady, say, secs, sleep, startBenchWorld, until, type Obj } from './bench-support.js';
 import { benchCatalog, benchSchedules } from './bench-scale.js';
 import { benchBackups } from './bench-backups.js';
+import { benchPopulator } from './bench-populator.js';
 
-const GROUPS = ['validation', 'repositories', 'schedules', 'catalog', 'deletions', 'backup', 'rebackup'] as const;
+const GROUPS = ['validation', 'repositories', 'schedules', 'catalog', 'deletions', 'backup', 'rebackup', 'populator'] as const;
 type Group = (typeof GROUPS)[number];
 const only = process.env.BENCH_ONLY?.split(',')
   .map((s) => s.trim())
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
   });
   if (!wants('backup'))
     await group('rebackup', async () => void (results.rebackup = (await benchBackups({ big: false, rebackup: true })).rebackup));
+  await group('populator', async () => void (results.populator = await benchPopulator()));
   say(`results written to bench/results/latest.json (${secs(Date.now() - started)} s in all)`);
 }
 
