@@ -7,7 +7,7 @@
 // beside them, never asserted.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +28,7 @@ import {
   until,
   type BenchWorld,
   type Obj,
+  moverLogEntries,
 } from './bench-support.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- status is read structurally */
@@ -62,19 +63,8 @@ interface MoverLog {
 
 /** The mover's JSON log lines: when it started and finished, and how long each kopia command ran. */
 function moverLog(bw: BenchWorld, podUID: string): MoverLog | undefined {
-  const file = join(bw.world.agentDataDir, 'pods', podUID, 'logs', 'mover.log');
-  if (!existsSync(file)) return undefined;
-  const entries = readFileSync(file, 'utf8')
-    .split('\n')
-    .flatMap((line) => {
-      try {
-        const e = JSON.parse(line);
-        return e.timestamp ? [{ t: Date.parse(e.timestamp), message: String(e.message), argv: e.argv as string[] | undefined }] : [];
-      } catch {
-        return [];
-      }
-    });
-  if (!entries.length) return undefined;
+  const entries = moverLogEntries(bw, podUID);
+  if (!entries?.length) return undefined;
   const steps: MoverLog['steps'] = [];
   entries.forEach((e, i) => {
     if (e.message !== 'kopia' || !e.argv || !entries[i + 1]) return;

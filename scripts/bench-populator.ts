@@ -41,6 +41,7 @@ import {
   type BenchWorld,
   type Calls,
   type Obj,
+  moverLogEntries,
 } from './bench-support.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- status is read structurally */
@@ -126,19 +127,8 @@ interface MoverTimes {
 
 /** The mover's JSON log lines (the node agent keeps them under pods/<uid>/logs). */
 function moverTimes(bw: BenchWorld, podUID: string): MoverTimes | undefined {
-  const file = join(bw.world.agentDataDir, 'pods', podUID, 'logs', 'mover.log');
-  if (!existsSync(file)) return undefined;
-  const entries = readFileSync(file, 'utf8')
-    .split('\n')
-    .flatMap((line) => {
-      try {
-        const e = JSON.parse(line);
-        return e.timestamp ? [{ t: Date.parse(e.timestamp), message: String(e.message), argv: e.argv as string[] | undefined }] : [];
-      } catch {
-        return [];
-      }
-    });
-  if (!entries.length) return undefined;
+  const entries = moverLogEntries(bw, podUID);
+  if (!entries?.length) return undefined;
   const steps: { step: string; seconds: number }[] = [];
   entries.forEach((e, i) => {
     if (e.message !== 'kopia' || !e.argv || !entries[i + 1]) return;

@@ -3,7 +3,7 @@
 // counters (/metrics) and resident memory, windows at rest, informers that time what the
 // operator does, and plain kopia run as the movers' uid against a repository on a claim.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -353,4 +353,20 @@ export function kopiaSeconds(start: string, end: string): number {
     return Date.parse(`${m[1]}${m[3]}`) * 1e6 + Number((m[2] ?? '').padEnd(9, '0').slice(0, 9));
   };
   return Math.round((ns(end) - ns(start)) / 1e7) / 100;
+}
+
+/** The mover's JSON log lines of one Pod (the node agent keeps them under pods/<uid>/logs); undefined without a log. */
+export function moverLogEntries(bw: BenchWorld, podUID: string): { t: number; message: string; argv?: string[] }[] | undefined {
+  const file = join(bw.world.agentDataDir, 'pods', podUID, 'logs', 'mover.log');
+  if (!existsSync(file)) return undefined;
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        const e = JSON.parse(line);
+        return e.timestamp ? [{ t: Date.parse(e.timestamp), message: String(e.message), argv: e.argv as string[] | undefined }] : [];
+      } catch {
+        return [];
+      }
+    });
 }
