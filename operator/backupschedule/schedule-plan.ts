@@ -33,7 +33,7 @@ export interface ScheduledBackup {
 
 export type ParsedSchedule = { ok: true; cron: Cron; jitterMs: number } | { ok: false; reason: string; message: string };
 
-function isTimeZone(name: string): boolean {
+export function isTimeZone(name: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: name });
     return true;

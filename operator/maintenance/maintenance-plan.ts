@@ -12,7 +12,7 @@
 import { Cron } from 'croner';
 import type { MaintenanceRun, MaintenanceSpec, MaintenanceStatus, MaintenanceWindow } from '../../generated/types.js';
 import type { MoverResult } from '../mover/mover-contract.js';
-import { iso, jitterMs } from '../backupschedule/schedule-plan.js';
+import { isTimeZone, iso, jitterMs } from '../backupschedule/schedule-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition, type ConditionInput } from '../runtime/conditions.js';
 
@@ -49,15 +49,6 @@ export interface Window {
 }
 
 export type ParsedWindows = { ok: true; quick: Window; full: Window } | { ok: false; reason: string; message: string };
-
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function parseWindow(
   mode: MaintenanceMode,
