@@ -42,6 +42,7 @@ import {
   type Calls,
   type Obj,
   moverLogEntries,
+  deploymentNodeFlags,
 } from './bench-support.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- status is read structurally */
@@ -389,15 +390,21 @@ export async function benchPopulator(): Promise<Record<string, unknown>> {
     process.env.KOPIA_TEST_KUBECONFIG = bw.world.controlPlane.kubeconfig;
     const kubeconfig = await populatorKubeconfig(client, ns, join(bw.world.controlPlane.dir, 'populator.kubeconfig'));
     const port = await freePort();
-    populator = startGuarded('populator', process.execPath, [POPULATOR_ENTRY], join(logsDir, 'populator.log'), {
-      PATH: process.env.PATH,
-      KUBECONFIG: kubeconfig,
-      POD_NAMESPACE: ns,
-      POD_NAME: 'bench-populator',
-      MOVER_IMAGE: 'kopia-operator:bench',
-      HEALTH_PORT: String(port),
-      LOG_LEVEL: process.env.BENCH_POPULATOR_LOG_LEVEL ?? 'info',
-    });
+    populator = startGuarded(
+      'populator',
+      process.execPath,
+      [...deploymentNodeFlags('manifests/populator/deployment.yaml'), POPULATOR_ENTRY],
+      join(logsDir, 'populator.log'),
+      {
+        PATH: process.env.PATH,
+        KUBECONFIG: kubeconfig,
+        POD_NAMESPACE: ns,
+        POD_NAME: 'bench-populator',
+        MOVER_IMAGE: 'kopia-operator:bench',
+        HEALTH_PORT: String(port),
+        LOG_LEVEL: process.env.BENCH_POPULATOR_LOG_LEVEL ?? 'info',
+      },
+    );
     await until(
       'the populator to lead',
       async () => /kopia_populator_leader_election_leader\{[^}]*\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),

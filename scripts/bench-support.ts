@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { KubeClient, type KubeObject, type ResourceType } from '../operator/kube/kube-client.js';
 import { Jobs, KopiaRepositories, Namespaces, PersistentVolumeClaims, PersistentVolumes, Secrets } from '../operator/kube/resources.js';
 import { DEFAULT_MOVER_ID } from '../operator/jobs/mover-privileges.js';
@@ -156,7 +157,7 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
     operator = startGuarded(
       'operator',
       process.execPath,
-      [join(repoRoot, 'dist/operator/main.js')],
+      [...deploymentNodeFlags('manifests/operator/deployment.yaml'), join(repoRoot, 'dist/operator/main.js')],
       join(world.controlPlane.dir, 'logs/operator.log'),
       {
         ...process.env,
@@ -369,4 +370,16 @@ export function moverLogEntries(bw: BenchWorld, podUID: string): { t: number; me
         return [];
       }
     });
+}
+
+/**
+ * The node flags a shipped Deployment runs its process with (its command between `node` and
+ * the script), so the bench measures the process as deployed.
+ */
+export function deploymentNodeFlags(manifest: string): string[] {
+  const docs = parseAllDocuments(readFileSync(join(repoRoot, manifest), 'utf8')).map((d) => d.toJS() as Obj);
+  const deployment = docs.find((d) => d.kind === 'Deployment');
+  const command = deployment?.spec?.template?.spec?.containers?.[0]?.command as string[] | undefined;
+  if (!command || command[0] !== 'node') throw new Error(`${manifest}: no Deployment whose command starts with node`);
+  return command.slice(1).filter((arg) => arg.startsWith('--'));
 }
