@@ -1175,6 +1175,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             },
             "path": {
               "type": "string",
+              "description": "An absolute path. Kopia files snapshots under the path's canonical form, and so does the operator: trailing slashes, '.' and '..' segments do not make another identity (/data/ and /data are one).",
               "minLength": 1,
               "maxLength": 1024,
               "pattern": "^/"
@@ -2726,28 +2727,14 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               ]
             },
             "resolved": {
-              "title": "ResolvedSnapshot",
-              "type": "object",
-              "additionalProperties": false,
-              "properties": {
-                "snapshotID": {
-                  "$ref": "common.schema.yaml#/definitions/SnapshotID"
-                },
-                "identity": {
-                  "$ref": "common.schema.yaml#/definitions/Identity"
-                },
-                "repository": {
-                  "$ref": "common.schema.yaml#/definitions/RepositoryReference"
-                },
-                "backupRef": {
-                  "$ref": "common.schema.yaml#/definitions/LocalObjectReference"
-                },
-                "resolvedAt": {
-                  "$ref": "common.schema.yaml#/definitions/Time"
-                },
-                "empty": {
-                  "type": "boolean"
-                }
+              "$ref": "#/definitions/ResolvedSnapshot"
+            },
+            "claims": {
+              "description": "target.populator: each claim's own answer, by claim UID, resolved against a kopia listing made after that claim was created and kept for that claim's retries and restarts only. Oldest first; answers of claims that are gone are dropped beyond the newest few.",
+              "type": "array",
+              "maxItems": 32,
+              "items": {
+                "$ref": "#/definitions/ClaimResolution"
               }
             },
             "target": {
@@ -2806,6 +2793,113 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "message": {
               "type": "string",
               "maxLength": 4096
+            }
+          }
+        },
+        "ResolvedSnapshot": {
+          "title": "ResolvedSnapshot",
+          "description": "target.pvc: the answer pinned for this Restore's run. target.populator: the answer for the newest claim (each claim's own answer is in claims).",
+          "type": "object",
+          "additionalProperties": false,
+          "properties": {
+            "snapshotID": {
+              "$ref": "common.schema.yaml#/definitions/SnapshotID"
+            },
+            "snapshotTime": {
+              "description": "The snapshot's start time; with rootID it finds the snapshot again after a pin change saved it under a new id.",
+              "type": "string",
+              "format": "date-time"
+            },
+            "rootID": {
+              "type": "string",
+              "maxLength": 256
+            },
+            "identity": {
+              "$ref": "common.schema.yaml#/definitions/Identity"
+            },
+            "repository": {
+              "$ref": "common.schema.yaml#/definitions/RepositoryReference"
+            },
+            "backupRef": {
+              "$ref": "common.schema.yaml#/definitions/LocalObjectReference"
+            },
+            "resolvedAt": {
+              "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "empty": {
+              "type": "boolean",
+              "description": "No snapshot exists for the identity and onMissingSnapshot is Continue; the volume starts empty."
+            }
+          }
+        },
+        "ClaimResolution": {
+          "title": "ClaimResolution",
+          "description": "One claim's answer. A failed answer keeps that claim Pending; a new claim is resolved anew.",
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "claimName",
+            "claimUID",
+            "resolvedAt"
+          ],
+          "properties": {
+            "claimName": {
+              "type": "string",
+              "maxLength": 253
+            },
+            "claimUID": {
+              "type": "string",
+              "maxLength": 64
+            },
+            "snapshotID": {
+              "$ref": "common.schema.yaml#/definitions/SnapshotID"
+            },
+            "snapshotTime": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "rootID": {
+              "type": "string",
+              "maxLength": 256
+            },
+            "identity": {
+              "$ref": "common.schema.yaml#/definitions/Identity"
+            },
+            "repository": {
+              "$ref": "common.schema.yaml#/definitions/RepositoryReference"
+            },
+            "backupRef": {
+              "$ref": "common.schema.yaml#/definitions/LocalObjectReference"
+            },
+            "resolvedAt": {
+              "$ref": "common.schema.yaml#/definitions/Time"
+            },
+            "listedAt": {
+              "description": "When the kopia listing this answer came from began (after the claim was created).",
+              "type": "string",
+              "format": "date-time"
+            },
+            "empty": {
+              "type": "boolean"
+            },
+            "failed": {
+              "description": "The claim's source could not be resolved (reason and message say why); the claim stays Pending.",
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "reason",
+                "message"
+              ],
+              "properties": {
+                "reason": {
+                  "type": "string",
+                  "maxLength": 128
+                },
+                "message": {
+                  "type": "string",
+                  "maxLength": 4096
+                }
+              }
             }
           }
         }

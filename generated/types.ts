@@ -140,6 +140,9 @@ export interface RepositoryReference {
 export interface Identity {
   username?: string;
   hostname?: string;
+  /**
+   * An absolute path. Kopia files snapshots under the path's canonical form, and so does the operator: trailing slashes, '.' and '..' segments do not make another identity (/data/ and /data are one).
+   */
   path?: string;
 }
 /**
@@ -971,6 +974,12 @@ export interface RestoreStatus {
   conditions?: Conditions;
   phase?: 'Pending' | 'Resolving' | 'Restoring' | 'Completed' | 'Failed';
   resolved?: ResolvedSnapshot;
+  /**
+   * target.populator: each claim's own answer, by claim UID, resolved against a kopia listing made after that claim was created and kept for that claim's retries and restarts only. Oldest first; answers of claims that are gone are dropped beyond the newest few.
+   *
+   * @maxItems 32
+   */
+  claims?: ClaimResolution[];
   target?: RestoreTargetStatus;
   progress?: RestoreProgress;
   /**
@@ -986,13 +995,56 @@ export interface RestoreStatus {
   jobName?: string;
   message?: string;
 }
+/**
+ * target.pvc: the answer pinned for this Restore's run. target.populator: the answer for the newest claim (each claim's own answer is in claims).
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "ResolvedSnapshot".
+ */
 export interface ResolvedSnapshot {
   snapshotID?: SnapshotID;
+  /**
+   * The snapshot's start time; with rootID it finds the snapshot again after a pin change saved it under a new id.
+   */
+  snapshotTime?: string;
+  rootID?: string;
   identity?: Identity;
   repository?: RepositoryReference;
   backupRef?: LocalObjectReference;
   resolvedAt?: Time;
+  /**
+   * No snapshot exists for the identity and onMissingSnapshot is Continue; the volume starts empty.
+   */
   empty?: boolean;
+}
+/**
+ * One claim's answer. A failed answer keeps that claim Pending; a new claim is resolved anew.
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "ClaimResolution".
+ */
+export interface ClaimResolution {
+  claimName: string;
+  claimUID: string;
+  snapshotID?: SnapshotID;
+  snapshotTime?: string;
+  rootID?: string;
+  identity?: Identity;
+  repository?: RepositoryReference;
+  backupRef?: LocalObjectReference;
+  resolvedAt: Time;
+  /**
+   * When the kopia listing this answer came from began (after the claim was created).
+   */
+  listedAt?: string;
+  empty?: boolean;
+  /**
+   * The claim's source could not be resolved (reason and message say why); the claim stays Pending.
+   */
+  failed?: {
+    reason: string;
+    message: string;
+  };
 }
 export interface RestoreTargetStatus {
   pvc?: string;

@@ -78,6 +78,10 @@ export const Reason = {
   NoSnapshotEmptyVolume: 'NoSnapshotEmptyVolume',
   /** Kopia answered and no snapshot exists; onMissingSnapshot: Fail. */
   SnapshotMissing: 'SnapshotMissing',
+  /** The snapshot asked for is not listed while the identity has others (or it was named by id). */
+  SnapshotNotFound: 'SnapshotNotFound',
+  /** More claims wait for an answer than a Restore's status holds. */
+  TooManyClaims: 'TooManyClaims',
   WaitingForClaim: 'WaitingForClaim',
   ClaimNotFound: 'ClaimNotFound',
   ClaimInUse: 'ClaimInUse',

@@ -44,7 +44,13 @@ function manifests(): { type: ResourceType; obj: KubeObject }[] {
         apiVersion: 'kopia.io/v1alpha1',
         kind: 'BackupConfig',
         metadata: meta('data'),
-        spec: { repository: { kind: 'ClusterRepository', name: repository }, source: { pvc: 'data' }, copyMethod: 'Direct' },
+        spec: {
+          repository: { kind: 'ClusterRepository', name: repository },
+          source: { pvc: 'data' },
+          copyMethod: 'Direct',
+          // A root backup reads every file, whatever its owner and mode (the namespace is opted in).
+          mover: { securityContext: { runAsUser: 0, runAsGroup: 0 } },
+        },
       },
     },
     {
@@ -145,6 +151,10 @@ it('comes up empty on an empty repository, and with its files, modes and owners 
   chownSync(join(first, 'config/settings.json'), 1000, 1000);
   chownSync(join(first, 'config/plugins/big.bin'), 1001, 1002);
   chmodSync(join(first, 'run.sh'), 0o755);
+  // Readable by its owner and group only: a root backup without DAC_READ_SEARCH leaves it out.
+  writeFileSync(join(first, 'config/secret.conf'), 'token=only-for-1000\n');
+  chownSync(join(first, 'config/secret.conf'), 1000, 1000);
+  chmodSync(join(first, 'config/secret.conf'), 0o640);
   const before: Record<string, TreeEntry> = inventory(first, { owners: true });
 
   await client.create(KopiaBackups, {
@@ -159,6 +169,8 @@ it('comes up empty on an empty repository, and with its files, modes and owners 
     90_000,
     250,
   );
+  const saved = await client.get<Obj>(KopiaBackups, app, 'before-rebuild');
+  expect(saved.status.stats).toMatchObject({ errors: 0 });
 
   // The cluster loses the namespace — claim, volume, every object; the repository keeps the snapshot.
   await client.delete(Namespaces, undefined, app);

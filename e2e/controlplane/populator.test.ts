@@ -6,7 +6,7 @@
 // a deletion or a restart at any stage loses and leaks nothing. The populator acts as its
 // own ServiceAccount with the RBAC from manifests/populator/; the operator resolves.
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,7 +22,7 @@ import {
 } from '../../operator/kube/resources.js';
 import { FINALIZER, HELD_RECLAIM_POLICY, POPULATED_FROM } from '../../operator/populator/populator-plan.js';
 import { conditionOf, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
-import { inventory } from '../support/kopia-cli.js';
+import { inventory, KopiaCli } from '../support/kopia-cli.js';
 import { STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
@@ -249,7 +249,13 @@ describe('a claim whose dataSourceRef names a Restore', () => {
       await populatedClaim('prebound', 'later');
       await until('the pre-bound claim to bind', async () => (await claimOf('prebound'))?.status?.phase === 'Bound', 60000, 250);
       await restore('later', { source: { fromConfig: { name: 'app' } } });
-      await until('the Restore to resolve', async () => !!(await restoreOf('later')).status?.resolved, 60000, 250);
+      // A Bound claim needs no answer: the Restore waits for a claim that does.
+      await until(
+        'the Restore to be looked at',
+        async () => conditionOf(await restoreOf('later'))?.reason === 'WaitingForClaim',
+        60000,
+        250,
+      );
       await new Promise((r) => setTimeout(r, 1000));
       await populator.manager.whenIdle();
       const claim = (await claimOf('prebound'))!;
@@ -271,13 +277,20 @@ describe('a claim whose dataSourceRef names a Restore', () => {
 describe('failures and interruptions', () => {
   it('a failed restore Job never hands out the volume: Failed, a Warning Event, retried with backoff until it works', async () => {
     await restore('flaky', { source: { fromConfig: { name: 'app' } } });
-    await until('the Restore to pin a snapshot', async () => !!(await restoreOf('flaky')).status?.resolved?.snapshotID, 60000, 250);
+    // The claim gets its answer while no populator runs, so the repository can go before a Job starts.
+    await populator.stop();
+    const claim = await populatedClaim('flaky', 'flaky');
+    await until(
+      'the Restore to pin a snapshot for the claim',
+      async () => !!(await restoreOf('flaky')).status?.claims?.[0]?.snapshotID,
+      60000,
+      250,
+    );
     // The repository's storage "did not mount": the mover finds no repository where it was verified.
     const format = join(repositoryDir, 'kopia.repository.f');
     renameSync(format, `${format}.away`);
-    let claim: Obj;
     try {
-      claim = await populatedClaim('flaky', 'flaky');
+      await startPopulator();
       await until(
         'a PopulatorFailed Event',
         async () => (await claimEvents('flaky')).some((e) => e.reason === 'PopulatorFailed'),
@@ -372,4 +385,89 @@ describe('failures and interruptions', () => {
     },
     300_000,
   );
+});
+
+// Deploy-or-restore over an app's lifetime: the Restore stays in Git unchanged, and a claim
+// re-created months later (new StorageClass, lost disk, "restore from backup") must come
+// back with the newest data — never with the empty answer the first deploy got.
+describe('each claim is answered on its own, from a listing made after it was created', () => {
+  let lifeSource: string;
+  const snapshots: string[] = [];
+  const write = (text: string) => writeFileSync(join(lifeSource, 'state.txt'), text);
+
+  beforeAll(async () => {
+    await t.client.create(PersistentVolumeClaims, claimObject({ name: 'life-src', namespace: t.ns }));
+    lifeSource = await volumeDir('life-src');
+    await config('life', { source: { pvc: 'life-src' }, identity: { username: 'life' } });
+    await restore('life', { source: { fromConfig: { name: 'life' } }, onMissingSnapshot: 'Continue' });
+  });
+
+  it('first deploy on an empty identity is empty; the claim re-created after backups binds with the newest data', async () => {
+    const first = await populatedClaim('life', 'life');
+    expect(readdirSync((await settled('life')).pv.spec.hostPath.path)).toEqual([]);
+
+    write('version 1\n');
+    snapshots.push(await backup('life-1', 'life'));
+    write('version 2, the newest\n');
+    snapshots.push(await backup('life-2', 'life'));
+
+    await t.client.delete(PersistentVolumeClaims, t.ns, 'life');
+    await until('the first claim to be gone', async () => !(await claimOf('life')), 60_000, 250);
+    const second = await populatedClaim('life', 'life');
+    const { pv } = await settled('life');
+    expect(restoredFiles(pv.spec.hostPath.path)).toEqual(restoredFiles(lifeSource));
+
+    const status = (await restoreOf('life')).status;
+    expect(status.claims).toEqual([
+      expect.objectContaining({ claimUID: first.metadata.uid, empty: true }),
+      expect.objectContaining({ claimUID: second.metadata.uid, snapshotID: snapshots[1] }),
+    ]);
+    expect(status).toMatchObject({ phase: 'Completed', target: { pvc: 'life' }, resolved: { snapshotID: snapshots[1] } });
+    expect(status.resolved.empty).toBeUndefined();
+  }, 300_000);
+
+  it('an identity path written "/data/" is the one kopia files as "/data": Continue does not come up empty', async () => {
+    await config('slash', { source: { pvc: 'life-src' }, identity: { username: 'slash', path: '/data/' } });
+    expect((await t.client.get<Obj>(KopiaBackupConfigs, t.ns, 'slash')).status.identityString).toBe(`slash@${t.ns}:/data`);
+    await backup('slash-1', 'slash');
+    await restore('slash', { source: { fromConfig: { name: 'slash' } }, onMissingSnapshot: 'Continue' });
+    await populatedClaim('slash', 'slash');
+    const { pv } = await settled('slash');
+    expect(restoredFiles(pv.spec.hostPath.path)).toEqual(restoredFiles(lifeSource));
+  }, 300_000);
+
+  it('a pinned snapshot id gives that snapshot', async () => {
+    await restore('pinned', {
+      source: {
+        snapshot: { repository: { name: 'nas' }, identity: { username: 'life', hostname: t.ns, path: '/data' }, id: snapshots[0] },
+      },
+    });
+    await populatedClaim('pinned', 'pinned');
+    const { pv } = await settled('pinned');
+    expect(restoredFiles(pv.spec.hostPath.path)).toEqual({
+      'state.txt': expect.objectContaining({ sha256: createHash('sha256').update('version 1\n').digest('hex') }),
+    });
+  }, 300_000);
+
+  it('a Backup whose snapshot is gone: Failed with what exists, the claim Pending with an Event — never empty, even with Continue', async () => {
+    const outside = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, repositoryDir, 'populator password');
+    await outside.run('snapshot', 'delete', snapshots[0], '--delete');
+    await restore('gone', { source: { backupRef: { name: 'life-1' } }, onMissingSnapshot: 'Continue' });
+    const claim = await populatedClaim('gone', 'gone');
+    await until(
+      'a PopulatorRestoreFailed Event',
+      async () => (await claimEvents('gone')).some((e) => e.reason === 'PopulatorRestoreFailed'),
+      90_000,
+      250,
+    );
+    const failed = await restoreOf('gone');
+    expect(failed.status).toMatchObject({ phase: 'Failed', target: { pvc: 'gone' } });
+    expect(conditionOf(failed)).toMatchObject({ status: 'False', reason: 'SnapshotNotFound' });
+    expect(conditionOf(failed).message).toContain(snapshots[0]);
+    expect(conditionOf(failed).message).toContain('kopia lists 1 snapshot of life@');
+    expect(failed.status.claims).toEqual([expect.objectContaining({ claimUID: claim.metadata.uid, failed: expect.anything() })]);
+    const after = (await claimOf('gone'))!;
+    expect(after.status.phase).toBe('Pending');
+    expect(await claimOf(`kopia-prime-${claim.metadata.uid}`)).toBeUndefined();
+  }, 300_000);
 });

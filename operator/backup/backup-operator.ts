@@ -20,6 +20,7 @@ import {
   VolumeSnapshots,
 } from '../kube/resources.js';
 import { buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
+import { backupCapabilities } from '../jobs/mover-privileges.js';
 import { isJobFinished, moverRequestOf, MoverJobs, type JobObject } from '../jobs/mover-job.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { BackupRequest } from '../mover/mover-contract.js';
@@ -263,6 +264,7 @@ export class BackupOperator extends KindOperator {
         data: { claimName: source.claimName, mountPath: identity.path, readOnly: true },
         nodeName: source.nodeName,
         cacheClaim: await this.ensureCacheClaim(config),
+        addCapabilities: backupCapabilities(config.spec.mover),
       }),
     );
     return { status: statusRunning(source.status, { jobName, identity, repository }, generation, now) };

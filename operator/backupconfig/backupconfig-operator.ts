@@ -18,7 +18,7 @@ import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js'
 import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
-import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
+import { backupCapabilities, moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { lastBackups, reservedIdentityPath } from './backupconfig-backups.js';
 import { identityString, resolveIdentity } from './backupconfig-identity.js';
@@ -111,11 +111,14 @@ export class BackupConfigOperator extends KindOperator {
     const reserved = reservedIdentityPath(resolveIdentity(config.spec, config.metadata.name!, ns).path);
     if (reserved) return ['False', Reason.InvalidSpec, `spec.identity.path: ${reserved}`];
     // Its backup and restore movers run in this namespace with these settings.
-    const permission = moverPermission(privilegedSettings({ mover: config.spec.mover }), {
-      clusterScoped: false,
-      namespace: ns,
-      namespaceAnnotations: this.namespaces.get(ns)?.metadata.annotations ?? {},
-    });
+    const permission = moverPermission(
+      privilegedSettings({ mover: config.spec.mover, addCapabilities: backupCapabilities(config.spec.mover) }),
+      {
+        clusterScoped: false,
+        namespace: ns,
+        namespaceAnnotations: this.namespaces.get(ns)?.metadata.annotations ?? {},
+      },
+    );
     if (!permission.allowed) return ['False', Reason.PrivilegedMoverNotAllowed, permission.message];
     const repo = resolveRepository(config.spec.repository, ns, {
       repository: (n, name) => this.repositories.get(`${n}/${name}`) as never,

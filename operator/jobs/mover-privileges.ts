@@ -34,6 +34,18 @@ export function privilegedSettings(s: MoverSettings, fieldPrefix = 'spec'): stri
   return found;
 }
 
+/**
+ * What a root backup mover needs to read every file of the volume whatever its mode or
+ * owner: read and search permission bypass, and nothing else (no write bypass, no chown).
+ * Without it, root with every capability dropped cannot read a 0640 file of uid 1000.
+ */
+export const ROOT_BACKUP_CAPABILITIES = ['DAC_READ_SEARCH'];
+
+/** The capabilities a backup mover with these settings gets (root only; a privileged setting already). */
+export function backupCapabilities(mover: MoverOptions | undefined): string[] | undefined {
+  return mover?.securityContext?.runAsUser === 0 ? ROOT_BACKUP_CAPABILITIES : undefined;
+}
+
 export type MoverPermission = { allowed: true } | { allowed: false; message: string };
 
 /**

@@ -1,10 +1,9 @@
 // Builds kopia command lines. Pure: no I/O, no secrets (kopia reads those from the
 // environment: KOPIA_PASSWORD, AWS_*, B2_*, AZURE_STORAGE_*, KOPIA_WEBDAV_*), so an argv
 // can be logged whole.
-import { posix } from 'node:path';
 import type { Backend, RepositoryCache, RepositoryCreate } from '../../generated/types.js';
 import type { KopiaPolicy, KopiaRetention } from './kopia-json.js';
-import { MOVER_PATHS, SECRET_FILES, type BackupPolicy } from './mover-contract.js';
+import { canonicalPath, MOVER_PATHS, SECRET_FILES, type BackupPolicy } from './mover-contract.js';
 
 const secretFile = (rel: string) => `${MOVER_PATHS.secrets}/${rel}`;
 
@@ -147,10 +146,7 @@ export function sourceOf(identity: { username: string; hostname: string; path: s
   return `${identity.username}@${identity.hostname}:${canonicalPath(identity.path)}`;
 }
 
-export function canonicalPath(path: string): string {
-  if (!path.startsWith('/')) throw new Error(`identity path must be absolute: ${path}`);
-  return posix.resolve(path);
-}
+export { canonicalPath };
 
 /** Every policy this client can see, keyed by target: read to learn what is defined on a source. */
 export function policyExportCommand(): string[] {

@@ -3,6 +3,7 @@
 // environment variables and files from Secret references. The answer is the container's
 // termination message (at most 4 KiB of JSON).
 import type { Backend, Identity, RepositoryCache, RepositoryCreate, Retention, SnapshotPolicy } from '../../generated/types.js';
+import { posix } from 'node:path';
 import { redactSecrets } from '../runtime/logger.js';
 
 export const MOVER_REQUEST_ENV = 'KOPIA_MOVER_REQUEST';
@@ -27,6 +28,20 @@ export const SECRET_FILES = {
   gcsCredentials: 'gcs/credentials.json',
   rcloneConfig: 'rclone/rclone.conf',
 } as const;
+
+/**
+ * An identity path as kopia files it: absolute and cleaned (kopia makes `snapshot create
+ * <path>` canonical, so "/data/" and "/data" are one source). The one place both the
+ * operator and the mover make paths canonical, so they always name the same source.
+ */
+export function canonicalPath(path: string): string {
+  if (!path.startsWith('/')) throw new Error(`identity path must be absolute: ${path}`);
+  return posix.resolve(path);
+}
+
+export function canonicalIdentity<T extends { path: string }>(identity: T): T {
+  return { ...identity, path: canonicalPath(identity.path) };
+}
 
 export type KopiaErrorClass = 'NotInitialized' | 'WrongPassword' | 'Unreachable' | 'Other';
 /**
@@ -135,6 +150,11 @@ export interface RestoreRequest {
   /** The connection identity (not the snapshot's source). */
   identity: Required<Pick<Identity, 'username' | 'hostname'>>;
   snapshotID: string;
+  /**
+   * The pinned snapshot's start time and root object: a pin change saves the manifest
+   * under a new id, and this finds the same snapshot under it.
+   */
+  sameAs?: { startTime: string; rootID: string };
   options: {
     /** Remove files in the target that the snapshot does not have. */
     deleteExtra: boolean;
@@ -196,7 +216,15 @@ export interface MoverSuccess {
    */
   edited?: { deleted: number; alreadyGone: number; pinned: number; unpinned: number; newIDs?: Record<string, string> };
   /** restore: what was written, and whether files got their recorded owners back. */
-  restored?: { files: number; dirs: number; bytes: number; errors: number; ownersRestored: boolean };
+  restored?: {
+    files: number;
+    dirs: number;
+    bytes: number;
+    errors: number;
+    ownersRestored: boolean;
+    /** The id restored when it was not the one asked for (the same snapshot, saved again by a pin change). */
+    snapshotID?: string;
+  };
   /** maintenance: the run, as kopia recorded it. */
   maintenance?: MaintenanceOutcome;
 }

@@ -18,6 +18,19 @@ export function restoreRequestProblem(req: RestoreRequest): string | undefined {
   return undefined;
 }
 
+/**
+ * The snapshot to restore: the pinned id, or — when a pin change saved it again under a
+ * new id — the complete snapshot with the same start time and root object (the same
+ * snapshot: kopia's manifest is rewritten, its content is not).
+ */
+export function findPinnedSnapshot(list: KopiaSnapshot[], req: Pick<RestoreRequest, 'snapshotID' | 'sameAs'>): KopiaSnapshot | undefined {
+  const exact = list.find((s) => s.id === req.snapshotID);
+  if (exact || !req.sameAs) return exact;
+  const { startTime, rootID } = req.sameAs;
+  const at = Date.parse(startTime);
+  return list.find((s) => !s.incomplete && s.rootEntry?.obj === rootID && Date.parse(s.startTime) === at);
+}
+
 /** What kopia prints after a restore that ran through (cli/command_restore.go printRestoreStats). */
 export interface RestoreSummary {
   files: number;

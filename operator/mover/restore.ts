@@ -16,6 +16,7 @@ import {
   ownersDecision,
   parseRestoreSummary,
   restoredCounts,
+  findPinnedSnapshot,
   restoreRequestProblem,
 } from './restore-plan.js';
 import { chownWorksIn, discard, putBack, recoverLeftovers, setAside, type Aside } from './restore-target.js';
@@ -37,12 +38,15 @@ function capabilities(): bigint | undefined {
 export async function restore(kopia: KopiaSession, log: Logger, req: RestoreRequest): Promise<MoverSuccess> {
   const problem = restoreRequestProblem(req);
   if (problem) throw invalidRequest('restore', problem);
-  const { snapshotID, options } = req;
+  const { options } = req;
 
   // A restore reads: a repository that is not there is an error, never one to create.
   await connect(kopia, log, { ...req, repository: { ...req.repository, create: undefined } });
-  const snapshot = parseSnapshotList(await kopia.runOrFail('restore', snapshotListAllCommand())).find((s) => s.id === snapshotID);
-  if (!snapshot) throw fail(`snapshot ${snapshotID} is not in the repository; nothing was restored`, 'SnapshotNotFound');
+  const snapshot = findPinnedSnapshot(parseSnapshotList(await kopia.runOrFail('restore', snapshotListAllCommand())), req);
+  if (!snapshot) throw fail(`snapshot ${req.snapshotID} is not in the repository; nothing was restored`, 'SnapshotNotFound');
+  const snapshotID = snapshot.id;
+  if (snapshotID !== req.snapshotID)
+    log.info('the pinned snapshot was saved again under a new id (pin change)', { asked: req.snapshotID, snapshotID });
   if (snapshot.incomplete)
     throw fail(`snapshot ${snapshotID} is incomplete (${snapshot.incomplete}) and not restorable; nothing was restored`);
   if (!lstatSync(target, { throwIfNoEntry: false })?.isDirectory()) throw fail(`no data volume is mounted at ${target}`);
@@ -100,6 +104,7 @@ export async function restore(kopia: KopiaSession, log: Logger, req: RestoreRequ
       ...restoredCounts(snapshot, summary),
       errors: (summary?.ignoredErrors ?? 0) + stuck.length,
       ownersRestored: owners === 'restore',
+      ...(snapshotID !== req.snapshotID ? { snapshotID } : {}),
     },
   };
 }

@@ -11,6 +11,7 @@ import type { KubeObject, OwnerReference } from '../kube/kube-client.js';
 import { isJobFinished, type JobObject } from '../jobs/mover-job.js';
 import type { MoverResult } from '../mover/mover-contract.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
+import type { ClaimResolution } from '../../generated/types.js';
 import type { RestoreObject } from '../restore/restore-job.js';
 import { ConditionType } from '../reasons.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -72,6 +73,8 @@ export interface PopulationObserved {
   claim: Claim;
   /** The Restore its dataSourceRef names (our own last status write, when fresher than the cache). */
   restore?: RestoreObject;
+  /** This claim's own answer in the Restore's status.claims (by the claim's UID). */
+  answer?: ClaimResolution;
   storageClass?: StorageClass;
   prime?: Claim;
   /** The PV the prime claim is bound to. */
@@ -81,7 +84,7 @@ export interface PopulationObserved {
   job?: JobObject;
   /** The Job's result, once it has finished. */
   jobResult?: MoverResult;
-  /** The repository status.resolved names. */
+  /** The repository this claim's answer names. */
   repository?: AnyRepository;
   now: Date;
   retry: RetryPolicy;
@@ -265,16 +268,23 @@ function planPopulate(o: PopulationObserved): PopulationStep {
     const message = `Restore ${ns}/${name} restores into an existing claim (target.pvc); a dataSourceRef needs a Restore with target.populator`;
     return wait(message, WAIT_MS, { type: 'Warning', reason: PopulatorEvent.DataSourceInvalid, message });
   }
-  const resolved = restore.status?.resolved;
-  if (!resolved || (!resolved.empty && !resolved.snapshotID)) {
+  // Each claim has its own answer, resolved after the claim was created: never another claim's.
+  const answer = o.answer;
+  if (!answer) {
     const ready = findCondition(restore.status?.conditions, ConditionType.Ready);
-    const why = ready ? `${ready.reason}: ${ready.message}` : 'not resolved yet';
-    if (restore.status?.phase === 'Failed') {
-      const message = `Restore ${name} failed (${why}); the claim stays Pending`;
-      return wait(message, WAIT_MS, { type: 'Warning', reason: PopulatorEvent.RestoreFailed, message });
-    }
-    const message = `waiting for Restore ${name} to pin a snapshot (${why})`;
+    // The Restore's own condition is this claim's news unless it follows another claim.
+    const followsOther = !!restore.status?.target?.pvc && restore.status.target.pvc !== claim.metadata.name;
+    const why = ready && !followsOther ? `${ready.reason}: ${ready.message}` : 'not resolved yet';
+    const message = `waiting for Restore ${name} to pin a snapshot for this claim (${why})`;
     return wait(message, WAIT_MS, { type: 'Normal', reason: PopulatorEvent.WaitingForRestore, message });
+  }
+  if (answer.failed) {
+    const message = `Restore ${name} failed for this claim (${answer.failed.reason}: ${answer.failed.message}); the claim stays Pending (re-create it to resolve again)`;
+    return wait(message, WAIT_MS, { type: 'Warning', reason: PopulatorEvent.RestoreFailed, message });
+  }
+  if (!answer.empty && !answer.snapshotID) {
+    const message = `Restore ${name} answered this claim with neither a snapshot nor an empty volume; the claim stays Pending`;
+    return wait(message, WAIT_MS, { type: 'Warning', reason: PopulatorEvent.DataSourceInvalid, message });
   }
   if (o.storageClass?.volumeBindingMode === 'WaitForFirstConsumer' && !claim.metadata.annotations?.[SELECTED_NODE])
     return wait(`storage class ${claim.spec.storageClassName} binds WaitForFirstConsumer: waiting for a pod to use the claim`);
@@ -291,7 +301,7 @@ function planPopulate(o: PopulationObserved): PopulationStep {
     };
   if (deleting(prime)) return wait(`prime claim ${prime.metadata.name} to be gone (it is made again)`, SHORT_WAIT_MS);
 
-  if (resolved.empty) {
+  if (answer.empty) {
     if (prime.status?.phase !== 'Bound') return wait(`prime claim ${prime.metadata.name} to be bound`, SHORT_WAIT_MS);
     return {
       action: 'markPopulated',
@@ -306,7 +316,7 @@ function planPopulate(o: PopulationObserved): PopulationStep {
   const retryAt = nextAttemptAt(prime, o.retry);
   if (retryAt && retryAt.getTime() > o.now.getTime())
     return wait(`restore failed before; next attempt at ${retryAt.toISOString()}`, retryAt.getTime() - o.now.getTime());
-  const repo = resolved.repository;
+  const repo = answer.repository;
   if (!o.repository) {
     const message = `${repo?.kind ?? 'Repository'} ${repo?.name} of Restore ${name} not found`;
     return wait(message, WAIT_MS, { type: 'Warning', reason: PopulatorEvent.WaitingForRestore, message });
@@ -316,7 +326,7 @@ function planPopulate(o: PopulationObserved): PopulationStep {
     event: {
       type: 'Normal',
       reason: PopulatorEvent.Created,
-      message: `restore Job ${populateJobName(claim.metadata.uid!)} restores snapshot ${resolved.snapshotID} into prime claim ${prime.metadata.name}`,
+      message: `restore Job ${populateJobName(claim.metadata.uid!)} restores snapshot ${answer.snapshotID} into prime claim ${prime.metadata.name}`,
     },
   };
 }

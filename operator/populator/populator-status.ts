@@ -1,5 +1,5 @@
 // The Restore's status for the populator's part, as a pure function of the step taken and
-// what was observed. The operator resolves and pins (status.resolved) and leaves a
+// what was observed. The operator resolves and pins each claim's answer (status.claims) and leaves a
 // target.populator Restore at Pending/WaitingForClaim; from there the populator writes
 // Restoring while the Job runs, the Job's result, Completed once the claim is bound to the
 // volume (not when the files are in: a claim still Pending has nothing to use), Failed when
@@ -20,13 +20,15 @@ import {
   type PopulationStep,
 } from './populator-plan.js';
 import { PopulatorReason } from './populator-reasons.js';
+import { resolvedOf } from '../restore/restore-plan.js';
 
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The status to write before the step is taken; undefined leaves the Restore's status alone. */
 export function restoreStatusFor(step: PopulationStep, o: PopulationObserved): RestoreStatus | undefined {
   const restore = o.restore;
-  if (!restore?.status?.resolved || !restore.spec.target?.populator) return undefined;
+  const answer = o.answer;
+  if (!restore?.status || !answer || answer.failed || !restore.spec.target?.populator) return undefined;
   const claim = o.claim.metadata.name!;
   const status = restore.status;
   const generation = restore.metadata.generation ?? 1;
@@ -37,7 +39,8 @@ export function restoreStatusFor(step: PopulationStep, o: PopulationObserved): R
     observedGeneration: generation,
     conditions: setCondition(s.conditions, { type: ConditionType.Ready, ...input }, generation, o.now),
   });
-  const base: RestoreStatus = { ...status, target: { pvc: claim } };
+  // The top-level answer and target are this claim's while its population is in view.
+  const base: RestoreStatus = { ...status, target: { pvc: claim }, resolved: resolvedOf(answer) };
 
   if (o.claim.metadata.deletionTimestamp) {
     if (!hasFinalizer(o.claim) || status.target?.pvc !== claim || (status.phase !== 'Restoring' && status.phase !== 'Failed'))
@@ -64,14 +67,14 @@ export function restoreStatusFor(step: PopulationStep, o: PopulationObserved): R
   const jobRunning = !!o.job && !o.job.metadata.deletionTimestamp && step.action === 'wait' && !o.jobResult;
   if (step.action === 'startJob' || jobRunning) {
     const again = status.phase === 'Restoring' && status.jobName === jobName && status.startTime;
-    const message = `mover Job ${jobName} restores snapshot ${status.resolved!.snapshotID} into prime claim ${prime} for claim ${claim}`;
+    const message = `mover Job ${jobName} restores snapshot ${answer.snapshotID} into prime claim ${prime} for claim ${claim}`;
     return ready(
       { ...base, phase: 'Restoring', jobName, startTime: again ? status.startTime : iso(o.now), completionTime: undefined, message },
       { status: 'False', reason: Reason.Restoring, message },
     );
   }
   if (step.action === 'collectJob') return collected(base, step.result, o, ready);
-  if (step.action === 'markPopulated' && status.resolved!.empty) {
+  if (step.action === 'markPopulated' && answer.empty) {
     const message = `no snapshot to restore (onMissingSnapshot: Continue); handing an empty volume to claim ${claim}`;
     return ready({ ...base, phase: 'Restoring', message }, { status: 'False', reason: PopulatorReason.BindingVolume, message });
   }

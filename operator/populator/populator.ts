@@ -20,6 +20,7 @@ import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
 import { ConditionType } from '../reasons.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
 import { buildRestoreJob, type RestoreObject } from '../restore/restore-job.js';
+import { answerOf, pinnedSnapshot } from '../restore/restore-plan.js';
 import { findCondition } from '../runtime/conditions.js';
 import { noFailpoint, type Failpoint } from '../runtime/failpoint.js';
 import type { Informer } from '../runtime/informer.js';
@@ -160,7 +161,8 @@ export class RestorePopulator extends KindOperator {
     const restore = cachedRestore ? this.written.latest(cachedRestore) : undefined;
     const prime = this.claims.get(`${ns}/${primeClaimName(uid)}`);
     const job = this.moverJobs.get(ns, populateJobName(uid));
-    const ref = restore?.status?.resolved?.repository;
+    const answer = answerOf(restore?.status, uid);
+    const ref = answer?.repository;
     const repository = !ref
       ? undefined
       : ref.kind === 'ClusterRepository'
@@ -169,6 +171,7 @@ export class RestorePopulator extends KindOperator {
     return {
       claim,
       restore,
+      answer,
       storageClass: claim.spec?.storageClassName ? this.storageClasses.get(claim.spec.storageClassName) : undefined,
       prime,
       primeVolume: prime?.spec?.volumeName ? this.volumes.get(prime.spec.volumeName) : undefined,
@@ -214,6 +217,7 @@ export class RestorePopulator extends KindOperator {
         await this.moverJobs.start(
           buildRestoreJob({
             restore: o.restore!,
+            snapshot: pinnedSnapshot(o.answer)!,
             repository: o.repository!,
             claimName: prime!.metadata.name!,
             jobName: populateJobName(claim.metadata.uid!),

@@ -7,6 +7,7 @@ import { boundedName, buildMoverJob } from '../jobs/job-builder.js';
 import { usesFromCopy, secretKeyUses } from '../jobs/repository-access.js';
 import { MOVER_PATHS, type RestoreRequest } from '../mover/mover-contract.js';
 import { clusterSecretCopyName } from '../repository/secret-copy.js';
+import type { PinnedSnapshot } from './restore-plan.js';
 
 /** What a root restore needs to give files their owners back — and nothing more. */
 export const OWNER_CAPABILITIES = ['CHOWN', 'FOWNER', 'DAC_OVERRIDE'];
@@ -16,6 +17,8 @@ export type RestoreObject = KubeObject & Restore;
 
 export interface RestoreJobInput {
   restore: RestoreObject;
+  /** The snapshot pinned for this run (target.pvc) or this claim (target.populator). */
+  snapshot: PinnedSnapshot;
   /** The repository the snapshot is in (status.resolved.repository), with its verified unique ID. */
   repository: KubeObject & { spec: RepositorySpec; status?: RepositoryStatus };
   /** The claim the files go into: the target claim, or the populator's prime claim. */
@@ -35,16 +38,15 @@ export function restoresOwners(restore: RestoreObject): boolean {
 }
 
 export function buildRestoreJob(input: RestoreJobInput): KubeObject {
-  const { restore, repository } = input;
-  const resolved = restore.status?.resolved;
-  if (!resolved?.snapshotID) throw new Error(`Restore ${restore.metadata.name} has no pinned snapshot`);
+  const { restore, repository, snapshot } = input;
   const options: RestoreOptions = restore.spec.options ?? {};
   const owners = restoresOwners(restore);
   const request: RestoreRequest = {
     operation: 'restore',
     repository: { backend: repository.spec.backend, cache: repository.spec.cache, expectedUniqueID: repository.status?.uniqueID },
     identity: { username: 'kopia-operator', hostname: `restore.${restore.metadata.namespace}` },
-    snapshotID: resolved.snapshotID,
+    snapshotID: snapshot.snapshotID,
+    ...(snapshot.snapshotTime && snapshot.rootID ? { sameAs: { startTime: snapshot.snapshotTime, rootID: snapshot.rootID } } : {}),
     options: {
       deleteExtra: options.deleteExtra ?? false,
       parallel: options.parallel ?? 8,

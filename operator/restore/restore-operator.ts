@@ -1,13 +1,16 @@
-// Restore: one restore, resolved once and pinned. The operator resolves the source —
-// backupRef, fromConfig {asOf | offset}, or snapshot {repository, identity, id | asOf} —
-// against a listing kopia made after the Restore was created, and pins the snapshot in
-// status.resolved, so retries and restarts restore the same one. Restores fail loudly:
-// only "kopia answered and no snapshot exists" with onMissingSnapshot: Continue becomes an
-// empty volume; an unreachable or not-Ready repository, a wrong password, any error keeps
-// the Restore waiting with the reason named. A Restore into an existing claim (target.pvc)
-// runs its mover Job here; one named by a claim's dataSourceRef (target.populator) is
-// taken from there by the populator process.
-import type { Backup, BackupConfig, Identity, RepositoryReference, RestoreStatus } from '../../generated/types.js';
+// Restore: resolved and pinned, once per thing restored into. The operator resolves the
+// source — backupRef, fromConfig {asOf | offset}, or snapshot {repository, identity, id |
+// asOf} — against a listing kopia made after that thing was asked for:
+// - target.pvc: the Restore itself; the answer is pinned in status.resolved and this
+//   operator runs the mover Job into the existing claim;
+// - target.populator: each claim whose dataSourceRef names the Restore, by UID; each
+//   answer is pinned in status.claims for that claim's retries and restarts only, and the
+//   populator process fills the claim from it. A claim made months later is answered anew.
+// Restores fail loudly: only "kopia answered and the identity has no snapshot at all" with
+// onMissingSnapshot: Continue becomes an empty volume; any other miss fails with what was
+// asked and what exists; an unreachable or not-Ready repository, a wrong password, any
+// error keeps the Restore waiting with the reason named.
+import type { Backup, BackupConfig, ClaimResolution, Identity, RepositoryReference, RestoreStatus } from '../../generated/types.js';
 import { controllerReference, type KubeObject } from '../kube/kube-client.js';
 import {
   Jobs,
@@ -25,7 +28,7 @@ import { LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
 import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
-import type { MoverResult } from '../mover/mover-contract.js';
+import { canonicalIdentity, type MoverResult } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { identityString, resolveIdentity } from '../backupconfig/backupconfig-identity.js';
 import type { CatalogOperator } from '../catalog/catalog-operator.js';
@@ -39,20 +42,31 @@ import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js'
 import { SecretKeys } from '../runtime/secret-keys.js';
 import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
+import { isPopulatorClaim, restoreName } from '../populator/populator-plan.js';
 import { buildRestoreJob, restoreJobName, type RestoreObject } from './restore-job.js';
-import { chooseSnapshot, describeChoice, type SnapshotChoice } from './restore-plan.js';
+import {
+  answerChoice,
+  answerOf,
+  claimAnswer,
+  claimsToResolve,
+  describeChoice,
+  describeHistory,
+  keptAnswers,
+  listingIsAfter,
+  MAX_CLAIM_ANSWERS,
+  pinnedSnapshot,
+  resolvedOf,
+  snapshotsOf,
+  type ClaimView,
+  type Resolution,
+  type SnapshotChoice,
+} from './restore-plan.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- pods and repositories are read structurally */
 type Obj = KubeObject & { spec?: any; status?: any };
 
 const WAIT_MS = 30_000;
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-type Resolution =
-  | { state: 'resolved'; resolved: NonNullable<RestoreStatus['resolved']>; message: string }
-  | { state: 'missing'; resolved: NonNullable<RestoreStatus['resolved']>; message: string }
-  | { state: 'wait'; reason: string; message: string; phase: 'Pending' | 'Resolving' }
-  | { state: 'failed'; reason: string; message: string };
 
 export class RestoreOperator extends KindOperator {
   readonly kind = 'Restore';
@@ -77,22 +91,26 @@ export class RestoreOperator extends KindOperator {
   protected override async init(): Promise<void> {
     await this.watchResource('kopia.io', 'v1alpha1', 'restores', async (e) => this.enqueue(e.object as unknown as KubeObject));
     this.restores = this.ctx.informers.get<RestoreObject>(KopiaRestores);
+    // Restores that may wait for something: unresolved ones, and every populator Restore (a
+    // claim may need an answer).
     const unresolved = (ns?: string) =>
       this.restores
         .list()
-        .filter((r) => !r.status?.resolved && (!ns || r.metadata.namespace === ns))
+        .filter((r) => (!r.status?.resolved || !!r.spec.target.populator) && (!ns || r.metadata.namespace === ns))
         .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
-    // What a Restore waits for — its repository, config, backup, a fresh listing — wakes it.
+    // What a Restore waits for — its repository, config, backup, a fresh listing, a claim — wakes it.
     this.repositories = this.watchRelated<AnyRepository>(KopiaRepositories, (r) => unresolved(r.metadata.namespace));
     this.clusterRepositories = this.watchRelated<AnyRepository>(KopiaClusterRepositories, () => unresolved());
     this.configs = this.watchRelated(KopiaBackupConfigs, (c) => unresolved(c.metadata.namespace));
     this.backups = this.watchRelated(KopiaBackups, (b) => unresolved(b.metadata.namespace));
     this.namespaces = this.ctx.informers.get(Namespaces);
     this.claims = this.watchRelated<Obj>(PersistentVolumeClaims, (c) =>
-      this.restores
-        .list()
-        .filter((r) => r.metadata.namespace === c.metadata.namespace && r.spec.target.pvc?.name === c.metadata.name)
-        .map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+      isPopulatorClaim(c)
+        ? [`${c.metadata.namespace}/${restoreName(c)}`]
+        : this.restores
+            .list()
+            .filter((r) => r.metadata.namespace === c.metadata.namespace && r.spec.target.pvc?.name === c.metadata.name)
+            .map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
     );
     this.secrets = new SecretKeys(this.ctx.client, this.ctx.informers.get<KubeObject>(Secrets, { metadataOnly: true }));
     const ownerKey = (o: JobObject) => {
@@ -112,6 +130,11 @@ export class RestoreOperator extends KindOperator {
     const cached = this.restores.get(key);
     if (!cached || cached.metadata.deletionTimestamp) return;
     const restore = this.written.latest(cached);
+    return restore.spec.target.populator ? this.reconcileForClaims(restore) : this.reconcileIntoClaim(restore);
+  }
+
+  /** target.pvc: resolve once, then the restore Job into the existing claim. */
+  private async reconcileIntoClaim(restore: RestoreObject): Promise<ReconcileResult | void> {
     const now = this.ctx.now();
     const generation = restore.metadata.generation ?? 1;
     const before = restore.status ?? {};
@@ -125,25 +148,16 @@ export class RestoreOperator extends KindOperator {
       return;
     }
     if (!status.resolved) {
-      const r = await this.resolve(restore, now);
+      const r = await this.resolve(restore, createdAt(restore, now), now);
       status = this.statusAfterResolution(restore, status, r, generation, now);
       if (r.state === 'wait') requeueAfterMs = WAIT_MS;
     }
     if (status.resolved && status.phase !== 'Failed') {
       await this.ensureSecretCopy(restore, status.resolved.repository!);
-      if (restore.spec.target.pvc) {
-        const step = await this.restoreIntoClaim(restore, status, generation, now);
-        status = step.status;
-        requeueAfterMs = step.requeueAfterMs;
-        removeJob = step.remove;
-      } else if (!status.phase || status.phase === 'Pending' || status.phase === 'Resolving') {
-        status = withReady(status, generation, now, {
-          status: 'False',
-          reason: Reason.WaitingForClaim,
-          message: `${status.resolved.empty ? 'an empty volume' : `snapshot ${status.resolved.snapshotID}`} is ready for a claim whose dataSourceRef names this Restore`,
-        });
-        status.phase = 'Pending';
-      }
+      const step = await this.restoreIntoClaim(restore, status, generation, now);
+      status = step.status;
+      requeueAfterMs = step.requeueAfterMs;
+      removeJob = step.remove;
     }
     await this.announce(restore, before, status);
     const written = await writeStatus(this.ctx.client, KopiaRestores, restore, status, this.written);
@@ -152,8 +166,106 @@ export class RestoreOperator extends KindOperator {
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
-  /** Resolves the source against kopia's current listing; never calls an error "missing". */
-  private async resolve(restore: RestoreObject, now: Date): Promise<Resolution> {
+  /**
+   * target.populator: every claim naming this Restore gets its own answer, from a listing
+   * made after the claim was created; the populator takes it from status.claims. The
+   * top-level phase and Ready follow the newest claim answered here, unless the populator
+   * is filling another claim right now (then that one's progress stays in view).
+   */
+  private async reconcileForClaims(restore: RestoreObject): Promise<ReconcileResult | void> {
+    const now = this.ctx.now();
+    const generation = restore.metadata.generation ?? 1;
+    const before = restore.status ?? {};
+    const claims = this.claimsNaming(restore);
+    const onMissing = restore.spec.onMissingSnapshot ?? 'Fail';
+    let answers = [...(before.claims ?? [])];
+    const fresh: ClaimResolution[] = [];
+    let waiting: { claim: ClaimView; reason: string; message: string; phase: 'Pending' | 'Resolving' } | undefined;
+    for (const claim of claimsToResolve(before, claims)) {
+      if (answers.length >= MAX_CLAIM_ANSWERS) {
+        const message = `${answers.length} claims have answers pinned and are not settled: claim ${claim.name} waits until one is bound or deleted`;
+        waiting ??= { claim, phase: 'Pending', reason: Reason.TooManyClaims, message };
+        break;
+      }
+      const r = await this.resolve(restore, new Date(claim.creationTimestamp), now);
+      if (r.state === 'wait') {
+        waiting ??= { claim, phase: r.phase, reason: r.reason, message: `claim ${claim.name}: ${r.message}` };
+        continue;
+      }
+      const answer = claimAnswer(claim, r, onMissing, iso(now));
+      answers.push(answer);
+      fresh.push(answer);
+    }
+    answers = keptAnswers(answers, new Set(claims.map((c) => c.uid)));
+
+    let status: RestoreStatus = { ...structuredClone(before), claims: answers.length ? answers : undefined };
+    const newest = fresh[fresh.length - 1];
+    const followed = claims.find((c) => c.name === before.target?.pvc);
+    // The populator's progress on another claim stays in view until that claim settles.
+    const populatorBusy =
+      !!followed && !followed.settled && !!before.target?.pvc && !!answerOf(before, followed.uid) && followed.name !== waiting?.claim.name;
+    if (!populatorBusy) {
+      if (newest) status = statusForAnswer(status, newest, generation, now);
+      else if (waiting)
+        status = withReady({ ...clearRun(status), phase: waiting.phase, target: { pvc: waiting.claim.name } }, generation, now, {
+          status: 'False',
+          reason: waiting.reason,
+          message: waiting.message,
+        });
+      else if (claims.length === 0 && !before.target?.pvc) status = await this.waitingForClaim(restore, status, generation, now);
+    }
+    for (const answer of answers) {
+      if (answer.snapshotID && answer.repository && claims.some((c) => c.uid === answer.claimUID && !c.settled))
+        await this.ensureSecretCopy(restore, answer.repository);
+    }
+    const told = new Set<string>();
+    for (const answer of fresh) told.add(await this.tellAnswer(restore, answer));
+    await this.announce(restore, before, status, told);
+    const written = await writeStatus(this.ctx.client, KopiaRestores, restore, status, this.written);
+    if (written === 'conflict') return { requeueAfterMs: 200 };
+    return waiting ? { requeueAfterMs: WAIT_MS } : undefined;
+  }
+
+  /** Claims in the Restore's namespace whose dataSourceRef names it. */
+  private claimsNaming(restore: RestoreObject): ClaimView[] {
+    return this.claims
+      .list()
+      .filter((c) => c.metadata.namespace === restore.metadata.namespace && isPopulatorClaim(c) && restoreName(c) === restore.metadata.name)
+      .map((c) => ({
+        name: c.metadata.name!,
+        uid: c.metadata.uid!,
+        creationTimestamp: c.metadata.creationTimestamp!,
+        settled: c.status?.phase === 'Bound' || !!c.metadata.deletionTimestamp,
+      }));
+  }
+
+  /** No claim names the Restore yet: say so, and what a claim would get from kopia's listing now. */
+  private async waitingForClaim(restore: RestoreObject, status: RestoreStatus, generation: number, now: Date): Promise<RestoreStatus> {
+    const r = await this.resolve(restore, createdAt(restore, now), now);
+    if (r.state === 'wait')
+      return withReady({ ...status, phase: r.phase }, generation, now, { status: 'False', reason: r.reason, message: r.message });
+    const would =
+      r.state === 'failed'
+        ? `a claim would fail now: ${r.message}`
+        : r.state === 'missing'
+          ? `${r.message}; a claim would ${restore.spec.onMissingSnapshot === 'Continue' ? 'start empty (onMissingSnapshot is Continue)' : 'fail (onMissingSnapshot is Fail)'} unless a snapshot is made first`
+          : `a claim would get ${r.message.replace(/^pinned /, '')} if created now`;
+    const message = `waiting for a claim whose dataSourceRef names this Restore; each claim is resolved against a listing made after it is created (${would})`;
+    return withReady({ ...status, phase: 'Pending' }, generation, now, { status: 'False', reason: Reason.WaitingForClaim, message });
+  }
+
+  /** An Event on the Restore for one claim's answer; returns its message. */
+  private async tellAnswer(restore: RestoreObject, answer: ClaimResolution): Promise<string> {
+    const { type, reason, message } = answerEvent(answer);
+    await this.ctx.events.record(restore, type, reason, message);
+    return message;
+  }
+
+  /**
+   * Resolves the source against a kopia listing begun after `since`; never calls an error
+   * "missing": that is only "the identity has no snapshot at all".
+   */
+  private async resolve(restore: RestoreObject, since: Date, now: Date): Promise<Resolution> {
     const ns = restore.metadata.namespace!;
     const permission = moverPermission(privilegedSettings({ mover: restore.spec.mover }), {
       clusterScoped: false,
@@ -188,7 +300,7 @@ export class RestoreOperator extends KindOperator {
           message: `Backup ${ns}/${backup.metadata.name} has no snapshot yet (${backup.status?.phase ?? 'Pending'})`,
         };
       repositoryRef = backup.status.repository;
-      identity = backup.status.snapshot!.identity as Required<Identity>;
+      identity = canonicalIdentity(backup.status.snapshot!.identity as Required<Identity>);
       choice = { id };
       backupRef = { name: backup.metadata.name! };
     } else if (source.fromConfig) {
@@ -206,7 +318,7 @@ export class RestoreOperator extends KindOperator {
     } else {
       const s = source.snapshot!;
       repositoryRef = s.repository;
-      identity = s.identity as Required<Identity>;
+      identity = canonicalIdentity(s.identity as Required<Identity>);
       choice = { id: s.id, asOf: s.asOf };
     }
 
@@ -226,8 +338,7 @@ export class RestoreOperator extends KindOperator {
       };
     const key = repositoryKey({ kind: repo.kind, name: repo.name, namespace: ns });
     const listing = this.catalog.listing(key);
-    const created = Date.parse(restore.metadata.creationTimestamp ?? iso(now));
-    if (!listing || listing.listedAt.getTime() < created) {
+    if (!listing || !listingIsAfter(listing.listedAt, since)) {
       this.catalog.requestListing(key);
       const lastError = (repo.status as { catalog?: { lastError?: string } } | undefined)?.catalog?.lastError;
       return {
@@ -238,24 +349,31 @@ export class RestoreOperator extends KindOperator {
       };
     }
     const resolvedRepository = { kind: repo.kind, name: repo.name };
-    const chosen = chooseSnapshot(listing.snapshots, identity, choice);
+    const answer = answerChoice(listing.snapshots, identity, choice);
     const what = describeChoice(identity, choice);
-    if (!chosen)
+    if (answer.kind === 'notFound') {
+      const message = backupRef ? `Backup ${backupRef.name}'s ${answer.message}` : answer.message;
+      return { state: 'failed', reason: Reason.SnapshotNotFound, message: `${message} (in ${repo.kind} ${repo.name})` };
+    }
+    if (answer.kind === 'none')
       return {
         state: 'missing',
         resolved: { identity, repository: resolvedRepository, resolvedAt: iso(now), empty: true, ...(backupRef ? { backupRef } : {}) },
-        message: `kopia lists no ${what} in ${repo.kind} ${repo.name}`,
+        message: `${describeHistory(snapshotsOf(listing.snapshots, identity), identity)} in ${repo.kind} ${repo.name}`,
       };
+    const chosen = answer.snapshot;
     return {
       state: 'resolved',
       resolved: {
         snapshotID: chosen.id,
+        snapshotTime: chosen.startTime,
+        ...(chosen.rootID ? { rootID: chosen.rootID } : {}),
         identity,
         repository: resolvedRepository,
         resolvedAt: iso(now),
         ...(backupRef ? { backupRef } : {}),
       },
-      message: `pinned snapshot ${chosen.id} (${what}, taken ${chosen.startTime}) of ${identityString(identity)}`,
+      message: `pinned snapshot ${chosen.id} (${what}, taken ${chosen.startTime})`,
     };
   }
 
@@ -358,7 +476,8 @@ export class RestoreOperator extends KindOperator {
       };
     await this.moverJobs.start(
       buildRestoreJob({
-        restore: { ...restore, status: target },
+        restore,
+        snapshot: pinnedSnapshot(status.resolved)!,
         repository,
         claimName,
         jobName,
@@ -398,13 +517,49 @@ export class RestoreOperator extends KindOperator {
     );
   }
 
-  private async announce(restore: RestoreObject, before: RestoreStatus, after: RestoreStatus): Promise<void> {
+  /** An Event when the Ready condition changes, unless this pass told the same already. */
+  private async announce(restore: RestoreObject, before: RestoreStatus, after: RestoreStatus, told = new Set<string>()): Promise<void> {
     const was = findCondition(before.conditions, ConditionType.Ready);
     const now = findCondition(after.conditions, ConditionType.Ready);
-    if (!now || (was?.reason === now.reason && was?.message === now.message)) return;
+    if (!now || (was?.reason === now.reason && was?.message === now.message) || told.has(now.message)) return;
     const warning = after.phase === 'Failed' || now.reason === Reason.ClaimInUse || now.reason === Reason.OwnersNotRestored;
     await this.ctx.events.record(restore, warning ? 'Warning' : 'Normal', now.reason, now.message);
   }
+}
+
+const createdAt = (o: KubeObject, now: Date) => new Date(o.metadata.creationTimestamp ?? iso(now));
+
+/** One claim's answer, as its Event (and the Ready condition when the status follows that claim) says it. */
+export function answerEvent(answer: ClaimResolution): { type: 'Normal' | 'Warning'; reason: string; message: string } {
+  const claim = `claim ${answer.claimName}`;
+  if (answer.failed) return { type: 'Warning', reason: answer.failed.reason, message: `${claim}: ${answer.failed.message}` };
+  if (answer.empty)
+    return {
+      type: 'Normal',
+      reason: Reason.NoSnapshotEmptyVolume,
+      message: `${claim}: kopia lists no snapshot of ${identityString(answer.identity as Required<Identity>)}; onMissingSnapshot is Continue: the volume starts empty`,
+    };
+  return {
+    type: 'Normal',
+    reason: Reason.Resolved,
+    message: `${claim}: pinned snapshot ${answer.snapshotID} of ${identityString(answer.identity as Required<Identity>)}, taken ${answer.snapshotTime}`,
+  };
+}
+
+/** The status of an earlier claim's run, cleared for the next claim. */
+function clearRun(status: RestoreStatus): RestoreStatus {
+  const { jobName, startTime, completionTime, progress, ownersRestored, collectedJobUID, message, ...rest } = status;
+  void [jobName, startTime, completionTime, progress, ownersRestored, collectedJobUID, message];
+  return rest;
+}
+
+/** The top-level status once a claim has its answer: the populator takes it from there. Pure. */
+export function statusForAnswer(status: RestoreStatus, answer: ClaimResolution, generation: number, now: Date): RestoreStatus {
+  const { reason, message } = answerEvent(answer);
+  const next: RestoreStatus = { ...clearRun(status), target: { pvc: answer.claimName }, resolved: resolvedOf(answer), message };
+  if (answer.failed)
+    return withReady({ ...next, phase: 'Failed', completionTime: iso(now) }, generation, now, { status: 'False', reason, message });
+  return withReady({ ...next, phase: 'Pending' }, generation, now, { status: 'False', reason, message });
 }
 
 function withReady(status: RestoreStatus, generation: number, now: Date, ready: Omit<ConditionInput, 'type'>): RestoreStatus {
@@ -432,8 +587,10 @@ export function statusFromRestoreResult(
   }
   const r = result.restored;
   const progress = { restoredFiles: r.files, restoredDirs: r.dirs, restoredBytes: r.bytes, errors: r.errors };
-  const base = { ...collected, phase: 'Completed' as const, progress, ownersRestored: r.ownersRestored };
-  const counts = `${r.files} files, ${r.bytes} bytes from snapshot ${status.resolved?.snapshotID}`;
+  // A pin change saved the pinned snapshot again under a new id: the pin follows it.
+  const resolved = r.snapshotID && status.resolved ? { ...status.resolved, snapshotID: r.snapshotID } : status.resolved;
+  const base = { ...collected, resolved, phase: 'Completed' as const, progress, ownersRestored: r.ownersRestored };
+  const counts = `${r.files} files, ${r.bytes} bytes from snapshot ${resolved?.snapshotID}${r.snapshotID ? ` (snapshot ${status.resolved?.snapshotID} saved again under a new id by a pin change)` : ''}`;
   if (!r.ownersRestored)
     return withReady(base, generation, now, {
       status: 'True',

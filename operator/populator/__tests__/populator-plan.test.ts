@@ -24,6 +24,7 @@ import {
   type Volume,
 } from '../populator-plan.js';
 import type { JobObject } from '../../jobs/mover-job.js';
+import { answerOf } from '../../restore/restore-plan.js';
 
 const NOW = new Date('2026-11-27T12:00:00Z');
 const UID = '0b7f6e1c-1111-2222-3333-444455556666';
@@ -73,14 +74,25 @@ function claim(
 }
 
 function restore(
-  o: { resolved?: 'snapshot' | 'empty'; phase?: string; target?: 'pvc'; collectedJobUID?: string; ready?: [string, string] } = {},
+  o: {
+    resolved?: 'snapshot' | 'empty' | 'failed';
+    /** Whose answer it is (default: this claim's). */
+    forUID?: string;
+    phase?: string;
+    target?: 'pvc';
+    collectedJobUID?: string;
+    ready?: [string, string];
+  } = {},
 ) {
-  const resolved =
+  const answer =
     o.resolved === 'empty'
       ? { empty: true, repository: { name: 'nas' } }
       : o.resolved === 'snapshot'
         ? { snapshotID: 'k1234', repository: { name: 'nas' } }
-        : undefined;
+        : o.resolved === 'failed'
+          ? { failed: { reason: 'SnapshotMissing', message: 'kopia lists no snapshot' } }
+          : undefined;
+  const uid = o.forUID ?? UID;
   return {
     apiVersion: 'kopia.io/v1alpha1',
     kind: 'Restore',
@@ -88,7 +100,10 @@ function restore(
     spec: { source: { fromConfig: { name: 'jellyfin' } }, target: o.target === 'pvc' ? { pvc: { name: 'x' } } : { populator: {} } },
     status: {
       ...(o.phase ? { phase: o.phase } : {}),
-      ...(resolved ? { resolved } : {}),
+      ...(answer
+        ? { claims: [{ claimName: uid === UID ? 'data' : 'other', claimUID: uid, resolvedAt: '2026-11-27T11:00:00Z', ...answer }] }
+        : {}),
+      ...(answer && !answer.failed ? { resolved: answer } : {}),
       ...(o.collectedJobUID ? { collectedJobUID: o.collectedJobUID } : {}),
       ...(o.ready ? { conditions: [{ type: 'Ready', status: 'False', reason: o.ready[0], message: o.ready[1] }] } : {}),
     },
@@ -147,15 +162,19 @@ const restored: MoverResult = {
 };
 const failed: MoverResult = { ok: false, operation: 'restore', errorClass: 'Unreachable', message: 'dial tcp: connection refused' };
 
-const observed = (o: Partial<PopulationObserved> = {}): PopulationObserved => ({
-  claim: claim(),
-  restore: restore({ resolved: 'snapshot' }),
-  storageClass: { metadata: { name: 'fast' }, volumeBindingMode: 'Immediate' },
-  repository: { metadata: { name: 'nas', namespace: 'media' }, spec: { backend: {} } } as never,
-  now: NOW,
-  retry: DEFAULT_RETRY,
-  ...o,
-});
+/** What the populator observes; the claim's answer is read from the Restore's status as populator.ts does. */
+const observed = (o: Partial<PopulationObserved> = {}): PopulationObserved => {
+  const given: PopulationObserved = {
+    claim: claim(),
+    restore: restore({ resolved: 'snapshot' }),
+    storageClass: { metadata: { name: 'fast' }, volumeBindingMode: 'Immediate' },
+    repository: { metadata: { name: 'nas', namespace: 'media' }, spec: { backend: {} } } as never,
+    now: NOW,
+    retry: DEFAULT_RETRY,
+    ...o,
+  };
+  return { ...given, answer: 'answer' in o ? o.answer : answerOf(given.restore?.status, given.claim.metadata.uid!) };
+};
 
 // The normal path, stage by stage, as a restarted populator would find it at each point.
 const stages: { name: string; given: Partial<PopulationObserved>; expect: Record<string, unknown> }[] = [
@@ -301,8 +320,8 @@ describe('waiting, never populating from a guess', () => {
       },
     },
     {
-      name: 'the Restore failed (snapshot missing, onMissingSnapshot Fail): the claim stays Pending',
-      given: { restore: restore({ phase: 'Failed', ready: ['SnapshotMissing', 'kopia lists no snapshot'] }) },
+      name: 'the Restore failed for this claim (snapshot missing, onMissingSnapshot Fail): the claim stays Pending',
+      given: { restore: restore({ resolved: 'failed', phase: 'Failed' }) },
       expect: {
         action: 'wait',
         event: { type: 'Warning', reason: 'PopulatorRestoreFailed', message: expect.stringContaining('SnapshotMissing') },
@@ -345,6 +364,30 @@ describe('waiting, never populating from a guess', () => {
       storageClass: { metadata: { name: 'fast' }, volumeBindingMode: 'WaitForFirstConsumer' },
     });
     expect(planPopulation(given)).toMatchObject({ action: 'addFinalizer' });
+  });
+});
+
+describe("a claim is filled only from its own answer, never another claim's", () => {
+  const ready = { claim: claim({ finalizer: true }), prime: prime() };
+
+  it("another claim's empty answer does not make this claim empty: it waits for its own", () => {
+    const given = observed({ ...ready, restore: restore({ resolved: 'empty', forUID: 'an-earlier-claim' }) });
+    expect(planPopulation(given)).toMatchObject({ action: 'wait', event: { reason: 'PopulatorWaitingForRestore' } });
+  });
+
+  it("another claim's snapshot is not restored into this claim", () => {
+    const given = observed({
+      ...ready,
+      prime: prime({ phase: 'Pending' }),
+      restore: restore({ resolved: 'snapshot', forUID: 'an-earlier-claim' }),
+    });
+    expect(planPopulation(given)).toMatchObject({ action: 'wait' });
+  });
+
+  it('a top-level resolved from an older operator is not an answer for this claim', () => {
+    const old = restore({ phase: 'Completed' });
+    old.status!.resolved = { empty: true, repository: { name: 'nas' } };
+    expect(planPopulation(observed({ ...ready, restore: old }))).toMatchObject({ action: 'wait' });
   });
 });
 

@@ -3,6 +3,7 @@ import type { MoverResult } from '../../mover/mover-contract.js';
 import type { RestoreObject } from '../../restore/restore-job.js';
 import { DEFAULT_RETRY, FINALIZER, POPULATED_FROM, type Claim, type PopulationObserved, type PopulationStep } from '../populator-plan.js';
 import { restoreStatusFor } from '../populator-status.js';
+import { answerOf } from '../../restore/restore-plan.js';
 
 const NOW = new Date('2026-11-27T12:00:00Z');
 const UID = 'c1';
@@ -33,7 +34,14 @@ const restore = (status: RestoreStatus): RestoreObject =>
   }) as unknown as RestoreObject;
 
 const resolved = { snapshotID: 'k1234', repository: { name: 'nas' } };
-const pending: RestoreStatus = { phase: 'Pending', resolved };
+/** A status whose answer for this claim is `answer` (and shown at the top level, as the operator writes it). */
+const answered = (answer: RestoreStatus['resolved'], o: RestoreStatus = {}): RestoreStatus => ({
+  phase: 'Pending',
+  resolved: answer,
+  claims: [{ claimName: 'data', claimUID: UID, resolvedAt: '2026-11-27T11:00:00Z', ...answer }],
+  ...o,
+});
+const pending: RestoreStatus = answered(resolved);
 const runningJob = { metadata: { name: JOB, namespace: 'media', uid: 'j1' }, status: {} };
 const finishedJob = {
   metadata: { name: JOB, namespace: 'media', uid: 'j1' },
@@ -42,13 +50,10 @@ const finishedJob = {
 const ok: MoverResult = { ok: true, operation: 'restore', restored: { files: 3, dirs: 2, bytes: 100, errors: 0, ownersRestored: false } };
 const unreachable: MoverResult = { ok: false, operation: 'restore', errorClass: 'Unreachable', message: 'connection refused' };
 
-const observed = (o: Partial<PopulationObserved>): PopulationObserved => ({
-  claim: claim(),
-  restore: restore(pending),
-  now: NOW,
-  retry: DEFAULT_RETRY,
-  ...o,
-});
+const observed = (o: Partial<PopulationObserved>): PopulationObserved => {
+  const given: PopulationObserved = { claim: claim(), restore: restore(pending), now: NOW, retry: DEFAULT_RETRY, ...o };
+  return { ...given, answer: answerOf(given.restore?.status, given.claim.metadata.uid!) };
+};
 const ready = (s: RestoreStatus | undefined) => s?.conditions?.find((c) => c.type === 'Ready');
 const wait: PopulationStep = { action: 'wait', message: 'restore Job to finish', requeueAfterMs: 30_000 };
 
@@ -101,7 +106,7 @@ describe("the Restore's status for the populator's part", () => {
   });
 
   it('an empty volume is Completed when bound, with nothing restored', () => {
-    const empty: RestoreStatus = { phase: 'Pending', resolved: { empty: true, repository: { name: 'nas' } } };
+    const empty: RestoreStatus = answered({ empty: true, repository: { name: 'nas' } });
     const binding = restoreStatusFor({ action: 'markPopulated', value: 'empty' }, observed({ restore: restore(empty) }));
     expect(ready(binding)).toMatchObject({ reason: 'BindingVolume' });
     const volume = { metadata: { name: 'pv-1', annotations: { [POPULATED_FROM]: 'media/jellyfin' } } };
@@ -124,7 +129,7 @@ describe("the Restore's status for the populator's part", () => {
 
   it("leaves alone: an unresolved Restore, another claim's restore in flight, a claim bound without us, plain waits", () => {
     expect(restoreStatusFor({ action: 'startJob' }, observed({ restore: restore({ phase: 'Pending' }) }))).toBeUndefined();
-    const other = restore({ phase: 'Restoring', resolved, target: { pvc: 'other' } });
+    const other = restore(answered(resolved, { phase: 'Restoring', target: { pvc: 'other' } }));
     expect(restoreStatusFor({ action: 'startJob' }, observed({ restore: other }))).toBeUndefined();
     expect(restoreStatusFor({ action: 'none', why: 'Bound' }, observed({ claim: claim({ phase: 'Bound' }) }))).toBeUndefined();
     expect(restoreStatusFor({ action: 'holdVolume', volume: 'pv-1' }, observed({}))).toBeUndefined();

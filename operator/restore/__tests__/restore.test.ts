@@ -1,5 +1,18 @@
-import { chooseSnapshot, describeChoice, type ListedSnapshot } from '../restore-plan.js';
-import { statusFromRestoreResult } from '../restore-operator.js';
+import type { ClaimResolution } from '../../../generated/types.js';
+import {
+  answerChoice,
+  chooseSnapshot,
+  CLAIM_HISTORY,
+  claimAnswer,
+  claimsToResolve,
+  describeChoice,
+  keptAnswers,
+  type ClaimView,
+  type ListedSnapshot,
+  type SnapshotChoice,
+} from '../restore-plan.js';
+import { statusForAnswer, statusFromRestoreResult } from '../restore-operator.js';
+const NOW = new Date('2026-11-27T12:00:00Z');
 
 const app = { username: 'app', hostname: 'media', path: '/data' };
 const snap = (id: string, startTime: string, o: Partial<ListedSnapshot> = {}): ListedSnapshot => ({
@@ -35,9 +48,111 @@ describe('choosing the snapshot a Restore means', () => {
 
   it('finds nothing when the identity has no snapshot (the only case Continue may make empty)', () => {
     expect(chooseSnapshot([], app, {})).toBeUndefined();
+    expect(answerChoice([], app, {})).toEqual({ kind: 'none' });
+    expect(answerChoice([], app, { offset: 3 })).toEqual({ kind: 'none' });
+    expect(answerChoice(listing.slice(3), app, { asOf: '2026-11-01T00:00:00Z' })).toEqual({ kind: 'none' });
     expect(describeChoice(app, { asOf: '2026-11-01T00:00:00Z' })).toBe(
-      'the newest snapshot of app@media:/data taken at or before 2026-11-01T00:00:00Z',
+      'snapshot of app@media:/data taken at or before 2026-11-01T00:00:00Z',
     );
+  });
+});
+
+describe('"missing" means only "this identity has no snapshot"', () => {
+  const cases: { name: string; choice: SnapshotChoice; listing?: ListedSnapshot[]; says: string[] }[] = [
+    {
+      name: 'an offset past the oldest',
+      choice: { offset: 3 },
+      says: ['snapshot 3 before the newest', 'kopia lists 3 snapshots', '2026-11-22T03:00:00Z'],
+    },
+    {
+      name: 'an asOf before the first snapshot',
+      choice: { asOf: '2026-11-01T00:00:00Z' },
+      says: ['taken at or before 2026-11-01', 'the oldest 2026-11-20T03:00:00Z'],
+    },
+    {
+      name: 'an id kopia does not list',
+      choice: { id: 'gone1' },
+      says: ['snapshot gone1', 'not in the repository', 'kopia lists 3 snapshots'],
+    },
+    { name: 'an id of an incomplete snapshot', choice: { id: 'kc' }, says: ['incomplete (checkpoint)'] },
+    { name: "an id of another identity's snapshot", choice: { id: 'ko' }, says: ['other@media:/data'] },
+    {
+      name: 'an id when the identity has no snapshot at all (a named snapshot existed)',
+      choice: { id: 'gone1' },
+      listing: [],
+      says: ['kopia lists no snapshot of app@media:/data'],
+    },
+  ];
+  it.each(cases.map((c) => [c.name, c] as const))('%s fails, naming what was asked and what exists', (_n, c) => {
+    const answer = answerChoice(c.listing ?? listing, app, c.choice);
+    expect(answer.kind).toBe('notFound');
+    for (const text of c.says) expect(answer.kind === 'notFound' && answer.message).toContain(text);
+  });
+});
+
+describe('one answer per claim', () => {
+  const claimView = (name: string, uid: string, o: Partial<ClaimView> = {}): ClaimView => ({
+    name,
+    uid,
+    creationTimestamp: `2026-11-2${uid.length}T00:00:00Z`,
+    settled: false,
+    ...o,
+  });
+  const answer = (uid: string, o: Partial<ClaimResolution> = {}): ClaimResolution => ({
+    claimName: `claim-${uid}`,
+    claimUID: uid,
+    resolvedAt: '2026-11-20T00:00:00Z',
+    ...o,
+  });
+
+  it('resolves each unsettled claim without an answer, oldest first', () => {
+    const status = { claims: [answer('a', { empty: true })] };
+    const claims = [claimView('c', 'ccc'), claimView('a', 'a'), claimView('b', 'bb'), claimView('bound', 'dddd', { settled: true })];
+    expect(claimsToResolve(status, claims).map((c) => c.name)).toEqual(['b', 'c']);
+  });
+
+  it("keeps every live claim's answer and the newest few of the gone ones", () => {
+    const answers = Array.from({ length: CLAIM_HISTORY + 3 }, (_, i) => answer(`gone-${i}`));
+    answers.splice(1, 0, answer('live'));
+    const kept = keptAnswers(answers, new Set(['live']));
+    expect(kept.map((a) => a.claimUID)).toEqual(['live', ...answers.slice(-CLAIM_HISTORY).map((a) => a.claimUID)]);
+  });
+
+  it('an answer of "none" is an empty volume only under Continue; any failure is kept as the claim\'s', () => {
+    const claim = { name: 'data', uid: 'u1' };
+    const missing = {
+      state: 'missing' as const,
+      resolved: { empty: true, identity: app, resolvedAt: 'T' },
+      message: 'kopia lists no snapshot of app@media:/data',
+    };
+    expect(claimAnswer(claim, missing, 'Continue', 'T')).toMatchObject({ claimUID: 'u1', empty: true });
+    expect(claimAnswer(claim, missing, 'Fail', 'T')).toMatchObject({ failed: { reason: 'SnapshotMissing' } });
+    expect(claimAnswer(claim, missing, 'Fail', 'T').empty).toBeUndefined();
+    const failed = { state: 'failed' as const, reason: 'SnapshotNotFound', message: 'no snapshot 3 before the newest' };
+    expect(claimAnswer(claim, failed, 'Continue', 'T')).toMatchObject({ failed: { reason: 'SnapshotNotFound' } });
+  });
+
+  it('the top level follows the newest answer, with the run of an earlier claim cleared', () => {
+    const earlier = {
+      phase: 'Completed' as const,
+      target: { pvc: 'old' },
+      resolved: { empty: true },
+      progress: { restoredFiles: 0 },
+      jobName: 'j',
+    };
+    const s = statusForAnswer(earlier, answer('u2', { claimName: 'data', snapshotID: 'k9', snapshotTime: 'T', identity: app }), 1, NOW);
+    expect(s).toMatchObject({ phase: 'Pending', target: { pvc: 'data' }, resolved: { snapshotID: 'k9' } });
+    expect(s.resolved?.empty).toBeUndefined();
+    expect(s.progress).toBeUndefined();
+    expect(s.jobName).toBeUndefined();
+    const failed = statusForAnswer(
+      earlier,
+      answer('u3', { claimName: 'data', failed: { reason: 'SnapshotNotFound', message: 'm' } }),
+      1,
+      NOW,
+    );
+    expect(failed).toMatchObject({ phase: 'Failed', target: { pvc: 'data' } });
+    expect(failed.resolved).toBeUndefined();
   });
 });
 
