@@ -156,9 +156,11 @@ beforeAll(async () => {
     metadata: { name: 'latest', namespace: t.ns },
     spec: { source: { fromConfig: { name: 'app' } }, target: { populator: {} } },
   } as Obj);
-  await until(
-    'the Restore to be resolved',
-    async () => !!(await t.client.get<Obj>(KopiaRestores, t.ns, 'latest')).status?.resolved?.snapshotID,
+  // Each claim is resolved on its own once it exists; before that the Restore says what a claim would get.
+  await until('the Restore to wait for claims', async () =>
+    ((await t.client.get<Obj>(KopiaRestores, t.ns, 'latest')).status?.conditions ?? []).some(
+      (c: { reason: string; message: string }) => c.reason === 'WaitingForClaim' && c.message.includes('would get snapshot'),
+    ),
   );
 }, 240_000);
 

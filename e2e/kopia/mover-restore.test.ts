@@ -311,3 +311,28 @@ describe('failures', () => {
     expect(run.result).toMatchObject({ ok: false, errorClass: 'Other', message: expect.stringContaining('/data') });
   });
 });
+
+describe('a pin change after the Restore pinned the snapshot', () => {
+  it('kopia saves the pinned snapshot under a new id; the mover finds it by start time and root object and says which id it restored', async () => {
+    const small = mkdtempSync(join(scratch, 'pinned-'));
+    writeFileSync(join(small, 'kept.txt'), 'pinned before the restore\n');
+    await kopia.k('snapshot', 'create', small, '--override-source=app@cluster-a:/pinned', '--no-auto-maintenance');
+    const before = (await kopia.snapshots()).find((s) => s.source.path === '/pinned')!;
+    await kopia.k('snapshot', 'pin', '--add=keep', before.id, '--no-auto-maintenance');
+    const after = (await kopia.snapshots()).find((s) => s.source.path === '/pinned')!;
+    chownTree(kopia.repoDir, NOBODY, NOBODY);
+    // What the issue reports: the same snapshot, another manifest id.
+    expect(after.id).not.toBe(before.id);
+    expect(after.startTime).toBe(before.startTime);
+
+    const lost = newTarget();
+    const byIdOnly = await restore(request({}, { snapshotID: before.id }), lost);
+    expect(byIdOnly.result).toMatchObject({ ok: false, errorClass: 'SnapshotNotFound' });
+
+    const target = newTarget();
+    const sameAs = { startTime: before.startTime, rootID: before.rootEntry!.obj! };
+    const run = await restore(request({}, { snapshotID: before.id, sameAs }), target);
+    expect(run.result).toMatchObject({ ok: true, restored: { snapshotID: after.id, files: 1 } });
+    expect(readFileSync(join(target, 'kept.txt'), 'utf8')).toBe('pinned before the restore\n');
+  });
+});

@@ -212,7 +212,7 @@ export class RestoreOperator extends KindOperator {
           reason: waiting.reason,
           message: waiting.message,
         });
-      else if (claims.length === 0 && !before.target?.pvc) status = await this.waitingForClaim(restore, status, generation, now);
+      else if (claims.every((c) => c.settled) && !before.target?.pvc) status = await this.waitingForClaim(restore, status, generation, now);
     }
     for (const answer of answers) {
       if (answer.snapshotID && answer.repository && claims.some((c) => c.uid === answer.claimUID && !c.settled))
