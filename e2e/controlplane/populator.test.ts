@@ -452,8 +452,12 @@ describe('each claim is answered on its own, from a listing made after it was cr
   it('a Backup whose snapshot is gone: Failed with what exists, the claim Pending with an Event — never empty, even with Continue', async () => {
     const outside = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, repositoryDir, 'populator password');
     await outside.run('snapshot', 'delete', snapshots[0], '--delete');
-    await restore('gone', { source: { backupRef: { name: 'life-1' } }, onMissingSnapshot: 'Continue' });
+    // The claim first (GitOps may apply it before its Restore), then the Restore a second later: the
+    // first listing after the deletion answers both. The Backup object is still there (the mirror
+    // removes it only after two listings lack its snapshot).
     const claim = await populatedClaim('gone', 'gone');
+    await new Promise((r) => setTimeout(r, 1100));
+    await restore('gone', { source: { backupRef: { name: 'life-1' } }, onMissingSnapshot: 'Continue' });
     await until(
       'a PopulatorRestoreFailed Event',
       async () => (await claimEvents('gone')).some((e) => e.reason === 'PopulatorRestoreFailed'),
