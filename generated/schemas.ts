@@ -2461,7 +2461,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
       "$schema": "http://json-schema.org/draft-07/schema#",
       "$id": "restore.schema.yaml",
       "title": "Restore",
-      "description": "One restore, resolved once and pinned. Fails loudly when the snapshot is missing unless onMissingSnapshot is Continue.",
+      "description": "One restore, resolved and pinned per run (target.pvc) or per claim (target.populator). Fails loudly when the snapshot is missing; onMissingSnapshot Continue gives an empty volume only when the identity has no snapshot at all.",
       "x-kopia-crd": {
         "plural": "restores",
         "singular": "restore",

@@ -1134,7 +1134,7 @@ export interface Repository {
   status?: RepositoryStatus;
 }
 /**
- * One restore, resolved once and pinned. Fails loudly when the snapshot is missing unless onMissingSnapshot is Continue.
+ * One restore, resolved and pinned per run (target.pvc) or per claim (target.populator). Fails loudly when the snapshot is missing; onMissingSnapshot Continue gives an empty volume only when the identity has no snapshot at all.
  *
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
  * via the `definition` "Restore".
