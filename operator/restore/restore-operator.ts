@@ -218,11 +218,12 @@ export class RestoreOperator extends KindOperator {
       if (answer.snapshotID && answer.repository && claims.some((c) => c.uid === answer.claimUID && !c.settled))
         await this.ensureSecretCopy(restore, answer.repository);
     }
-    const told = new Set<string>();
-    for (const answer of fresh) told.add(await this.tellAnswer(restore, answer));
-    await this.announce(restore, before, status, told);
+    const answerEvents = fresh.map(answerEvent);
+    await this.announce(restore, before, status, new Set(answerEvents.map((e) => e.message)));
     const written = await writeStatus(this.ctx.client, KopiaRestores, restore, status, this.written);
     if (written === 'conflict') return { requeueAfterMs: 200 };
+    // Told once the answers are stored: a conflicting write answers again next pass.
+    for (const e of answerEvents) await this.ctx.events.record(restore, e.type, e.reason, e.message);
     return waiting ? { requeueAfterMs: WAIT_MS } : undefined;
   }
 
@@ -252,13 +253,6 @@ export class RestoreOperator extends KindOperator {
           : `a claim would get ${r.message.replace(/^pinned /, '')} if created now`;
     const message = `waiting for a claim whose dataSourceRef names this Restore; each claim is resolved against a listing made after it is created (${would})`;
     return withReady({ ...status, phase: 'Pending' }, generation, now, { status: 'False', reason: Reason.WaitingForClaim, message });
-  }
-
-  /** An Event on the Restore for one claim's answer; returns its message. */
-  private async tellAnswer(restore: RestoreObject, answer: ClaimResolution): Promise<string> {
-    const { type, reason, message } = answerEvent(answer);
-    await this.ctx.events.record(restore, type, reason, message);
-    return message;
   }
 
   /**
