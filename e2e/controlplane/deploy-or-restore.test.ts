@@ -120,6 +120,9 @@ beforeAll(async () => {
       passwordSecretRef: { name: 'repo', namespace: system, key: 'KOPIA_PASSWORD' },
       create: { enabled: true },
       allowedNamespaces: { names: [app] },
+      // kopia keeps a filesystem repository in 0700 directories of the uid that made them: the
+      // app's movers run as root (to read every file and give owners back), so the repository's do too.
+      mover: { securityContext: { runAsUser: 0, runAsGroup: 0 } },
     },
   } as Obj);
   await waitForReady(client, KopiaClusterRepositories, undefined, repository, { status: 'True', reason: 'Verified' });
