@@ -458,6 +458,43 @@ describe('pods that end: deleting a namespace stops its running containers, as a
   }, 90000);
 });
 
+describe('a node that has run for a long time', () => {
+  // More than the agent's pod work queue has workers (8): a world that served a handful of
+  // user stories, each leaving an application pod that runs for ever.
+  const FOREVER = 10;
+
+  it('starts new pods while more pods than it has workers run without end, and ends those when deleted', async () => {
+    for (let i = 0; i < FOREVER; i++) {
+      await t.client.create(Pods, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `app-${i}`, namespace: t.ns, labels: { story: 'forever' } },
+        spec: {
+          restartPolicy: 'Never',
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: 'main', image: 'kopia-operator:test', command: ['sh', '-c', 'sleep 3600'] }],
+        },
+      } as Obj);
+    }
+    await t.client.create(Jobs, job('after-many', 'echo still here > /dev/termination-log'));
+    const started = Date.now();
+    expect((await finishedJob('after-many')).status.succeeded).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20000);
+    const running = (await t.client.list<Obj>(Pods, t.ns, { labelSelector: 'story=forever' })).items.filter(
+      (p) => p.status?.phase === 'Running',
+    );
+    expect(running).toHaveLength(FOREVER);
+
+    for (let i = 0; i < FOREVER; i++) await t.client.delete(Pods, t.ns, `app-${i}`);
+    await until(
+      'the forever pods to be gone',
+      async () => (await t.client.list<Obj>(Pods, t.ns, { labelSelector: 'story=forever' })).items.length === 0,
+      20000,
+      200,
+    );
+  });
+});
+
 describe('a checkout in a private directory (a clone under a 0700 mktemp -d)', () => {
   let privateDir: string;
   let agent: NodeAgent;
