@@ -1,11 +1,32 @@
 // The test world itself: Jobs run through the real job controller, claims bind through the
 // real PV binder, owners cascade through the real garbage collector.
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '../../operator/kube/kube-client.js';
-import { ConfigMaps, Jobs, Nodes, PersistentVolumeClaims, PersistentVolumes, Pods, Secrets } from '../../operator/kube/resources.js';
-import { until, useTestNamespace } from '../support/cluster.js';
+import { Informer } from '../../operator/runtime/informer.js';
+import {
+  ConfigMaps,
+  Jobs,
+  Namespaces,
+  Nodes,
+  PersistentVolumeClaims,
+  PersistentVolumes,
+  Pods,
+  Secrets,
+} from '../../operator/kube/resources.js';
+import { createNamespace, until, useTestNamespace } from '../support/cluster.js';
 import {
   CONTAINER_IMAGE_DIR,
   containerCapabilities,
@@ -336,6 +357,141 @@ describe('volumes on the node agent', () => {
     );
     await until('the released volume to be deleted', async () => !(await t.client.getOrUndefined(PersistentVolumes, undefined, pvName)));
     expect(existsSync(hostPath)).toBe(false);
+  });
+});
+
+/** Host processes whose environment carries marker=value (the containers of one test's pods). */
+function processesMarked(marker: string, value: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.includes(`${marker}=${value}`)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return pids;
+}
+
+describe('pods that end: deleting a namespace stops its running containers, as a kubelet does', () => {
+  const MARKER = 'NODE_AGENT_TEST_POD';
+  const pod = (ns: string, name: string, script: string, terminationGracePeriodSeconds?: number): Obj => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns },
+    spec: {
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds,
+      containers: [
+        { name: 'main', image: 'kopia-operator:test', command: ['sh', '-c', script], env: [{ name: MARKER, value: `${ns}/${name}` }] },
+      ],
+    },
+  });
+
+  it('SIGTERMs every container, SIGKILLs what is left at the grace period, reports how each ended, then removes pods and namespace', async () => {
+    const ns = await createNamespace(t.client, 'agent-ending');
+    const pods = [
+      // Ends at once on SIGTERM, with its background child, though its grace period is the default 30 s.
+      pod(ns, 'trapping', "trap 'exit 0' TERM; sleep 900 & wait"),
+      // No handler of its own.
+      pod(ns, 'plain', 'sleep 900', 3),
+      // Ignores SIGTERM (and so does its child): only SIGKILL at the grace period ends it.
+      pod(ns, 'ignoring', "trap '' TERM; sleep 900 & wait", 3),
+    ];
+    // Each pod's last state, when it was first seen being deleted and when it went.
+    const last = new Map<string, { obj: Obj; terminatingAt?: number; deletedAt?: number }>();
+    const informer = new Informer<Obj>(t.client, Pods, { namespace: ns }).on((event, obj) => {
+      const seen = last.get(obj.metadata.name!);
+      last.set(obj.metadata.name!, {
+        obj,
+        terminatingAt: seen?.terminatingAt ?? (obj.metadata.deletionTimestamp ? Date.now() : undefined),
+        deletedAt: event === 'DELETED' ? Date.now() : undefined,
+      });
+    });
+    await informer.start();
+    try {
+      for (const p of pods) await t.client.create(Pods, p);
+      await until(
+        'the three pods to run',
+        async () => pods.every((p) => last.get(p.metadata.name!)?.obj.status?.phase === 'Running'),
+        30000,
+      );
+      const processes = new Map(pods.map((p) => [p.metadata.name!, [] as number[]]));
+      await until(
+        "each pod's processes (sh and sleep) to be there",
+        async () => {
+          for (const name of processes.keys()) processes.set(name, processesMarked(MARKER, `${ns}/${name}`));
+          return processes.get('trapping')!.length >= 2 && processes.get('ignoring')!.length >= 2 && processes.get('plain')!.length >= 1;
+        },
+        10000,
+      );
+
+      await t.client.delete(Namespaces, undefined, ns);
+      await until('the namespace to be gone', async () => !(await t.client.getOrUndefined(Namespaces, undefined, ns)), 30000, 200);
+
+      // From the namespace controller's deletion of the pod to the pod's removal.
+      const seconds = (name: string) => (last.get(name)!.deletedAt! - last.get(name)!.terminatingAt!) / 1000;
+      const terminated = (name: string) => last.get(name)!.obj.status.containerStatuses[0].state.terminated;
+      for (const p of pods) expect(last.get(p.metadata.name!)?.deletedAt).toBeDefined();
+      // The trapping pod ends on SIGTERM, long before its 30 s grace period: exit 0.
+      expect(seconds('trapping')).toBeLessThan(8);
+      expect(terminated('trapping')).toMatchObject({ exitCode: 0, reason: 'Completed' });
+      expect(last.get('trapping')!.obj.status.phase).toBe('Succeeded');
+      // The ignoring pod lives out its 3 s grace period and no more; SIGKILL is exit code 137.
+      expect(seconds('ignoring')).toBeGreaterThanOrEqual(3);
+      expect(seconds('ignoring')).toBeLessThan(3 + 5);
+      expect(terminated('ignoring')).toMatchObject({ exitCode: 137, reason: 'Error' });
+      expect(last.get('ignoring')!.obj.status.phase).toBe('Failed');
+      // The plain one ends on SIGTERM or at its grace period, never later.
+      expect(seconds('plain')).toBeLessThan(3 + 5);
+      expect([137, 143]).toContain(terminated('plain').exitCode);
+      // Nothing of any of them is left running: not the shells, not their sleeping children.
+      for (const [name, pids] of processes) {
+        const alive = pids.filter((pid) => existsSync(`/proc/${pid}`) && processesMarked(MARKER, `${ns}/${name}`).includes(pid));
+        expect({ name, alive }).toEqual({ name, alive: [] });
+      }
+    } finally {
+      informer.stop();
+    }
+  }, 90000);
+});
+
+describe('a node that has run for a long time', () => {
+  // More than the agent's pod work queue has workers (8): a world that served a handful of
+  // user stories, each leaving an application pod that runs for ever.
+  const FOREVER = 10;
+
+  it('starts new pods while more pods than it has workers run without end, and ends those when deleted', async () => {
+    for (let i = 0; i < FOREVER; i++) {
+      await t.client.create(Pods, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `app-${i}`, namespace: t.ns, labels: { story: 'forever' } },
+        spec: {
+          restartPolicy: 'Never',
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: 'main', image: 'kopia-operator:test', command: ['sh', '-c', 'sleep 3600'] }],
+        },
+      } as Obj);
+    }
+    await t.client.create(Jobs, job('after-many', 'echo still here > /dev/termination-log'));
+    const started = Date.now();
+    expect((await finishedJob('after-many')).status.succeeded).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20000);
+    const running = (await t.client.list<Obj>(Pods, t.ns, { labelSelector: 'story=forever' })).items.filter(
+      (p) => p.status?.phase === 'Running',
+    );
+    expect(running).toHaveLength(FOREVER);
+
+    for (let i = 0; i < FOREVER; i++) await t.client.delete(Pods, t.ns, `app-${i}`);
+    await until(
+      'the forever pods to be gone',
+      async () => (await t.client.list<Obj>(Pods, t.ns, { labelSelector: 'story=forever' })).items.length === 0,
+      20000,
+      200,
+    );
   });
 });
 

@@ -199,6 +199,41 @@ describe('a non-root mover meeting a file only root may read', () => {
   });
 });
 
+// A user clones under /root or into mktemp -d (mode 0700) and runs the tests from there: the
+// mover's uid cannot enter the directory it is started from, as no container can see the host's.
+it('runs a non-root mover started from a directory only root can enter', async () => {
+  const kopia = await newRepository();
+  const chownTree = (p: string) => {
+    chownSync(p, 65534, 65534);
+    if (statSync(p).isDirectory()) for (const n of readdirSync(p)) chownTree(join(p, n));
+  };
+  chownTree(kopia.repoDir);
+  const data = mkdtempSync(join(scratch, 'data-'));
+  chmodSync(data, 0o755);
+  writeFileSync(join(data, 'readable.txt'), 'for everyone');
+  const privateDir = mkdtempSync(join(scratch, 'private-'));
+  chmodSync(privateDir, 0o700);
+  const checkout = join(privateDir, 'checkout');
+  mkdirSync(checkout, { mode: 0o755 });
+  const cwd = process.cwd();
+  process.chdir(checkout);
+  let run: Awaited<ReturnType<typeof runMover>>;
+  try {
+    run = await runMover(request(), {
+      kopiaBinDir,
+      repositoryDir: kopia.repoDir,
+      env: { KOPIA_PASSWORD: PASSWORD },
+      mounts: { '/data': data },
+      runAs: { uid: 65534, gid: 65534 },
+    });
+  } finally {
+    process.chdir(cwd);
+  }
+  expect(run.log).not.toContain('EACCES');
+  expect(run.result).toMatchObject({ ok: true, snapshot: { stats: { files: 1, errors: 0 } }, mover: { uid: 65534, gid: 65534 } });
+  expect(run.code).toBe(0);
+});
+
 it('backs up nothing and sets no policy in a repository other than the one verified before', async () => {
   const kopia = await newRepository();
   const data = mkdtempSync(join(scratch, 'data-'));

@@ -22,6 +22,7 @@ import {
   writeFileSync,
   lstatSync,
 } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { Informer } from '../../operator/runtime/informer.js';
 import { WorkQueue } from '../../operator/runtime/work-queue.js';
@@ -82,9 +83,33 @@ export interface NodeAgentOptions {
   log?: (line: string) => void;
 }
 
+/** A pod whose containers the agent runs (or is about to): from its start until its last container ends. */
 interface RunningPod {
+  /** Its work-queue key, namespace/name. */
+  key: string;
+  /** The containers' processes: each leads a process group holding all the container's processes. */
   children: Set<ChildProcess>;
+  /** Being deleted (or the agent stopping): no container starts or restarts any more. */
   killed: boolean;
+  /** When the agent sent SIGTERM, and when it SIGKILLs what is left (the grace period's end). */
+  terminatingSince?: number;
+  killAt?: number;
+  killTimer?: NodeJS.Timeout;
+  /** Ends a wait between container restarts at once. */
+  wake?: () => void;
+}
+
+/** The default terminationGracePeriodSeconds of a pod. */
+const DEFAULT_GRACE_SECONDS = 30;
+
+/** Signals every process of a container (its process group); one that is gone already is no error. */
+function signalContainer(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: nothing of it is left
+  }
 }
 
 /** A claim's data source (dataSourceRef or dataSource) if it is another claim: a clone. */
@@ -245,6 +270,8 @@ export class NodeAgent {
   /** Snapshots of its driver's volumes: present where the agent provisions. */
   private readonly snapshotter?: HostPathSnapshotter;
   private imageProblem?: string;
+  /** stop() was called: pods keep their last status (a restarted agent reports them). */
+  private stopping = false;
 
   constructor(
     private readonly client: KubeClient,
@@ -337,9 +364,11 @@ export class NodeAgent {
     this.snapshotter?.stop();
     this.podQueue.stop();
     this.volumeQueue.stop();
+    this.stopping = true;
     for (const r of this.running.values()) {
       r.killed = true;
-      for (const c of r.children) c.kill('SIGKILL');
+      clearTimeout(r.killTimer);
+      for (const c of r.children) signalContainer(c, 'SIGKILL');
     }
   }
 
@@ -544,14 +573,19 @@ export class NodeAgent {
 
   private async syncPod(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const pod = this.pods.get(key);
-    if (!pod) return;
+    if (!pod) {
+      // Removed without waiting for this node (a forced deletion): its containers still end.
+      for (const r of this.running.values()) if (r.key === key) this.terminate(r, 0);
+      return;
+    }
     const uid = pod.metadata.uid!;
     if (pod.metadata.deletionTimestamp) {
       const r = this.running.get(uid);
       if (r) {
-        r.killed = true;
-        for (const c of r.children) c.kill('SIGTERM');
-        return { requeueAfterMs: 200 };
+        const grace: number | undefined = (pod.metadata as any).deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds;
+        this.terminate(r, grace ?? DEFAULT_GRACE_SECONDS);
+        // The pod's end queues it again; this only guards against a missed one.
+        return { requeueAfterMs: 1000 };
       }
       // What the kubelet does once containers are gone: finish the graceful deletion.
       if (!pod.spec.nodeName || pod.spec.nodeName === this.nodeName) {
@@ -576,7 +610,47 @@ export class NodeAgent {
       });
       return;
     }
-    return this.runPod(pod);
+    // The pod runs beside the queue, not in it: a pod that runs for hours must hold neither
+    // its own key (its deletion must be seen) nor one of the queue's workers.
+    const state: RunningPod = { key, children: new Set(), killed: false };
+    this.running.set(uid, state);
+    void this.runPod(pod, state)
+      .catch((e) => {
+        this.log(`${key}: ${e instanceof Error ? e.message : String(e)}`);
+        this.podQueue.addAfter(key, 1000);
+      })
+      .finally(() => {
+        clearTimeout(state.killTimer);
+        this.running.delete(uid);
+        // A deleted pod's containers have ended: finish its deletion now.
+        if (state.killed) this.podQueue.add(key);
+      });
+  }
+
+  /**
+   * What the kubelet does to a deleted pod's containers: SIGTERM to each now, SIGKILL to what
+   * is left once the grace period has passed. A later, shorter grace period (a second delete)
+   * brings the SIGKILL forward.
+   */
+  private terminate(r: RunningPod, graceSeconds: number): void {
+    const since = (r.terminatingSince ??= Date.now());
+    const killAt = since + graceSeconds * 1000;
+    if (!r.killed) {
+      r.killed = true;
+      r.wake?.();
+      this.log(`${r.key}: deleted; SIGTERM to its containers, SIGKILL in ${graceSeconds} s`);
+      for (const c of r.children) signalContainer(c, 'SIGTERM');
+    }
+    if (r.killAt !== undefined && r.killAt <= killAt) return;
+    clearTimeout(r.killTimer);
+    r.killAt = killAt;
+    r.killTimer = setTimeout(
+      () => {
+        if (r.children.size) this.log(`${r.key}: grace period over; SIGKILL to its containers`);
+        for (const c of r.children) signalContainer(c, 'SIGKILL');
+      },
+      Math.max(0, killAt - Date.now()),
+    );
   }
 
   private async schedule(pod: Obj): Promise<{ requeueAfterMs?: number } | void> {
@@ -758,7 +832,7 @@ export class NodeAgent {
     return env;
   }
 
-  private async runPod(pod: Obj): Promise<void> {
+  private async runPod(pod: Obj, state: RunningPod): Promise<void> {
     const uid = pod.metadata.uid!;
     const containers: any[] = [...(pod.spec.initContainers ?? []).map((c: any) => ({ ...c, init: true })), ...pod.spec.containers];
     const refused = containers.find((c) => !this.images.has(imageName(c.image)));
@@ -829,8 +903,6 @@ export class NodeAgent {
       this.podQueue.addAfter(`${pod.metadata.namespace}/${pod.metadata.name}`, 1000);
       return;
     }
-    const state: RunningPod = { children: new Set(), killed: false };
-    this.running.set(uid, state);
     const startTime = now();
     const statuses = new Map<string, any>();
     const initStatuses = new Map<string, any>();
@@ -855,7 +927,10 @@ export class NodeAgent {
       const runOne = async (c: any, env: Record<string, string>): Promise<number> => {
         const target = c.init ? initStatuses : statuses;
         let restarts = 0;
+        let code = 1;
         for (;;) {
+          // Deleted before it (re)started: it does not start.
+          if (state.killed) return code;
           const startedAt = now();
           target.set(c.name, {
             name: c.name,
@@ -868,7 +943,8 @@ export class NodeAgent {
             state: { running: { startedAt } },
           });
           if (!c.init) await writeStatus('Running');
-          const { code, message } = await this.runContainer(pod, c, privileges.get(c.name)!, env, volumes, podDir, state);
+          const ended = await this.runContainer(pod, c, privileges.get(c.name)!, env, volumes, podDir, state);
+          code = ended.code;
           target.set(c.name, {
             ...target.get(c.name),
             ready: false,
@@ -877,7 +953,7 @@ export class NodeAgent {
               terminated: {
                 exitCode: code,
                 reason: code === 0 ? 'Completed' : 'Error',
-                message: message || undefined,
+                message: ended.message || undefined,
                 startedAt,
                 finishedAt: now(),
                 containerID: `local://${uid}/${c.name}`,
@@ -887,7 +963,13 @@ export class NodeAgent {
           if (code === 0 || state.killed || pod.spec.restartPolicy !== 'OnFailure') return code;
           restarts++;
           await writeStatus('Running');
-          await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** restarts)));
+          await new Promise<void>((r) => {
+            const timer = setTimeout(r, Math.min(10_000, 500 * 2 ** restarts));
+            state.wake = () => {
+              clearTimeout(timer);
+              r();
+            };
+          });
         }
       };
       let failed = false;
@@ -900,9 +982,11 @@ export class NodeAgent {
         failed = codes.some((c) => c !== 0);
       }
       this.finished.add(uid);
-      if (!state.killed) await writeStatus(failed ? 'Failed' : 'Succeeded');
+      // A deleted pod too ends in a terminal phase, from its containers' exit codes, as the
+      // kubelet reports it before the pod object goes.
+      if (!this.stopping) await writeStatus(failed ? 'Failed' : 'Succeeded');
     } finally {
-      this.running.delete(uid);
+      state.wake = undefined;
     }
   }
 
@@ -962,6 +1046,9 @@ export class NodeAgent {
       const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', lines.join('\n'), 'container', ...argv], {
         env: { ...env, ...mountEnv },
         stdio: ['ignore', log, log],
+        // Its own process group (unshare, sh and setpriv exec the program in place): the
+        // container's processes are signalled together, as a runtime signals a container.
+        detached: true,
       });
       closeSync(log);
       state.children.add(child);
@@ -971,7 +1058,9 @@ export class NodeAgent {
       });
       child.on('exit', (code, signal) => {
         state.children.delete(child);
-        const exitCode = code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1);
+        // Its main process ended: so does the container, whatever it left running.
+        signalContainer(child, 'SIGKILL');
+        const exitCode = code ?? (signal ? 128 + constants.signals[signal] : 1);
         let message = readFileSync(termFile, 'utf8').slice(0, 4096);
         if (!message && exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') {
           message = readFileSync(logFile, 'utf8').split('\n').slice(-80).join('\n').slice(-2048);

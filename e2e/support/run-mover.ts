@@ -93,6 +93,9 @@ export async function runMover(request: MoverRequest, opts: MoverRunOptions): Pr
   const env = { PATH: path, HOME: '/tmp', [MOVER_REQUEST_ENV]: JSON.stringify(request), ...opts.env };
   return new Promise((resolve) => {
     const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'mover', ...argv], {
+      // A container starts in its image's directory, never the caller's: the tests may run
+      // from a checkout the mover's uid cannot enter (esbuild, under tsx, spawns in its cwd).
+      cwd: '/',
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
