@@ -6,7 +6,7 @@
 // go. Keys: "Repository/<namespace>/<name>" and "ClusterRepository/<name>".
 import { randomBytes } from 'node:crypto';
 import type { Backup, BackupConfig, Identity, RepositoryStatus } from '../../generated/types.js';
-import { isAlreadyExists, isConflict, isNotFound, type KubeObject } from '../kube/kube-client.js';
+import { isAlreadyExists, isConflict, isNotFound, resourcePath, type KubeObject } from '../kube/kube-client.js';
 import {
   Jobs,
   KopiaBackupConfigs,
@@ -40,13 +40,22 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
-import { planMirror, REPOSITORY_ID_LABEL, repositoryLabel, type MirroredBackup, type MirrorPlan } from './catalog-plan.js';
+import {
+  planMirror,
+  REPOSITORY_ID_LABEL,
+  repositoryLabel,
+  type MirroredBackup,
+  type MirrorPlan,
+  type MirrorRemoval,
+} from './catalog-plan.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- repository specs of both kinds are read structurally */
 type RepoObject = AnyRepository & { spec: { allowedNamespaces?: any } };
 type BackupObject = KubeObject & Backup;
 
 const UPLOAD_ANNOTATION = 'kopia.io/upload-id';
+/** When the operator asked for the listing, on its own clock: the clock of every Backup's completionTime. */
+const LISTING_STARTED_ANNOTATION = 'kopia.io/listing-started-at';
 const CATALOG_DEADLINE_SECONDS = 1800;
 /** How soon after a backup its repository's catalog is listed again (backups in a burst share one run). */
 const AFTER_BACKUP_DELAY_MS = 2000;
@@ -67,6 +76,12 @@ export class CatalogOperator extends KindOperator {
   private readonly dirty = new Set<string>();
   /** The last listing of each repository and when it began: what Restores resolve against. */
   private readonly listings = new Map<string, { snapshots: ListedSnapshot[]; listedAt: Date }>();
+  /**
+   * Per repository: the Backups (UIDs) the last collected listing lacked, and what the one
+   * before it lacked — so collecting the same Job twice (a failed apply) never counts one
+   * listing as two.
+   */
+  private readonly absences = new Map<string, { jobUID: string; before: ReadonlySet<string>; absent: ReadonlySet<string> }>();
 
   constructor(
     ctx: OperatorContext,
@@ -184,7 +199,11 @@ export class CatalogOperator extends KindOperator {
       request,
       activeDeadlineSeconds: CATALOG_DEADLINE_SECONDS,
     });
-    job.metadata.annotations = { ...job.metadata.annotations, [UPLOAD_ANNOTATION]: uploadId };
+    job.metadata.annotations = {
+      ...job.metadata.annotations,
+      [UPLOAD_ANNOTATION]: uploadId,
+      [LISTING_STARTED_ANNOTATION]: this.ctx.now().toISOString(),
+    };
     await this.moverJobs.start(job);
   }
 
@@ -200,8 +219,14 @@ export class CatalogOperator extends KindOperator {
       return { ...status, catalog: { ...base, lastError: error.slice(0, 1024) } };
     }
     const uniqueID = status.uniqueID!;
+    const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });
+    // For Restores, on the API server's clock (they compare it with their creationTimestamp).
     const listedAt = new Date(job.metadata.creationTimestamp ?? now.toISOString());
-    this.listings.set(repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace }), {
+    // For the mirror, on the operator's clock; a Job without it (an older operator's) judges nothing gone.
+    const started = Date.parse(job.metadata.annotations?.[LISTING_STARTED_ANNOTATION] ?? '');
+    const previous = this.absences.get(key);
+    const absentBefore = previous && previous.jobUID === job.metadata.uid ? previous.before : (previous?.absent ?? new Set<string>());
+    this.listings.set(key, {
       snapshots: snapshots.map((x) => ({
         id: x.id,
         source: x.source,
@@ -227,9 +252,11 @@ export class CatalogOperator extends KindOperator {
         !!this.namespaces.get(ns) &&
         (!repo.spec.allowedNamespaces ||
           isNamespaceAllowed(repo.spec.allowedNamespaces, ns, this.namespaces.get(ns)?.metadata.labels ?? {})),
-      listedAt,
+      listingStartedAt: new Date(Number.isNaN(started) ? 0 : started),
+      absentBefore,
       now,
     });
+    this.absences.set(key, { jobUID: job.metadata.uid!, before: absentBefore, absent: new Set(plan.absent) });
     await this.apply(plan);
     if (plan.create.length || plan.remove.length)
       await this.ctx.events.record(
@@ -286,9 +313,32 @@ export class CatalogOperator extends KindOperator {
           if (!isConflict(e) && !isNotFound(e)) throw e; // moved on meanwhile: the next sync sees it
         }
       }),
-      ...plan.remove.map((r) => async () => void (await this.ctx.client.delete(KopiaBackups, r.namespace, r.name))),
+      ...plan.remove.map((r) => () => this.remove(r)),
     ];
     await inParallel(work, MIRROR_CONCURRENCY);
+  }
+
+  /**
+   * Removes an object whose snapshot is gone — never by way of a snapshot deletion: the
+   * snapshot finalizer goes first, then the object, only if it is still the one judged
+   * (UID) and unchanged since (resourceVersion: nobody put the finalizer back meanwhile).
+   * A conflict leaves it to the next listing.
+   */
+  private async remove(r: MirrorRemoval): Promise<void> {
+    let resourceVersion = r.resourceVersion;
+    try {
+      if (r.finalizers) {
+        const patched = await this.ctx.client.patch<KubeObject>(KopiaBackups, r.namespace, r.name, {
+          metadata: { finalizers: r.finalizers, resourceVersion },
+        });
+        resourceVersion = patched.metadata.resourceVersion!;
+      }
+      await this.ctx.client.request('DELETE', resourcePath(KopiaBackups, r.namespace, r.name), {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: r.uid, resourceVersion } },
+      });
+    } catch (e) {
+      if (!isConflict(e) && !isNotFound(e)) throw e;
+    }
   }
 }
 

@@ -3,10 +3,17 @@
 // (origin Discovered), whose status to bring up to date, and which to remove because
 // kopia no longer keeps their snapshot. Pure; a re-sync with nothing changed yields no
 // work at all (zero API writes).
+//
+// "No longer keeps" is judged carefully, because a wrong judgement loses an object and,
+// with deletionPolicy Delete, could once reach kopia: an object goes only when two
+// consecutive complete listings lack its snapshot, both asked for after the Backup
+// completed — both times on the operator's clock (completionTime is written by it). A
+// removal drops the snapshot finalizer first, so it never becomes a snapshot deletion.
 import type { BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { boundedName } from '../jobs/job-builder.js';
 import type { CatalogSnapshot } from '../mover/mover-contract.js';
+import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { deepEqual } from '../runtime/deep-equal.js';
 
@@ -32,17 +39,35 @@ export interface MirrorInput {
   namespaceOfIdentity: (id: Required<Identity>) => string | undefined;
   /** ClusterRepository: may a Backup be shown in this namespace (it exists and is allowed)? */
   mayUseNamespace: (namespace: string) => boolean;
-  /** When the listing began: a Backup completed after it may be missing from it without being gone. */
-  listedAt: Date;
+  /**
+   * When the operator asked for this listing, on its own clock: a Backup completed after it
+   * may be missing from the listing without being gone.
+   */
+  listingStartedAt: Date;
+  /** UIDs of the Backups the previous complete listing lacked (its plan's `absent`). */
+  absentBefore: ReadonlySet<string>;
   now: Date;
+}
+
+/** An object to remove: the snapshot finalizer is dropped first (finalizers: what remains), then it is deleted. */
+export interface MirrorRemoval {
+  namespace: string;
+  name: string;
+  /** Preconditions: the object removed is the one judged, unchanged since. */
+  uid: string;
+  resourceVersion: string;
+  /** Set when the snapshot finalizer must be patched away first: the finalizers to keep. */
+  finalizers: string[] | undefined;
 }
 
 export interface MirrorPlan {
   create: MirroredBackup[];
   /** Status to write (the object's key and the full new status). */
   update: { namespace: string; name: string; status: BackupStatus }[];
-  /** Backups whose snapshot kopia no longer keeps. */
-  remove: { namespace: string; name: string }[];
+  /** Backups whose snapshot kopia no longer keeps: absent now and from the previous listing. */
+  remove: MirrorRemoval[];
+  /** UIDs of the Backups this listing lacks, though it started after they completed: pass on as absentBefore. */
+  absent: string[];
   /** Snapshots with no namespace to show them in (ClusterRepository, identity of no allowed namespace). */
   unassigned: number;
   /** Incomplete snapshots (checkpoints): never offered for restore. */
@@ -95,7 +120,7 @@ export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryRefer
 }
 
 export function planMirror(input: MirrorInput): MirrorPlan {
-  const plan: MirrorPlan = { create: [], update: [], remove: [], unassigned: 0, incomplete: 0 };
+  const plan: MirrorPlan = { create: [], update: [], remove: [], absent: [], unassigned: 0, incomplete: 0 };
   const { repository } = input;
   const ref: RepositoryReference = { kind: repository.kind ?? 'Repository', name: repository.name };
   const bySnapshot = new Map<string, MirroredBackup>();
@@ -138,11 +163,21 @@ export function planMirror(input: MirrorInput): MirrorPlan {
   }
   for (const b of input.backups) {
     const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
-    if (!id || listed.has(id) || b.metadata.deletionTimestamp) continue;
-    // Only what finished before the listing began can be judged gone.
-    const done = b.status?.completionTime ? Date.parse(b.status.completionTime) : Infinity;
-    if (b.status?.phase === 'Succeeded' && done < input.listedAt.getTime())
-      plan.remove.push({ namespace: b.metadata.namespace!, name: b.metadata.name! });
+    const uid = b.metadata.uid;
+    if (!id || !uid || listed.has(id) || b.metadata.deletionTimestamp) continue;
+    // Only a listing asked for after the Backup completed can lack its snapshot for a reason.
+    const done = b.status?.completionTime ? Date.parse(b.status.completionTime) : NaN;
+    if (b.status?.phase !== 'Succeeded' || !(done < input.listingStartedAt.getTime())) continue;
+    plan.absent.push(uid);
+    if (!input.absentBefore.has(uid)) continue;
+    const finalizers = b.metadata.finalizers ?? [];
+    plan.remove.push({
+      namespace: b.metadata.namespace!,
+      name: b.metadata.name!,
+      uid,
+      resourceVersion: b.metadata.resourceVersion!,
+      finalizers: finalizers.includes(SNAPSHOT_FINALIZER) ? finalizers.filter((f) => f !== SNAPSHOT_FINALIZER) : undefined,
+    });
   }
   return plan;
 }

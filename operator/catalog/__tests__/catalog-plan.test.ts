@@ -1,5 +1,5 @@
 import type { CatalogSnapshot } from '../../mover/mover-contract.js';
-import { discoveredName, discoveredStatus, planMirror, type MirroredBackup, type MirrorInput } from '../catalog-plan.js';
+import { discoveredName, discoveredStatus, planMirror, type MirroredBackup, type MirrorInput, type MirrorPlan } from '../catalog-plan.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
 const uniqueID = 'ab'.repeat(32);
@@ -19,13 +19,27 @@ const input = (o: Partial<MirrorInput>): MirrorInput => ({
   backups: [],
   namespaceOfIdentity: () => undefined,
   mayUseNamespace: () => true,
-  listedAt: now,
+  listingStartedAt: now,
+  absentBefore: new Set(),
   now,
   ...o,
 });
+/** Plans consecutive listings, each one's absences carried into the next, as the operator does. */
+function listings(inputs: Partial<MirrorInput>[]): MirrorPlan[] {
+  const plans: MirrorPlan[] = [];
+  let absentBefore: ReadonlySet<string> = new Set();
+  for (const i of inputs) {
+    const plan = planMirror(input({ absentBefore, ...i }));
+    absentBefore = new Set(plan.absent);
+    plans.push(plan);
+  }
+  return plans;
+}
 const mirrored = (s: CatalogSnapshot, o: Partial<MirroredBackup> = {}): MirroredBackup => ({
   metadata: {
     name: discoveredName(s),
+    uid: `uid-${s.id}`,
+    resourceVersion: '7',
     namespace: 'media',
     labels: { 'kopia.io/snapshot-id': s.id, 'kopia.io/repository-id': uniqueID.slice(0, 32) },
   },
@@ -66,6 +80,7 @@ describe('the catalog mirror', () => {
       create: [],
       update: [],
       remove: [],
+      absent: [],
       unassigned: 0,
       incomplete: 0,
     });
@@ -80,12 +95,49 @@ describe('the catalog mirror', () => {
     expect(plan.update[0].status).toMatchObject({ retentionReasons: ['latest-2'], pinned: true });
   });
 
-  it('removes objects whose snapshot kopia no longer keeps — only if they finished before the listing began', () => {
+  it('removes an object only when two consecutive listings, both started after it completed, lack its snapshot', () => {
     const gone = mirrored(snap('k1'));
+    const [first, second] = listings([{ backups: [gone] }, { backups: [gone], listingStartedAt: new Date('2026-11-27T12:01:00Z') }]);
+    expect(first.remove).toEqual([]);
+    expect(first.absent).toEqual(['uid-k1']);
+    expect(second.remove).toEqual([
+      { namespace: 'media', name: gone.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: undefined },
+    ]);
+  });
+
+  it('starts over when the snapshot is listed again between two absences', () => {
+    const flaky = mirrored(snap('k1'));
+    const plans = listings([{ backups: [flaky] }, { backups: [flaky], snapshots: [snap('k1')] }, { backups: [flaky] }]);
+    expect(plans.map((p) => p.remove)).toEqual([[], [], []]);
+  });
+
+  it('never judges by a listing that started before the Backup completed, on the same clock', () => {
+    // Completed a second after the listing was asked for: the listing may well predate its snapshot.
     const justMade = mirrored(snap('k2'), { status: { phase: 'Succeeded', completionTime: '2026-11-27T12:00:01Z' } });
     const running = mirrored(snap('k3'), { status: { phase: 'Running' } });
-    const plan = planMirror(input({ snapshots: [], backups: [gone, justMade, running] }));
-    expect(plan.remove).toEqual([{ namespace: 'media', name: gone.metadata.name }]);
+    const noTime = mirrored(snap('k4'), { status: { phase: 'Succeeded' } });
+    const plans = listings([{ backups: [justMade, running, noTime] }, { backups: [justMade, running, noTime] }]);
+    expect(plans.map((p) => [p.remove, p.absent])).toEqual([
+      [[], []],
+      [[], []],
+    ]);
+    // Two listings started after it completed, both without it: now it is gone.
+    const later = listings([
+      { backups: [justMade], listingStartedAt: new Date('2026-11-27T12:00:02Z') },
+      { backups: [justMade], listingStartedAt: new Date('2026-11-27T12:00:03Z') },
+    ]);
+    expect(later[1].remove.map((r) => r.name)).toEqual([justMade.metadata.name]);
+  });
+
+  it('drops the snapshot finalizer of an object it removes, so a mirror removal never becomes a snapshot deletion', () => {
+    const doomed = mirrored(snap('k1'), {
+      metadata: { ...mirrored(snap('k1')).metadata, finalizers: ['example.com/keep', 'kopia.io/snapshot-deletion'] },
+      spec: { snapshot: { id: 'k1' }, deletionPolicy: 'Delete' },
+    });
+    const [, second] = listings([{ backups: [doomed] }, { backups: [doomed] }]);
+    expect(second.remove).toEqual([
+      { namespace: 'media', name: doomed.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: ['example.com/keep'] },
+    ]);
   });
 
   it('puts a ClusterRepository snapshot without a config into the namespace its hostname names, if allowed', () => {
