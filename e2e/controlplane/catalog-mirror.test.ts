@@ -143,3 +143,62 @@ describe('removing an object whose snapshot kopia no longer keeps', () => {
     await until('the Backup to go', async () => !(await t.client.getOrUndefined(KopiaBackups, t.ns, 'late')), 60000, 250);
   });
 });
+
+describe('a snapshot kopia saved under a new id', () => {
+  const pathOf = (b: Obj) => b.status.snapshot.identity.path as string;
+  const idsOf = async (path: string) => (await kopia.snapshots()).filter((s) => s.source.path === path).map((s) => s.id);
+
+  async function discovered(name: string): Promise<Obj> {
+    const dir = join(scratch, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.txt'), `${name} from a laptop`);
+    await kopia.run('snapshot', 'create', dir, '--json');
+    let found: Obj | undefined;
+    await until(
+      `a Discovered Backup of ${name}`,
+      async () => !!(found = (await backupsOf('laptop')).find((b) => pathOf(b) === dir)),
+      60000,
+      250,
+    );
+    return found!;
+  }
+
+  it('is followed when a plain kopia client pins it: the same Backup, the new id in label and status, nothing created or removed', async () => {
+    const before = await discovered('music');
+    const dir = pathOf(before);
+    await kopia.run('snapshot', 'pin', before.status.snapshot.id, '--add=mine');
+    const [newID] = await idsOf(dir);
+    expect(newID).not.toBe(before.status.snapshot.id);
+    await until(
+      'the Backup to follow the new id',
+      async () => (await t.client.get<Obj>(KopiaBackups, t.ns, before.metadata.name!)).status.snapshot.id === newID,
+      60000,
+      250,
+    );
+    await listingsCollected(2);
+    const now = (await backupsOf('laptop')).filter((b) => pathOf(b) === dir);
+    expect(now.map((b) => [b.metadata.uid, b.metadata.labels?.['kopia.io/snapshot-id'], b.status.snapshot.id])).toEqual([
+      [before.metadata.uid, newID, newID],
+    ]);
+  });
+
+  it("is followed when the operator pins it (spec.pin): the edit Job's new id reaches the Backup, which stays the only one", async () => {
+    const before = await discovered('videos');
+    const dir = pathOf(before);
+    await t.client.patch(KopiaBackups, t.ns, before.metadata.name!, { spec: { pin: true } });
+    await until(
+      'the Backup to be pinned',
+      async () => (await t.client.get<Obj>(KopiaBackups, t.ns, before.metadata.name!)).status.pinned === true,
+      60000,
+      250,
+    );
+    const [newID] = await idsOf(dir);
+    expect(newID).not.toBe(before.status.snapshot.id);
+    expect((await kopia.snapshots()).find((s) => s.id === newID)?.pins).toEqual(['kopia-operator']);
+    await listingsCollected(2);
+    const now = (await backupsOf('laptop')).filter((b) => pathOf(b) === dir);
+    expect(now.map((b) => [b.metadata.uid, b.metadata.labels?.['kopia.io/snapshot-id'], b.status.snapshot.id, b.status.pinned])).toEqual([
+      [before.metadata.uid, newID, newID, true],
+    ]);
+  });
+});

@@ -44,6 +44,7 @@ import {
   planMirror,
   REPOSITORY_ID_LABEL,
   repositoryLabel,
+  SNAPSHOT_ID_LABEL,
   type MirroredBackup,
   type MirrorPlan,
   type MirrorRemoval,
@@ -75,7 +76,7 @@ export class CatalogOperator extends KindOperator {
   /** Repositories with a backup finished, or a listing asked for, since their last listing. */
   private readonly dirty = new Set<string>();
   /** The last listing of each repository and when it began: what Restores resolve against. */
-  private readonly listings = new Map<string, { snapshots: ListedSnapshot[]; listedAt: Date }>();
+  private readonly listings = new Map<string, { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date }>();
   /**
    * Per repository: the Backups (UIDs) the last collected listing lacked, and what the one
    * before it lacked — so collecting the same Job twice (a failed apply) never counts one
@@ -160,7 +161,7 @@ export class CatalogOperator extends KindOperator {
   }
 
   /** The last complete listing of a repository (key as repositoryKey), if this process made one. */
-  listing(key: string): { snapshots: ListedSnapshot[]; listedAt: Date } | undefined {
+  listing(key: string): { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date } | undefined {
     return this.listings.get(key);
   }
 
@@ -231,6 +232,7 @@ export class CatalogOperator extends KindOperator {
         id: x.id,
         source: x.source,
         startTime: x.startTime,
+        rootID: x.rootID,
         endTime: x.endTime,
         incompleteReason: x.incompleteReason,
       })),
@@ -308,7 +310,13 @@ export class CatalogOperator extends KindOperator {
         const current = this.backups.get(`${u.namespace}/${u.name}`);
         if (!current) return;
         try {
-          await this.ctx.client.replace(KopiaBackups, { ...current, status: u.status }, 'status');
+          // kopia saved the snapshot under a new id: the label (what Restores and deletions find it by) follows first.
+          const labelled = u.snapshotID
+            ? await this.ctx.client.patch<KubeObject>(KopiaBackups, u.namespace, u.name, {
+                metadata: { labels: { [SNAPSHOT_ID_LABEL]: u.snapshotID }, resourceVersion: current.metadata.resourceVersion },
+              })
+            : current;
+          await this.ctx.client.replace(KopiaBackups, { ...labelled, status: u.status }, 'status');
         } catch (e) {
           if (!isConflict(e) && !isNotFound(e)) throw e; // moved on meanwhile: the next sync sees it
         }

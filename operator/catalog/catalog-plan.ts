@@ -62,8 +62,11 @@ export interface MirrorRemoval {
 
 export interface MirrorPlan {
   create: MirroredBackup[];
-  /** Status to write (the object's key and the full new status). */
-  update: { namespace: string; name: string; status: BackupStatus }[];
+  /**
+   * Status to write (the object's key and the full new status); with snapshotID, kopia
+   * saved the object's snapshot under this new id: its label changes too.
+   */
+  update: { namespace: string; name: string; status: BackupStatus; snapshotID?: string }[];
   /** Backups whose snapshot kopia no longer keeps: absent now and from the previous listing. */
   remove: MirrorRemoval[];
   /** UIDs of the Backups this listing lacks, though it started after they completed: pass on as absentBefore. */
@@ -90,9 +93,52 @@ export function discoveredName(s: CatalogSnapshot): string {
   return boundedName(who.slice(0, 40).replace(/-+$/, ''), s.id.slice(0, 12).toLowerCase());
 }
 
+/** What tells one snapshot from another, whatever id kopia saved its manifest under. */
+export interface SnapshotFacts {
+  source: { username?: string; hostname?: string; path?: string };
+  /** As kopia records it (to the nanosecond). */
+  startTime?: string;
+  rootID?: string;
+}
+
+/**
+ * Whether two manifests are the same snapshot: kopia re-saves a manifest under a new id
+ * when its pins change, keeping its source, start time and root. Unknown facts never match.
+ */
+export function sameSnapshot(a: SnapshotFacts, b: SnapshotFacts): boolean {
+  return (
+    !!a.startTime &&
+    !!a.rootID &&
+    a.startTime === b.startTime &&
+    a.rootID === b.rootID &&
+    a.source.username === b.source.username &&
+    a.source.hostname === b.source.hostname &&
+    a.source.path === b.source.path
+  );
+}
+
+/** The snapshot facts a Backup's status holds (startTime once a listing recorded it). */
+function factsOfBackup(b: MirroredBackup): SnapshotFacts | undefined {
+  const s = b.status?.snapshot;
+  return s?.identity && s.startTime && s.rootID ? { source: s.identity, startTime: s.startTime, rootID: s.rootID } : undefined;
+}
+
+const factsKey = (f: SnapshotFacts) => JSON.stringify([f.source.username, f.source.hostname, f.source.path, f.startTime, f.rootID]);
+
 /** What a snapshot tells about itself, as Backup status fields the mirror keeps current. */
-function snapshotFacts(s: CatalogSnapshot): Pick<BackupStatus, 'stats' | 'retentionReasons' | 'pinned'> {
-  return { stats: s.stats, retentionReasons: s.retentionReasons ?? [], pinned: (s.pins ?? []).includes(OPERATOR_PIN) };
+function snapshotFacts(s: CatalogSnapshot, status: BackupStatus): Pick<BackupStatus, 'snapshot' | 'stats' | 'retentionReasons' | 'pinned'> {
+  return {
+    snapshot: {
+      ...status.snapshot,
+      id: s.id,
+      ...(s.rootID ? { rootID: s.rootID } : {}),
+      identity: status.snapshot?.identity ?? identityOf(s),
+      startTime: s.startTime,
+    },
+    stats: s.stats,
+    retentionReasons: s.retentionReasons ?? [],
+    pinned: (s.pins ?? []).includes(OPERATOR_PIN),
+  };
 }
 
 export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryReference, at: Date): BackupStatus {
@@ -101,10 +147,9 @@ export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryRefer
     phase: 'Succeeded',
     origin: 'Discovered',
     repository,
-    snapshot: { id: s.id, rootID: s.rootID, identity: identityOf(s) },
     startTime: iso(s.startTime),
     completionTime: time,
-    ...snapshotFacts(s),
+    ...snapshotFacts(s, {}),
     observedGeneration: 1,
     conditions: [
       {
@@ -128,20 +173,38 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
     if (id) bySnapshot.set(id, b);
   }
-  const listed = new Set<string>();
-  for (const s of input.snapshots) {
-    if (s.incompleteReason) {
-      plan.incomplete++;
-      continue;
+  const complete = input.snapshots.filter((s) => !s.incompleteReason);
+  plan.incomplete = input.snapshots.length - complete.length;
+  const listed = new Set(complete.map((s) => s.id));
+  // Objects whose id kopia no longer lists, by what would find their snapshot under a new id.
+  const unlistedByFacts = new Map<string, MirroredBackup>();
+  for (const b of input.backups) {
+    const facts = factsOfBackup(b);
+    const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
+    if (facts && id && !listed.has(id) && !b.metadata.deletionTimestamp) unlistedByFacts.set(factsKey(facts), b);
+  }
+  for (const s of complete) {
+    let existing = bySnapshot.get(s.id);
+    let snapshotID: string | undefined;
+    if (!existing) {
+      const moved = unlistedByFacts.get(factsKey(s));
+      if (moved && sameSnapshot(s, factsOfBackup(moved)!)) {
+        unlistedByFacts.delete(factsKey(s));
+        listed.add(moved.metadata.labels![SNAPSHOT_ID_LABEL]); // found again: not absent
+        [existing, snapshotID] = [moved, s.id];
+      }
     }
-    listed.add(s.id);
-    const existing = bySnapshot.get(s.id);
     if (existing) {
-      // Retention reasons move with every new snapshot; stats and pins may change too.
+      // Retention reasons move with every new snapshot; stats and pins (and with them the id) may change too.
       const status = existing.status ?? {};
-      const next = { ...status, ...snapshotFacts(s) };
-      if (!deepEqual(status, next))
-        plan.update.push({ namespace: existing.metadata.namespace!, name: existing.metadata.name!, status: next });
+      const next = { ...status, ...snapshotFacts(s, status) };
+      if (snapshotID || !deepEqual(status, next))
+        plan.update.push({
+          namespace: existing.metadata.namespace!,
+          name: existing.metadata.name!,
+          status: next,
+          ...(snapshotID ? { snapshotID } : {}),
+        });
       continue;
     }
     const namespace = targetNamespace(s, input);

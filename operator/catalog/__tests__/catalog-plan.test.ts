@@ -1,5 +1,13 @@
 import type { CatalogSnapshot } from '../../mover/mover-contract.js';
-import { discoveredName, discoveredStatus, planMirror, type MirroredBackup, type MirrorInput, type MirrorPlan } from '../catalog-plan.js';
+import {
+  discoveredName,
+  discoveredStatus,
+  planMirror,
+  sameSnapshot,
+  type MirroredBackup,
+  type MirrorInput,
+  type MirrorPlan,
+} from '../catalog-plan.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
 const uniqueID = 'ab'.repeat(32);
@@ -138,6 +146,50 @@ describe('the catalog mirror', () => {
     expect(second.remove).toEqual([
       { namespace: 'media', name: doomed.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: ['example.com/keep'] },
     ]);
+  });
+
+  it('follows a snapshot kopia saved under a new id (a pin change): same object, new id in label and status', () => {
+    const before = snap('k1');
+    const repinned = { ...before, id: 'k9', pins: ['kopia-operator'] };
+    const backup = mirrored(before);
+    const [first, second] = listings([
+      { snapshots: [repinned, snap('k2', { rootID: 'rk1' })], backups: [backup] },
+      { snapshots: [repinned], backups: [backup] },
+    ]);
+    // k2 has the same content (rootID) but another start: a snapshot of its own, not k1 again.
+    expect(first.create.map((b) => b.metadata.labels!['kopia.io/snapshot-id'])).toEqual(['k2']);
+    expect(first.update).toEqual([
+      {
+        namespace: 'media',
+        name: backup.metadata.name,
+        snapshotID: 'k9',
+        status: expect.objectContaining({ snapshot: expect.objectContaining({ id: 'k9', rootID: 'rk1' }), pinned: true }),
+      },
+    ]);
+    expect([first.remove, first.absent, second.remove]).toEqual([[], [], []]);
+  });
+
+  it('records when kopia started each snapshot, so a re-saved one can be found again', () => {
+    const s = snap('k1', { startTime: '2026-11-27T10:00:00.123456789Z' });
+    const made = mirrored(s, {
+      status: { phase: 'Succeeded', origin: 'Manual', snapshot: { id: 'k1', rootID: 'rk1', identity: s.source } },
+    });
+    const [plan] = listings([{ snapshots: [s], backups: [made] }]);
+    expect(plan.update[0].status.snapshot).toEqual({
+      id: 'k1',
+      rootID: 'rk1',
+      identity: s.source,
+      startTime: '2026-11-27T10:00:00.123456789Z',
+    });
+  });
+
+  it('sameSnapshot: the same source, start and root are the same snapshot, whatever its id', () => {
+    const a = snap('k1');
+    expect(sameSnapshot(a, snap('k2', { rootID: a.rootID }))).toBe(true);
+    expect(sameSnapshot(a, { ...a, startTime: '2026-11-27T10:00:01Z' })).toBe(false);
+    expect(sameSnapshot(a, { ...a, rootID: 'other' })).toBe(false);
+    expect(sameSnapshot(a, { ...a, source: { ...a.source, path: '/other' } })).toBe(false);
+    expect(sameSnapshot(a, { ...a, rootID: undefined })).toBe(false); // unknown is never the same
   });
 
   it('puts a ClusterRepository snapshot without a config into the namespace its hostname names, if allowed', () => {
