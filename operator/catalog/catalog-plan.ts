@@ -197,7 +197,9 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     if (existing) {
       // Retention reasons move with every new snapshot; stats and pins (and with them the id) may change too.
       const status = existing.status ?? {};
-      const next = { ...status, ...snapshotFacts(s, status) };
+      // A mirrored object whose status write failed after its create: write it whole now.
+      const unfinished = !existing.spec.configRef && (!status.phase || !status.origin);
+      const next = unfinished ? discoveredStatus(s, ref, input.now) : { ...status, ...snapshotFacts(s, status) };
       if (snapshotID || !deepEqual(status, next))
         plan.update.push({
           namespace: existing.metadata.namespace!,

@@ -192,6 +192,25 @@ describe('the catalog mirror', () => {
     expect(sameSnapshot(a, { ...a, rootID: undefined })).toBe(false); // unknown is never the same
   });
 
+  it('repairs a Discovered Backup whose status write failed after create: the full status, on the next sync', () => {
+    const s = snap('k1');
+    const bare = mirrored(s, { spec: { snapshot: { id: 'k1' }, deletionPolicy: 'Retain' }, status: undefined });
+    const halfway = mirrored(snap('k2'), { spec: { snapshot: { id: 'k2' } }, status: { stats: { files: 1 } } });
+    const [plan] = listings([{ snapshots: [s, snap('k2')], backups: [bare, halfway] }]);
+    expect(plan.update).toEqual([
+      { namespace: 'media', name: bare.metadata.name, status: discoveredStatus(s, { kind: 'Repository', name: 'nas' }, now) },
+      { namespace: 'media', name: halfway.metadata.name, status: discoveredStatus(snap('k2'), { kind: 'Repository', name: 'nas' }, now) },
+    ]);
+    expect(plan.create).toEqual([]);
+  });
+
+  it('leaves a Backup the operator is taking to the Backup operator, even before it has a phase', () => {
+    const s = snap('k1');
+    const taking = mirrored(s, { spec: { configRef: { name: 'app' } }, status: { snapshot: { id: 'k1' } } });
+    const [plan] = listings([{ snapshots: [s], backups: [taking] }]);
+    expect(plan.update.map((u) => [u.status.phase, u.status.origin])).toEqual([[undefined, undefined]]);
+  });
+
   it('puts a ClusterRepository snapshot without a config into the namespace its hostname names, if allowed', () => {
     const repository = { kind: 'ClusterRepository' as const, name: 'shared', uniqueID };
     const plan = planMirror(
