@@ -63,7 +63,7 @@ beforeAll(async () => {
   await t.client.create(PersistentVolumeClaims, claimObject({ name: 'nas', namespace: t.ns }));
   await t.client.create(
     KopiaRepositories,
-    repositoryObject({ name: 'nas', namespace: t.ns, spec: { catalog: { refreshInterval: '3s' } } }),
+    repositoryObject({ name: 'nas', namespace: t.ns, spec: { catalog: { refreshInterval: '10s' } } }),
   );
   await waitForReady(t.client, KopiaRepositories, t.ns, 'nas', { status: 'True', reason: 'Verified' });
   kopia = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, await volumeDir('nas'), PASSWORD, { username: 'laptop', hostname: 'home' });
@@ -130,6 +130,8 @@ describe('removing an object whose snapshot kopia no longer keeps', () => {
           repository: { kind: 'Repository', name: 'nas' },
           snapshot: { id, identity: { username: 'laptop', hostname: 'home', path: '/late' } },
           completionTime: completed,
+          // As the mirror records a snapshot it found: when, on the operator's clock.
+          conditions: [{ type: 'Ready', status: 'True', reason: 'SnapshotMirrored', message: 'found', lastTransitionTime: completed }],
         },
       },
       'status',

@@ -7,8 +7,8 @@
 // "No longer keeps" is judged carefully, because a wrong judgement loses an object and,
 // with deletionPolicy Delete, could once reach kopia: an object goes only when two
 // consecutive complete listings lack its snapshot, both asked for after the Backup
-// completed — both times on the operator's clock (completionTime is written by it). A
-// removal drops the snapshot finalizer first, so it never becomes a snapshot deletion.
+// completed — both times on the operator's clock (knownSince). A removal drops the
+// snapshot finalizer first, so it never becomes a snapshot deletion.
 import type { BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { boundedName } from '../jobs/job-builder.js';
@@ -231,8 +231,7 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     const uid = b.metadata.uid;
     if (!id || !uid || listed.has(id) || b.metadata.deletionTimestamp) continue;
     // Only a listing asked for after the Backup completed can lack its snapshot for a reason.
-    const done = b.status?.completionTime ? Date.parse(b.status.completionTime) : NaN;
-    if (b.status?.phase !== 'Succeeded' || !(done < input.listingStartedAt.getTime())) continue;
+    if (b.status?.phase !== 'Succeeded' || !(knownSince(b) + 1000 <= input.listingStartedAt.getTime())) continue;
     plan.absent.push(uid);
     if (!input.absentBefore.has(uid)) continue;
     const finalizers = b.metadata.finalizers ?? [];
@@ -245,6 +244,19 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     });
   }
   return plan;
+}
+
+/**
+ * When the operator learned that a Backup's snapshot exists, on the operator's own clock,
+ * to the second (the fraction was cut, hence the caller's added second): completionTime
+ * for the Backups it took; for mirrored ones — whose completionTime is kopia's, from
+ * another machine's clock — when the mirror recorded them. NaN when unknown: never judged.
+ */
+function knownSince(b: MirroredBackup): number {
+  const status = b.status ?? {};
+  if (status.origin !== 'Discovered') return status.completionTime ? Date.parse(status.completionTime) : NaN;
+  const mirrored = status.conditions?.find((c) => c.type === ConditionType.Ready && c.reason === Reason.SnapshotMirrored);
+  return mirrored ? Date.parse(mirrored.lastTransitionTime) : NaN;
 }
 
 function targetNamespace(s: CatalogSnapshot, input: MirrorInput): string | undefined {

@@ -10,6 +10,8 @@ import {
 } from '../catalog-plan.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
+/** Listings in these tests start after the fixtures were mirrored (at now), unless a test says otherwise. */
+const later = new Date('2026-11-27T12:05:00Z');
 const uniqueID = 'ab'.repeat(32);
 const snap = (id: string, o: Partial<CatalogSnapshot> = {}): CatalogSnapshot => ({
   id,
@@ -27,7 +29,7 @@ const input = (o: Partial<MirrorInput>): MirrorInput => ({
   backups: [],
   namespaceOfIdentity: () => undefined,
   mayUseNamespace: () => true,
-  listingStartedAt: now,
+  listingStartedAt: later,
   absentBefore: new Set(),
   now,
   ...o,
@@ -105,7 +107,7 @@ describe('the catalog mirror', () => {
 
   it('removes an object only when two consecutive listings, both started after it completed, lack its snapshot', () => {
     const gone = mirrored(snap('k1'));
-    const [first, second] = listings([{ backups: [gone] }, { backups: [gone], listingStartedAt: new Date('2026-11-27T12:01:00Z') }]);
+    const [first, second] = listings([{ backups: [gone] }, { backups: [gone], listingStartedAt: new Date('2026-11-27T12:06:00Z') }]);
     expect(first.remove).toEqual([]);
     expect(first.absent).toEqual(['uid-k1']);
     expect(second.remove).toEqual([
@@ -124,7 +126,10 @@ describe('the catalog mirror', () => {
     const justMade = mirrored(snap('k2'), { status: { phase: 'Succeeded', completionTime: '2026-11-27T12:00:01Z' } });
     const running = mirrored(snap('k3'), { status: { phase: 'Running' } });
     const noTime = mirrored(snap('k4'), { status: { phase: 'Succeeded' } });
-    const plans = listings([{ backups: [justMade, running, noTime] }, { backups: [justMade, running, noTime] }]);
+    const plans = listings([
+      { backups: [justMade, running, noTime], listingStartedAt: now },
+      { backups: [justMade, running, noTime], listingStartedAt: now },
+    ]);
     expect(plans.map((p) => [p.remove, p.absent])).toEqual([
       [[], []],
       [[], []],
@@ -135,6 +140,30 @@ describe('the catalog mirror', () => {
       { backups: [justMade], listingStartedAt: new Date('2026-11-27T12:00:03Z') },
     ]);
     expect(later[1].remove.map((r) => r.name)).toEqual([justMade.metadata.name]);
+  });
+
+  it('counts a completion time recorded to the second as the end of that second', () => {
+    // completionTime 12:00:00Z may have been 12:00:00.900: a listing asked for at 12:00:00.500 may predate it.
+    const b = mirrored(snap('k1'), { status: { phase: 'Succeeded', completionTime: '2026-11-27T12:00:00Z' } });
+    const plans = listings([
+      { backups: [b], listingStartedAt: new Date('2026-11-27T12:00:00.500Z') },
+      { backups: [b], listingStartedAt: new Date('2026-11-27T12:00:00.999Z') },
+    ]);
+    expect(plans.map((p) => p.absent)).toEqual([[], []]);
+    expect(listings([{ backups: [b], listingStartedAt: new Date('2026-11-27T12:00:01Z') }])[0].absent).toEqual(['uid-k1']);
+  });
+
+  it("judges a mirrored object by when the mirror recorded it (the operator's clock), not by kopia's completion time", () => {
+    // kopia's clock (completionTime 10:00:05) is another machine's; the mirror recorded it at 12:00 on the operator's.
+    const found = mirrored(snap('k1'));
+    const plans = listings([
+      { backups: [found], listingStartedAt: new Date('2026-11-27T11:00:00Z') },
+      { backups: [found], listingStartedAt: new Date('2026-11-27T11:59:59Z') },
+    ]);
+    expect(plans.map((p) => [p.absent, p.remove])).toEqual([
+      [[], []],
+      [[], []],
+    ]);
   });
 
   it('drops the snapshot finalizer of an object it removes, so a mirror removal never becomes a snapshot deletion', () => {
