@@ -14,6 +14,7 @@ import {
   PersistentVolumes,
   Secrets,
 } from '../../operator/kube/resources.js';
+import type { CatalogOperator } from '../../operator/catalog/catalog-operator.js';
 import { Informer } from '../../operator/runtime/informer.js';
 import { until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { KopiaCli } from '../support/kopia-cli.js';
@@ -202,5 +203,41 @@ describe('a snapshot kopia saved under a new id', () => {
     expect(now.map((b) => [b.metadata.uid, b.metadata.labels?.['kopia.io/snapshot-id'], b.status.snapshot.id, b.status.pinned])).toEqual([
       [before.metadata.uid, newID, newID, true],
     ]);
+  });
+});
+
+describe('with the mirror turned off (catalog.enabled: false)', () => {
+  it('lists once when a Restore asks, mirrors nothing, and forgets the listing when the repository goes', async () => {
+    await t.client.create(Secrets, secretObject({ name: 'off-password', namespace: t.ns, stringData: { KOPIA_PASSWORD: PASSWORD } }));
+    await t.client.create(PersistentVolumeClaims, claimObject({ name: 'off', namespace: t.ns }));
+    await t.client.create(KopiaRepositories, repositoryObject({ name: 'off', namespace: t.ns, spec: { catalog: { enabled: false } } }));
+    await waitForReady(t.client, KopiaRepositories, t.ns, 'off', { status: 'True', reason: 'Verified' });
+    const offline = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, await volumeDir('off'), PASSWORD, {
+      username: 'offline',
+      hostname: 'home',
+    });
+    let id: string;
+    try {
+      const dir = join(scratch, 'offline');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'a.txt'), 'kept offline');
+      await offline.run('snapshot', 'create', dir, '--json');
+      [id] = (await offline.snapshots()).map((s) => s.id);
+    } finally {
+      offline.close();
+    }
+    const catalog = operator.manager.operators.find((o) => o.kind === 'Catalog') as CatalogOperator;
+    const key = `Repository/${t.ns}/off`;
+    const seen = jobsSeen.length;
+    catalog.requestListing(key);
+    await until('the one-off listing', async () => !!catalog.listing(key)?.snapshots.some((s) => s.id === id), 60000, 250);
+    expect(jobsSeen.slice(seen).filter((n) => n === 'kopia-catalog-off')).toEqual(['kopia-catalog-off']);
+    expect(await backupsOf('offline')).toEqual([]);
+    await listingsCollected(1); // the mirrored repository lists on; this one does not, and still mirrors nothing
+    expect(jobsSeen.slice(seen).filter((n) => n === 'kopia-catalog-off')).toEqual(['kopia-catalog-off']);
+    expect(await backupsOf('offline')).toEqual([]);
+
+    await t.client.delete(KopiaRepositories, t.ns, 'off');
+    await until('the listing to be forgotten', async () => catalog.listing(key) === undefined, 60000, 250);
   });
 });

@@ -41,6 +41,7 @@ import type { ReconcileResult } from '../runtime/work-queue.js';
 import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
 import {
+  backupJustSucceeded,
   planMirror,
   REPOSITORY_ID_LABEL,
   repositoryLabel,
@@ -75,6 +76,8 @@ export class CatalogOperator extends KindOperator {
   private moverJobs!: MoverJobs;
   /** Repositories with a backup finished, or a listing asked for, since their last listing. */
   private readonly dirty = new Set<string>();
+  /** Repositories a Restore wants listed: listed even with the mirror turned off. */
+  private readonly requested = new Set<string>();
   /** The last listing of each repository and when it began: what Restores resolve against. */
   private readonly listings = new Map<string, { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date }>();
   /**
@@ -101,8 +104,8 @@ export class CatalogOperator extends KindOperator {
     this.backups = this.ctx.informers.get<BackupObject>(KopiaBackups);
     this.backups.on((event, b, old) => {
       // A backup that just succeeded: list its repository again soon.
-      if (event === 'DELETED' || b.spec.snapshot || b.status?.phase !== 'Succeeded' || old?.status?.phase === 'Succeeded') return;
-      const repo = b.status.repository;
+      if (!backupJustSucceeded(event, b as unknown as MirroredBackup, old as unknown as MirroredBackup | undefined)) return;
+      const repo = b.status?.repository;
       if (!repo) return;
       const key = repositoryKey({ kind: repo.kind, name: repo.name, namespace: b.metadata.namespace });
       this.dirty.add(key);
@@ -129,7 +132,7 @@ export class CatalogOperator extends KindOperator {
 
   protected async reconcile(key: string): Promise<ReconcileResult | void> {
     const cached = repositoryOfKey(key, this.repositories, this.clusterRepositories);
-    if (!cached || cached.metadata.deletionTimestamp) return;
+    if (!cached || cached.metadata.deletionTimestamp) return this.forget(key);
     const repo = this.written.latest(cached);
     const type = cached.kind === 'ClusterRepository' ? KopiaClusterRepositories : KopiaRepositories;
     const catalog = repo.status?.catalog ?? {};
@@ -146,17 +149,20 @@ export class CatalogOperator extends KindOperator {
       this.intake.forget(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
       await this.moverJobs.remove(job);
       // A listing asked for while this one ran (a Restore created meanwhile) starts right away.
-      if (this.dirty.has(key)) return { requeueAfterMs: 100 };
+      if (this.dirty.has(key) || this.requested.has(key)) return { requeueAfterMs: 100 };
+      if (repo.spec.catalog?.enabled === false) return;
       return { requeueAfterMs: status.catalog?.lastError ? RETRY_AFTER_FAILURE_MS : this.intervalMs(repo) };
     }
 
-    if (repo.spec.catalog?.enabled === false) return;
+    // With the mirror turned off, only a Restore's request lists (once).
+    if (repo.spec.catalog?.enabled === false && !this.requested.has(key)) return;
     const ready = findCondition(repo.status?.conditions, ConditionType.Ready)?.status === 'True' && !!repo.status?.uniqueID;
     if (!ready) return; // the repository's own changes wake us
     const last = catalog.lastSyncTime ? Date.parse(catalog.lastSyncTime) : undefined;
     const due = last === undefined ? 0 : last + this.intervalMs(repo) - this.ctx.now().getTime();
-    if (due > 0 && !this.dirty.has(key)) return { requeueAfterMs: due };
+    if (due > 0 && !this.dirty.has(key) && !this.requested.has(key)) return { requeueAfterMs: due };
     this.dirty.delete(key);
+    this.requested.delete(key);
     await this.startJob(repo, jobName);
   }
 
@@ -167,9 +173,17 @@ export class CatalogOperator extends KindOperator {
 
   /** Lists the repository again now (a Restore wants kopia's answer, not an older one). */
   requestListing(key: string): void {
-    if (this.dirty.has(key)) return;
-    this.dirty.add(key);
+    if (this.requested.has(key)) return;
+    this.requested.add(key);
     this.queue.add(key);
+  }
+
+  /** A repository gone: nothing of it is kept (its listing, what it lacked, pending requests). */
+  private forget(key: string): void {
+    this.dirty.delete(key);
+    this.requested.delete(key);
+    this.listings.delete(key);
+    this.absences.delete(key);
   }
 
   private intervalMs(repo: RepoObject): number {
@@ -238,6 +252,9 @@ export class CatalogOperator extends KindOperator {
       })),
       listedAt,
     });
+    // Turned off, the mirror makes and removes no Backup objects: this listing was for a Restore only.
+    if (repo.spec.catalog?.enabled === false)
+      return { ...status, catalog: { ...base, snapshots: undefined, incomplete: undefined, unassigned: undefined, lastError: undefined } };
     const plan = planMirror({
       repository: {
         kind: repo.kind as 'Repository' | 'ClusterRepository',

@@ -16,6 +16,7 @@ import type { CatalogSnapshot } from '../mover/mover-contract.js';
 import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { deepEqual } from '../runtime/deep-equal.js';
+import type { InformerEvent } from '../runtime/informer.js';
 
 export const SNAPSHOT_ID_LABEL = 'kopia.io/snapshot-id';
 export const REPOSITORY_ID_LABEL = 'kopia.io/repository-id';
@@ -257,6 +258,13 @@ function knownSince(b: MirroredBackup): number {
   if (status.origin !== 'Discovered') return status.completionTime ? Date.parse(status.completionTime) : NaN;
   const mirrored = status.conditions?.find((c) => c.type === ConditionType.Ready && c.reason === Reason.SnapshotMirrored);
   return mirrored ? Date.parse(mirrored.lastTransitionTime) : NaN;
+}
+
+/** Whether an informer event tells of a backup that has just succeeded: its repository is listed again soon. */
+export function backupJustSucceeded(event: InformerEvent, b: MirroredBackup, old?: MirroredBackup): boolean {
+  // Only a change seen happening: a resync, or the first sight of an object at start, re-announces a backup long made.
+  if (event !== 'MODIFIED' || !old || b.spec.snapshot) return false;
+  return b.status?.phase === 'Succeeded' && old.status?.phase !== 'Succeeded';
 }
 
 function targetNamespace(s: CatalogSnapshot, input: MirrorInput): string | undefined {

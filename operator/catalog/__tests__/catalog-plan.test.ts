@@ -1,5 +1,6 @@
 import type { CatalogSnapshot } from '../../mover/mover-contract.js';
 import {
+  backupJustSucceeded,
   discoveredName,
   discoveredStatus,
   planMirror,
@@ -266,5 +267,19 @@ describe('the catalog mirror', () => {
     const plan = planMirror(input({ snapshots: many }));
     expect(plan.create).toHaveLength(10_000);
     expect(new Set(plan.create.map((b) => b.metadata.name)).size).toBe(10_000);
+  });
+
+  it('lists a repository again after a backup succeeds — not at a resync or a restart that merely sees a succeeded one', () => {
+    const taken = (phase: 'Running' | 'Succeeded'): MirroredBackup => ({
+      metadata: { name: 'b', namespace: 'media' },
+      spec: { configRef: { name: 'app' } },
+      status: { phase },
+    });
+    expect(backupJustSucceeded('MODIFIED', taken('Succeeded'), taken('Running'))).toBe(true);
+    expect(backupJustSucceeded('MODIFIED', taken('Succeeded'), taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('RESYNC', taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('ADDED', taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('DELETED', taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('MODIFIED', mirrored(snap('k1')), taken('Running'))).toBe(false);
   });
 });
