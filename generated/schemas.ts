@@ -224,6 +224,11 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                 },
                 "identity": {
                   "$ref": "common.schema.yaml#/definitions/Identity"
+                },
+                "startTime": {
+                  "description": "When kopia started the snapshot, exactly as kopia records it. With identity and rootID it finds the snapshot again when kopia saves it under a new id (a pin change).",
+                  "type": "string",
+                  "maxLength": 64
                 }
               }
             },

@@ -194,6 +194,10 @@ export interface BackupSnapshotStatus {
   id?: SnapshotID;
   rootID?: string;
   identity?: Identity;
+  /**
+   * When kopia started the snapshot, exactly as kopia records it. With identity and rootID it finds the snapshot again when kopia saves it under a new id (a pin change).
+   */
+  startTime?: string;
 }
 export interface BackupStats {
   totalBytes?: number;

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sameSnapshot } from '../../operator/catalog/catalog-plan.js';
 import { decodeCatalog, verifyCatalogSignature } from '../../operator/mover/catalog-upload.js';
 import { CATALOG_SIGNATURE_HEADER, type CatalogRequest, type CatalogSnapshot } from '../../operator/mover/mover-contract.js';
 import { ensureTestBinaries } from '../support/control-plane.js';
@@ -177,5 +178,31 @@ it('waits for an intake that is not listening yet', async () => {
   } finally {
     await starting;
     await late?.close();
+  }
+});
+
+it('lists a snapshot kopia re-saved to change its pins under a new id that sameSnapshot finds again (and no other)', async () => {
+  const server = await intake([204]);
+  const listOnce = async (id: string) => {
+    const run = await runMover(request(server.url(id)), { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD } });
+    expect(run.result).toMatchObject({ ok: true });
+    return server.received.at(-1)!.snapshots!;
+  };
+  try {
+    const before = await listOnce('upload-pin-1');
+    // db's snapshots all hold the same files: one root, told apart only by when they started.
+    const db = before.filter((s) => s.source.username === 'db' && !s.incompleteReason);
+    const target = db[7];
+    await kopia.k('snapshot', 'pin', target.id, '--add=someone', '--no-auto-maintenance');
+    const after = await listOnce('upload-pin-2');
+    expect(after.map((s) => s.id)).not.toContain(target.id);
+    const same = after.filter((s) => sameSnapshot(target, s));
+    expect(same).toHaveLength(1);
+    expect(same[0]).toMatchObject({ pins: ['someone'], startTime: target.startTime, rootID: target.rootID });
+    expect(same[0].id).not.toBe(target.id);
+    expect(db.filter((s) => s.rootID === target.rootID).length).toBeGreaterThan(1);
+    expect(after.length).toBe(before.length);
+  } finally {
+    await server.close();
   }
 });

@@ -6,7 +6,7 @@
 // go. Keys: "Repository/<namespace>/<name>" and "ClusterRepository/<name>".
 import { randomBytes } from 'node:crypto';
 import type { Backup, BackupConfig, Identity, RepositoryStatus } from '../../generated/types.js';
-import { isAlreadyExists, isConflict, isNotFound, type KubeObject } from '../kube/kube-client.js';
+import { isAlreadyExists, isConflict, isNotFound, resourcePath, type KubeObject } from '../kube/kube-client.js';
 import {
   Jobs,
   KopiaBackupConfigs,
@@ -40,13 +40,24 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
-import { planMirror, REPOSITORY_ID_LABEL, repositoryLabel, type MirroredBackup, type MirrorPlan } from './catalog-plan.js';
+import {
+  backupJustSucceeded,
+  planMirror,
+  REPOSITORY_ID_LABEL,
+  repositoryLabel,
+  SNAPSHOT_ID_LABEL,
+  type MirroredBackup,
+  type MirrorPlan,
+  type MirrorRemoval,
+} from './catalog-plan.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- repository specs of both kinds are read structurally */
 type RepoObject = AnyRepository & { spec: { allowedNamespaces?: any } };
 type BackupObject = KubeObject & Backup;
 
 const UPLOAD_ANNOTATION = 'kopia.io/upload-id';
+/** When the operator asked for the listing, on its own clock: the clock of every Backup's completionTime. */
+const LISTING_STARTED_ANNOTATION = 'kopia.io/listing-started-at';
 const CATALOG_DEADLINE_SECONDS = 1800;
 /** How soon after a backup its repository's catalog is listed again (backups in a burst share one run). */
 const AFTER_BACKUP_DELAY_MS = 2000;
@@ -65,8 +76,16 @@ export class CatalogOperator extends KindOperator {
   private moverJobs!: MoverJobs;
   /** Repositories with a backup finished, or a listing asked for, since their last listing. */
   private readonly dirty = new Set<string>();
+  /** Repositories a Restore wants listed: listed even with the mirror turned off. */
+  private readonly requested = new Set<string>();
   /** The last listing of each repository and when it began: what Restores resolve against. */
-  private readonly listings = new Map<string, { snapshots: ListedSnapshot[]; listedAt: Date }>();
+  private readonly listings = new Map<string, { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date }>();
+  /**
+   * Per repository: the Backups (UIDs) the last collected listing lacked, and what the one
+   * before it lacked — so collecting the same Job twice (a failed apply) never counts one
+   * listing as two.
+   */
+  private readonly absences = new Map<string, { jobUID: string; before: ReadonlySet<string>; absent: ReadonlySet<string> }>();
 
   constructor(
     ctx: OperatorContext,
@@ -85,8 +104,8 @@ export class CatalogOperator extends KindOperator {
     this.backups = this.ctx.informers.get<BackupObject>(KopiaBackups);
     this.backups.on((event, b, old) => {
       // A backup that just succeeded: list its repository again soon.
-      if (event === 'DELETED' || b.spec.snapshot || b.status?.phase !== 'Succeeded' || old?.status?.phase === 'Succeeded') return;
-      const repo = b.status.repository;
+      if (!backupJustSucceeded(event, b as unknown as MirroredBackup, old as unknown as MirroredBackup | undefined)) return;
+      const repo = b.status?.repository;
       if (!repo) return;
       const key = repositoryKey({ kind: repo.kind, name: repo.name, namespace: b.metadata.namespace });
       this.dirty.add(key);
@@ -113,7 +132,7 @@ export class CatalogOperator extends KindOperator {
 
   protected async reconcile(key: string): Promise<ReconcileResult | void> {
     const cached = repositoryOfKey(key, this.repositories, this.clusterRepositories);
-    if (!cached || cached.metadata.deletionTimestamp) return;
+    if (!cached || cached.metadata.deletionTimestamp) return this.forget(key);
     const repo = this.written.latest(cached);
     const type = cached.kind === 'ClusterRepository' ? KopiaClusterRepositories : KopiaRepositories;
     const catalog = repo.status?.catalog ?? {};
@@ -130,30 +149,41 @@ export class CatalogOperator extends KindOperator {
       this.intake.forget(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
       await this.moverJobs.remove(job);
       // A listing asked for while this one ran (a Restore created meanwhile) starts right away.
-      if (this.dirty.has(key)) return { requeueAfterMs: 100 };
+      if (this.dirty.has(key) || this.requested.has(key)) return { requeueAfterMs: 100 };
+      if (repo.spec.catalog?.enabled === false) return;
       return { requeueAfterMs: status.catalog?.lastError ? RETRY_AFTER_FAILURE_MS : this.intervalMs(repo) };
     }
 
-    if (repo.spec.catalog?.enabled === false) return;
+    // With the mirror turned off, only a Restore's request lists (once).
+    if (repo.spec.catalog?.enabled === false && !this.requested.has(key)) return;
     const ready = findCondition(repo.status?.conditions, ConditionType.Ready)?.status === 'True' && !!repo.status?.uniqueID;
     if (!ready) return; // the repository's own changes wake us
     const last = catalog.lastSyncTime ? Date.parse(catalog.lastSyncTime) : undefined;
     const due = last === undefined ? 0 : last + this.intervalMs(repo) - this.ctx.now().getTime();
-    if (due > 0 && !this.dirty.has(key)) return { requeueAfterMs: due };
+    if (due > 0 && !this.dirty.has(key) && !this.requested.has(key)) return { requeueAfterMs: due };
     this.dirty.delete(key);
+    this.requested.delete(key);
     await this.startJob(repo, jobName);
   }
 
   /** The last complete listing of a repository (key as repositoryKey), if this process made one. */
-  listing(key: string): { snapshots: ListedSnapshot[]; listedAt: Date } | undefined {
+  listing(key: string): { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date } | undefined {
     return this.listings.get(key);
   }
 
   /** Lists the repository again now (a Restore wants kopia's answer, not an older one). */
   requestListing(key: string): void {
-    if (this.dirty.has(key)) return;
-    this.dirty.add(key);
+    if (this.requested.has(key)) return;
+    this.requested.add(key);
     this.queue.add(key);
+  }
+
+  /** A repository gone: nothing of it is kept (its listing, what it lacked, pending requests). */
+  private forget(key: string): void {
+    this.dirty.delete(key);
+    this.requested.delete(key);
+    this.listings.delete(key);
+    this.absences.delete(key);
   }
 
   private intervalMs(repo: RepoObject): number {
@@ -184,7 +214,11 @@ export class CatalogOperator extends KindOperator {
       request,
       activeDeadlineSeconds: CATALOG_DEADLINE_SECONDS,
     });
-    job.metadata.annotations = { ...job.metadata.annotations, [UPLOAD_ANNOTATION]: uploadId };
+    job.metadata.annotations = {
+      ...job.metadata.annotations,
+      [UPLOAD_ANNOTATION]: uploadId,
+      [LISTING_STARTED_ANNOTATION]: this.ctx.now().toISOString(),
+    };
     await this.moverJobs.start(job);
   }
 
@@ -200,17 +234,27 @@ export class CatalogOperator extends KindOperator {
       return { ...status, catalog: { ...base, lastError: error.slice(0, 1024) } };
     }
     const uniqueID = status.uniqueID!;
+    const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });
+    // For Restores, on the API server's clock (they compare it with their creationTimestamp).
     const listedAt = new Date(job.metadata.creationTimestamp ?? now.toISOString());
-    this.listings.set(repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace }), {
+    // For the mirror, on the operator's clock; a Job without it (an older operator's) judges nothing gone.
+    const started = Date.parse(job.metadata.annotations?.[LISTING_STARTED_ANNOTATION] ?? '');
+    const previous = this.absences.get(key);
+    const absentBefore = previous && previous.jobUID === job.metadata.uid ? previous.before : (previous?.absent ?? new Set<string>());
+    this.listings.set(key, {
       snapshots: snapshots.map((x) => ({
         id: x.id,
         source: x.source,
         startTime: x.startTime,
+        rootID: x.rootID,
         endTime: x.endTime,
         incompleteReason: x.incompleteReason,
       })),
       listedAt,
     });
+    // Turned off, the mirror makes and removes no Backup objects: this listing was for a Restore only.
+    if (repo.spec.catalog?.enabled === false)
+      return { ...status, catalog: { ...base, snapshots: undefined, incomplete: undefined, unassigned: undefined, lastError: undefined } };
     const plan = planMirror({
       repository: {
         kind: repo.kind as 'Repository' | 'ClusterRepository',
@@ -227,9 +271,11 @@ export class CatalogOperator extends KindOperator {
         !!this.namespaces.get(ns) &&
         (!repo.spec.allowedNamespaces ||
           isNamespaceAllowed(repo.spec.allowedNamespaces, ns, this.namespaces.get(ns)?.metadata.labels ?? {})),
-      listedAt,
+      listingStartedAt: new Date(Number.isNaN(started) ? 0 : started),
+      absentBefore,
       now,
     });
+    this.absences.set(key, { jobUID: job.metadata.uid!, before: absentBefore, absent: new Set(plan.absent) });
     await this.apply(plan);
     if (plan.create.length || plan.remove.length)
       await this.ctx.events.record(
@@ -281,14 +327,43 @@ export class CatalogOperator extends KindOperator {
         const current = this.backups.get(`${u.namespace}/${u.name}`);
         if (!current) return;
         try {
-          await this.ctx.client.replace(KopiaBackups, { ...current, status: u.status }, 'status');
+          // kopia saved the snapshot under a new id: the label (what Restores and deletions find it by) follows first.
+          const labelled = u.snapshotID
+            ? await this.ctx.client.patch<KubeObject>(KopiaBackups, u.namespace, u.name, {
+                metadata: { labels: { [SNAPSHOT_ID_LABEL]: u.snapshotID }, resourceVersion: current.metadata.resourceVersion },
+              })
+            : current;
+          await this.ctx.client.replace(KopiaBackups, { ...labelled, status: u.status }, 'status');
         } catch (e) {
           if (!isConflict(e) && !isNotFound(e)) throw e; // moved on meanwhile: the next sync sees it
         }
       }),
-      ...plan.remove.map((r) => async () => void (await this.ctx.client.delete(KopiaBackups, r.namespace, r.name))),
+      ...plan.remove.map((r) => () => this.remove(r)),
     ];
     await inParallel(work, MIRROR_CONCURRENCY);
+  }
+
+  /**
+   * Removes an object whose snapshot is gone — never by way of a snapshot deletion: the
+   * snapshot finalizer goes first, then the object, only if it is still the one judged
+   * (UID) and unchanged since (resourceVersion: nobody put the finalizer back meanwhile).
+   * A conflict leaves it to the next listing.
+   */
+  private async remove(r: MirrorRemoval): Promise<void> {
+    let resourceVersion = r.resourceVersion;
+    try {
+      if (r.finalizers) {
+        const patched = await this.ctx.client.patch<KubeObject>(KopiaBackups, r.namespace, r.name, {
+          metadata: { finalizers: r.finalizers, resourceVersion },
+        });
+        resourceVersion = patched.metadata.resourceVersion!;
+      }
+      await this.ctx.client.request('DELETE', resourcePath(KopiaBackups, r.namespace, r.name), {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: r.uid, resourceVersion } },
+      });
+    } catch (e) {
+      if (!isConflict(e) && !isNotFound(e)) throw e;
+    }
   }
 }
 

@@ -3,12 +3,20 @@
 // (origin Discovered), whose status to bring up to date, and which to remove because
 // kopia no longer keeps their snapshot. Pure; a re-sync with nothing changed yields no
 // work at all (zero API writes).
+//
+// "No longer keeps" is judged carefully, because a wrong judgement loses an object and,
+// with deletionPolicy Delete, could once reach kopia: an object goes only when two
+// consecutive complete listings lack its snapshot, both asked for after the Backup
+// completed — both times on the operator's clock (knownSince). A removal drops the
+// snapshot finalizer first, so it never becomes a snapshot deletion.
 import type { BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { boundedName } from '../jobs/job-builder.js';
 import type { CatalogSnapshot } from '../mover/mover-contract.js';
+import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { deepEqual } from '../runtime/deep-equal.js';
+import type { InformerEvent } from '../runtime/informer.js';
 
 export const SNAPSHOT_ID_LABEL = 'kopia.io/snapshot-id';
 export const REPOSITORY_ID_LABEL = 'kopia.io/repository-id';
@@ -32,17 +40,38 @@ export interface MirrorInput {
   namespaceOfIdentity: (id: Required<Identity>) => string | undefined;
   /** ClusterRepository: may a Backup be shown in this namespace (it exists and is allowed)? */
   mayUseNamespace: (namespace: string) => boolean;
-  /** When the listing began: a Backup completed after it may be missing from it without being gone. */
-  listedAt: Date;
+  /**
+   * When the operator asked for this listing, on its own clock: a Backup completed after it
+   * may be missing from the listing without being gone.
+   */
+  listingStartedAt: Date;
+  /** UIDs of the Backups the previous complete listing lacked (its plan's `absent`). */
+  absentBefore: ReadonlySet<string>;
   now: Date;
+}
+
+/** An object to remove: the snapshot finalizer is dropped first (finalizers: what remains), then it is deleted. */
+export interface MirrorRemoval {
+  namespace: string;
+  name: string;
+  /** Preconditions: the object removed is the one judged, unchanged since. */
+  uid: string;
+  resourceVersion: string;
+  /** Set when the snapshot finalizer must be patched away first: the finalizers to keep. */
+  finalizers: string[] | undefined;
 }
 
 export interface MirrorPlan {
   create: MirroredBackup[];
-  /** Status to write (the object's key and the full new status). */
-  update: { namespace: string; name: string; status: BackupStatus }[];
-  /** Backups whose snapshot kopia no longer keeps. */
-  remove: { namespace: string; name: string }[];
+  /**
+   * Status to write (the object's key and the full new status); with snapshotID, kopia
+   * saved the object's snapshot under this new id: its label changes too.
+   */
+  update: { namespace: string; name: string; status: BackupStatus; snapshotID?: string }[];
+  /** Backups whose snapshot kopia no longer keeps: absent now and from the previous listing. */
+  remove: MirrorRemoval[];
+  /** UIDs of the Backups this listing lacks, though it started after they completed: pass on as absentBefore. */
+  absent: string[];
   /** Snapshots with no namespace to show them in (ClusterRepository, identity of no allowed namespace). */
   unassigned: number;
   /** Incomplete snapshots (checkpoints): never offered for restore. */
@@ -65,9 +94,52 @@ export function discoveredName(s: CatalogSnapshot): string {
   return boundedName(who.slice(0, 40).replace(/-+$/, ''), s.id.slice(0, 12).toLowerCase());
 }
 
+/** What tells one snapshot from another, whatever id kopia saved its manifest under. */
+export interface SnapshotFacts {
+  source: { username?: string; hostname?: string; path?: string };
+  /** As kopia records it (to the nanosecond). */
+  startTime?: string;
+  rootID?: string;
+}
+
+/**
+ * Whether two manifests are the same snapshot: kopia re-saves a manifest under a new id
+ * when its pins change, keeping its source, start time and root. Unknown facts never match.
+ */
+export function sameSnapshot(a: SnapshotFacts, b: SnapshotFacts): boolean {
+  return (
+    !!a.startTime &&
+    !!a.rootID &&
+    a.startTime === b.startTime &&
+    a.rootID === b.rootID &&
+    a.source.username === b.source.username &&
+    a.source.hostname === b.source.hostname &&
+    a.source.path === b.source.path
+  );
+}
+
+/** The snapshot facts a Backup's status holds (startTime once a listing recorded it). */
+function factsOfBackup(b: MirroredBackup): SnapshotFacts | undefined {
+  const s = b.status?.snapshot;
+  return s?.identity && s.startTime && s.rootID ? { source: s.identity, startTime: s.startTime, rootID: s.rootID } : undefined;
+}
+
+const factsKey = (f: SnapshotFacts) => JSON.stringify([f.source.username, f.source.hostname, f.source.path, f.startTime, f.rootID]);
+
 /** What a snapshot tells about itself, as Backup status fields the mirror keeps current. */
-function snapshotFacts(s: CatalogSnapshot): Pick<BackupStatus, 'stats' | 'retentionReasons' | 'pinned'> {
-  return { stats: s.stats, retentionReasons: s.retentionReasons ?? [], pinned: (s.pins ?? []).includes(OPERATOR_PIN) };
+function snapshotFacts(s: CatalogSnapshot, status: BackupStatus): Pick<BackupStatus, 'snapshot' | 'stats' | 'retentionReasons' | 'pinned'> {
+  return {
+    snapshot: {
+      ...status.snapshot,
+      id: s.id,
+      ...(s.rootID ? { rootID: s.rootID } : {}),
+      identity: status.snapshot?.identity ?? identityOf(s),
+      startTime: s.startTime,
+    },
+    stats: s.stats,
+    retentionReasons: s.retentionReasons ?? [],
+    pinned: (s.pins ?? []).includes(OPERATOR_PIN),
+  };
 }
 
 export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryReference, at: Date): BackupStatus {
@@ -76,10 +148,9 @@ export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryRefer
     phase: 'Succeeded',
     origin: 'Discovered',
     repository,
-    snapshot: { id: s.id, rootID: s.rootID, identity: identityOf(s) },
     startTime: iso(s.startTime),
     completionTime: time,
-    ...snapshotFacts(s),
+    ...snapshotFacts(s, {}),
     observedGeneration: 1,
     conditions: [
       {
@@ -95,7 +166,7 @@ export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryRefer
 }
 
 export function planMirror(input: MirrorInput): MirrorPlan {
-  const plan: MirrorPlan = { create: [], update: [], remove: [], unassigned: 0, incomplete: 0 };
+  const plan: MirrorPlan = { create: [], update: [], remove: [], absent: [], unassigned: 0, incomplete: 0 };
   const { repository } = input;
   const ref: RepositoryReference = { kind: repository.kind ?? 'Repository', name: repository.name };
   const bySnapshot = new Map<string, MirroredBackup>();
@@ -103,20 +174,40 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
     if (id) bySnapshot.set(id, b);
   }
-  const listed = new Set<string>();
-  for (const s of input.snapshots) {
-    if (s.incompleteReason) {
-      plan.incomplete++;
-      continue;
+  const complete = input.snapshots.filter((s) => !s.incompleteReason);
+  plan.incomplete = input.snapshots.length - complete.length;
+  const listed = new Set(complete.map((s) => s.id));
+  // Objects whose id kopia no longer lists, by what would find their snapshot under a new id.
+  const unlistedByFacts = new Map<string, MirroredBackup>();
+  for (const b of input.backups) {
+    const facts = factsOfBackup(b);
+    const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
+    if (facts && id && !listed.has(id) && !b.metadata.deletionTimestamp) unlistedByFacts.set(factsKey(facts), b);
+  }
+  for (const s of complete) {
+    let existing = bySnapshot.get(s.id);
+    let snapshotID: string | undefined;
+    if (!existing) {
+      const moved = unlistedByFacts.get(factsKey(s));
+      if (moved && sameSnapshot(s, factsOfBackup(moved)!)) {
+        unlistedByFacts.delete(factsKey(s));
+        listed.add(moved.metadata.labels![SNAPSHOT_ID_LABEL]); // found again: not absent
+        [existing, snapshotID] = [moved, s.id];
+      }
     }
-    listed.add(s.id);
-    const existing = bySnapshot.get(s.id);
     if (existing) {
-      // Retention reasons move with every new snapshot; stats and pins may change too.
+      // Retention reasons move with every new snapshot; stats and pins (and with them the id) may change too.
       const status = existing.status ?? {};
-      const next = { ...status, ...snapshotFacts(s) };
-      if (!deepEqual(status, next))
-        plan.update.push({ namespace: existing.metadata.namespace!, name: existing.metadata.name!, status: next });
+      // A mirrored object whose status write failed after its create: write it whole now.
+      const unfinished = !existing.spec.configRef && (!status.phase || !status.origin);
+      const next = unfinished ? discoveredStatus(s, ref, input.now) : { ...status, ...snapshotFacts(s, status) };
+      if (snapshotID || !deepEqual(status, next))
+        plan.update.push({
+          namespace: existing.metadata.namespace!,
+          name: existing.metadata.name!,
+          status: next,
+          ...(snapshotID ? { snapshotID } : {}),
+        });
       continue;
     }
     const namespace = targetNamespace(s, input);
@@ -138,13 +229,42 @@ export function planMirror(input: MirrorInput): MirrorPlan {
   }
   for (const b of input.backups) {
     const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
-    if (!id || listed.has(id) || b.metadata.deletionTimestamp) continue;
-    // Only what finished before the listing began can be judged gone.
-    const done = b.status?.completionTime ? Date.parse(b.status.completionTime) : Infinity;
-    if (b.status?.phase === 'Succeeded' && done < input.listedAt.getTime())
-      plan.remove.push({ namespace: b.metadata.namespace!, name: b.metadata.name! });
+    const uid = b.metadata.uid;
+    if (!id || !uid || listed.has(id) || b.metadata.deletionTimestamp) continue;
+    // Only a listing asked for after the Backup completed can lack its snapshot for a reason.
+    if (b.status?.phase !== 'Succeeded' || !(knownSince(b) + 1000 <= input.listingStartedAt.getTime())) continue;
+    plan.absent.push(uid);
+    if (!input.absentBefore.has(uid)) continue;
+    const finalizers = b.metadata.finalizers ?? [];
+    plan.remove.push({
+      namespace: b.metadata.namespace!,
+      name: b.metadata.name!,
+      uid,
+      resourceVersion: b.metadata.resourceVersion!,
+      finalizers: finalizers.includes(SNAPSHOT_FINALIZER) ? finalizers.filter((f) => f !== SNAPSHOT_FINALIZER) : undefined,
+    });
   }
   return plan;
+}
+
+/**
+ * When the operator learned that a Backup's snapshot exists, on the operator's own clock,
+ * to the second (the fraction was cut, hence the caller's added second): completionTime
+ * for the Backups it took; for mirrored ones — whose completionTime is kopia's, from
+ * another machine's clock — when the mirror recorded them. NaN when unknown: never judged.
+ */
+function knownSince(b: MirroredBackup): number {
+  const status = b.status ?? {};
+  if (status.origin !== 'Discovered') return status.completionTime ? Date.parse(status.completionTime) : NaN;
+  const mirrored = status.conditions?.find((c) => c.type === ConditionType.Ready && c.reason === Reason.SnapshotMirrored);
+  return mirrored ? Date.parse(mirrored.lastTransitionTime) : NaN;
+}
+
+/** Whether an informer event tells of a backup that has just succeeded: its repository is listed again soon. */
+export function backupJustSucceeded(event: InformerEvent, b: MirroredBackup, old?: MirroredBackup): boolean {
+  // Only a change seen happening: a resync, or the first sight of an object at start, re-announces a backup long made.
+  if (event !== 'MODIFIED' || !old || b.spec.snapshot) return false;
+  return b.status?.phase === 'Succeeded' && old.status?.phase !== 'Succeeded';
 }
 
 function targetNamespace(s: CatalogSnapshot, input: MirrorInput): string | undefined {

@@ -1,7 +1,18 @@
 import type { CatalogSnapshot } from '../../mover/mover-contract.js';
-import { discoveredName, discoveredStatus, planMirror, type MirroredBackup, type MirrorInput } from '../catalog-plan.js';
+import {
+  backupJustSucceeded,
+  discoveredName,
+  discoveredStatus,
+  planMirror,
+  sameSnapshot,
+  type MirroredBackup,
+  type MirrorInput,
+  type MirrorPlan,
+} from '../catalog-plan.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
+/** Listings in these tests start after the fixtures were mirrored (at now), unless a test says otherwise. */
+const later = new Date('2026-11-27T12:05:00Z');
 const uniqueID = 'ab'.repeat(32);
 const snap = (id: string, o: Partial<CatalogSnapshot> = {}): CatalogSnapshot => ({
   id,
@@ -19,13 +30,27 @@ const input = (o: Partial<MirrorInput>): MirrorInput => ({
   backups: [],
   namespaceOfIdentity: () => undefined,
   mayUseNamespace: () => true,
-  listedAt: now,
+  listingStartedAt: later,
+  absentBefore: new Set(),
   now,
   ...o,
 });
+/** Plans consecutive listings, each one's absences carried into the next, as the operator does. */
+function listings(inputs: Partial<MirrorInput>[]): MirrorPlan[] {
+  const plans: MirrorPlan[] = [];
+  let absentBefore: ReadonlySet<string> = new Set();
+  for (const i of inputs) {
+    const plan = planMirror(input({ absentBefore, ...i }));
+    absentBefore = new Set(plan.absent);
+    plans.push(plan);
+  }
+  return plans;
+}
 const mirrored = (s: CatalogSnapshot, o: Partial<MirroredBackup> = {}): MirroredBackup => ({
   metadata: {
     name: discoveredName(s),
+    uid: `uid-${s.id}`,
+    resourceVersion: '7',
     namespace: 'media',
     labels: { 'kopia.io/snapshot-id': s.id, 'kopia.io/repository-id': uniqueID.slice(0, 32) },
   },
@@ -66,6 +91,7 @@ describe('the catalog mirror', () => {
       create: [],
       update: [],
       remove: [],
+      absent: [],
       unassigned: 0,
       incomplete: 0,
     });
@@ -80,12 +106,139 @@ describe('the catalog mirror', () => {
     expect(plan.update[0].status).toMatchObject({ retentionReasons: ['latest-2'], pinned: true });
   });
 
-  it('removes objects whose snapshot kopia no longer keeps — only if they finished before the listing began', () => {
+  it('removes an object only when two consecutive listings, both started after it completed, lack its snapshot', () => {
     const gone = mirrored(snap('k1'));
+    const [first, second] = listings([{ backups: [gone] }, { backups: [gone], listingStartedAt: new Date('2026-11-27T12:06:00Z') }]);
+    expect(first.remove).toEqual([]);
+    expect(first.absent).toEqual(['uid-k1']);
+    expect(second.remove).toEqual([
+      { namespace: 'media', name: gone.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: undefined },
+    ]);
+  });
+
+  it('starts over when the snapshot is listed again between two absences', () => {
+    const flaky = mirrored(snap('k1'));
+    const plans = listings([{ backups: [flaky] }, { backups: [flaky], snapshots: [snap('k1')] }, { backups: [flaky] }]);
+    expect(plans.map((p) => p.remove)).toEqual([[], [], []]);
+  });
+
+  it('never judges by a listing that started before the Backup completed, on the same clock', () => {
+    // Completed a second after the listing was asked for: the listing may well predate its snapshot.
     const justMade = mirrored(snap('k2'), { status: { phase: 'Succeeded', completionTime: '2026-11-27T12:00:01Z' } });
     const running = mirrored(snap('k3'), { status: { phase: 'Running' } });
-    const plan = planMirror(input({ snapshots: [], backups: [gone, justMade, running] }));
-    expect(plan.remove).toEqual([{ namespace: 'media', name: gone.metadata.name }]);
+    const noTime = mirrored(snap('k4'), { status: { phase: 'Succeeded' } });
+    const plans = listings([
+      { backups: [justMade, running, noTime], listingStartedAt: now },
+      { backups: [justMade, running, noTime], listingStartedAt: now },
+    ]);
+    expect(plans.map((p) => [p.remove, p.absent])).toEqual([
+      [[], []],
+      [[], []],
+    ]);
+    // Two listings started after it completed, both without it: now it is gone.
+    const later = listings([
+      { backups: [justMade], listingStartedAt: new Date('2026-11-27T12:00:02Z') },
+      { backups: [justMade], listingStartedAt: new Date('2026-11-27T12:00:03Z') },
+    ]);
+    expect(later[1].remove.map((r) => r.name)).toEqual([justMade.metadata.name]);
+  });
+
+  it('counts a completion time recorded to the second as the end of that second', () => {
+    // completionTime 12:00:00Z may have been 12:00:00.900: a listing asked for at 12:00:00.500 may predate it.
+    const b = mirrored(snap('k1'), { status: { phase: 'Succeeded', completionTime: '2026-11-27T12:00:00Z' } });
+    const plans = listings([
+      { backups: [b], listingStartedAt: new Date('2026-11-27T12:00:00.500Z') },
+      { backups: [b], listingStartedAt: new Date('2026-11-27T12:00:00.999Z') },
+    ]);
+    expect(plans.map((p) => p.absent)).toEqual([[], []]);
+    expect(listings([{ backups: [b], listingStartedAt: new Date('2026-11-27T12:00:01Z') }])[0].absent).toEqual(['uid-k1']);
+  });
+
+  it("judges a mirrored object by when the mirror recorded it (the operator's clock), not by kopia's completion time", () => {
+    // kopia's clock (completionTime 10:00:05) is another machine's; the mirror recorded it at 12:00 on the operator's.
+    const found = mirrored(snap('k1'));
+    const plans = listings([
+      { backups: [found], listingStartedAt: new Date('2026-11-27T11:00:00Z') },
+      { backups: [found], listingStartedAt: new Date('2026-11-27T11:59:59Z') },
+    ]);
+    expect(plans.map((p) => [p.absent, p.remove])).toEqual([
+      [[], []],
+      [[], []],
+    ]);
+  });
+
+  it('drops the snapshot finalizer of an object it removes, so a mirror removal never becomes a snapshot deletion', () => {
+    const doomed = mirrored(snap('k1'), {
+      metadata: { ...mirrored(snap('k1')).metadata, finalizers: ['example.com/keep', 'kopia.io/snapshot-deletion'] },
+      spec: { snapshot: { id: 'k1' }, deletionPolicy: 'Delete' },
+    });
+    const [, second] = listings([{ backups: [doomed] }, { backups: [doomed] }]);
+    expect(second.remove).toEqual([
+      { namespace: 'media', name: doomed.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: ['example.com/keep'] },
+    ]);
+  });
+
+  it('follows a snapshot kopia saved under a new id (a pin change): same object, new id in label and status', () => {
+    const before = snap('k1');
+    const repinned = { ...before, id: 'k9', pins: ['kopia-operator'] };
+    const backup = mirrored(before);
+    const [first, second] = listings([
+      { snapshots: [repinned, snap('k2', { rootID: 'rk1' })], backups: [backup] },
+      { snapshots: [repinned], backups: [backup] },
+    ]);
+    // k2 has the same content (rootID) but another start: a snapshot of its own, not k1 again.
+    expect(first.create.map((b) => b.metadata.labels!['kopia.io/snapshot-id'])).toEqual(['k2']);
+    expect(first.update).toEqual([
+      {
+        namespace: 'media',
+        name: backup.metadata.name,
+        snapshotID: 'k9',
+        status: expect.objectContaining({ snapshot: expect.objectContaining({ id: 'k9', rootID: 'rk1' }), pinned: true }),
+      },
+    ]);
+    expect([first.remove, first.absent, second.remove]).toEqual([[], [], []]);
+  });
+
+  it('records when kopia started each snapshot, so a re-saved one can be found again', () => {
+    const s = snap('k1', { startTime: '2026-11-27T10:00:00.123456789Z' });
+    const made = mirrored(s, {
+      status: { phase: 'Succeeded', origin: 'Manual', snapshot: { id: 'k1', rootID: 'rk1', identity: s.source } },
+    });
+    const [plan] = listings([{ snapshots: [s], backups: [made] }]);
+    expect(plan.update[0].status.snapshot).toEqual({
+      id: 'k1',
+      rootID: 'rk1',
+      identity: s.source,
+      startTime: '2026-11-27T10:00:00.123456789Z',
+    });
+  });
+
+  it('sameSnapshot: the same source, start and root are the same snapshot, whatever its id', () => {
+    const a = snap('k1');
+    expect(sameSnapshot(a, snap('k2', { rootID: a.rootID }))).toBe(true);
+    expect(sameSnapshot(a, { ...a, startTime: '2026-11-27T10:00:01Z' })).toBe(false);
+    expect(sameSnapshot(a, { ...a, rootID: 'other' })).toBe(false);
+    expect(sameSnapshot(a, { ...a, source: { ...a.source, path: '/other' } })).toBe(false);
+    expect(sameSnapshot(a, { ...a, rootID: undefined })).toBe(false); // unknown is never the same
+  });
+
+  it('repairs a Discovered Backup whose status write failed after create: the full status, on the next sync', () => {
+    const s = snap('k1');
+    const bare = mirrored(s, { spec: { snapshot: { id: 'k1' }, deletionPolicy: 'Retain' }, status: undefined });
+    const halfway = mirrored(snap('k2'), { spec: { snapshot: { id: 'k2' } }, status: { stats: { files: 1 } } });
+    const [plan] = listings([{ snapshots: [s, snap('k2')], backups: [bare, halfway] }]);
+    expect(plan.update).toEqual([
+      { namespace: 'media', name: bare.metadata.name, status: discoveredStatus(s, { kind: 'Repository', name: 'nas' }, now) },
+      { namespace: 'media', name: halfway.metadata.name, status: discoveredStatus(snap('k2'), { kind: 'Repository', name: 'nas' }, now) },
+    ]);
+    expect(plan.create).toEqual([]);
+  });
+
+  it('leaves a Backup the operator is taking to the Backup operator, even before it has a phase', () => {
+    const s = snap('k1');
+    const taking = mirrored(s, { spec: { configRef: { name: 'app' } }, status: { snapshot: { id: 'k1' } } });
+    const [plan] = listings([{ snapshots: [s], backups: [taking] }]);
+    expect(plan.update.map((u) => [u.status.phase, u.status.origin])).toEqual([[undefined, undefined]]);
   });
 
   it('puts a ClusterRepository snapshot without a config into the namespace its hostname names, if allowed', () => {
@@ -114,5 +267,19 @@ describe('the catalog mirror', () => {
     const plan = planMirror(input({ snapshots: many }));
     expect(plan.create).toHaveLength(10_000);
     expect(new Set(plan.create.map((b) => b.metadata.name)).size).toBe(10_000);
+  });
+
+  it('lists a repository again after a backup succeeds — not at a resync or a restart that merely sees a succeeded one', () => {
+    const taken = (phase: 'Running' | 'Succeeded'): MirroredBackup => ({
+      metadata: { name: 'b', namespace: 'media' },
+      spec: { configRef: { name: 'app' } },
+      status: { phase },
+    });
+    expect(backupJustSucceeded('MODIFIED', taken('Succeeded'), taken('Running'))).toBe(true);
+    expect(backupJustSucceeded('MODIFIED', taken('Succeeded'), taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('RESYNC', taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('ADDED', taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('DELETED', taken('Succeeded'))).toBe(false);
+    expect(backupJustSucceeded('MODIFIED', mirrored(snap('k1')), taken('Running'))).toBe(false);
   });
 });
