@@ -78,6 +78,12 @@ export interface PopulationObserved {
   primeVolume?: Volume;
   /** The PV whose claimRef names the user's claim: handed over by us, or bound some other way. */
   claimVolume?: Volume;
+  /**
+   * PVs we hold (our annotation) whose claimRef names the prime claim by name but not the prime
+   * there is now: the prime was deleted between the hold and the hand-over, so only this
+   * annotation and name still lead to them.
+   */
+  strayVolumes?: Volume[];
   job?: JobObject;
   /** The Job's result, once it has finished. */
   jobResult?: MoverResult;
@@ -141,10 +147,28 @@ export function restoreName(claim: Claim): string {
 /** The next step for one claim. */
 export function planPopulation(o: PopulationObserved): PopulationStep {
   if (!isPopulatorClaim(o.claim)) return none('the claim names no kopia.io Restore');
+  // Whatever the stage: a PV held for a prime that is gone would stay Released at Retain forever.
+  const stray = o.strayVolumes?.find(isHeld);
+  if (stray) return releaseStrayVolume(o.claim, stray);
   if (deleting(o.claim)) return planCleanup(o);
   if (o.claim.status?.phase === 'Bound') return planAfterBinding(o);
   if (o.claimVolume) return planAfterHandOver(o);
   return planPopulate(o);
+}
+
+/** A PV held for a prime claim deleted before the hand-over: its own reclaim policy decides its fate again. */
+function releaseStrayVolume(claim: Claim, volume: Volume): PopulationStep {
+  const name = volume.metadata.name!;
+  return {
+    action: 'releaseVolume',
+    volume: name,
+    finished: false,
+    event: {
+      type: 'Warning',
+      reason: PopulatorEvent.PrimeLost,
+      message: `prime claim ${primeClaimName(claim.metadata.uid!)} was deleted before its volume was handed over: PersistentVolume ${name} gets reclaim policy ${volume.metadata.annotations![HELD_RECLAIM_POLICY]} back, and the restore starts over`,
+    },
+  };
 }
 
 /** The user deleted the claim: everything temporary goes, the PV with it unless handed over and kept by policy. */

@@ -519,3 +519,43 @@ describe('what the steps write', () => {
     expect(nextAttemptAt(prime(), DEFAULT_RETRY)).toBeUndefined();
   });
 });
+
+describe('a prime claim lost before the hand-over', () => {
+  // The PV still names the old prime (same name, its UID): Released, and Retain would keep it forever.
+  const stray = () => volume({ name: 'pv-old', held: 'Delete' });
+  const releasesStray = {
+    action: 'releaseVolume',
+    volume: 'pv-old',
+    finished: false,
+    event: { type: 'Warning', reason: 'PopulatorPrimeLost' },
+  };
+
+  it('its held PV gets its reclaim policy back before a new prime is made', () => {
+    expect(planPopulation(observed({ claim: claim({ finalizer: true }), strayVolumes: [stray()] }))).toMatchObject(releasesStray);
+  });
+
+  it('also once a new prime of the same name exists', () => {
+    const given = observed({
+      claim: claim({ finalizer: true }),
+      prime: { ...prime({ phase: 'Pending' }), metadata: { ...prime().metadata, uid: 'p2' } },
+      strayVolumes: [stray()],
+    });
+    expect(planPopulation(given)).toMatchObject(releasesStray);
+  });
+
+  it('also when the user deletes the claim: the finalizer does not go before it', () => {
+    expect(planPopulation(observed({ claim: claim({ finalizer: true, deleting: true }), strayVolumes: [stray()] }))).toMatchObject(
+      releasesStray,
+    );
+  });
+
+  it('also when the claim was bound meanwhile', () => {
+    const given = observed({ claim: claim({ finalizer: true, phase: 'Bound', volumeName: 'pv-9' }), strayVolumes: [stray()] });
+    expect(planPopulation(given)).toMatchObject(releasesStray);
+  });
+
+  it('a PV no longer held is left to the PV controller', () => {
+    const given = observed({ claim: claim({ finalizer: true }), strayVolumes: [volume({ name: 'pv-old' })] });
+    expect(planPopulation(given)).toMatchObject({ action: 'createPrime' });
+  });
+});
