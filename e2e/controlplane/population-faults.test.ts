@@ -231,4 +231,9 @@ describe('the prime claim deleted mid-way', () => {
     );
     await populatedWithNothingLeft('prime-gone-held');
   }, 240_000);
+
+  it('after the restore Job succeeded: the Job goes and the claim is populated anew, not after the Job’s TTL', async () => {
+    await primeDeletedAfter('collectJob', 'prime-gone-collected', false);
+    await populatedWithNothingLeft('prime-gone-collected');
+  }, 240_000);
 });

@@ -269,7 +269,17 @@ function planPopulate(o: PopulationObserved): PopulationStep {
       };
     }
     if (restoreSucceeded(result)) {
-      if (!prime) return wait(`prime claim ${primeClaimName(claim.metadata.uid!)} to be there again`);
+      // The prime (and the data in its volume) went after the Job: nothing to hand over, so
+      // the Job goes and the population starts over, rather than waiting out the Job's TTL.
+      if (!prime || deleting(prime))
+        return {
+          action: 'removeJob',
+          event: {
+            type: 'Warning',
+            reason: PopulatorEvent.PrimeLost,
+            message: `prime claim ${primeClaimName(claim.metadata.uid!)} was deleted after restore Job ${job.metadata.name} succeeded: the Job is removed and the restore starts over`,
+          },
+        };
       return { action: 'markPopulated', value: job.metadata.uid! };
     }
     if (prime && prime.metadata.annotations?.[LAST_FAILED_JOB] !== job.metadata.uid) return { action: 'recordFailure' };

@@ -558,4 +558,20 @@ describe('a prime claim lost before the hand-over', () => {
     const given = observed({ claim: claim({ finalizer: true }), strayVolumes: [volume({ name: 'pv-old' })] });
     expect(planPopulation(given)).toMatchObject({ action: 'createPrime' });
   });
+
+  it('the prime claim is gone after a successful Job: the Job goes and the population starts over', () => {
+    const given = {
+      claim: claim({ finalizer: true }),
+      restore: restore({ resolved: 'snapshot', collectedJobUID: 'j1' }),
+      job: job({ finished: 'Complete' }),
+      jobResult: restored,
+    };
+    expect(planPopulation(observed(given))).toMatchObject({
+      action: 'removeJob',
+      event: { type: 'Warning', reason: 'PopulatorPrimeLost' },
+    });
+    expect(planPopulation(observed({ ...given, prime: prime({ deleting: true }) }))).toMatchObject({ action: 'removeJob' });
+    // Then, the Job gone, a new prime claim.
+    expect(planPopulation(observed({ ...given, job: undefined, jobResult: undefined }))).toMatchObject({ action: 'createPrime' });
+  });
 });
