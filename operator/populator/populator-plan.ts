@@ -8,7 +8,7 @@
 // Every step is idempotent, and what the plan needs to know is in the API (annotations on
 // the prime claim and the PV), so a restarted populator resumes where the last one stopped.
 import type { KubeObject, OwnerReference } from '../kube/kube-client.js';
-import { isJobFinished, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import type { MoverResult } from '../mover/mover-contract.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
 import type { RestoreObject } from '../restore/restore-job.js';
@@ -85,7 +85,7 @@ export interface PopulationObserved {
    */
   strayVolumes?: Volume[];
   job?: JobObject;
-  /** The Job's result, once it has finished. */
+  /** The Job's result, once it has finished and its Pod is in the cache. */
   jobResult?: MoverResult;
   /** The repository status.resolved names. */
   repository?: AnyRepository;
@@ -248,7 +248,8 @@ function planPopulate(o: PopulationObserved): PopulationStep {
     const job = o.job;
     if (deleting(job)) return wait(`restore Job ${job.metadata.name} to be gone`, SHORT_WAIT_MS);
     if (!isJobFinished(job)) return wait(`restore Job ${job.metadata.name} to finish`);
-    const result = o.jobResult!;
+    const result = o.jobResult;
+    if (!result) return wait(`the Pod of restore Job ${job.metadata.name} to be seen`, RESULT_PENDING_REQUEUE_MS);
     // The result goes into the Restore's status before anything else happens to the Job
     // (unless the status follows another claim: then the result is told in an Event only).
     const collected =

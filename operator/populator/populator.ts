@@ -186,7 +186,7 @@ export class RestorePopulator extends KindOperator {
             v.spec.claimRef.uid !== prime?.metadata.uid,
         ),
       job,
-      jobResult: job && isJobFinished(job) ? this.moverJobs.result(job) : undefined,
+      jobResult: job && isJobFinished(job) ? this.moverJobs.result(job, this.ctx.now()) : undefined,
       repository,
       now: this.ctx.now(),
       retry: this.retry,

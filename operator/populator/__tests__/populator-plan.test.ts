@@ -410,6 +410,10 @@ describe('a failed restore Job', () => {
     expect(planPopulation(after(20, 5 * 60_000))).toMatchObject({ action: 'startJob' });
   });
 
+  it('a finished Job whose Pod is not seen yet is waited for briefly, never collected without a result', () => {
+    expect(planPopulation(observed({ ...failedJob, jobResult: undefined }))).toMatchObject({ action: 'wait', requeueAfterMs: 1000 });
+  });
+
   it('a Job being deleted is waited for, never adopted', () => {
     expect(planPopulation(observed({ ...failedJob, job: job({ finished: 'Failed', deleting: true }) }))).toMatchObject({ action: 'wait' });
   });
