@@ -215,6 +215,7 @@ describe('whose word a restore takes', () => {
     ]);
     const tenant = await serviceAccountClient(t.client, t.ns, 'tenant');
     const format = join(await volumeDir('nas'), 'kopia.repository.f');
+    let stopped = false;
     try {
       // Pinned while the repository is fine; then its storage "did not mount": the real mover fails.
       await restore('forged', { source: { fromConfig: { name: 'app' } }, target: { pvc: { name: 'forged-target' } } });
@@ -233,6 +234,7 @@ describe('whose word a restore takes', () => {
       );
       // The operator pauses, so the forged Pod is surely there when the result is read (a real attacker races for it).
       await operator.stop();
+      stopped = true;
       expect((await t.client.get<Obj>(KopiaRestores, t.ns, 'forged')).status.phase).toBe('Restoring');
       await until('the restore Job to fail', async () =>
         ((await t.client.get<Obj>(Jobs, t.ns, 'kopia-restore-forged')).status?.conditions ?? []).some(
@@ -269,6 +271,7 @@ describe('whose word a restore takes', () => {
       );
       renameSync(`${format}.away`, format);
       operator = await startTestOperator(t.ns);
+      stopped = false;
       const done = await finished('forged');
       expect(done.status.phase).toBe('Failed');
       expect(done.status.progress?.restoredFiles).not.toBe(4242);
@@ -279,6 +282,8 @@ describe('whose word a restore takes', () => {
       } catch {
         // put back already
       }
+      // The rest of the file (and afterAll) needs a running operator, whatever happened here.
+      if (stopped) operator = await startTestOperator(t.ns);
       tenant.close();
       await grant.remove();
     }
