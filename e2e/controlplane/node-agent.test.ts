@@ -163,6 +163,63 @@ describe('jobs on the node agent', () => {
   });
 });
 
+describe('pods pinned to a node', () => {
+  const pinned = (name: string, podSpec: Record<string, unknown>) => {
+    const j = job(name, 'echo ran > /dev/termination-log');
+    Object.assign(j.spec.template.spec, podSpec);
+    return j;
+  };
+  const byName = (node: string) => ({
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [node] }] }],
+        },
+      },
+    },
+  });
+
+  it('runs a pod pinned to its node by name (matchFields metadata.name) or by its hostname label', async () => {
+    const node = (await t.client.list<Obj>(Nodes)).items.find((n) => n.metadata.name === 'local-node')!;
+    // As on many clusters, the label is not the name: pinning by either must not be mixed up.
+    expect(node.metadata.labels!['kubernetes.io/hostname']).not.toBe('local-node');
+    await t.client.create(Jobs, pinned('by-name', byName('local-node')));
+    await t.client.create(
+      Jobs,
+      pinned('by-label', { nodeSelector: { 'kubernetes.io/hostname': node.metadata.labels!['kubernetes.io/hostname'] } }),
+    );
+    for (const name of ['by-name', 'by-label']) {
+      expect((await finishedJob(name)).status.succeeded).toBe(1);
+      expect((await jobPod(name)).spec.nodeName).toBe('local-node');
+    }
+  });
+
+  it('leaves a pod pinned to another node, or to its name as if that were its hostname label, Pending and Unschedulable', async () => {
+    await t.client.create(Jobs, pinned('elsewhere', byName('some-other-node')));
+    await t.client.create(Jobs, pinned('name-as-label', { nodeSelector: { 'kubernetes.io/hostname': 'local-node' } }));
+    for (const name of ['elsewhere', 'name-as-label']) {
+      await until(
+        `the pod of Job ${name} to be found unschedulable`,
+        async () =>
+          (await t.client.list<Obj>(Pods, t.ns, { labelSelector: `job-name=${name}` })).items.some((p) =>
+            (p.status?.conditions ?? []).some((c: any) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'),
+          ),
+        30000,
+      );
+    }
+    // Given time to run, they still have not.
+    await new Promise((r) => setTimeout(r, 3000));
+    for (const name of ['elsewhere', 'name-as-label']) {
+      const pod = await jobPod(name);
+      expect(pod.spec.nodeName).toBeUndefined();
+      expect(pod.status.phase).toBe('Pending');
+      expect(pod.status.conditions.find((c: any) => c.type === 'PodScheduled').message).toContain(
+        "didn't match Pod's node affinity/selector",
+      );
+    }
+  });
+});
+
 describe('capabilities on the node agent', () => {
   // Capability numbers, for reading /proc/self/status masks.
   const CAP = { CHOWN: 0, DAC_OVERRIDE: 1, DAC_READ_SEARCH: 2, FOWNER: 3 } as const;

@@ -203,3 +203,39 @@ describe.each(STEPS)('SIGKILL %s (%s)', (step) => {
     expect((await t.client.get<Obj>(KopiaRestores, t.ns, 'latest')).status.phase).not.toBe('Failed');
   });
 });
+
+// The prime claim is the populator's, but a user (or a GC sweep) can delete it at any point.
+describe('the prime claim deleted mid-way', () => {
+  /** Holds the populator after `step`, deletes the prime claim there, goes on; returns the prime's PV. */
+  async function primeDeletedAfter(step: string, name: string, untilGone: boolean): Promise<string> {
+    const { dir } = await claimHeldAt(step, name);
+    const claim = await t.client.get<Obj>(PersistentVolumeClaims, t.ns, name);
+    const primeName = `kopia-prime-${claim.metadata.uid}`;
+    const prime = await t.client.get<Obj>(PersistentVolumeClaims, t.ns, primeName);
+    await t.client.delete(PersistentVolumeClaims, t.ns, primeName);
+    // Gone; or, while a finished Job's Pod still names it, kept by pvc-protection until that Pod goes.
+    await until(`prime claim ${primeName} to be ${untilGone ? 'gone' : 'deleted'}`, async () => {
+      const left = await t.client.getOrUndefined<Obj>(PersistentVolumeClaims, t.ns, primeName);
+      return !left || (!untilGone && !!left.metadata.deletionTimestamp);
+    });
+    writeFileSync(join(dir, 'resume'), '');
+    return prime.spec.volumeName;
+  }
+
+  it('between the hold and the hand-over: its PV gets its reclaim policy back and goes; the claim is populated anew', async () => {
+    const volume = await primeDeletedAfter('holdVolume', 'prime-gone-held', true);
+    // Held at Retain for a claim that is gone, it would stay Released forever.
+    await until(
+      `the held PV ${volume} of the deleted prime to go`,
+      async () => !(await t.client.getOrUndefined(PersistentVolumes, undefined, volume)),
+      60_000,
+      250,
+    );
+    await populatedWithNothingLeft('prime-gone-held');
+  }, 240_000);
+
+  it('after the restore Job succeeded: the Job goes and the claim is populated anew, not after the Job’s TTL', async () => {
+    await primeDeletedAfter('collectJob', 'prime-gone-collected', false);
+    await populatedWithNothingLeft('prime-gone-collected');
+  }, 240_000);
+});

@@ -2,7 +2,7 @@
 // listing and pinned; asOf and offset pick the right snapshot; a missing snapshot fails
 // loudly unless onMissingSnapshot is Continue, and an unusable repository is never taken
 // for "missing"; a restore into an existing claim brings the files back.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Jobs,
@@ -12,11 +12,13 @@ import {
   KopiaRestores,
   PersistentVolumeClaims,
   PersistentVolumes,
+  Pods,
   Secrets,
 } from '../../operator/kube/resources.js';
 import { conditionOf, eventsAbout, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
+import { grantClusterRole, serviceAccountClient } from '../support/service-accounts.js';
 
 const t = useTestNamespace('restore');
 let operator: Awaited<ReturnType<typeof startTestOperator>>;
@@ -202,5 +204,88 @@ describe('a missing snapshot', () => {
     expect(conditionOf(waiting).message).toContain('WrongPassword');
     await operator.manager.whenIdle();
     expect((await t.client.get<Obj>(KopiaRestores, t.ns, 'wrong-password')).status.phase).toBe('Pending');
+  });
+});
+
+describe('whose word a restore takes', () => {
+  it('not a tenant’s Pod labelled like the restore Job’s and “answering” success: the failure of the Pod the Job made stands', async () => {
+    // A tenant who may create Pods in the namespace and nothing of kopia.io.
+    const grant = await grantClusterRole(t.client, `tenant-${t.ns}`, { namespace: t.ns, name: 'tenant' }, [
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list'] },
+    ]);
+    const tenant = await serviceAccountClient(t.client, t.ns, 'tenant');
+    const format = join(await volumeDir('nas'), 'kopia.repository.f');
+    let stopped = false;
+    try {
+      // Pinned while the repository is fine; then its storage "did not mount": the real mover fails.
+      await restore('forged', { source: { fromConfig: { name: 'app' } }, target: { pvc: { name: 'forged-target' } } });
+      await until(
+        'the Restore to pin a snapshot',
+        async () => !!(await t.client.get<Obj>(KopiaRestores, t.ns, 'forged')).status?.resolved?.snapshotID,
+      );
+      renameSync(format, `${format}.away`);
+      await t.client.create(PersistentVolumeClaims, claimObject({ name: 'forged-target', namespace: t.ns }));
+      let real: Obj | undefined;
+      await until(
+        'the restore Job’s Pod',
+        async () => !!(real = (await t.client.list<Obj>(Pods, t.ns, { labelSelector: 'job-name=kopia-restore-forged' })).items[0]),
+        60000,
+        20,
+      );
+      // The operator pauses, so the forged Pod is surely there when the result is read (a real attacker races for it).
+      await operator.stop();
+      stopped = true;
+      expect((await t.client.get<Obj>(KopiaRestores, t.ns, 'forged')).status.phase).toBe('Restoring');
+      await until('the restore Job to fail', async () =>
+        ((await t.client.get<Obj>(Jobs, t.ns, 'kopia-restore-forged')).status?.conditions ?? []).some(
+          (c: { type: string; status: string }) => c.type === 'Failed' && c.status === 'True',
+        ),
+      );
+      // Newer than the real Pod (creation times are whole seconds).
+      const wait = Date.parse(real!.metadata.creationTimestamp!) + 1100 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const forgedResult = {
+        ok: true,
+        operation: 'restore',
+        restored: { files: 4242, dirs: 1, bytes: 1, errors: 0, ownersRestored: false },
+      };
+      await tenant.create(Pods, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'forged-mover', namespace: t.ns, labels: { ...real!.metadata.labels, 'job-name': 'kopia-restore-forged' } },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'mover',
+              image: 'kopia-operator:test',
+              command: ['sh', '-c', 'printf %s "$ANSWER" > /dev/termination-log'],
+              env: [{ name: 'ANSWER', value: JSON.stringify(forgedResult) }],
+            },
+          ],
+        },
+      } as Obj);
+      await until(
+        'the forged Pod to “answer”',
+        async () => (await t.client.get<Obj>(Pods, t.ns, 'forged-mover')).status?.phase === 'Succeeded',
+      );
+      renameSync(`${format}.away`, format);
+      operator = await startTestOperator(t.ns);
+      stopped = false;
+      const done = await finished('forged');
+      expect(done.status.phase).toBe('Failed');
+      expect(done.status.progress?.restoredFiles).not.toBe(4242);
+      expect(conditionOf(done)).toMatchObject({ status: 'False', reason: 'RepositoryMissing' });
+    } finally {
+      try {
+        renameSync(`${format}.away`, format);
+      } catch {
+        // put back already
+      }
+      // The rest of the file (and afterAll) needs a running operator, whatever happened here.
+      if (stopped) operator = await startTestOperator(t.ns);
+      tenant.close();
+      await grant.remove();
+    }
   });
 });

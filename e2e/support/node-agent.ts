@@ -66,6 +66,11 @@ type Obj = KubeObject & { spec?: any; status?: any };
 
 export interface NodeAgentOptions {
   nodeName?: string;
+  /**
+   * The node's kubernetes.io/hostname label; by default not its name, as on many clusters,
+   * so that anything pinning pods by that label instead of the name fails here too.
+   */
+  hostnameLabel?: string;
   /** Where volumes, pod scratch space and logs live. */
   dataDir: string;
   /** Directory holding the kopia binary; copied where non-root containers can run it. */
@@ -254,8 +259,46 @@ export function imageUnreadableReason(imageRoot: string, files: string[]): strin
   return undefined;
 }
 
+/** A required node selector term's requirement, as kube-scheduler reads it. */
+function requirementMatches(r: { key: string; operator: string; values?: string[] }, value: string | undefined): boolean {
+  const values = r.values ?? [];
+  switch (r.operator) {
+    case 'In':
+      return value !== undefined && values.includes(value);
+    case 'NotIn':
+      return value === undefined || !values.includes(value);
+    case 'Exists':
+      return value !== undefined;
+    case 'DoesNotExist':
+      return value === undefined;
+    case 'Gt':
+    case 'Lt':
+      return value !== undefined && (r.operator === 'Gt' ? Number(value) > Number(values[0]) : Number(value) < Number(values[0]));
+    default:
+      return false;
+  }
+}
+
+/** Whether the pod's nodeSelector and required node affinity admit this node (name and labels), as kube-scheduler decides. */
+export function podFitsNode(pod: Obj, node: { name: string; labels: Record<string, string> }): boolean {
+  for (const [k, v] of Object.entries<string>(pod.spec?.nodeSelector ?? {})) if (node.labels[k] !== v) return false;
+  const required = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (!required) return true;
+  // The terms are ORed, a term's requirements ANDed; a term with none matches no node.
+  return (required.nodeSelectorTerms ?? []).some((term: any) => {
+    const expressions: any[] = term.matchExpressions ?? [];
+    const fields: any[] = term.matchFields ?? [];
+    if (expressions.length + fields.length === 0) return false;
+    return (
+      expressions.every((r) => requirementMatches(r, node.labels[r.key])) &&
+      fields.every((r) => r.key === 'metadata.name' && requirementMatches(r, node.name))
+    );
+  });
+}
+
 export class NodeAgent {
   readonly nodeName: string;
+  private readonly nodeLabels: Record<string, string>;
   private readonly pods: Informer<Obj>;
   private readonly pvcs: Informer<Obj>;
   private readonly pvs: Informer<Obj>;
@@ -278,6 +321,7 @@ export class NodeAgent {
     private readonly opts: NodeAgentOptions,
   ) {
     this.nodeName = opts.nodeName ?? 'local-node';
+    this.nodeLabels = { 'kubernetes.io/hostname': opts.hostnameLabel ?? `${this.nodeName}.lan`, 'kubernetes.io/os': 'linux' };
     this.images = new Set(opts.images ?? ['kopia-operator']);
     this.log = opts.log ?? (() => undefined);
     this.toolsDir = join(opts.dataDir, 'bin');
@@ -376,7 +420,7 @@ export class NodeAgent {
     const node = {
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux' } },
+      metadata: { name: this.nodeName, labels: this.nodeLabels },
     };
     try {
       await this.client.create(Nodes, node as KubeObject);
@@ -514,7 +558,11 @@ export class NodeAgent {
         },
         nodeAffinity: {
           required: {
-            nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [this.nodeName] }] }],
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [this.nodeLabels['kubernetes.io/hostname']] }],
+              },
+            ],
           },
         },
       },
@@ -654,6 +702,9 @@ export class NodeAgent {
   }
 
   private async schedule(pod: Obj): Promise<{ requeueAfterMs?: number } | void> {
+    // The only node this scheduler knows is its own: a pod pinned elsewhere waits, as kube-scheduler leaves it.
+    if (!podFitsNode(pod, { name: this.nodeName, labels: this.nodeLabels }))
+      return this.unschedulable(pod, "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.");
     for (const vol of pod.spec.volumes ?? []) {
       if (!vol.persistentVolumeClaim) continue;
       const claimKey = `${pod.metadata.namespace}/${vol.persistentVolumeClaim.claimName}`;

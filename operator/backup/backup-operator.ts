@@ -21,7 +21,7 @@ import {
 } from '../kube/resources.js';
 import { buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { backupCapabilities } from '../jobs/mover-privileges.js';
-import { isJobFinished, moverRequestOf, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { BackupRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
@@ -155,7 +155,8 @@ export class BackupOperator extends KindOperator {
     }
     if (job) {
       if (!isJobFinished(job)) return { status };
-      const result = this.moverJobs.result(job);
+      const result = this.moverJobs.result(job, now);
+      if (!result) return { status, requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
       const ran = moverRequestOf<BackupRequest>(job);
       const next = statusFromBackupResult(status, result, job.metadata.uid!, generation, now);
       if (next.phase === 'Succeeded') next.pinned = !!ran?.pin;

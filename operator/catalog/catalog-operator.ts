@@ -18,7 +18,7 @@ import {
   Secrets,
 } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
-import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import type { CatalogRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { identityString } from '../backupconfig/backupconfig-identity.js';
@@ -144,6 +144,7 @@ export class CatalogOperator extends KindOperator {
     if (job && job.metadata.uid === catalog.collectedJobUID) return void (await this.moverJobs.remove(job));
     if (job) {
       const status = await this.collect(repo, job);
+      if (!status) return { requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
       const written = await writeStatus(this.ctx.client, type, repo, status, this.written);
       if (written === 'conflict') return { requeueAfterMs: 200 };
       this.intake.forget(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
@@ -222,11 +223,12 @@ export class CatalogOperator extends KindOperator {
     await this.moverJobs.start(job);
   }
 
-  /** Mirrors the uploaded listing and returns the repository status that records it. */
-  private async collect(repo: RepoObject, job: JobObject): Promise<RepositoryStatus> {
+  /** Mirrors the uploaded listing and returns the repository status that records it (undefined: the Job's Pod is not in the cache yet). */
+  private async collect(repo: RepoObject, job: JobObject): Promise<RepositoryStatus | undefined> {
     const status = structuredClone(repo.status ?? {});
     const now = this.ctx.now();
-    const result = this.moverJobs.result(job);
+    const result = this.moverJobs.result(job, now);
+    if (!result) return undefined;
     const snapshots = this.intake.get(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
     const base = { ...status.catalog, collectedJobUID: job.metadata.uid, lastSyncTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
     if (!result.ok || !snapshots) {

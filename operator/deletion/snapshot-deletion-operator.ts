@@ -9,7 +9,7 @@ import type { Backup, RepositoryStatus } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { Jobs, KopiaBackups, KopiaClusterRepositories, KopiaRepositories, Pods, Secrets } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
-import { isJobFinished, moverRequestOf, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { EDIT_PIN_LIMIT, type EditRequest } from '../mover/mover-contract.js';
 import { SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
@@ -179,7 +179,8 @@ export class SnapshotDeletionOperator extends KindOperator {
     const status = repo.status ?? {};
     if (job.metadata.uid === status.deletions?.collectedJobUID) return void (await this.moverJobs.remove(job));
     const request = moverRequestOf<EditRequest>(job);
-    const result = this.moverJobs.result(job);
+    const result = this.moverJobs.result(job, this.ctx.now());
+    if (!result) return { requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
     const edited = result.ok ? result.edited : undefined;
     const release = job.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION];
     const deletions = {

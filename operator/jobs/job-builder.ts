@@ -133,7 +133,17 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
     volumes.push({ name: 'data', persistentVolumeClaim: { claimName: input.data.claimName, readOnly: input.data.readOnly } });
     mounts.push({ name: 'data', mountPath: input.data.mountPath, readOnly: input.data.readOnly });
   }
-  const nodeSelector = { ...input.mover?.nodeSelector, ...(input.nodeName ? { 'kubernetes.io/hostname': input.nodeName } : {}) };
+  const nodeSelector = { ...input.mover?.nodeSelector };
+  // Pinned by the node's name: its kubernetes.io/hostname label differs from the name on many clusters.
+  const affinity = input.nodeName
+    ? {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [input.nodeName] }] }],
+          },
+        },
+      }
+    : undefined;
   const podSpec = {
     restartPolicy: 'Never',
     securityContext: {
@@ -144,6 +154,7 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
       seccompProfile: { type: 'RuntimeDefault' },
     },
     ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
+    ...(affinity ? { affinity } : {}),
     ...(input.mover?.priorityClassName ? { priorityClassName: input.mover.priorityClassName } : {}),
     containers: [
       {

@@ -3,7 +3,8 @@
 //   observe  — the Job under its deterministic name, from the informer cache;
 //   start    — create it; AlreadyExists means another pass (or a previous process) made
 //              it, and it is adopted, never duplicated;
-//   collect  — read the result from its Pod's termination message; the owner writes the
+//   collect  — read the result from the termination message of the Pod it created (not yet
+//              in the cache: the owner looks again shortly); the owner writes the
 //              result **and the Job's UID** into its status;
 //   remove   — only after that status write, delete the Job with a UID precondition, so a
 //              failed DELETE loses nothing (the status already holds the result and the
@@ -27,6 +28,26 @@ export function moverRequestOf<T extends MoverRequest>(job: JobObject): T | unde
   return raw ? (JSON.parse(raw) as T) : undefined;
 }
 
+/**
+ * How long after a Job finished its Pod may be missing from the cache before the Job alone
+ * is believed (the Pod's watch event can trail the Job's; a Pod deleted by hand never comes).
+ */
+export const POD_CACHE_GRACE_MS = 60_000;
+/** Looks again after this while a finished Job's Pod is not in the cache yet. */
+export const RESULT_PENDING_REQUEUE_MS = 1_000;
+
+/** The Job counts a Pod that ran to an end (so that Pod holds the answer). */
+function ranPod(job: JobObject): boolean {
+  return (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0;
+}
+
+/** When the Job's Complete or Failed condition was set (epoch ms; 0 if it says nothing). */
+function finishedAt(job: JobObject): number {
+  const done = (job.status?.conditions ?? []).find((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  const at = Date.parse(done?.lastTransitionTime ?? job.status?.completionTime ?? '');
+  return Number.isNaN(at) ? 0 : at;
+}
+
 export class MoverJobs {
   constructor(
     private readonly client: KubeClient,
@@ -47,12 +68,22 @@ export class MoverJobs {
     }
   }
 
-  /** The mover's answer: its termination message, else why the Job or Pod failed. */
-  result(job: JobObject): MoverResult {
+  /**
+   * The mover's answer: its termination message, else why the Job or Pod failed; undefined
+   * while a finished Job's Pod is not in the cache yet (the owner looks again shortly).
+   * Only the Pod the Job created counts (its controller owner reference): anyone who may
+   * create Pods in the namespace can label one like it and have it "answer".
+   */
+  result(job: JobObject, now: Date): MoverResult | undefined {
     const pods = this.pods
       .list()
-      .filter((p) => p.metadata.namespace === job.metadata.namespace && p.metadata.labels?.['job-name'] === job.metadata.name)
+      .filter(
+        (p) =>
+          p.metadata.namespace === job.metadata.namespace &&
+          (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.uid === job.metadata.uid),
+      )
       .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
+    if (pods.length === 0 && ranPod(job) && now.getTime() - finishedAt(job) < POD_CACHE_GRACE_MS) return undefined;
     const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
     if (terminated?.message) return parseMoverResult(terminated.message);
     // Killed before it could answer (OOMKilled, say): the container's own reason says why. A

@@ -6,7 +6,7 @@ import type { MaintenanceSpec, MaintenanceStatus, RepositoryReference } from '..
 import { controllerReference, type KubeObject } from '../kube/kube-client.js';
 import { Jobs, KopiaClusterRepositories, KopiaMaintenances, KopiaRepositories, Namespaces, Pods, Secrets } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
-import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { MaintenanceRequest, MoverResult } from '../mover/mover-contract.js';
@@ -67,6 +67,8 @@ interface Act {
   /** The result collected in this pass, for Events. */
   collected?: { result: MoverResult; purpose?: JobPurpose };
   started?: { purpose: JobPurpose; jobName: string };
+  /** The Job finished but its Pod is not in the cache yet: look again shortly. */
+  resultPending?: boolean;
 }
 
 export class MaintenanceOperator extends KindOperator {
@@ -152,6 +154,7 @@ export class MaintenanceOperator extends KindOperator {
     await this.announce(maintenance, before, plan.status, act, owner);
     const written = await writeStatus(this.ctx.client, KopiaMaintenances, maintenance, plan.status, this.written);
     if (written === 'conflict') return { requeueAfterMs: 200 };
+    if (act.resultPending) return { requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
     // With the result stored, the Job may go; a failed delete is retried with backoff.
     if (act.remove && written !== 'gone') await this.moverJobs.remove(act.remove);
     if (plan.step.action === 'idle' && (plan.status.conditions ?? []).some((c) => c.type === ConditionType.Ready && c.status === 'False'))
@@ -176,7 +179,11 @@ export class MaintenanceOperator extends KindOperator {
         return { remove: ctx.job };
       case 'collect': {
         const job = ctx.job!;
-        const result = this.moverJobs.result(job);
+        const result = this.moverJobs.result(job, this.ctx.now());
+        if (!result) {
+          plan.status.jobName = ctx.jobName;
+          return { resultPending: true };
+        }
         const purpose = purposeOf(job);
         Object.assign(
           plan.status,

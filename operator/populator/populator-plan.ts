@@ -8,7 +8,7 @@
 // Every step is idempotent, and what the plan needs to know is in the API (annotations on
 // the prime claim and the PV), so a restarted populator resumes where the last one stopped.
 import type { KubeObject, OwnerReference } from '../kube/kube-client.js';
-import { isJobFinished, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import type { MoverResult } from '../mover/mover-contract.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
 import type { ClaimResolution } from '../../generated/types.js';
@@ -81,8 +81,14 @@ export interface PopulationObserved {
   primeVolume?: Volume;
   /** The PV whose claimRef names the user's claim: handed over by us, or bound some other way. */
   claimVolume?: Volume;
+  /**
+   * PVs we hold (our annotation) whose claimRef names the prime claim by name but not the prime
+   * there is now: the prime was deleted between the hold and the hand-over, so only this
+   * annotation and name still lead to them.
+   */
+  strayVolumes?: Volume[];
   job?: JobObject;
-  /** The Job's result, once it has finished. */
+  /** The Job's result, once it has finished and its Pod is in the cache. */
   jobResult?: MoverResult;
   /** The repository this claim's answer names. */
   repository?: AnyRepository;
@@ -144,10 +150,28 @@ export function restoreName(claim: Claim): string {
 /** The next step for one claim. */
 export function planPopulation(o: PopulationObserved): PopulationStep {
   if (!isPopulatorClaim(o.claim)) return none('the claim names no kopia.io Restore');
+  // Whatever the stage: a PV held for a prime that is gone would stay Released at Retain forever.
+  const stray = o.strayVolumes?.find(isHeld);
+  if (stray) return releaseStrayVolume(o.claim, stray);
   if (deleting(o.claim)) return planCleanup(o);
   if (o.claim.status?.phase === 'Bound') return planAfterBinding(o);
   if (o.claimVolume) return planAfterHandOver(o);
   return planPopulate(o);
+}
+
+/** A PV held for a prime claim deleted before the hand-over: its own reclaim policy decides its fate again. */
+function releaseStrayVolume(claim: Claim, volume: Volume): PopulationStep {
+  const name = volume.metadata.name!;
+  return {
+    action: 'releaseVolume',
+    volume: name,
+    finished: false,
+    event: {
+      type: 'Warning',
+      reason: PopulatorEvent.PrimeLost,
+      message: `prime claim ${primeClaimName(claim.metadata.uid!)} was deleted before its volume was handed over: PersistentVolume ${name} gets reclaim policy ${volume.metadata.annotations![HELD_RECLAIM_POLICY]} back, and the restore starts over`,
+    },
+  };
 }
 
 /** The user deleted the claim: everything temporary goes, the PV with it unless handed over and kept by policy. */
@@ -227,7 +251,8 @@ function planPopulate(o: PopulationObserved): PopulationStep {
     const job = o.job;
     if (deleting(job)) return wait(`restore Job ${job.metadata.name} to be gone`, SHORT_WAIT_MS);
     if (!isJobFinished(job)) return wait(`restore Job ${job.metadata.name} to finish`);
-    const result = o.jobResult!;
+    const result = o.jobResult;
+    if (!result) return wait(`the Pod of restore Job ${job.metadata.name} to be seen`, RESULT_PENDING_REQUEUE_MS);
     // The result goes into the Restore's status before anything else happens to the Job
     // (unless the status follows another claim: then the result is told in an Event only).
     const collected =
@@ -248,7 +273,17 @@ function planPopulate(o: PopulationObserved): PopulationStep {
       };
     }
     if (restoreSucceeded(result)) {
-      if (!prime) return wait(`prime claim ${primeClaimName(claim.metadata.uid!)} to be there again`);
+      // The prime (and the data in its volume) went after the Job: nothing to hand over, so
+      // the Job goes and the population starts over, rather than waiting out the Job's TTL.
+      if (!prime || deleting(prime))
+        return {
+          action: 'removeJob',
+          event: {
+            type: 'Warning',
+            reason: PopulatorEvent.PrimeLost,
+            message: `prime claim ${primeClaimName(claim.metadata.uid!)} was deleted after restore Job ${job.metadata.name} succeeded: the Job is removed and the restore starts over`,
+          },
+        };
       return { action: 'markPopulated', value: job.metadata.uid! };
     }
     if (prime && prime.metadata.annotations?.[LAST_FAILED_JOB] !== job.metadata.uid) return { action: 'recordFailure' };

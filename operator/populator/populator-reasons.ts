@@ -16,6 +16,8 @@ export const PopulatorEvent = {
   Created: 'PopulatorCreated',
   /** The restore Job failed; it is deleted and started again after a backoff. */
   Failed: 'PopulatorFailed',
+  /** The prime claim was deleted before its volume was handed over: its held PV is let go (or its finished Job dropped), the restore starts over. */
+  PrimeLost: 'PopulatorPrimeLost',
   /** The volume is the claim's, with its reclaim policy put back. */
   Finished: 'PopulatorFinished',
 } as const;

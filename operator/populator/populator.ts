@@ -36,6 +36,7 @@ import {
   handOverPatch,
   HANDED_OVER,
   holdVolumePatch,
+  isHeld,
   isPopulatorClaim,
   POPULATED,
   planPopulation,
@@ -178,8 +179,17 @@ export class RestorePopulator extends KindOperator {
       claimVolume: claim.spec?.volumeName
         ? this.volumes.get(claim.spec.volumeName)
         : this.volumes.list().find((v) => v.spec?.claimRef?.uid === uid),
+      strayVolumes: this.volumes
+        .list()
+        .filter(
+          (v) =>
+            isHeld(v) &&
+            v.spec?.claimRef?.namespace === ns &&
+            v.spec.claimRef.name === primeClaimName(uid) &&
+            v.spec.claimRef.uid !== prime?.metadata.uid,
+        ),
       job,
-      jobResult: job && isJobFinished(job) ? this.moverJobs.result(job) : undefined,
+      jobResult: job && isJobFinished(job) ? this.moverJobs.result(job, this.ctx.now()) : undefined,
       repository,
       now: this.ctx.now(),
       retry: this.retry,
@@ -190,7 +200,7 @@ export class RestorePopulator extends KindOperator {
     const { client } = this.ctx;
     const { claim, prime, job } = o;
     const ns = claim.metadata.namespace!;
-    const volume = (name: string) => [o.claimVolume, o.primeVolume].find((v) => v?.metadata.name === name)!;
+    const volume = (name: string) => [o.claimVolume, o.primeVolume, ...(o.strayVolumes ?? [])].find((v) => v?.metadata.name === name)!;
     switch (step.action) {
       case 'none':
       case 'wait':

@@ -16,7 +16,7 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR, shortHash, SPEC_HASH_ANNOTATION } from '../jobs/job-builder.js';
-import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { secretKeyUses, type SecretKeyUse } from '../jobs/repository-access.js';
 import {
@@ -204,7 +204,8 @@ export abstract class RepositoryReconciler extends KindOperator {
       case 'remove':
         return { status, remove: job, requeueAfterMs: intervalMs };
       case 'collect': {
-        const result = this.moverJobs.result(job!);
+        const result = this.moverJobs.result(job!, now);
+        if (!result) return { status: statusVerifying(status, generation, now), requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
         // The request this Job ran for, read from the Job itself (the annotation may have moved on since).
         const ranFor = job!.metadata.annotations?.[REINITIALIZE_ANNOTATION];
         const next = statusFromResult(status, result, observed!, now, ranFor);

@@ -25,7 +25,7 @@ import {
   Secrets,
 } from '../kube/resources.js';
 import { LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
-import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import { canonicalIdentity, type MoverResult } from '../mover/mover-contract.js';
@@ -436,7 +436,9 @@ export class RestoreOperator extends KindOperator {
     if (job) {
       if (!isJobFinished(job)) return { status: target };
       if (job.metadata.uid === status.collectedJobUID) return { status: target, remove: job };
-      return { status: statusFromRestoreResult(target, this.moverJobs.result(job), job.metadata.uid!, generation, now), remove: job };
+      const result = this.moverJobs.result(job, now);
+      if (!result) return { status: target, requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
+      return { status: statusFromRestoreResult(target, result, job.metadata.uid!, generation, now), remove: job };
     }
     if (!this.claims.get(`${ns}/${claimName}`))
       return {

@@ -95,6 +95,26 @@ describe('mover Job', () => {
     expect(pod.containers[0].resources).toEqual({ limits: { memory: '1Gi' } });
   });
 
+  it('pins to a node by its name (matchFields), not by the hostname label, which may differ from it', () => {
+    const pod = (
+      buildMoverJob(input({ nodeName: 'ip-10-0-3-7.eu-west-1.compute.internal', mover: { nodeSelector: { disk: 'ssd' } } })) as any
+    ).spec.template.spec;
+    expect(pod.affinity).toEqual({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ip-10-0-3-7.eu-west-1.compute.internal'] }] },
+          ],
+        },
+      },
+    });
+    // The user's own selector stays as given; nothing is added to it.
+    expect(pod.nodeSelector).toEqual({ disk: 'ssd' });
+    const unpinned = (buildMoverJob(input()) as any).spec.template.spec;
+    expect(unpinned.affinity).toBeUndefined();
+    expect(unpinned.nodeSelector).toBeUndefined();
+  });
+
   it('mounts the filesystem backend volume at /repository', () => {
     const job = buildMoverJob(input({ filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName: 'nas' } } } })) as any;
     expect(job.spec.template.spec.volumes).toContainEqual({ name: 'repository', persistentVolumeClaim: { claimName: 'nas' } });

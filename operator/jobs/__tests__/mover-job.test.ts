@@ -1,23 +1,58 @@
 import type { KubeClient } from '../../kube/kube-client.js';
 import type { Informer } from '../../runtime/informer.js';
-import { MoverJobs, type JobObject } from '../mover-job.js';
+import { MoverJobs, POD_CACHE_GRACE_MS, type JobObject } from '../mover-job.js';
 
-/** MoverJobs.result reads only cached Pods: a list is enough (pure logic, no API server). */
-function jobsWithPod(terminated: Record<string, unknown> | undefined, podMessage?: string): { jobs: MoverJobs; job: JobObject } {
-  const job: JobObject = {
+const FINISHED_AT = '2026-11-27T00:01:00Z';
+const NOW = new Date(Date.parse(FINISHED_AT) + 1000);
+
+function failedJob(): JobObject {
+  return {
     metadata: { name: 'kopia-maintenance-nas', namespace: 'media', uid: 'j1' },
     status: {
+      failed: 1,
       conditions: [
-        { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' },
+        {
+          type: 'Failed',
+          status: 'True',
+          reason: 'BackoffLimitExceeded',
+          message: 'Job has reached the specified backoff limit',
+          lastTransitionTime: FINISHED_AT,
+        },
       ],
     },
   };
-  const pod: JobObject = {
-    metadata: { name: 'p', namespace: 'media', labels: { 'job-name': job.metadata.name! }, creationTimestamp: '2026-11-27T00:00:00Z' },
-    status: { message: podMessage, containerStatuses: [{ state: terminated ? { terminated } : {} }] },
+}
+
+/** A Pod of the Job: created by it (its controller owner reference) unless `forged`, when it only carries its job-name label. */
+function podOf(
+  job: JobObject,
+  o: { terminated?: Record<string, unknown>; message?: string; forged?: boolean; created?: string; name?: string },
+): JobObject {
+  return {
+    metadata: {
+      name: o.name ?? 'p',
+      namespace: 'media',
+      labels: { 'job-name': job.metadata.name! },
+      creationTimestamp: o.created ?? '2026-11-27T00:00:00Z',
+      ...(o.forged
+        ? {}
+        : {
+            ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name!, uid: job.metadata.uid!, controller: true }],
+          }),
+    },
+    status: { message: o.message, containerStatuses: [{ state: o.terminated ? { terminated: o.terminated } : {} }] },
   };
+}
+
+/** MoverJobs.result reads only cached Pods: a list is enough (pure logic, no API server). */
+function moverJobs(jobs: JobObject[], pods: JobObject[]): MoverJobs {
   const informer = (items: JobObject[]) => ({ list: () => items, get: () => undefined }) as unknown as Informer<JobObject>;
-  return { jobs: new MoverJobs({} as KubeClient, informer([job]), informer([pod])), job };
+  return new MoverJobs({} as KubeClient, informer(jobs), informer(pods));
+}
+
+function jobsWithPod(terminated: Record<string, unknown> | undefined, podMessage?: string): { jobs: MoverJobs; job: JobObject } {
+  const job = failedJob();
+  return { jobs: moverJobs([job], [podOf(job, { terminated, message: podMessage })]), job };
 }
 
 describe('a mover Job’s result', () => {
@@ -27,12 +62,12 @@ describe('a mover Job’s result', () => {
       reason: 'Error',
       message: '{"ok":false,"operation":"maintenance","errorClass":"Unreachable","message":"x"}',
     });
-    expect(jobs.result(job)).toMatchObject({ ok: false, errorClass: 'Unreachable' });
+    expect(jobs.result(job, NOW)).toMatchObject({ ok: false, errorClass: 'Unreachable' });
   });
 
   it('names the container’s reason when it was killed before answering (OOMKilled)', () => {
     const { jobs, job } = jobsWithPod({ exitCode: 137, reason: 'OOMKilled' });
-    expect(jobs.result(job)).toMatchObject({
+    expect(jobs.result(job, NOW)).toMatchObject({
       ok: false,
       errorClass: 'Other',
       message: expect.stringContaining('OOMKilled (exit code 137)'),
@@ -40,10 +75,66 @@ describe('a mover Job’s result', () => {
   });
 
   it('falls back to the Pod’s, then the Job’s failure for a plain crash', () => {
-    expect(jobsWithPod({ exitCode: 1, reason: 'Error' }, 'image not readable').jobs.result(jobsWithPod(undefined).job)).toMatchObject({
+    expect(jobsWithPod({ exitCode: 1, reason: 'Error' }, 'image not readable').jobs.result(jobsWithPod(undefined).job, NOW)).toMatchObject({
       message: 'image not readable',
     });
     const { jobs, job } = jobsWithPod({ exitCode: 1, reason: 'Error' });
-    expect(jobs.result(job)).toMatchObject({ message: expect.stringContaining('BackoffLimitExceeded') });
+    expect(jobs.result(job, NOW)).toMatchObject({ message: expect.stringContaining('BackoffLimitExceeded') });
+  });
+});
+
+describe('whose Pod a result is read from', () => {
+  const success = '{"ok":true,"operation":"restore","restored":{"files":4242,"dirs":1,"bytes":1,"errors":0,"ownersRestored":false}}';
+  const failure = '{"ok":false,"operation":"restore","errorClass":"RepositoryMissing","message":"no repository"}';
+
+  it('only the Pod the Job created: a newer Pod that merely carries its job-name label (anyone can make one) is not it', () => {
+    const job = failedJob();
+    const jobs = moverJobs(
+      [job],
+      [
+        podOf(job, { name: 'real', terminated: { exitCode: 1, reason: 'Error', message: failure } }),
+        podOf(job, {
+          name: 'forged',
+          forged: true,
+          created: '2026-11-27T00:00:30Z',
+          terminated: { exitCode: 0, reason: 'Completed', message: success },
+        }),
+      ],
+    );
+    expect(jobs.result(job, NOW)).toMatchObject({ ok: false, errorClass: 'RepositoryMissing' });
+  });
+
+  it('nor a Pod another Job (an earlier one of the same name) created', () => {
+    const job = failedJob();
+    const earlier = { ...failedJob(), metadata: { ...failedJob().metadata, uid: 'j0' } };
+    const jobs = moverJobs(
+      [job],
+      [podOf(earlier, { created: '2026-11-27T00:00:30Z', terminated: { exitCode: 0, reason: 'Completed', message: success } })],
+    );
+    expect(jobs.result(job, NOW)).toBeUndefined();
+  });
+
+  it('a finished Job whose Pod is not in the cache yet has no result yet: not "ended without a result"', () => {
+    const complete: JobObject = {
+      metadata: { name: 'kopia-restore-x', namespace: 'media', uid: 'j2' },
+      status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True', lastTransitionTime: FINISHED_AT }] },
+    };
+    const jobs = moverJobs([complete], []);
+    expect(jobs.result(complete, NOW)).toBeUndefined();
+    expect(jobs.result(failedJob(), NOW)).toBeUndefined();
+    // A Pod gone for good (deleted by hand) does not stall the owner: after a while the Job's word is taken.
+    const later = new Date(Date.parse(FINISHED_AT) + POD_CACHE_GRACE_MS + 1);
+    expect(jobs.result(complete, later)).toMatchObject({ ok: false, message: 'the mover ended without a result' });
+    expect(jobs.result(failedJob(), later)).toMatchObject({ ok: false, message: expect.stringContaining('BackoffLimitExceeded') });
+  });
+
+  it('a Job that failed without ever running a Pod has its result at once', () => {
+    const deadline: JobObject = {
+      metadata: { name: 'kopia-backup-x', namespace: 'media', uid: 'j3' },
+      status: {
+        conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'too long', lastTransitionTime: FINISHED_AT }],
+      },
+    };
+    expect(moverJobs([deadline], []).result(deadline, NOW)).toMatchObject({ ok: false, message: 'DeadlineExceeded: too long' });
   });
 });

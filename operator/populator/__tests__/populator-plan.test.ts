@@ -453,6 +453,10 @@ describe('a failed restore Job', () => {
     expect(planPopulation(after(20, 5 * 60_000))).toMatchObject({ action: 'startJob' });
   });
 
+  it('a finished Job whose Pod is not seen yet is waited for briefly, never collected without a result', () => {
+    expect(planPopulation(observed({ ...failedJob, jobResult: undefined }))).toMatchObject({ action: 'wait', requeueAfterMs: 1000 });
+  });
+
   it('a Job being deleted is waited for, never adopted', () => {
     expect(planPopulation(observed({ ...failedJob, job: job({ finished: 'Failed', deleting: true }) }))).toMatchObject({ action: 'wait' });
   });
@@ -560,5 +564,61 @@ describe('what the steps write', () => {
     expect(patch.metadata.annotations).toEqual({ [FAILURES]: '3', [LAST_FAILED_JOB]: 'j1', [LAST_FAILURE_TIME]: NOW.toISOString() });
     expect(nextAttemptAt(prime({ annotations: patch.metadata.annotations }), DEFAULT_RETRY)).toEqual(new Date(NOW.getTime() + 40_000));
     expect(nextAttemptAt(prime(), DEFAULT_RETRY)).toBeUndefined();
+  });
+});
+
+describe('a prime claim lost before the hand-over', () => {
+  // The PV still names the old prime (same name, its UID): Released, and Retain would keep it forever.
+  const stray = () => volume({ name: 'pv-old', held: 'Delete' });
+  const releasesStray = {
+    action: 'releaseVolume',
+    volume: 'pv-old',
+    finished: false,
+    event: { type: 'Warning', reason: 'PopulatorPrimeLost' },
+  };
+
+  it('its held PV gets its reclaim policy back before a new prime is made', () => {
+    expect(planPopulation(observed({ claim: claim({ finalizer: true }), strayVolumes: [stray()] }))).toMatchObject(releasesStray);
+  });
+
+  it('also once a new prime of the same name exists', () => {
+    const given = observed({
+      claim: claim({ finalizer: true }),
+      prime: { ...prime({ phase: 'Pending' }), metadata: { ...prime().metadata, uid: 'p2' } },
+      strayVolumes: [stray()],
+    });
+    expect(planPopulation(given)).toMatchObject(releasesStray);
+  });
+
+  it('also when the user deletes the claim: the finalizer does not go before it', () => {
+    expect(planPopulation(observed({ claim: claim({ finalizer: true, deleting: true }), strayVolumes: [stray()] }))).toMatchObject(
+      releasesStray,
+    );
+  });
+
+  it('also when the claim was bound meanwhile', () => {
+    const given = observed({ claim: claim({ finalizer: true, phase: 'Bound', volumeName: 'pv-9' }), strayVolumes: [stray()] });
+    expect(planPopulation(given)).toMatchObject(releasesStray);
+  });
+
+  it('a PV no longer held is left to the PV controller', () => {
+    const given = observed({ claim: claim({ finalizer: true }), strayVolumes: [volume({ name: 'pv-old' })] });
+    expect(planPopulation(given)).toMatchObject({ action: 'createPrime' });
+  });
+
+  it('the prime claim is gone after a successful Job: the Job goes and the population starts over', () => {
+    const given = {
+      claim: claim({ finalizer: true }),
+      restore: restore({ resolved: 'snapshot', collectedJobUID: 'j1' }),
+      job: job({ finished: 'Complete' }),
+      jobResult: restored,
+    };
+    expect(planPopulation(observed(given))).toMatchObject({
+      action: 'removeJob',
+      event: { type: 'Warning', reason: 'PopulatorPrimeLost' },
+    });
+    expect(planPopulation(observed({ ...given, prime: prime({ deleting: true }) }))).toMatchObject({ action: 'removeJob' });
+    // Then, the Job gone, a new prime claim.
+    expect(planPopulation(observed({ ...given, job: undefined, jobResult: undefined }))).toMatchObject({ action: 'createPrime' });
   });
 });
