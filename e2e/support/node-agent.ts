@@ -1103,6 +1103,8 @@ export class NodeAgent {
       });
       closeSync(log);
       state.children.add(child);
+      // Deleted while it was being started: it gets the SIGTERM the others got.
+      if (state.killed) signalContainer(child, 'SIGTERM');
       child.on('error', (e) => {
         state.children.delete(child);
         resolve({ code: 128, message: `cannot start container: ${e.message}` });
