@@ -18,7 +18,7 @@ import {
   Secrets,
 } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
-import { isJobFinished, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
+import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import type { CatalogRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { identityString } from '../backupconfig/backupconfig-identity.js';
@@ -65,6 +65,15 @@ const RETRY_AFTER_FAILURE_MS = 60_000;
 /** API requests in flight while mirroring (10,000 snapshots are 20,000 writes on a first sync). */
 const MIRROR_CONCURRENCY = 24;
 
+/** A complete listing of one repository: what Restores resolve against. */
+export interface Listing {
+  snapshots: ListedSnapshot[];
+  /** When the catalog Job was created (the API server's clock, whole seconds). */
+  listedAt: Date;
+  /** The repository listed (the Job's expected unique ID): a listing of another is no answer. */
+  uniqueID?: string;
+}
+
 export class CatalogOperator extends KindOperator {
   readonly kind = 'Catalog';
   private repositories!: Informer<RepoObject>;
@@ -79,7 +88,7 @@ export class CatalogOperator extends KindOperator {
   /** Repositories a Restore wants listed: listed even with the mirror turned off. */
   private readonly requested = new Set<string>();
   /** The last listing of each repository and when it began: what Restores resolve against. */
-  private readonly listings = new Map<string, { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date }>();
+  private readonly listings = new Map<string, Listing>();
   /**
    * Per repository: the Backups (UIDs) the last collected listing lacked, and what the one
    * before it lacked — so collecting the same Job twice (a failed apply) never counts one
@@ -168,7 +177,7 @@ export class CatalogOperator extends KindOperator {
   }
 
   /** The last complete listing of a repository (key as repositoryKey), if this process made one. */
-  listing(key: string): { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date } | undefined {
+  listing(key: string): Listing | undefined {
     return this.listings.get(key);
   }
 
@@ -253,6 +262,8 @@ export class CatalogOperator extends KindOperator {
         incompleteReason: x.incompleteReason,
       })),
       listedAt,
+      // The mover refuses to list any other repository than the one with this ID.
+      uniqueID: moverRequestOf<CatalogRequest>(job)?.repository.expectedUniqueID,
     });
     // Turned off, the mirror makes and removes no Backup objects: this listing was for a Restore only.
     if (repo.spec.catalog?.enabled === false)

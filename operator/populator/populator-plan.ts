@@ -8,8 +8,8 @@
 // Every step is idempotent, and what the plan needs to know is in the API (annotations on
 // the prime claim and the PV), so a restarted populator resumes where the last one stopped.
 import type { KubeObject, OwnerReference } from '../kube/kube-client.js';
-import { isJobFinished, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
-import type { MoverResult } from '../mover/mover-contract.js';
+import { isJobFinished, moverRequestOf, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
+import type { MoverResult, RestoreRequest } from '../mover/mover-contract.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
 import type { ClaimResolution } from '../../generated/types.js';
 import type { RestoreObject } from '../restore/restore-job.js';
@@ -32,6 +32,12 @@ export const POPULATED_FROM = 'kopia.io/populated-from';
 export const HELD_RECLAIM_POLICY = 'kopia.io/held-reclaim-policy';
 /** On the prime claim once its volume holds the data: the restore Job's UID, or EMPTY. */
 export const POPULATED = 'kopia.io/populated';
+/**
+ * On the prime claim with POPULATED: the answer its data came from (the Restore's UID and
+ * the snapshot, or empty). Data of any other answer — an older operator's Restore-wide pin,
+ * a Restore re-created with another source — is never handed to the claim.
+ */
+export const POPULATED_WITH = 'kopia.io/populated-with';
 export const EMPTY = 'empty';
 /** On the prime claim: failed restore Jobs so far, the last one's UID and when it was seen failed. */
 export const FAILURES = 'kopia.io/populate-failures';
@@ -112,7 +118,7 @@ export type PopulationStep = (
   | { action: 'collectJob'; result: MoverResult }
   | { action: 'recordFailure' }
   | { action: 'removeJob' }
-  | { action: 'markPopulated'; value: string }
+  | { action: 'markPopulated'; value: string; with: string }
   | { action: 'holdVolume'; volume: string }
   | { action: 'handOver'; volume: string }
   | { action: 'nudgePrime'; volume: string }
@@ -145,6 +151,27 @@ export function statusFollowsAnotherClaim(restore: RestoreObject, claimName: str
 
 export function restoreName(claim: Claim): string {
   return claim.spec.dataSourceRef.name;
+}
+
+/** What a claim's own answer is, as POPULATED_WITH records it; undefined without a usable answer. */
+export function answerKey(o: Pick<PopulationObserved, 'restore' | 'answer'>): string | undefined {
+  const a = o.answer;
+  if (!o.restore || !a || a.failed || (!a.empty && !a.snapshotID)) return undefined;
+  return `${o.restore.metadata.uid}/${a.empty ? EMPTY : `snapshot:${a.snapshotID}`}`;
+}
+
+/** The prime claim holds data of another answer than the claim's: it goes, and the population starts over. */
+function staleData(o: PopulationObserved, what: string): PopulationStep {
+  const prime = o.prime!;
+  if (deleting(prime)) return wait(`prime claim ${prime.metadata.name} to be gone (it is made again)`, SHORT_WAIT_MS);
+  return {
+    action: 'deletePrime',
+    event: {
+      type: 'Warning',
+      reason: PopulatorEvent.PrimeLost,
+      message: `prime claim ${prime.metadata.name} holds ${what}, not this claim's answer (${answerKey(o) ?? 'none yet'}): it is deleted and the restore starts over`,
+    },
+  };
 }
 
 /** The next step for one claim. */
@@ -241,6 +268,11 @@ function planPopulate(o: PopulationObserved): PopulationStep {
   if (prime?.metadata.annotations?.[POPULATED] && !deleting(prime)) {
     // The data is in the prime volume: the Job (its result in the Restore's status) may go.
     if (o.job && !deleting(o.job)) return { action: 'removeJob' };
+    // Only data of the claim's own answer is handed over (an older populator's prime has no record).
+    const want = answerKey(o);
+    if (!want) return wait(`Restore ${restoreName(claim)} to answer this claim before its prime volume is handed over`);
+    const has = prime.metadata.annotations[POPULATED_WITH];
+    if (has !== want) return staleData(o, has ? `data of ${has}` : 'data of an earlier populator');
     const volume = o.primeVolume;
     if (prime.status?.phase !== 'Bound' || !volume) return wait(`prime claim ${prime.metadata.name} to be bound`, SHORT_WAIT_MS);
     if (!isHeld(volume)) return { action: 'holdVolume', volume: volume.metadata.name! };
@@ -284,7 +316,13 @@ function planPopulate(o: PopulationObserved): PopulationStep {
             message: `prime claim ${primeClaimName(claim.metadata.uid!)} was deleted after restore Job ${job.metadata.name} succeeded: the Job is removed and the restore starts over`,
           },
         };
-      return { action: 'markPopulated', value: job.metadata.uid! };
+      // The Job restored the snapshot it was asked for: only that of the claim's answer counts.
+      const want = answerKey(o);
+      if (!want) return wait(`Restore ${restoreName(claim)} to answer this claim before its restored data is used`);
+      const asked = moverRequestOf<RestoreRequest>(job)?.snapshotID;
+      if (o.answer!.empty || asked !== o.answer!.snapshotID)
+        return staleData(o, `snapshot ${asked ?? '?'} restored by Job ${job.metadata.name}`);
+      return { action: 'markPopulated', value: job.metadata.uid!, with: want };
     }
     if (prime && prime.metadata.annotations?.[LAST_FAILED_JOB] !== job.metadata.uid) return { action: 'recordFailure' };
     return { action: 'removeJob' };
@@ -341,6 +379,7 @@ function planPopulate(o: PopulationObserved): PopulationStep {
     return {
       action: 'markPopulated',
       value: EMPTY,
+      with: answerKey(o)!,
       event: {
         type: 'Normal',
         reason: PopulatorEvent.Created,

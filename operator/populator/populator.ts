@@ -39,6 +39,7 @@ import {
   isHeld,
   isPopulatorClaim,
   POPULATED,
+  POPULATED_WITH,
   planPopulation,
   populateJobName,
   primeClaimName,
@@ -176,9 +177,9 @@ export class RestorePopulator extends KindOperator {
       storageClass: claim.spec?.storageClassName ? this.storageClasses.get(claim.spec.storageClassName) : undefined,
       prime,
       primeVolume: prime?.spec?.volumeName ? this.volumes.get(prime.spec.volumeName) : undefined,
-      claimVolume: claim.spec?.volumeName
-        ? this.volumes.get(claim.spec.volumeName)
-        : this.volumes.list().find((v) => v.spec?.claimRef?.uid === uid),
+      // A volume is the claim's only when it names the claim: a claim's spec.volumeName alone
+      // (anyone may write one) must not let it act on another claim's volume.
+      claimVolume: this.claimVolume(claim),
       strayVolumes: this.volumes
         .list()
         .filter(
@@ -194,6 +195,13 @@ export class RestorePopulator extends KindOperator {
       now: this.ctx.now(),
       retry: this.retry,
     };
+  }
+
+  private claimVolume(claim: Claim): Volume | undefined {
+    const uid = claim.metadata.uid;
+    const named = claim.spec?.volumeName ? this.volumes.get(claim.spec.volumeName) : undefined;
+    if (named) return named.spec?.claimRef?.uid === uid ? named : undefined;
+    return this.volumes.list().find((v) => v.spec?.claimRef?.uid === uid);
   }
 
   private async act(step: PopulationStep, o: PopulationObserved): Promise<void> {
@@ -245,7 +253,9 @@ export class RestorePopulator extends KindOperator {
         await this.moverJobs.remove(job!);
         return;
       case 'markPopulated':
-        await client.patch(PersistentVolumeClaims, ns, prime!.metadata.name!, { metadata: { annotations: { [POPULATED]: step.value } } });
+        await client.patch(PersistentVolumeClaims, ns, prime!.metadata.name!, {
+          metadata: { annotations: { [POPULATED]: step.value, [POPULATED_WITH]: step.with } },
+        });
         return;
       case 'nudgePrime':
         await client.patch(PersistentVolumeClaims, ns, prime!.metadata.name!, {

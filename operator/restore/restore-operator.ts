@@ -47,6 +47,7 @@ import { buildRestoreJob, restoreJobName, type RestoreObject } from './restore-j
 import {
   answerChoice,
   answerOf,
+  CLAIM_HISTORY,
   claimAnswer,
   claimsToResolve,
   describeChoice,
@@ -181,9 +182,10 @@ export class RestoreOperator extends KindOperator {
     let answers = [...(before.claims ?? [])];
     const fresh: ClaimResolution[] = [];
     let waiting: { claim: ClaimView; reason: string; message: string; phase: 'Pending' | 'Resolving' } | undefined;
+    const unsettled = new Set(claims.filter((c) => !c.settled).map((c) => c.uid));
     for (const claim of claimsToResolve(before, claims)) {
-      if (answers.length >= MAX_CLAIM_ANSWERS) {
-        const message = `${answers.length} claims have answers pinned and are not settled: claim ${claim.name} waits until one is bound or deleted`;
+      if (answers.filter((a) => unsettled.has(a.claimUID)).length >= MAX_CLAIM_ANSWERS - CLAIM_HISTORY) {
+        const message = `${MAX_CLAIM_ANSWERS - CLAIM_HISTORY} claims have answers and are not bound yet: claim ${claim.name} waits until one is bound or deleted`;
         waiting ??= { claim, phase: 'Pending', reason: Reason.TooManyClaims, message };
         break;
       }
@@ -196,14 +198,15 @@ export class RestoreOperator extends KindOperator {
       answers.push(answer);
       fresh.push(answer);
     }
-    answers = keptAnswers(answers, new Set(claims.map((c) => c.uid)));
+    answers = keptAnswers(answers, unsettled);
 
     let status: RestoreStatus = { ...structuredClone(before), claims: answers.length ? answers : undefined };
     const newest = fresh[fresh.length - 1];
     const followed = claims.find((c) => c.name === before.target?.pvc);
     // The populator's progress on another claim stays in view until that claim settles.
+    const followedAnswer = followed && answerOf(before, followed.uid);
     const populatorBusy =
-      !!followed && !followed.settled && !!before.target?.pvc && !!answerOf(before, followed.uid) && followed.name !== waiting?.claim.name;
+      !!followed && !followed.settled && !!followedAnswer && !followedAnswer.failed && followed.name !== waiting?.claim.name;
     if (!populatorBusy) {
       if (newest) status = statusForAnswer(status, newest, generation, now);
       else if (waiting)
@@ -295,7 +298,8 @@ export class RestoreOperator extends KindOperator {
         };
       repositoryRef = backup.status.repository;
       identity = canonicalIdentity(backup.status.snapshot!.identity as Required<Identity>);
-      choice = { id };
+      const { startTime, rootID } = backup.status.snapshot ?? {};
+      choice = { id, ...(startTime && rootID ? { sameAs: { startTime, rootID } } : {}) };
       backupRef = { name: backup.metadata.name! };
     } else if (source.fromConfig) {
       const config = this.configs.get(`${ns}/${source.fromConfig.name}`);
@@ -332,7 +336,9 @@ export class RestoreOperator extends KindOperator {
       };
     const key = repositoryKey({ kind: repo.kind, name: repo.name, namespace: ns });
     const listing = this.catalog.listing(key);
-    if (!listing || !listingIsAfter(listing.listedAt, since)) {
+    // A listing answers only when begun after `since`, and of the repository verified now (not
+    // one that stood there before the Repository was pointed elsewhere).
+    if (!listing || !listingIsAfter(listing.listedAt, since) || listing.uniqueID !== repo.status?.uniqueID) {
       this.catalog.requestListing(key);
       const lastError = (repo.status as { catalog?: { lastError?: string } } | undefined)?.catalog?.lastError;
       return {
@@ -345,19 +351,22 @@ export class RestoreOperator extends KindOperator {
     const resolvedRepository = { kind: repo.kind, name: repo.name };
     const answer = answerChoice(listing.snapshots, identity, choice);
     const what = describeChoice(identity, choice);
+    const listedAt = iso(listing.listedAt);
     if (answer.kind === 'notFound') {
       const message = backupRef ? `Backup ${backupRef.name}'s ${answer.message}` : answer.message;
-      return { state: 'failed', reason: Reason.SnapshotNotFound, message: `${message} (in ${repo.kind} ${repo.name})` };
+      return { state: 'failed', reason: Reason.SnapshotNotFound, message: `${message} (in ${repo.kind} ${repo.name})`, listedAt };
     }
     if (answer.kind === 'none')
       return {
         state: 'missing',
+        listedAt,
         resolved: { identity, repository: resolvedRepository, resolvedAt: iso(now), empty: true, ...(backupRef ? { backupRef } : {}) },
         message: `${describeHistory(snapshotsOf(listing.snapshots, identity), identity)} in ${repo.kind} ${repo.name}`,
       };
     const chosen = answer.snapshot;
     return {
       state: 'resolved',
+      listedAt,
       resolved: {
         snapshotID: chosen.id,
         snapshotTime: chosen.startTime,

@@ -18,6 +18,8 @@ export type ListedSnapshot = Pick<CatalogSnapshot, 'id' | 'source' | 'startTime'
 
 export interface SnapshotChoice {
   id?: string;
+  /** With id: the same snapshot saved again under another id (a pin change) is found by its start time and root object. */
+  sameAs?: { startTime: string; rootID: string };
   /** The newest snapshot taken at or before this time. */
   asOf?: string;
   /** 0 is the newest snapshot, 1 the one before it, ... */
@@ -61,8 +63,12 @@ export function answerChoice(listing: ListedSnapshot[], identity: Required<Ident
   const what = describeChoice(identity, choice);
   const history = describeHistory(candidates, identity);
   let found: ListedSnapshot | undefined;
-  if (choice.id) found = candidates.find((s) => s.id === choice.id);
-  else if (choice.asOf) {
+  if (choice.id) {
+    const sameAs = choice.sameAs;
+    found =
+      candidates.find((s) => s.id === choice.id) ??
+      (sameAs ? candidates.find((s) => s.rootID === sameAs.rootID && Date.parse(s.startTime) === Date.parse(sameAs.startTime)) : undefined);
+  } else if (choice.asOf) {
     const limit = Date.parse(choice.asOf);
     found = candidates.find((s) => Date.parse(s.startTime) <= limit);
   } else found = candidates[choice.offset ?? 0];
@@ -133,12 +139,12 @@ export function claimsToResolve(status: RestoreStatus | undefined, claims: Claim
 }
 
 /**
- * The answers to keep: every one of a claim that still exists, and of the others the
- * newest CLAIM_HISTORY — in the order they were given.
+ * The answers to keep: every one of a claim still waiting to be filled, and of the others
+ * (bound, being deleted, gone) the newest CLAIM_HISTORY — in the order they were given.
  */
-export function keptAnswers(answers: ClaimResolution[], liveUIDs: Set<string>): ClaimResolution[] {
-  const gone = answers.filter((a) => !liveUIDs.has(a.claimUID));
-  const dropped = new Set(gone.slice(0, Math.max(0, gone.length - CLAIM_HISTORY)).map((a) => a.claimUID));
+export function keptAnswers(answers: ClaimResolution[], unsettledUIDs: Set<string>): ClaimResolution[] {
+  const done = answers.filter((a) => !unsettledUIDs.has(a.claimUID));
+  const dropped = new Set(done.slice(0, Math.max(0, done.length - CLAIM_HISTORY)).map((a) => a.claimUID));
   return answers.filter((a) => !dropped.has(a.claimUID));
 }
 
@@ -155,11 +161,12 @@ export type Resolved = NonNullable<RestoreStatus['resolved']>;
 
 /** How resolving a source against a listing ended. */
 export type Resolution =
-  | { state: 'resolved'; resolved: Resolved; message: string }
+  | { state: 'resolved'; resolved: Resolved; message: string; listedAt: string }
   /** Kopia answered and the identity has no snapshot at all. */
-  | { state: 'missing'; resolved: Resolved; message: string }
+  | { state: 'missing'; resolved: Resolved; message: string; listedAt: string }
   | { state: 'wait'; reason: string; message: string; phase: 'Pending' | 'Resolving' }
-  | { state: 'failed'; reason: string; message: string };
+  /** listedAt: when the failure came from a listing (not, say, a failed Backup). */
+  | { state: 'failed'; reason: string; message: string; listedAt?: string };
 
 export type Answered = Exclude<Resolution, { state: 'wait' }>;
 
@@ -173,7 +180,7 @@ export function claimAnswer(
   onMissingSnapshot: 'Fail' | 'Continue',
   at: string,
 ): ClaimResolution {
-  const base = { claimName: claim.name, claimUID: claim.uid };
+  const base = { claimName: claim.name, claimUID: claim.uid, ...(r.listedAt ? { listedAt: r.listedAt } : {}) };
   switch (r.state) {
     case 'resolved':
       return { ...base, ...r.resolved, resolvedAt: r.resolved.resolvedAt ?? at };

@@ -1,4 +1,4 @@
-import type { MoverResult } from '../../mover/mover-contract.js';
+import { MOVER_REQUEST_ENV, type MoverResult } from '../../mover/mover-contract.js';
 import type { RestoreObject } from '../../restore/restore-job.js';
 import {
   DEFAULT_RETRY,
@@ -16,6 +16,7 @@ import {
   planPopulation,
   POPULATED,
   POPULATED_FROM,
+  POPULATED_WITH,
   recordFailurePatch,
   releaseVolumePatch,
   SELECTED_NODE,
@@ -148,9 +149,14 @@ function volume(o: { name?: string; claimRef?: 'prime' | 'claim'; held?: string;
   };
 }
 
-function job(o: { finished?: 'Complete' | 'Failed'; deleting?: boolean } = {}): JobObject {
+/** The prime's marks once the Job restored this claim's answer (snapshot k1234 of Restore r1). */
+const POPULATED_K1234 = { [POPULATED]: 'j1', [POPULATED_WITH]: 'r1/snapshot:k1234' };
+
+function job(o: { finished?: 'Complete' | 'Failed'; deleting?: boolean; snapshotID?: string } = {}): JobObject {
+  const request = { operation: 'restore', snapshotID: o.snapshotID ?? 'k1234' };
   return {
     metadata: { name: JOB, namespace: 'media', uid: 'j1', ...(o.deleting ? { deletionTimestamp: '2026-11-27T11:59:00Z' } : {}) },
+    spec: { template: { spec: { containers: [{ name: 'mover', env: [{ name: MOVER_REQUEST_ENV, value: JSON.stringify(request) }] }] } } },
     status: o.finished ? { conditions: [{ type: o.finished, status: 'True' }] } : {},
   };
 }
@@ -208,23 +214,23 @@ const stages: { name: string; given: Partial<PopulationObserved>; expect: Record
       job: job({ finished: 'Complete' }),
       jobResult: restored,
     },
-    expect: { action: 'markPopulated', value: 'j1' },
+    expect: { action: 'markPopulated', value: 'j1', with: 'r1/snapshot:k1234' },
   },
   {
     name: 'populated: the Job goes',
-    given: { claim: claim({ finalizer: true }), prime: prime({ annotations: { [POPULATED]: 'j1' } }), job: job({ finished: 'Complete' }) },
+    given: { claim: claim({ finalizer: true }), prime: prime({ annotations: { ...POPULATED_K1234 } }), job: job({ finished: 'Complete' }) },
     expect: { action: 'removeJob' },
   },
   {
     name: 'the PV is held at Retain before anything else',
-    given: { claim: claim({ finalizer: true }), prime: prime({ annotations: { [POPULATED]: 'j1' } }), primeVolume: volume() },
+    given: { claim: claim({ finalizer: true }), prime: prime({ annotations: { ...POPULATED_K1234 } }), primeVolume: volume() },
     expect: { action: 'holdVolume', volume: 'pv-1' },
   },
   {
     name: 'held: handed over to the claim',
     given: {
       claim: claim({ finalizer: true }),
-      prime: prime({ annotations: { [POPULATED]: 'j1' } }),
+      prime: prime({ annotations: { ...POPULATED_K1234 } }),
       primeVolume: volume({ held: 'Delete' }),
     },
     expect: { action: 'handOver', volume: 'pv-1' },
@@ -233,7 +239,7 @@ const stages: { name: string; given: Partial<PopulationObserved>; expect: Record
     name: 'handed over: the prime claim is nudged so the PV controller marks it Lost at once',
     given: {
       claim: claim({ finalizer: true }),
-      prime: prime({ annotations: { [POPULATED]: 'j1' } }),
+      prime: prime({ annotations: { ...POPULATED_K1234 } }),
       claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
     },
     expect: { action: 'nudgePrime', volume: 'pv-1' },
@@ -242,7 +248,7 @@ const stages: { name: string; given: Partial<PopulationObserved>; expect: Record
     name: 'nudged: waiting for Lost',
     given: {
       claim: claim({ finalizer: true }),
-      prime: prime({ annotations: { [POPULATED]: 'j1', [HANDED_OVER]: 'pv-1' } }),
+      prime: prime({ annotations: { ...POPULATED_K1234, [HANDED_OVER]: 'pv-1' } }),
       claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
     },
     expect: { action: 'wait', requeueAfterMs: 2000 },
@@ -251,7 +257,7 @@ const stages: { name: string; given: Partial<PopulationObserved>; expect: Record
     name: 'the prime claim is Lost: it may go',
     given: {
       claim: claim({ finalizer: true }),
-      prime: prime({ phase: 'Lost', annotations: { [POPULATED]: 'j1', [HANDED_OVER]: 'pv-1' } }),
+      prime: prime({ phase: 'Lost', annotations: { ...POPULATED_K1234, [HANDED_OVER]: 'pv-1' } }),
       claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
     },
     expect: { action: 'deletePrime' },
@@ -260,7 +266,7 @@ const stages: { name: string; given: Partial<PopulationObserved>; expect: Record
     name: 'bound before the prime was Lost: still only once Lost',
     given: {
       claim: claim({ finalizer: true, phase: 'Bound', volumeName: 'pv-1' }),
-      prime: prime({ annotations: { [POPULATED]: 'j1', [HANDED_OVER]: 'pv-1' } }),
+      prime: prime({ annotations: { ...POPULATED_K1234, [HANDED_OVER]: 'pv-1' } }),
       claimVolume: volume({ claimRef: 'claim', held: 'Delete', populatedFrom: true }),
     },
     expect: { action: 'wait' },
@@ -388,6 +394,48 @@ describe("a claim is filled only from its own answer, never another claim's", ()
     const old = restore({ phase: 'Completed' });
     old.status!.resolved = { empty: true, repository: { name: 'nas' } };
     expect(planPopulation(observed({ ...ready, restore: old }))).toMatchObject({ action: 'wait' });
+  });
+});
+
+describe("only data of the claim's own answer is handed over", () => {
+  const finished = { claim: claim({ finalizer: true }), job: job({ finished: 'Complete' }), jobResult: restored };
+
+  it('a Job that restored another snapshot than the answer (an older pin): the prime goes, and the restore starts over', () => {
+    const given = observed({
+      ...finished,
+      restore: restore({ resolved: 'snapshot', collectedJobUID: 'j1' }),
+      prime: prime(),
+      job: job({ finished: 'Complete', snapshotID: 'kOLD' }),
+    });
+    expect(planPopulation(given)).toMatchObject({ action: 'deletePrime', event: { type: 'Warning', reason: 'PopulatorPrimeLost' } });
+  });
+
+  it('a prime an older populator marked populated (empty, no record of the answer) is never handed over', () => {
+    const given = observed({
+      claim: claim({ finalizer: true }),
+      prime: prime({ annotations: { [POPULATED]: EMPTY } }),
+      primeVolume: volume(),
+    });
+    expect(planPopulation(given)).toMatchObject({ action: 'deletePrime' });
+  });
+
+  it('a prime populated for the answer of another Restore of the same name is never handed over', () => {
+    const given = observed({
+      claim: claim({ finalizer: true }),
+      prime: prime({ annotations: { [POPULATED]: 'j1', [POPULATED_WITH]: 'r0/snapshot:k1234' } }),
+      primeVolume: volume({ held: 'Delete' }),
+    });
+    expect(planPopulation(given)).toMatchObject({ action: 'deletePrime' });
+  });
+
+  it('without an answer yet, a populated prime waits', () => {
+    const given = observed({
+      claim: claim({ finalizer: true }),
+      restore: restore({ resolved: 'snapshot', forUID: 'another-claim' }),
+      prime: prime({ annotations: POPULATED_K1234 }),
+      primeVolume: volume(),
+    });
+    expect(planPopulation(given)).toMatchObject({ action: 'wait' });
   });
 });
 

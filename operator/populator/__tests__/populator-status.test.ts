@@ -107,7 +107,7 @@ describe("the Restore's status for the populator's part", () => {
 
   it('an empty volume is Completed when bound, with nothing restored', () => {
     const empty: RestoreStatus = answered({ empty: true, repository: { name: 'nas' } });
-    const binding = restoreStatusFor({ action: 'markPopulated', value: 'empty' }, observed({ restore: restore(empty) }));
+    const binding = restoreStatusFor({ action: 'markPopulated', value: 'empty', with: 'r1/empty' }, observed({ restore: restore(empty) }));
     expect(ready(binding)).toMatchObject({ reason: 'BindingVolume' });
     const volume = { metadata: { name: 'pv-1', annotations: { [POPULATED_FROM]: 'media/jellyfin' } } };
     const done = restoreStatusFor(

@@ -57,6 +57,16 @@ describe('choosing the snapshot a Restore means', () => {
   });
 });
 
+describe('a pin change', () => {
+  it('a named snapshot saved again under a new id is found by its start time and root object', () => {
+    const repinned = [snap('k1-new', '2026-11-20T03:00:00Z', { rootID: 'root1' }), snap('k2', '2026-11-21T03:00:00Z', { rootID: 'root2' })];
+    expect(answerChoice(repinned, app, { id: 'k1' }).kind).toBe('notFound');
+    const found = answerChoice(repinned, app, { id: 'k1', sameAs: { startTime: '2026-11-20T03:00:00.000Z', rootID: 'root1' } });
+    expect(found).toMatchObject({ kind: 'found', snapshot: { id: 'k1-new' } });
+    expect(answerChoice(repinned, app, { id: 'k1', sameAs: { startTime: '2026-11-20T03:00:00Z', rootID: 'other' } }).kind).toBe('notFound');
+  });
+});
+
 describe('"missing" means only "this identity has no snapshot"', () => {
   const cases: { name: string; choice: SnapshotChoice; listing?: ListedSnapshot[]; says: string[] }[] = [
     {
@@ -111,10 +121,11 @@ describe('one answer per claim', () => {
     expect(claimsToResolve(status, claims).map((c) => c.name)).toEqual(['b', 'c']);
   });
 
-  it("keeps every live claim's answer and the newest few of the gone ones", () => {
+  it("keeps every unfilled claim's answer and the newest few of the others (bound or gone)", () => {
     const answers = Array.from({ length: CLAIM_HISTORY + 3 }, (_, i) => answer(`gone-${i}`));
     answers.splice(1, 0, answer('live'));
     const kept = keptAnswers(answers, new Set(['live']));
+    expect(kept).toHaveLength(CLAIM_HISTORY + 1);
     expect(kept.map((a) => a.claimUID)).toEqual(['live', ...answers.slice(-CLAIM_HISTORY).map((a) => a.claimUID)]);
   });
 
@@ -124,8 +135,9 @@ describe('one answer per claim', () => {
       state: 'missing' as const,
       resolved: { empty: true, identity: app, resolvedAt: 'T' },
       message: 'kopia lists no snapshot of app@media:/data',
+      listedAt: '2026-11-27T11:00:01Z',
     };
-    expect(claimAnswer(claim, missing, 'Continue', 'T')).toMatchObject({ claimUID: 'u1', empty: true });
+    expect(claimAnswer(claim, missing, 'Continue', 'T')).toMatchObject({ claimUID: 'u1', empty: true, listedAt: '2026-11-27T11:00:01Z' });
     expect(claimAnswer(claim, missing, 'Fail', 'T')).toMatchObject({ failed: { reason: 'SnapshotMissing' } });
     expect(claimAnswer(claim, missing, 'Fail', 'T').empty).toBeUndefined();
     const failed = { state: 'failed' as const, reason: 'SnapshotNotFound', message: 'no snapshot 3 before the newest' };
