@@ -5,7 +5,7 @@
 // the result, and only then delete the Job and the temporaries.
 // Backups that mirror an existing snapshot (spec.snapshot, origin Discovered) belong to
 // the catalog mirror; this operator leaves their status alone.
-import type { Backup, BackupConfig, BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
+import type { Backup, BackupConfig, BackupStatus, DeletionStatus, Identity, RepositoryReference } from '../../generated/types.js';
 import { controllerReference, isNotFound, type KubeObject, type OwnerReference, type ResourceType } from '../kube/kube-client.js';
 import {
   Jobs,
@@ -22,11 +22,23 @@ import {
 import { buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, moverRequestOf, MoverJobs, type JobObject } from '../jobs/mover-job.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
-import type { BackupRequest } from '../mover/mover-contract.js';
+import type { BackupRequest, MoverResult } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { resolveIdentity, identityString } from '../backupconfig/backupconfig-identity.js';
 import { repositoryLabel, REPOSITORY_ID_LABEL, SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
-import { breakerOf, expireBudget, RELEASE_DELETIONS_ANNOTATION, SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
+import {
+  backupHolder,
+  forget,
+  holdersOf,
+  RELEASE_DELETIONS_ANNOTATION,
+  reserve,
+  settle,
+  SNAPSHOT_FINALIZER,
+  releaseCommand,
+  windowEndsInMs,
+} from '../deletion/deletion-plan.js';
+import { repositoryRef, updateLedger } from '../deletion/deletion-ledger.js';
+import type { AnyRepository } from '../repository/repository-jobs.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -57,6 +69,7 @@ type ConfigObject = KubeObject & BackupConfig;
 export const SCHEDULE_LABEL = 'kopia.io/schedule';
 
 const BACKUP_DEADLINE_SECONDS = 24 * 3600;
+const BACKUP_HOLDER_PREFIX = backupHolder('');
 const WAIT_POLL_MS = 2000;
 
 interface StepOutcome {
@@ -81,6 +94,8 @@ export class BackupOperator extends KindOperator {
   private moverJobs!: MoverJobs;
   /** identity key → the backup this process started for it (authoritative between a start and the cache seeing it). */
   private readonly identityClaims = new Map<string, string>();
+  /** Backup UID → key, for the ledger's holders (which name backups by UID). */
+  private readonly backupKeysByUID = new Map<string, string>();
 
   constructor(ctx: OperatorContext) {
     super(ctx);
@@ -99,8 +114,17 @@ export class BackupOperator extends KindOperator {
     this.backups.on((_e, b) => {
       if (isTerminal(b.status)) for (const k of this.waitingOn(b)) this.queue.add(k);
     });
-    this.repositories = this.ctx.informers.get<Obj>(KopiaRepositories);
-    this.clusterRepositories = this.ctx.informers.get<Obj>(KopiaClusterRepositories);
+    this.backups.on((e, b) => {
+      if (e === 'DELETED') this.backupKeysByUID.delete(b.metadata.uid!);
+      else this.backupKeysByUID.set(b.metadata.uid!, `${b.metadata.namespace}/${b.metadata.name}`);
+    });
+    // A repository's ledger changing (a release, budget settled) wakes the backups it holds.
+    const heldBackups = (r: Obj) =>
+      holdersOf(r.status?.deletions)
+        .filter((h) => h.startsWith(BACKUP_HOLDER_PREFIX))
+        .flatMap((h) => this.keyOfBackupUID(h.slice(BACKUP_HOLDER_PREFIX.length)) ?? []);
+    this.repositories = this.watchRelated<Obj>(KopiaRepositories, heldBackups);
+    this.clusterRepositories = this.watchRelated<Obj>(KopiaClusterRepositories, heldBackups);
     this.namespaces = this.ctx.informers.get<KubeObject>(Namespaces);
     this.claims = this.watchRelated<Obj>(PersistentVolumeClaims, (pvc) => {
       const l = pvc.metadata.labels ?? {};
@@ -154,24 +178,33 @@ export class BackupOperator extends KindOperator {
     }
     if (job) {
       if (!isJobFinished(job)) return { status };
+      // Collected already (the backup waits to run again): the Job has to go first.
+      if (job.metadata.uid === status.collectedJobUID) return { status, remove: job, requeueAfterMs: WAIT_POLL_MS };
       const result = this.moverJobs.result(job);
       const ran = moverRequestOf<BackupRequest>(job);
-      const next = statusFromBackupResult(status, result, job.metadata.uid!, generation, now);
-      if (next.phase === 'Succeeded') next.pinned = !!ran?.pin;
       const repo = status.repository ? this.repositoryObject(status.repository, ns) : undefined;
+      // The reservation becomes what retention expired, before anything else is written.
+      if (repo && (await this.settleExpiry(backup, repo, result, ran)) === 'conflict') return { status, requeueAfterMs: 200 };
+      if (!result.ok && result.errorClass === 'ExpireLimitExceeded' && result.wouldExpire !== undefined) {
+        // Nothing was snapshotted or expired: it runs again once the budget (or a release) covers that many.
+        const message = `${result.message}; waiting for the mass-deletion budget to cover ${result.wouldExpire}`;
+        const waiting = { ...status, collectedJobUID: job.metadata.uid, wouldExpire: result.wouldExpire };
+        return {
+          status: statusWaiting(waiting, Reason.ExpireLimitExceeded, message, generation, now),
+          remove: job,
+          requeueAfterMs: WAIT_POLL_MS,
+        };
+      }
+      const next = statusFromBackupResult(status, result, job.metadata.uid!, generation, now);
+      if (next.phase === 'Succeeded') {
+        next.pinned = !!ran?.pin;
+        next.expired = result.ok ? result.expired : undefined;
+        delete next.wouldExpire;
+      }
       const labels =
         next.snapshot?.id && repo?.status?.uniqueID
           ? { [SNAPSHOT_ID_LABEL]: next.snapshot.id, [REPOSITORY_ID_LABEL]: repositoryLabel(repo.status.uniqueID) }
           : undefined;
-      // A backup released from the breaker (no expire limit) used the release request up.
-      const release = repo?.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION];
-      if (ran && ran.expireLimit === undefined && result.ok && repo && release && release !== repo.status?.deletions?.releaseHandled) {
-        const type = status.repository!.kind === 'ClusterRepository' ? KopiaClusterRepositories : KopiaRepositories;
-        await writeStatus(this.ctx.client, type, repo, {
-          ...repo.status,
-          deletions: { ...repo.status?.deletions, releaseHandled: release },
-        });
-      }
       return { status: next, remove: job, cleanup: true, labels };
     }
 
@@ -216,6 +249,17 @@ export class BackupOperator extends KindOperator {
     }
     this.identityClaims.set(identityKey, `${ns}/${name}`);
 
+    // Retention may expire snapshots: the budget for that is reserved before the Job exists.
+    const repositoryObject = this.repositoryObject(repository, ns);
+    if (!repositoryObject)
+      return this.wait(queued, Reason.RepositoryNotFound, `${repository.kind} ${repository.name} not found`, generation, now);
+    const budget = await this.reserveExpiry(backup, config, repositoryObject, status.wouldExpire);
+    if (budget === 'conflict') return { status: queued, requeueAfterMs: 200 };
+    if (budget.granted === undefined) {
+      const message = `retention would expire ${status.wouldExpire} snapshot(s) at this backup: ${budget.message}`;
+      return { status: statusWaiting(queued, Reason.DeletionsPaused, message, generation, now), requeueAfterMs: budget.wakeInMs ?? 30_000 };
+    }
+
     const owner = controllerReference(backup);
     const source = await this.prepareSource(backup, config, owner, queued);
     if (!source.ready)
@@ -239,13 +283,8 @@ export class BackupOperator extends KindOperator {
       policy: { retention: config.spec.retention, ...config.spec.policy },
       tags: { ...backup.spec.tags, 'kopia-operator-backup': `${ns}.${name}` },
       pin: backup.spec.pin,
-      // Retention expires snapshots too: more than the breaker allows stops the backup instead.
-      expireLimit: expireBudget({
-        breaker: breakerOf(resolved.spec.deletionBreaker),
-        state: resolved.status?.deletions,
-        releaseRequest: this.repositoryObject(repository, ns)?.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
-        now,
-      }),
+      // Retention expiring more than this stops the backup before it changes anything.
+      expireLimit: budget.granted,
     };
     const jobName = backupJobName(name);
     await this.moverJobs.start(
@@ -394,6 +433,67 @@ export class BackupOperator extends KindOperator {
         phase: b.status?.phase,
         identityKey: identityKeyOf(b),
       }));
+  }
+
+  /**
+   * Reserves this backup's share of the repository's deletion budget. `need` known (an
+   * earlier run said how many retention would expire): all of it, or wait. Unknown: what
+   * the config's last backup expired (at least 1) as far as the budget goes; a run that
+   * would expire more stops and tells.
+   */
+  private async reserveExpiry(
+    backup: BackupObject,
+    config: ConfigObject,
+    cachedRepository: Obj,
+    need: number | undefined,
+  ): Promise<{ granted: number | undefined; message?: string; wakeInMs?: number } | 'conflict'> {
+    const repo = this.written.latest(cachedRepository) as AnyRepository;
+    const last = config.status?.lastSuccessfulBackup;
+    const lastExpired = last ? this.backups.get(`${config.metadata.namespace}/${last}`)?.status?.expired : undefined;
+    const holder = backupHolder(backup.metadata.uid!);
+    const decided = await updateLedger(this.ctx, this.written, repo, (state, breaker) => {
+      const now = this.ctx.now();
+      const r = reserve({
+        breaker,
+        state: forget(state ?? {}, this.vanishedHolders(state)),
+        holder,
+        need: need ?? Math.max(1, lastExpired ?? 0),
+        exact: need !== undefined,
+        releaseRequest: repo.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
+        now,
+      });
+      // Stable wording per backup (its Events repeat on every change); the repository's condition has the totals.
+      const message =
+        `that is more than the mass-deletion budget of ${repo.kind} ${repo.metadata.name} has left (${breaker.maxDeletions} within ` +
+        `${Math.round(breaker.windowMs / 60_000)} min; see its DeletionsPaused condition). Let it through once with ${releaseCommand(repositoryRef(repo))}`;
+      return { state: r.state, result: { granted: r.granted, message, wakeInMs: windowEndsInMs(r.state, breaker, now) } };
+    });
+    return decided === 'conflict' ? decided : decided.result;
+  }
+
+  /** The mover's answer settles the reservation: what retention expired counts (unknown: all that was reserved). */
+  private async settleExpiry(backup: BackupObject, cachedRepository: Obj, result: MoverResult, ran: BackupRequest | undefined) {
+    const repo = this.written.latest(cachedRepository) as AnyRepository;
+    const reserved = ran?.expireLimit ?? 0;
+    const actual = result.ok ? (result.expired ?? reserved) : result.errorClass === 'ExpireLimitExceeded' ? 0 : reserved;
+    return updateLedger(this.ctx, this.written, repo, (state, breaker) => ({
+      state: settle({ breaker, state, holder: backupHolder(backup.metadata.uid!), actual, now: this.ctx.now() }),
+      result: undefined,
+    }));
+  }
+
+  /** Backup holders in a ledger whose Backup is gone (deleted while holding budget or waiting). */
+  private vanishedHolders(state: DeletionStatus | undefined): string[] {
+    return holdersOf(state).filter(
+      (h) => h.startsWith(BACKUP_HOLDER_PREFIX) && this.keyOfBackupUID(h.slice(BACKUP_HOLDER_PREFIX.length)) === undefined,
+    );
+  }
+
+  /** The key of the Backup with this UID; the map is rebuilt from the cache when it misses (the informer may have listed before our handler). */
+  private keyOfBackupUID(uid: string): string | undefined {
+    if (!this.backupKeysByUID.has(uid))
+      for (const b of this.backups.list()) this.backupKeysByUID.set(b.metadata.uid!, `${b.metadata.namespace}/${b.metadata.name}`);
+    return this.backupKeysByUID.get(uid);
   }
 
   /** Backups waiting on the identity a finished backup held. */
