@@ -3,7 +3,8 @@
 // each are lowered from keepDaily 14 to 7 (three expiries each, 120 in all) at a budget of
 // 10. At most 10 snapshots go; the rest of the backups wait, said by a condition and an
 // Event with the release command; a release lets exactly those through, and a backup
-// started afterwards waits again.
+// started afterwards waits again. A second Repository object over the same kopia repository
+// shares that budget, and its Maintenance yields to the acting one.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import {
   Jobs,
   KopiaBackupConfigs,
   KopiaBackups,
+  KopiaMaintenances,
   KopiaRepositories,
   PersistentVolumeClaims,
   PersistentVolumes,
@@ -193,4 +195,51 @@ describe('a retention change on 40 configs of one repository', () => {
     expect((await t.client.get<Obj>(KopiaBackups, t.ns, 'c0-again')).status.wouldExpire).toBe(1);
     expect(conditionOf(await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas'), 'DeletionsPaused')?.status).toBe('True');
   }, 600_000);
+});
+
+describe('a second Repository object over the same kopia repository', () => {
+  beforeAll(async () => {
+    await t.client.create(Secrets, secretObject({ name: 'nas-alias-password', namespace: t.ns, stringData: { KOPIA_PASSWORD: PASSWORD } }));
+    await t.client.create(KopiaRepositories, repositoryObject({ name: 'nas-alias', namespace: t.ns, claimName: 'nas', create: false }));
+    const alias = await waitForReady(t.client, KopiaRepositories, t.ns, 'nas-alias', { status: 'True', reason: 'Verified' });
+    expect(alias.status.uniqueID).toBe((await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas')).status.uniqueID);
+  }, 120_000);
+
+  it('shares the budget: the oldest object holds it, so a backup through the second waits, for a release of the first', async () => {
+    // nas spent the budget, so c1's second snapshot today (one expiry) through nas-alias waits.
+    await t.client.create(KopiaBackupConfigs, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'BackupConfig',
+      metadata: { name: 'c1-alias', namespace: t.ns },
+      spec: {
+        repository: { name: 'nas-alias' },
+        source: { pvc: 'app-data' },
+        copyMethod: 'Direct',
+        identity: { username: 'c1' },
+        retention: retention(7),
+      },
+    } as Obj);
+    await waitForReady(t.client, KopiaBackupConfigs, t.ns, 'c1-alias', { status: 'True', reason: 'Ready' });
+    const before = (await configSnapshots()).length;
+    await createBackup('c1-alias-again', 'c1-alias');
+    await until(
+      'c1-alias-again to wait for budget',
+      async () => waitsForBudget(await t.client.get<Obj>(KopiaBackups, t.ns, 'c1-alias-again')),
+      120_000,
+      500,
+    );
+    const waiting = await t.client.get<Obj>(KopiaBackups, t.ns, 'c1-alias-again');
+    expect(waiting.status.wouldExpire).toBe(1);
+    expect(conditionOf(waiting).message).toContain(`-n ${t.ns} repository/nas kopia.io/release-deletions=`);
+    expect((await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas-alias')).status.deletions).toBeUndefined();
+    expect((await configSnapshots()).length).toBe(before);
+  }, 300_000);
+
+  it("has one acting Maintenance: the second object's gets Conflict, naming the acting one, and runs nothing", async () => {
+    const conflict = await waitForReady(t.client, KopiaMaintenances, t.ns, 'nas-alias', { status: 'False', reason: 'Conflict' });
+    expect(conditionOf(conflict).message).toContain(`${t.ns}/nas (of Repository nas, the same kopia repository)`);
+    expect(conflict.status.lastQuick).toBeUndefined();
+    expect((await eventsAbout(t.client, t.ns, 'nas-alias')).map((e) => e.reason)).toContain('Conflict');
+    expect(conditionOf(await t.client.get<Obj>(KopiaMaintenances, t.ns, 'nas'))?.reason).not.toBe('Conflict');
+  }, 120_000);
 });

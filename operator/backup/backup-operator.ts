@@ -39,6 +39,7 @@ import {
 } from '../deletion/deletion-plan.js';
 import { repositoryRef, updateLedger } from '../deletion/deletion-ledger.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
+import { ledgerHolder } from '../repository/shared-repository.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -447,7 +448,7 @@ export class BackupOperator extends KindOperator {
     cachedRepository: Obj,
     need: number | undefined,
   ): Promise<{ granted: number | undefined; message?: string; wakeInMs?: number } | 'conflict'> {
-    const repo = this.written.latest(cachedRepository) as AnyRepository;
+    const repo = this.ledgerOf(cachedRepository);
     const last = config.status?.lastSuccessfulBackup;
     const lastExpired = last ? this.backups.get(`${config.metadata.namespace}/${last}`)?.status?.expired : undefined;
     const holder = backupHolder(backup.metadata.uid!);
@@ -473,13 +474,19 @@ export class BackupOperator extends KindOperator {
 
   /** The mover's answer settles the reservation: what retention expired counts (unknown: all that was reserved). */
   private async settleExpiry(backup: BackupObject, cachedRepository: Obj, result: MoverResult, ran: BackupRequest | undefined) {
-    const repo = this.written.latest(cachedRepository) as AnyRepository;
+    const repo = this.ledgerOf(cachedRepository);
     const reserved = ran?.expireLimit ?? 0;
     const actual = result.ok ? (result.expired ?? reserved) : result.errorClass === 'ExpireLimitExceeded' ? 0 : reserved;
     return updateLedger(this.ctx, this.written, repo, (state, breaker) => ({
       state: settle({ breaker, state, holder: backupHolder(backup.metadata.uid!), actual, now: this.ctx.now() }),
       result: undefined,
     }));
+  }
+
+  /** The object holding the deletion ledger of the kopia repository `repo` reaches (shared by every object with its uniqueID). */
+  private ledgerOf(repo: Obj): AnyRepository {
+    const all = [...this.repositories.list(), ...this.clusterRepositories.list()] as AnyRepository[];
+    return this.written.latest(ledgerHolder(repo as AnyRepository, all));
   }
 
   /** Backup holders in a ledger whose Backup is gone (deleted while holding budget or waiting). */

@@ -38,12 +38,14 @@ import {
   windowEndsInMs,
 } from './deletion-plan.js';
 import { updateLedger } from './deletion-ledger.js';
+import { ledgerHolder } from '../repository/shared-repository.js';
 
 type BackupObject = KubeObject & Backup;
 
 const EDIT_DEADLINE_SECONDS = 3600;
 /** Snapshot ids per kopia call: a Linux environment variable holds 128 KiB (each id ~35 bytes of JSON). */
 const MAX_DELETIONS_PER_EDIT = 2000;
+const EDIT_HOLDER_PREFIX = editHolder('');
 /** Deletions requested within this long of each other go into one kopia call. */
 const BATCH_SETTLE_MS = 3000;
 
@@ -71,11 +73,14 @@ export class SnapshotDeletionOperator extends KindOperator {
   }
 
   protected override async init(): Promise<void> {
+    // A ledger's change (a release, budget settled) also wakes the other objects whose batches it holds.
     this.repositories = this.watchRelated<AnyRepository>(KopiaRepositories, (r) => [
       repositoryKey({ name: r.metadata.name!, namespace: r.metadata.namespace }),
+      ...this.batchesHeldBy(r),
     ]);
     this.clusterRepositories = this.watchRelated<AnyRepository>(KopiaClusterRepositories, (r) => [
       repositoryKey({ kind: 'ClusterRepository', name: r.metadata.name! }),
+      ...this.batchesHeldBy(r),
     ]);
     this.backups = this.watchRelated<BackupObject>(KopiaBackups, (b) => {
       const key = repositoryKeyOf(b);
@@ -92,6 +97,25 @@ export class SnapshotDeletionOperator extends KindOperator {
       this.watchRelated<JobObject>(Jobs, ownerKey, { labelSelector: MOVER_SELECTOR }),
       this.watchRelated<JobObject>(Pods, ownerKey, { labelSelector: MOVER_SELECTOR }),
     );
+  }
+
+  /** The keys of the repository objects with a batch in `ledger`'s ledger, other than itself. */
+  private batchesHeldBy(ledger: AnyRepository): string[] {
+    const uids = new Set(
+      holdersOf(ledger.status?.deletions)
+        .filter((h) => h.startsWith(EDIT_HOLDER_PREFIX))
+        .map((h) => h.slice(EDIT_HOLDER_PREFIX.length)),
+    );
+    uids.delete(ledger.metadata.uid!);
+    if (uids.size === 0) return [];
+    return [...this.repositories.list(), ...this.clusterRepositories.list()]
+      .filter((r) => uids.has(r.metadata.uid!))
+      .map((r) => repositoryKey({ kind: r.kind, name: r.metadata.name!, namespace: r.metadata.namespace }));
+  }
+
+  /** The object holding the deletion ledger of the kopia repository `repo` reaches (shared by every object with its uniqueID). */
+  private ledgerOf(repo: AnyRepository): AnyRepository {
+    return this.written.latest(ledgerHolder(repo, [...this.repositories.list(), ...this.clusterRepositories.list()]));
   }
 
   private wantsDeletion(b: BackupObject): boolean {
@@ -122,9 +146,10 @@ export class SnapshotDeletionOperator extends KindOperator {
     const deletions = mine.filter((b) => this.wantsDeletion(b));
     const pinChanges = mine.filter((b) => this.wantsPinChange(b));
     const holder = editHolder(repo.metadata.uid!);
-    if (deletions.length === 0 && holdersOf(repo.status?.deletions).includes(holder)) {
+    const ledger = this.ledgerOf(repo);
+    if (deletions.length === 0 && holdersOf(ledger.status?.deletions).includes(holder)) {
       // Nothing waits for deletion any more (the objects went otherwise): neither does the ledger.
-      const dropped = await updateLedger(this.ctx, this.written, repo, (state) => ({
+      const dropped = await updateLedger(this.ctx, this.written, ledger, (state) => ({
         state: forget(state ?? {}, [holder]),
         result: undefined,
       }));
@@ -139,14 +164,14 @@ export class SnapshotDeletionOperator extends KindOperator {
 
     // Every deletion this batch makes is reserved in the ledger before its Job starts.
     const batch = [...new Set(deletions.map((b) => snapshotOf(b)!))].sort().slice(0, MAX_DELETIONS_PER_EDIT);
-    const decided = await updateLedger(this.ctx, this.written, repo, (state, breaker) => {
+    const decided = await updateLedger(this.ctx, this.written, ledger, (state, breaker) => {
       const r = reserve({
         breaker,
         state,
         holder,
         need: batch.length,
         exact: true,
-        releaseRequest: repo.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
+        releaseRequest: ledger.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
         now: this.ctx.now(),
       });
       return { state: r.state, result: { granted: r.granted, wakeInMs: windowEndsInMs(r.state, breaker, this.ctx.now()) } };
@@ -179,12 +204,13 @@ export class SnapshotDeletionOperator extends KindOperator {
 
   /** The edit Job finished: its reservation becomes what it deleted, then the Backups go. */
   private async collect(repo: AnyRepository, job: JobObject): Promise<ReconcileResult | void> {
-    if (job.metadata.uid === repo.status?.deletions?.collectedJobUID) return void (await this.moverJobs.remove(job));
+    const ledger = this.ledgerOf(repo);
+    if (job.metadata.uid === ledger.status?.deletions?.collectedJobUID) return void (await this.moverJobs.remove(job));
     const request = moverRequestOf<EditRequest>(job);
     const result = this.moverJobs.result(job);
     const edited = result.ok ? result.edited : undefined;
     const holder = editHolder(repo.metadata.uid!);
-    const settled = await updateLedger(this.ctx, this.written, repo, (state, breaker) => {
+    const settled = await updateLedger(this.ctx, this.written, ledger, (state, breaker) => {
       // Unknown (a failed Job): all it was allowed counts as deleted.
       const actual = edited?.deleted ?? request?.delete.length ?? 0;
       const next = settle({ breaker, state, holder, actual, now: this.ctx.now() });
