@@ -55,6 +55,7 @@ import {
   desiredSourceCopyClaim,
   desiredVolumeSnapshot,
   identityBlocker,
+  QueuedBackupIndex,
   nodeUsingClaim,
   sourceCopyName,
   type QueuedBackup,
@@ -95,6 +96,8 @@ export class BackupOperator extends KindOperator {
   private moverJobs!: MoverJobs;
   /** identity key → the backup this process started for it (authoritative between a start and the cache seeing it). */
   private readonly identityClaims = new Map<string, string>();
+  /** Unfinished backups by identity, so finding those of one identity never scans every Backup. */
+  private readonly queued = new QueuedBackupIndex();
   /** Backup UID → key, for the ledger's holders (which name backups by UID). */
   private readonly backupKeysByUID = new Map<string, string>();
 
@@ -111,6 +114,10 @@ export class BackupOperator extends KindOperator {
         .filter((b) => b.metadata.namespace === namespace && b.spec.configRef?.name === config && !isTerminal(b.status))
         .map((b) => `${namespace}/${b.metadata.name}`);
     this.configs = this.watchRelated<ConfigObject>(KopiaBackupConfigs, (c) => backupsOfConfig(c.metadata.namespace!, c.metadata.name!));
+    // Unfinished backups by identity, kept from events (seeded from what the cache holds already).
+    const index = (e: string, b: BackupObject) => this.queued.set(backupKey(b), e === 'DELETED' ? undefined : queuedOf(b));
+    this.backups.on(index);
+    for (const b of this.backups.list()) index('ADDED', b);
     // A finished backup frees its identity: wake the ones waiting for it.
     this.backups.on((_e, b) => {
       if (isTerminal(b.status)) for (const k of this.waitingOn(b)) this.queue.add(k);
@@ -236,7 +243,7 @@ export class BackupOperator extends KindOperator {
 
     const blocker = identityBlocker(
       { key: `${ns}/${name}`, creationTimestamp: backup.metadata.creationTimestamp ?? '', phase: 'Pending', identityKey },
-      this.queuedBackups(),
+      this.queued.sameIdentity(identityKey),
       this.identityClaims.get(identityKey),
     );
     if (blocker) {
@@ -424,18 +431,6 @@ export class BackupOperator extends KindOperator {
     return { status: statusWaiting(status, reason, message, generation, now), requeueAfterMs: 30_000 };
   }
 
-  private queuedBackups(): QueuedBackup[] {
-    return this.backups
-      .list()
-      .filter((b) => !isTerminal(b.status) && !b.spec.snapshot)
-      .map((b) => ({
-        key: `${b.metadata.namespace}/${b.metadata.name}`,
-        creationTimestamp: b.metadata.creationTimestamp ?? '',
-        phase: b.status?.phase,
-        identityKey: identityKeyOf(b),
-      }));
-  }
-
   /**
    * Reserves this backup's share of the repository's deletion budget. `need` known (an
    * earlier run said how many retention would expire): all of it, or wait. Unknown: what
@@ -503,14 +498,9 @@ export class BackupOperator extends KindOperator {
     return this.backupKeysByUID.get(uid);
   }
 
-  /** Backups waiting on the identity a finished backup held. */
+  /** Backups waiting on the identity a finished backup held: only that identity's entries are visited. */
   private waitingOn(finished: BackupObject): string[] {
-    const key = identityKeyOf(finished);
-    return key
-      ? this.queuedBackups()
-          .filter((b) => b.identityKey === key)
-          .map((b) => b.key)
-      : [];
+    return this.queued.sameIdentity(identityKeyOf(finished)).map((b) => b.key);
   }
 
   private releaseIdentity(key: string): void {
@@ -537,6 +527,19 @@ export class BackupOperator extends KindOperator {
 function originOf(backup: BackupObject): BackupStatus['origin'] {
   if (backup.spec.snapshot) return 'Discovered';
   return backup.metadata.labels?.[SCHEDULE_LABEL] ? 'Scheduled' : 'Manual';
+}
+
+const backupKey = (b: BackupObject) => `${b.metadata.namespace}/${b.metadata.name}`;
+
+/** The index entry of a backup that may still take a snapshot (Discovered and finished ones never do). */
+function queuedOf(b: BackupObject): QueuedBackup | undefined {
+  if (isTerminal(b.status) || b.spec.snapshot) return undefined;
+  return {
+    key: backupKey(b),
+    creationTimestamp: b.metadata.creationTimestamp ?? '',
+    phase: b.status?.phase,
+    identityKey: identityKeyOf(b),
+  };
 }
 
 function identityKeyOf(b: BackupObject): string | undefined {
