@@ -273,6 +273,11 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "minimum": 0,
               "description": "How many snapshots retention would expire at this backup, found to be more than the budget it had; it waits for that much of the repository's mass-deletion budget (or a release)."
             },
+            "wouldExpireGeneration": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "The BackupConfig generation wouldExpire was measured under; after a change of the config it is measured again."
+            },
             "retentionReasons": {
               "type": "array",
               "maxItems": 32,

@@ -165,6 +165,10 @@ export interface BackupStatus {
    */
   wouldExpire?: number;
   /**
+   * The BackupConfig generation wouldExpire was measured under; after a change of the config it is measured again.
+   */
+  wouldExpireGeneration?: number;
+  /**
    * @maxItems 32
    */
   retentionReasons?: string[];

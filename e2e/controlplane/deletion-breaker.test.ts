@@ -195,6 +195,23 @@ describe('a retention change on 40 configs of one repository', () => {
     expect((await t.client.get<Obj>(KopiaBackups, t.ns, 'c0-again')).status.wouldExpire).toBe(1);
     expect(conditionOf(await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas'), 'DeletionsPaused')?.status).toBe('True');
   }, 600_000);
+
+  it('a backup waiting for budget is measured again when its config changes: keeping more, it runs without any', async () => {
+    await t.client.patch(KopiaBackupConfigs, t.ns, 'c0', { spec: { retention: { ...retention(7), keepLatest: 10 } } });
+    await until(
+      'c0-again to run under the changed retention',
+      async () => {
+        const b = await t.client.get<Obj>(KopiaBackups, t.ns, 'c0-again');
+        return b.status?.phase === 'Succeeded';
+      },
+      120_000,
+      500,
+    );
+    const done = await t.client.get<Obj>(KopiaBackups, t.ns, 'c0-again');
+    expect(done.status.expired).toBe(0);
+    expect(done.status.wouldExpire).toBeUndefined();
+    expect(await deletedFromHistory()).toBe(3 * CONFIGS);
+  }, 300_000);
 });
 
 describe('a second Repository object over the same kopia repository', () => {

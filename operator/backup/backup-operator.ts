@@ -73,6 +73,8 @@ export const SCHEDULE_LABEL = 'kopia.io/schedule';
 const BACKUP_DEADLINE_SECONDS = 24 * 3600;
 const BACKUP_HOLDER_PREFIX = backupHolder('');
 const WAIT_POLL_MS = 2000;
+/** On a backup Job: the BackupConfig generation its request was built from. */
+const CONFIG_GENERATION_ANNOTATION = 'kopia.io/config-generation';
 
 interface StepOutcome {
   status: BackupStatus;
@@ -196,7 +198,12 @@ export class BackupOperator extends KindOperator {
       if (!result.ok && result.errorClass === 'ExpireLimitExceeded' && result.wouldExpire !== undefined) {
         // Nothing was snapshotted or expired: it runs again once the budget (or a release) covers that many.
         const message = `${result.message}; waiting for the mass-deletion budget to cover ${result.wouldExpire}`;
-        const waiting = { ...status, collectedJobUID: job.metadata.uid, wouldExpire: result.wouldExpire };
+        const waiting = {
+          ...status,
+          collectedJobUID: job.metadata.uid,
+          wouldExpire: result.wouldExpire,
+          wouldExpireGeneration: Number(job.metadata.annotations?.[CONFIG_GENERATION_ANNOTATION]) || undefined,
+        };
         return {
           status: statusWaiting(waiting, Reason.ExpireLimitExceeded, message, generation, now),
           remove: job,
@@ -208,6 +215,7 @@ export class BackupOperator extends KindOperator {
         next.pinned = !!ran?.pin;
         next.expired = result.ok ? result.expired : undefined;
         delete next.wouldExpire;
+        delete next.wouldExpireGeneration;
       }
       const labels =
         next.snapshot?.id && repo?.status?.uniqueID
@@ -261,10 +269,12 @@ export class BackupOperator extends KindOperator {
     const repositoryObject = this.repositoryObject(repository, ns);
     if (!repositoryObject)
       return this.wait(queued, Reason.RepositoryNotFound, `${repository.kind} ${repository.name} not found`, generation, now);
-    const budget = await this.reserveExpiry(backup, config, repositoryObject, status.wouldExpire);
+    // What an earlier run measured holds only for the config it ran with (a changed retention expires otherwise).
+    const need = status.wouldExpireGeneration === config.metadata.generation ? status.wouldExpire : undefined;
+    const budget = await this.reserveExpiry(backup, config, repositoryObject, need);
     if (budget === 'conflict') return { status: queued, requeueAfterMs: 200 };
     if (budget.granted === undefined) {
-      const message = `retention would expire ${status.wouldExpire} snapshot(s) at this backup: ${budget.message}`;
+      const message = `retention would expire ${need} snapshot(s) at this backup: ${budget.message}`;
       return { status: statusWaiting(queued, Reason.DeletionsPaused, message, generation, now), requeueAfterMs: budget.wakeInMs ?? 30_000 };
     }
 
@@ -295,23 +305,27 @@ export class BackupOperator extends KindOperator {
       expireLimit: budget.granted,
     };
     const jobName = backupJobName(name);
-    await this.moverJobs.start(
-      buildMoverJob({
-        name: jobName,
-        namespace: ns,
-        owner,
-        ownerLabels: { kind: 'Backup', name, namespace: ns },
-        image: this.ctx.moverImage,
-        request,
-        secrets: jobUses,
-        filesystem: fs,
-        mover: config.spec.mover,
-        activeDeadlineSeconds: BACKUP_DEADLINE_SECONDS,
-        data: { claimName: source.claimName, mountPath: identity.path, readOnly: true },
-        nodeName: source.nodeName,
-        cacheClaim: await this.ensureCacheClaim(config),
-      }),
-    );
+    const desired = buildMoverJob({
+      name: jobName,
+      namespace: ns,
+      owner,
+      ownerLabels: { kind: 'Backup', name, namespace: ns },
+      image: this.ctx.moverImage,
+      request,
+      secrets: jobUses,
+      filesystem: fs,
+      mover: config.spec.mover,
+      activeDeadlineSeconds: BACKUP_DEADLINE_SECONDS,
+      data: { claimName: source.claimName, mountPath: identity.path, readOnly: true },
+      nodeName: source.nodeName,
+      cacheClaim: await this.ensureCacheClaim(config),
+    });
+    // The config this run's policy came from: what it measures holds for that generation only.
+    desired.metadata.annotations = {
+      ...desired.metadata.annotations,
+      [CONFIG_GENERATION_ANNOTATION]: String(config.metadata.generation ?? 0),
+    };
+    await this.moverJobs.start(desired);
     return { status: statusRunning(source.status, { jobName, identity, repository }, generation, now) };
   }
 
