@@ -268,6 +268,21 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                 }
               }
             },
+            "expired": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "Snapshots of this source that retention expired when this snapshot was saved."
+            },
+            "wouldExpire": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "How many snapshots retention would expire at this backup, found to be more than the budget it had; it waits for that much of the repository's mass-deletion budget (or a release)."
+            },
+            "wouldExpireGeneration": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "The BackupConfig generation wouldExpire was measured under; after a change of the config it is measured again."
+            },
             "retentionReasons": {
               "type": "array",
               "maxItems": 32,
@@ -1976,7 +1991,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
         },
         "DeletionBreaker": {
           "title": "DeletionBreaker",
-          "description": "Stops mass deletion: more than maxDeletions snapshot deletions (Backups with deletionPolicy Delete, or retention that would expire that many at one backup) within window wait for the annotation kopia.io/release-deletions (a new value each time).",
+          "description": "Stops mass deletion: snapshot deletions (Backups with deletionPolicy Delete) and retention expiries (at backups) count together; beyond maxDeletions within window they wait until the annotation kopia.io/release-deletions gets a new value, which lets what waits then through once.",
           "type": "object",
           "additionalProperties": false,
           "properties": {
@@ -2013,7 +2028,31 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "waiting": {
               "type": "integer",
               "minimum": 0,
-              "description": "Deletions held by the open breaker."
+              "description": "Deletions held by the open breaker (the sum of held)."
+            },
+            "reserved": {
+              "description": "Budget taken by Jobs that may delete or expire snapshots, written before each Job starts; a Job's entry becomes its actual count when its result is collected.",
+              "type": "array",
+              "maxItems": 10000,
+              "items": {
+                "$ref": "#/definitions/DeletionHold"
+              }
+            },
+            "held": {
+              "description": "What waits for budget or a release, with how many deletions each would make.",
+              "type": "array",
+              "maxItems": 10000,
+              "items": {
+                "$ref": "#/definitions/DeletionHold"
+              }
+            },
+            "released": {
+              "description": "What the last release request let through, each once; taken by its holder's next Job.",
+              "type": "array",
+              "maxItems": 10000,
+              "items": {
+                "$ref": "#/definitions/DeletionHold"
+              }
             },
             "releaseHandled": {
               "type": "string",
@@ -2027,6 +2066,27 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "lastError": {
               "type": "string",
               "maxLength": 1024
+            }
+          }
+        },
+        "DeletionHold": {
+          "title": "DeletionHold",
+          "description": "One user of the deletion budget.",
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "holder",
+            "count"
+          ],
+          "properties": {
+            "holder": {
+              "type": "string",
+              "maxLength": 128,
+              "description": "Backup/<uid> for a backup (opaque: a shared repository names no tenant's objects), edit/<repository uid> for deletions."
+            },
+            "count": {
+              "type": "integer",
+              "minimum": 0
             }
           }
         },

@@ -160,6 +160,18 @@ export interface BackupStatus {
   completionTime?: Time;
   stats?: BackupStats;
   /**
+   * Snapshots of this source that retention expired when this snapshot was saved.
+   */
+  expired?: number;
+  /**
+   * How many snapshots retention would expire at this backup, found to be more than the budget it had; it waits for that much of the repository's mass-deletion budget (or a release).
+   */
+  wouldExpire?: number;
+  /**
+   * The BackupConfig generation wouldExpire was measured under; after a change of the config it is measured again.
+   */
+  wouldExpireGeneration?: number;
+  /**
    * @maxItems 32
    */
   retentionReasons?: string[];
@@ -631,7 +643,7 @@ export interface Catalog {
   refreshInterval?: Interval;
 }
 /**
- * Stops mass deletion: more than maxDeletions snapshot deletions (Backups with deletionPolicy Delete, or retention that would expire that many at one backup) within window wait for the annotation kopia.io/release-deletions (a new value each time).
+ * Stops mass deletion: snapshot deletions (Backups with deletionPolicy Delete) and retention expiries (at backups) count together; beyond maxDeletions within window they wait until the annotation kopia.io/release-deletions gets a new value, which lets what waits then through once.
  *
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
  * via the `definition` "DeletionBreaker".
@@ -895,15 +907,46 @@ export interface DeletionStatus {
    */
   count?: number;
   /**
-   * Deletions held by the open breaker.
+   * Deletions held by the open breaker (the sum of held).
    */
   waiting?: number;
+  /**
+   * Budget taken by Jobs that may delete or expire snapshots, written before each Job starts; a Job's entry becomes its actual count when its result is collected.
+   *
+   * @maxItems 10000
+   */
+  reserved?: DeletionHold[];
+  /**
+   * What waits for budget or a release, with how many deletions each would make.
+   *
+   * @maxItems 10000
+   */
+  held?: DeletionHold[];
+  /**
+   * What the last release request let through, each once; taken by its holder's next Job.
+   *
+   * @maxItems 10000
+   */
+  released?: DeletionHold[];
   /**
    * The kopia.io/release-deletions value last acted on.
    */
   releaseHandled?: string;
   collectedJobUID?: string;
   lastError?: string;
+}
+/**
+ * One user of the deletion budget.
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "DeletionHold".
+ */
+export interface DeletionHold {
+  /**
+   * Backup/<uid> for a backup (opaque: a shared repository names no tenant's objects), edit/<repository uid> for deletions.
+   */
+  holder: string;
+  count: number;
 }
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema

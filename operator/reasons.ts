@@ -129,4 +129,6 @@ export const ConditionType = {
   Stale: 'Stale',
   /** Maintenance: more index blobs than spec.indexBlobWarningThreshold after the last run. */
   TooManyIndexBlobs: 'TooManyIndexBlobs',
+  /** Repository: snapshot deletions or retention expiries wait behind the mass-deletion breaker. */
+  DeletionsPaused: 'DeletionsPaused',
 } as const;

@@ -5,7 +5,7 @@
 // the result, and only then delete the Job and the temporaries.
 // Backups that mirror an existing snapshot (spec.snapshot, origin Discovered) belong to
 // the catalog mirror; this operator leaves their status alone.
-import type { Backup, BackupConfig, BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
+import type { Backup, BackupConfig, BackupStatus, DeletionStatus, Identity, RepositoryReference } from '../../generated/types.js';
 import { controllerReference, isNotFound, type KubeObject, type OwnerReference, type ResourceType } from '../kube/kube-client.js';
 import {
   Jobs,
@@ -23,11 +23,24 @@ import { buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { backupCapabilities } from '../jobs/mover-privileges.js';
 import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
-import type { BackupRequest } from '../mover/mover-contract.js';
+import type { BackupRequest, MoverResult } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { resolveIdentity, identityString } from '../backupconfig/backupconfig-identity.js';
 import { repositoryLabel, REPOSITORY_ID_LABEL, SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
-import { breakerOf, expireBudget, RELEASE_DELETIONS_ANNOTATION, SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
+import {
+  backupHolder,
+  forget,
+  holdersOf,
+  RELEASE_DELETIONS_ANNOTATION,
+  reserve,
+  settle,
+  SNAPSHOT_FINALIZER,
+  releaseCommand,
+  windowEndsInMs,
+} from '../deletion/deletion-plan.js';
+import { repositoryRef, updateLedger } from '../deletion/deletion-ledger.js';
+import type { AnyRepository } from '../repository/repository-jobs.js';
+import { ledgerHolder } from '../repository/shared-repository.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -43,6 +56,7 @@ import {
   desiredSourceCopyClaim,
   desiredVolumeSnapshot,
   identityBlocker,
+  QueuedBackupIndex,
   nodeUsingClaim,
   sourceCopyName,
   type QueuedBackup,
@@ -58,7 +72,10 @@ type ConfigObject = KubeObject & BackupConfig;
 export const SCHEDULE_LABEL = 'kopia.io/schedule';
 
 const BACKUP_DEADLINE_SECONDS = 24 * 3600;
+const BACKUP_HOLDER_PREFIX = backupHolder('');
 const WAIT_POLL_MS = 2000;
+/** On a backup Job: the BackupConfig generation its request was built from. */
+const CONFIG_GENERATION_ANNOTATION = 'kopia.io/config-generation';
 
 interface StepOutcome {
   status: BackupStatus;
@@ -82,6 +99,10 @@ export class BackupOperator extends KindOperator {
   private moverJobs!: MoverJobs;
   /** identity key → the backup this process started for it (authoritative between a start and the cache seeing it). */
   private readonly identityClaims = new Map<string, string>();
+  /** Unfinished backups by identity, so finding those of one identity never scans every Backup. */
+  private readonly queued = new QueuedBackupIndex();
+  /** Backup UID → key, for the ledger's holders (which name backups by UID). */
+  private readonly backupKeysByUID = new Map<string, string>();
 
   constructor(ctx: OperatorContext) {
     super(ctx);
@@ -96,12 +117,25 @@ export class BackupOperator extends KindOperator {
         .filter((b) => b.metadata.namespace === namespace && b.spec.configRef?.name === config && !isTerminal(b.status))
         .map((b) => `${namespace}/${b.metadata.name}`);
     this.configs = this.watchRelated<ConfigObject>(KopiaBackupConfigs, (c) => backupsOfConfig(c.metadata.namespace!, c.metadata.name!));
+    // Unfinished backups by identity, kept from events (seeded from what the cache holds already).
+    const index = (e: string, b: BackupObject) => this.queued.set(backupKey(b), e === 'DELETED' ? undefined : queuedOf(b));
+    this.backups.on(index);
+    for (const b of this.backups.list()) index('ADDED', b);
     // A finished backup frees its identity: wake the ones waiting for it.
     this.backups.on((_e, b) => {
       if (isTerminal(b.status)) for (const k of this.waitingOn(b)) this.queue.add(k);
     });
-    this.repositories = this.ctx.informers.get<Obj>(KopiaRepositories);
-    this.clusterRepositories = this.ctx.informers.get<Obj>(KopiaClusterRepositories);
+    this.backups.on((e, b) => {
+      if (e === 'DELETED') this.backupKeysByUID.delete(b.metadata.uid!);
+      else this.backupKeysByUID.set(b.metadata.uid!, `${b.metadata.namespace}/${b.metadata.name}`);
+    });
+    // A repository's ledger changing (a release, budget settled) wakes the backups it holds.
+    const heldBackups = (r: Obj) =>
+      holdersOf(r.status?.deletions)
+        .filter((h) => h.startsWith(BACKUP_HOLDER_PREFIX))
+        .flatMap((h) => this.keyOfBackupUID(h.slice(BACKUP_HOLDER_PREFIX.length)) ?? []);
+    this.repositories = this.watchRelated<Obj>(KopiaRepositories, heldBackups);
+    this.clusterRepositories = this.watchRelated<Obj>(KopiaClusterRepositories, heldBackups);
     this.namespaces = this.ctx.informers.get<KubeObject>(Namespaces);
     this.claims = this.watchRelated<Obj>(PersistentVolumeClaims, (pvc) => {
       const l = pvc.metadata.labels ?? {};
@@ -155,25 +189,40 @@ export class BackupOperator extends KindOperator {
     }
     if (job) {
       if (!isJobFinished(job)) return { status };
+      // Collected already (the backup waits to run again): the Job has to go first.
+      if (job.metadata.uid === status.collectedJobUID) return { status, remove: job, requeueAfterMs: WAIT_POLL_MS };
       const result = this.moverJobs.result(job, now);
       if (!result) return { status, requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
       const ran = moverRequestOf<BackupRequest>(job);
-      const next = statusFromBackupResult(status, result, job.metadata.uid!, generation, now);
-      if (next.phase === 'Succeeded') next.pinned = !!ran?.pin;
       const repo = status.repository ? this.repositoryObject(status.repository, ns) : undefined;
+      // The reservation becomes what retention expired, before anything else is written.
+      if (repo && (await this.settleExpiry(backup, repo, result, ran)) === 'conflict') return { status, requeueAfterMs: 200 };
+      if (!result.ok && result.errorClass === 'ExpireLimitExceeded' && result.wouldExpire !== undefined) {
+        // Nothing was snapshotted or expired: it runs again once the budget (or a release) covers that many.
+        const message = `${result.message}; waiting for the mass-deletion budget to cover ${result.wouldExpire}`;
+        const waiting = {
+          ...status,
+          collectedJobUID: job.metadata.uid,
+          wouldExpire: result.wouldExpire,
+          wouldExpireGeneration: Number(job.metadata.annotations?.[CONFIG_GENERATION_ANNOTATION]) || undefined,
+        };
+        return {
+          status: statusWaiting(waiting, Reason.ExpireLimitExceeded, message, generation, now),
+          remove: job,
+          requeueAfterMs: WAIT_POLL_MS,
+        };
+      }
+      const next = statusFromBackupResult(status, result, job.metadata.uid!, generation, now);
+      if (next.phase === 'Succeeded') {
+        next.pinned = !!ran?.pin;
+        next.expired = result.ok ? result.expired : undefined;
+        delete next.wouldExpire;
+        delete next.wouldExpireGeneration;
+      }
       const labels =
         next.snapshot?.id && repo?.status?.uniqueID
           ? { [SNAPSHOT_ID_LABEL]: next.snapshot.id, [REPOSITORY_ID_LABEL]: repositoryLabel(repo.status.uniqueID) }
           : undefined;
-      // A backup released from the breaker (no expire limit) used the release request up.
-      const release = repo?.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION];
-      if (ran && ran.expireLimit === undefined && result.ok && repo && release && release !== repo.status?.deletions?.releaseHandled) {
-        const type = status.repository!.kind === 'ClusterRepository' ? KopiaClusterRepositories : KopiaRepositories;
-        await writeStatus(this.ctx.client, type, repo, {
-          ...repo.status,
-          deletions: { ...repo.status?.deletions, releaseHandled: release },
-        });
-      }
       return { status: next, remove: job, cleanup: true, labels };
     }
 
@@ -204,7 +253,7 @@ export class BackupOperator extends KindOperator {
 
     const blocker = identityBlocker(
       { key: `${ns}/${name}`, creationTimestamp: backup.metadata.creationTimestamp ?? '', phase: 'Pending', identityKey },
-      this.queuedBackups(),
+      this.queued.sameIdentity(identityKey),
       this.identityClaims.get(identityKey),
     );
     if (blocker) {
@@ -217,6 +266,19 @@ export class BackupOperator extends KindOperator {
       );
     }
     this.identityClaims.set(identityKey, `${ns}/${name}`);
+
+    // Retention may expire snapshots: the budget for that is reserved before the Job exists.
+    const repositoryObject = this.repositoryObject(repository, ns);
+    if (!repositoryObject)
+      return this.wait(queued, Reason.RepositoryNotFound, `${repository.kind} ${repository.name} not found`, generation, now);
+    // What an earlier run measured holds only for the config it ran with (a changed retention expires otherwise).
+    const need = status.wouldExpireGeneration === config.metadata.generation ? status.wouldExpire : undefined;
+    const budget = await this.reserveExpiry(backup, config, repositoryObject, need);
+    if (budget === 'conflict') return { status: queued, requeueAfterMs: 200 };
+    if (budget.granted === undefined) {
+      const message = `retention would expire ${need} snapshot(s) at this backup: ${budget.message}`;
+      return { status: statusWaiting(queued, Reason.DeletionsPaused, message, generation, now), requeueAfterMs: budget.wakeInMs ?? 30_000 };
+    }
 
     const owner = controllerReference(backup);
     const source = await this.prepareSource(backup, config, owner, queued);
@@ -241,33 +303,32 @@ export class BackupOperator extends KindOperator {
       policy: { retention: config.spec.retention, ...config.spec.policy },
       tags: { ...backup.spec.tags, 'kopia-operator-backup': `${ns}.${name}` },
       pin: backup.spec.pin,
-      // Retention expires snapshots too: more than the breaker allows stops the backup instead.
-      expireLimit: expireBudget({
-        breaker: breakerOf(resolved.spec.deletionBreaker),
-        state: resolved.status?.deletions,
-        releaseRequest: this.repositoryObject(repository, ns)?.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
-        now,
-      }),
+      // Retention expiring more than this stops the backup before it changes anything.
+      expireLimit: budget.granted,
     };
     const jobName = backupJobName(name);
-    await this.moverJobs.start(
-      buildMoverJob({
-        name: jobName,
-        namespace: ns,
-        owner,
-        ownerLabels: { kind: 'Backup', name, namespace: ns },
-        image: this.ctx.moverImage,
-        request,
-        secrets: jobUses,
-        filesystem: fs,
-        mover: config.spec.mover,
-        activeDeadlineSeconds: BACKUP_DEADLINE_SECONDS,
-        data: { claimName: source.claimName, mountPath: identity.path, readOnly: true },
-        nodeName: source.nodeName,
-        cacheClaim: await this.ensureCacheClaim(config),
-        addCapabilities: backupCapabilities(config.spec.mover),
-      }),
-    );
+    const desired = buildMoverJob({
+      name: jobName,
+      namespace: ns,
+      owner,
+      ownerLabels: { kind: 'Backup', name, namespace: ns },
+      image: this.ctx.moverImage,
+      request,
+      secrets: jobUses,
+      filesystem: fs,
+      mover: config.spec.mover,
+      activeDeadlineSeconds: BACKUP_DEADLINE_SECONDS,
+      data: { claimName: source.claimName, mountPath: identity.path, readOnly: true },
+      nodeName: source.nodeName,
+      cacheClaim: await this.ensureCacheClaim(config),
+      addCapabilities: backupCapabilities(config.spec.mover),
+    });
+    // The config this run's policy came from: what it measures holds for that generation only.
+    desired.metadata.annotations = {
+      ...desired.metadata.annotations,
+      [CONFIG_GENERATION_ANNOTATION]: String(config.metadata.generation ?? 0),
+    };
+    await this.moverJobs.start(desired);
     return { status: statusRunning(source.status, { jobName, identity, repository }, generation, now) };
   }
 
@@ -387,26 +448,76 @@ export class BackupOperator extends KindOperator {
     return { status: statusWaiting(status, reason, message, generation, now), requeueAfterMs: 30_000 };
   }
 
-  private queuedBackups(): QueuedBackup[] {
-    return this.backups
-      .list()
-      .filter((b) => !isTerminal(b.status) && !b.spec.snapshot)
-      .map((b) => ({
-        key: `${b.metadata.namespace}/${b.metadata.name}`,
-        creationTimestamp: b.metadata.creationTimestamp ?? '',
-        phase: b.status?.phase,
-        identityKey: identityKeyOf(b),
-      }));
+  /**
+   * Reserves this backup's share of the repository's deletion budget. `need` known (an
+   * earlier run said how many retention would expire): all of it, or wait. Unknown: what
+   * the config's last backup expired (at least 1) as far as the budget goes; a run that
+   * would expire more stops and tells.
+   */
+  private async reserveExpiry(
+    backup: BackupObject,
+    config: ConfigObject,
+    cachedRepository: Obj,
+    need: number | undefined,
+  ): Promise<{ granted: number | undefined; message?: string; wakeInMs?: number } | 'conflict'> {
+    const repo = this.ledgerOf(cachedRepository);
+    const last = config.status?.lastSuccessfulBackup;
+    const lastExpired = last ? this.backups.get(`${config.metadata.namespace}/${last}`)?.status?.expired : undefined;
+    const holder = backupHolder(backup.metadata.uid!);
+    const decided = await updateLedger(this.ctx, this.written, repo, (state, breaker) => {
+      const now = this.ctx.now();
+      const r = reserve({
+        breaker,
+        state: forget(state ?? {}, this.vanishedHolders(state)),
+        holder,
+        need: need ?? Math.max(1, lastExpired ?? 0),
+        exact: need !== undefined,
+        releaseRequest: repo.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
+        now,
+      });
+      // Stable wording per backup (its Events repeat on every change); the repository's condition has the totals.
+      const message =
+        `that is more than the mass-deletion budget of ${repo.kind} ${repo.metadata.name} has left (${breaker.maxDeletions} within ` +
+        `${Math.round(breaker.windowMs / 60_000)} min; see its DeletionsPaused condition). Let it through once with ${releaseCommand(repositoryRef(repo))}`;
+      return { state: r.state, result: { granted: r.granted, message, wakeInMs: windowEndsInMs(r.state, breaker, now) } };
+    });
+    return decided === 'conflict' ? decided : decided.result;
   }
 
-  /** Backups waiting on the identity a finished backup held. */
+  /** The mover's answer settles the reservation: what retention expired counts (unknown: all that was reserved). */
+  private async settleExpiry(backup: BackupObject, cachedRepository: Obj, result: MoverResult, ran: BackupRequest | undefined) {
+    const repo = this.ledgerOf(cachedRepository);
+    const reserved = ran?.expireLimit ?? 0;
+    const actual = result.ok ? (result.expired ?? reserved) : result.errorClass === 'ExpireLimitExceeded' ? 0 : reserved;
+    return updateLedger(this.ctx, this.written, repo, (state, breaker) => ({
+      state: settle({ breaker, state, holder: backupHolder(backup.metadata.uid!), actual, now: this.ctx.now() }),
+      result: undefined,
+    }));
+  }
+
+  /** The object holding the deletion ledger of the kopia repository `repo` reaches (shared by every object with its uniqueID). */
+  private ledgerOf(repo: Obj): AnyRepository {
+    const all = [...this.repositories.list(), ...this.clusterRepositories.list()] as AnyRepository[];
+    return this.written.latest(ledgerHolder(repo as AnyRepository, all));
+  }
+
+  /** Backup holders in a ledger whose Backup is gone (deleted while holding budget or waiting). */
+  private vanishedHolders(state: DeletionStatus | undefined): string[] {
+    return holdersOf(state).filter(
+      (h) => h.startsWith(BACKUP_HOLDER_PREFIX) && this.keyOfBackupUID(h.slice(BACKUP_HOLDER_PREFIX.length)) === undefined,
+    );
+  }
+
+  /** The key of the Backup with this UID; the map is rebuilt from the cache when it misses (the informer may have listed before our handler). */
+  private keyOfBackupUID(uid: string): string | undefined {
+    if (!this.backupKeysByUID.has(uid))
+      for (const b of this.backups.list()) this.backupKeysByUID.set(b.metadata.uid!, `${b.metadata.namespace}/${b.metadata.name}`);
+    return this.backupKeysByUID.get(uid);
+  }
+
+  /** Backups waiting on the identity a finished backup held: only that identity's entries are visited. */
   private waitingOn(finished: BackupObject): string[] {
-    const key = identityKeyOf(finished);
-    return key
-      ? this.queuedBackups()
-          .filter((b) => b.identityKey === key)
-          .map((b) => b.key)
-      : [];
+    return this.queued.sameIdentity(identityKeyOf(finished)).map((b) => b.key);
   }
 
   private releaseIdentity(key: string): void {
@@ -433,6 +544,19 @@ export class BackupOperator extends KindOperator {
 function originOf(backup: BackupObject): BackupStatus['origin'] {
   if (backup.spec.snapshot) return 'Discovered';
   return backup.metadata.labels?.[SCHEDULE_LABEL] ? 'Scheduled' : 'Manual';
+}
+
+const backupKey = (b: BackupObject) => `${b.metadata.namespace}/${b.metadata.name}`;
+
+/** The index entry of a backup that may still take a snapshot (Discovered and finished ones never do). */
+function queuedOf(b: BackupObject): QueuedBackup | undefined {
+  if (isTerminal(b.status) || b.spec.snapshot) return undefined;
+  return {
+    key: backupKey(b),
+    creationTimestamp: b.metadata.creationTimestamp ?? '',
+    phase: b.status?.phase,
+    identityKey: identityKeyOf(b),
+  };
 }
 
 function identityKeyOf(b: BackupObject): string | undefined {

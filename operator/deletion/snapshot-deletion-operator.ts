@@ -5,7 +5,7 @@
 // breaker (deletion-plan.ts). Pin changes (spec.pin) ride along. Only after the Job
 // succeeded are the finalizers removed. Keys as the catalog's: "Repository/<ns>/<name>",
 // "ClusterRepository/<name>".
-import type { Backup, RepositoryStatus } from '../../generated/types.js';
+import type { Backup } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { Jobs, KopiaBackups, KopiaClusterRepositories, KopiaRepositories, Pods, Secrets } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
@@ -21,22 +21,33 @@ import {
   repositoryOfKey,
   type AnyRepository,
 } from '../repository/repository-jobs.js';
-import { findCondition, setCondition } from '../runtime/conditions.js';
+import { findCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
 import { SecretKeys } from '../runtime/secret-keys.js';
 import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
-import { breakerOf, decideDeletions, RELEASE_DELETIONS_ANNOTATION, SNAPSHOT_FINALIZER } from './deletion-plan.js';
+import {
+  editHolder,
+  forget,
+  holdersOf,
+  RELEASE_DELETIONS_ANNOTATION,
+  reserve,
+  settle,
+  SNAPSHOT_FINALIZER,
+  windowEndsInMs,
+} from './deletion-plan.js';
+import { updateLedger } from './deletion-ledger.js';
+import { ledgerHolder } from '../repository/shared-repository.js';
 
 type BackupObject = KubeObject & Backup;
 
 const EDIT_DEADLINE_SECONDS = 3600;
 /** Snapshot ids per kopia call: a Linux environment variable holds 128 KiB (each id ~35 bytes of JSON). */
 const MAX_DELETIONS_PER_EDIT = 2000;
+const EDIT_HOLDER_PREFIX = editHolder('');
 /** Deletions requested within this long of each other go into one kopia call. */
 const BATCH_SETTLE_MS = 3000;
-export const DELETIONS_PAUSED_CONDITION = 'DeletionsPaused';
 
 /** The snapshot a Backup stands for, if any. */
 export function snapshotOf(b: BackupObject): string | undefined {
@@ -62,11 +73,14 @@ export class SnapshotDeletionOperator extends KindOperator {
   }
 
   protected override async init(): Promise<void> {
+    // A ledger's change (a release, budget settled) also wakes the other objects whose batches it holds.
     this.repositories = this.watchRelated<AnyRepository>(KopiaRepositories, (r) => [
       repositoryKey({ name: r.metadata.name!, namespace: r.metadata.namespace }),
+      ...this.batchesHeldBy(r),
     ]);
     this.clusterRepositories = this.watchRelated<AnyRepository>(KopiaClusterRepositories, (r) => [
       repositoryKey({ kind: 'ClusterRepository', name: r.metadata.name! }),
+      ...this.batchesHeldBy(r),
     ]);
     this.backups = this.watchRelated<BackupObject>(KopiaBackups, (b) => {
       const key = repositoryKeyOf(b);
@@ -83,6 +97,25 @@ export class SnapshotDeletionOperator extends KindOperator {
       this.watchRelated<JobObject>(Jobs, ownerKey, { labelSelector: MOVER_SELECTOR }),
       this.watchRelated<JobObject>(Pods, ownerKey, { labelSelector: MOVER_SELECTOR }),
     );
+  }
+
+  /** The keys of the repository objects with a batch in `ledger`'s ledger, other than itself. */
+  private batchesHeldBy(ledger: AnyRepository): string[] {
+    const uids = new Set(
+      holdersOf(ledger.status?.deletions)
+        .filter((h) => h.startsWith(EDIT_HOLDER_PREFIX))
+        .map((h) => h.slice(EDIT_HOLDER_PREFIX.length)),
+    );
+    uids.delete(ledger.metadata.uid!);
+    if (uids.size === 0) return [];
+    return [...this.repositories.list(), ...this.clusterRepositories.list()]
+      .filter((r) => uids.has(r.metadata.uid!))
+      .map((r) => repositoryKey({ kind: r.kind, name: r.metadata.name!, namespace: r.metadata.namespace }));
+  }
+
+  /** The object holding the deletion ledger of the kopia repository `repo` reaches (shared by every object with its uniqueID). */
+  private ledgerOf(repo: AnyRepository): AnyRepository {
+    return this.written.latest(ledgerHolder(repo, [...this.repositories.list(), ...this.clusterRepositories.list()]));
   }
 
   private wantsDeletion(b: BackupObject): boolean {
@@ -105,14 +138,23 @@ export class SnapshotDeletionOperator extends KindOperator {
       return;
     }
     const repo = this.written.latest(cached);
-    const type = repo.kind === 'ClusterRepository' ? KopiaClusterRepositories : KopiaRepositories;
     const jobName = boundedName('kopia-edit', repo.metadata.name!);
     const job = this.moverJobs.get(repo.metadata.namespace ?? this.ctx.namespace, jobName);
     if (job && !isJobFinished(job)) return;
-    if (job) return this.collect(repo, job, type);
+    if (job) return this.collect(repo, job);
 
     const deletions = mine.filter((b) => this.wantsDeletion(b));
     const pinChanges = mine.filter((b) => this.wantsPinChange(b));
+    const holder = editHolder(repo.metadata.uid!);
+    const ledger = this.ledgerOf(repo);
+    if (deletions.length === 0 && holdersOf(ledger.status?.deletions).includes(holder)) {
+      // Nothing waits for deletion any more (the objects went otherwise): neither does the ledger.
+      const dropped = await updateLedger(this.ctx, this.written, ledger, (state) => ({
+        state: forget(state ?? {}, [holder]),
+        result: undefined,
+      }));
+      if (dropped === 'conflict') return { requeueAfterMs: 200 };
+    }
     if (deletions.length === 0 && pinChanges.length === 0) return;
     // Let a burst of deletions (kubectl delete -l …, a GitOps prune) settle into one batch.
     const newest = Math.max(...deletions.map((b) => Date.parse(b.metadata.deletionTimestamp!)));
@@ -120,44 +162,32 @@ export class SnapshotDeletionOperator extends KindOperator {
     if (deletions.length > 0 && settling > 0) return { requeueAfterMs: settling };
     if (findCondition(repo.status?.conditions, ConditionType.Ready)?.status !== 'True' || !repo.status?.uniqueID) return; // the repository's changes wake us
 
-    const now = this.ctx.now();
-    const decision = decideDeletions({
-      breaker: breakerOf(repo.spec.deletionBreaker),
-      state: repo.status.deletions,
-      pending: deletions.length,
-      releaseRequest: repo.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
-      now,
+    // Every deletion this batch makes is reserved in the ledger before its Job starts.
+    const batch = [...new Set(deletions.map((b) => snapshotOf(b)!))].sort().slice(0, MAX_DELETIONS_PER_EDIT);
+    const decided = await updateLedger(this.ctx, this.written, ledger, (state, breaker) => {
+      const r = reserve({
+        breaker,
+        state,
+        holder,
+        need: batch.length,
+        exact: true,
+        releaseRequest: ledger.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION],
+        now: this.ctx.now(),
+      });
+      return { state: r.state, result: { granted: r.granted, wakeInMs: windowEndsInMs(r.state, breaker, this.ctx.now()) } };
     });
-    const paused = !decision.run && deletions.length > 0;
-    const status: RepositoryStatus = {
-      ...repo.status,
-      deletions: decision.state,
-      conditions: setCondition(
-        repo.status.conditions,
-        paused
-          ? {
-              type: DELETIONS_PAUSED_CONDITION,
-              status: 'True',
-              reason: Reason.DeletionsPaused,
-              message: (decision as { message: string }).message,
-            }
-          : { type: DELETIONS_PAUSED_CONDITION, status: 'False', reason: Reason.DeletionsAllowed, message: 'snapshot deletions run' },
-        repo.metadata.generation,
-        now,
-      ),
-    };
-    const wasPaused = findCondition(repo.status.conditions, DELETIONS_PAUSED_CONDITION)?.status === 'True';
-    if (paused && !wasPaused)
-      await this.ctx.events.record(repo, 'Warning', Reason.DeletionsPaused, (decision as { message: string }).message);
-    if ((await writeStatus(this.ctx.client, type, repo, status, this.written)) === 'conflict') return { requeueAfterMs: 200 };
-    const toDelete = paused ? [] : deletions.map((b) => snapshotOf(b)!);
-    if (toDelete.length === 0 && pinChanges.length === 0) return;
+    if (decided === 'conflict') return { requeueAfterMs: 200 };
+    // A reservation made before (a start that failed) may be smaller than the batch now: the rest go next.
+    const toDelete = batch.slice(0, decided.result.granted ?? 0);
+    // Waiting: a release request (a change of the repository) or the window's end wakes us.
+    if (toDelete.length === 0 && pinChanges.length === 0)
+      return decided.result.wakeInMs !== undefined ? { requeueAfterMs: decided.result.wakeInMs } : undefined;
     const request: EditRequest = {
       operation: 'edit',
       repository: moverRepository(repo),
       identity: operatorIdentity('edit', repo),
       // Bounded so the request fits one environment variable and the answer a termination message; the rest go next.
-      delete: [...new Set(toDelete)].sort().slice(0, MAX_DELETIONS_PER_EDIT),
+      delete: toDelete,
       pin: pinChanges.filter((b) => b.spec.pin).map((b) => b.status!.snapshot!.id!),
       unpin: pinChanges.filter((b) => !b.spec.pin).map((b) => b.status!.snapshot!.id!),
     };
@@ -169,29 +199,28 @@ export class SnapshotDeletionOperator extends KindOperator {
       request,
       activeDeadlineSeconds: EDIT_DEADLINE_SECONDS,
     });
-    if (decision.run && decision.release)
-      desired.metadata.annotations = { ...desired.metadata.annotations, [RELEASE_DELETIONS_ANNOTATION]: decision.release };
     await this.moverJobs.start(desired);
   }
 
-  /** The edit Job finished: count what it deleted, record the release it used, then free the Backups. */
-  private async collect(repo: AnyRepository, job: JobObject, type: typeof KopiaRepositories): Promise<ReconcileResult | void> {
-    const status = repo.status ?? {};
-    if (job.metadata.uid === status.deletions?.collectedJobUID) return void (await this.moverJobs.remove(job));
+  /** The edit Job finished: its reservation becomes what it deleted, then the Backups go. */
+  private async collect(repo: AnyRepository, job: JobObject): Promise<ReconcileResult | void> {
+    const ledger = this.ledgerOf(repo);
+    if (job.metadata.uid === ledger.status?.deletions?.collectedJobUID) return void (await this.moverJobs.remove(job));
     const request = moverRequestOf<EditRequest>(job);
     const result = this.moverJobs.result(job, this.ctx.now());
     if (!result) return { requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
     const edited = result.ok ? result.edited : undefined;
-    const release = job.metadata.annotations?.[RELEASE_DELETIONS_ANNOTATION];
-    const deletions = {
-      ...status.deletions,
-      collectedJobUID: job.metadata.uid,
-      count: (status.deletions?.count ?? 0) + (edited?.deleted ?? 0),
-      ...(edited && release ? { releaseHandled: release } : {}),
-      lastError: result.ok ? undefined : result.message.slice(0, 1024),
-    };
-    const written = await writeStatus(this.ctx.client, type, repo, { ...status, deletions }, this.written);
-    if (written === 'conflict') return { requeueAfterMs: 200 };
+    const holder = editHolder(repo.metadata.uid!);
+    const settled = await updateLedger(this.ctx, this.written, ledger, (state, breaker) => {
+      // Unknown (a failed Job): all it was allowed counts as deleted.
+      const actual = edited?.deleted ?? request?.delete.length ?? 0;
+      const next = settle({ breaker, state, holder, actual, now: this.ctx.now() });
+      return {
+        state: { ...next, collectedJobUID: job.metadata.uid, lastError: result.ok ? undefined : result.message.slice(0, 1024) },
+        result: undefined,
+      };
+    });
+    if (settled === 'conflict') return { requeueAfterMs: 200 };
     if (edited && request) {
       // Deleted now or gone before: either way the snapshot no longer exists.
       const gone = new Set(request.delete);

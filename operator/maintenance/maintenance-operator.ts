@@ -11,7 +11,8 @@ import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { MaintenanceRequest, MoverResult } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
-import { operatorIdentity, repositoryKey, type AnyRepository } from '../repository/repository-jobs.js';
+import { operatorIdentity, repositoryKey, repositoryOfKey, type AnyRepository } from '../repository/repository-jobs.js';
+import { kopiaRepositoryOf } from '../repository/shared-repository.js';
 import { resolveRepository, type ResolvedRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -59,6 +60,27 @@ export function actingMaintenance(candidates: MaintenanceObject[]): MaintenanceO
         (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
         `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
     )[0];
+}
+
+/**
+ * One Maintenance acts per kopia repository, across every Repository and ClusterRepository
+ * object that reaches it (`kopiaRepository`: its uniqueID once verified). Names the acting
+ * one when it is not `maintenance`.
+ */
+export function conflictWith(
+  maintenance: MaintenanceObject,
+  all: MaintenanceObject[],
+  kopiaRepository: (m: MaintenanceObject) => string,
+): string | undefined {
+  const group = kopiaRepository(maintenance);
+  const acting = actingMaintenance(all.filter((m) => kopiaRepository(m) === group));
+  if (!acting || acting.metadata.uid === maintenance.metadata.uid) return undefined;
+  const name = `${acting.metadata.namespace}/${acting.metadata.name}`;
+  const ref = acting.spec.repository;
+  const sameObject =
+    maintainedRepositoryKey(acting.metadata.namespace!, ref) ===
+    maintainedRepositoryKey(maintenance.metadata.namespace!, maintenance.spec.repository);
+  return sameObject ? name : `${name} (of ${ref.kind ?? 'Repository'} ${ref.name}, the same kopia repository)`;
 }
 
 interface Act {
@@ -118,10 +140,17 @@ export class MaintenanceOperator extends KindOperator {
     );
   }
 
+  /** The Maintenances of a repository object and of every other object reaching the same kopia repository. */
   private keysOfRepository(repoKey: string): string[] {
+    const repo = repositoryOfKey(repoKey, this.repositories, this.clusterRepositories);
+    const group = repo ? kopiaRepositoryOf(repo) : undefined;
     return this.maintenances
       .list()
-      .filter((m) => maintainedRepositoryKey(m.metadata.namespace!, m.spec.repository) === repoKey)
+      .filter(
+        (m) =>
+          maintainedRepositoryKey(m.metadata.namespace!, m.spec.repository) === repoKey ||
+          (group !== undefined && this.kopiaRepositoryOfMaintenance(m) === group),
+      )
       .map((m) => `${m.metadata.namespace}/${m.metadata.name}`);
   }
 
@@ -315,12 +344,14 @@ export class MaintenanceOperator extends KindOperator {
     return permission.allowed ? undefined : { reason: Reason.PrivilegedMoverNotAllowed, message: permission.message };
   }
 
+  /** The kopia repository a Maintenance maintains: its uniqueID once verified, else its repository object's key. */
+  private kopiaRepositoryOfMaintenance(m: MaintenanceObject): string {
+    const repo = this.repositoryObject(m);
+    return repo ? kopiaRepositoryOf(repo) : maintainedRepositoryKey(m.metadata.namespace!, m.spec.repository);
+  }
+
   private conflictWith(maintenance: MaintenanceObject): string | undefined {
-    const repoKey = maintainedRepositoryKey(maintenance.metadata.namespace!, maintenance.spec.repository);
-    const acting = actingMaintenance(
-      this.maintenances.list().filter((m) => maintainedRepositoryKey(m.metadata.namespace!, m.spec.repository) === repoKey),
-    );
-    return acting && acting.metadata.uid !== maintenance.metadata.uid ? `${acting.metadata.namespace}/${acting.metadata.name}` : undefined;
+    return conflictWith(maintenance, this.maintenances.list(), (m) => this.kopiaRepositoryOfMaintenance(m));
   }
 
   private async announce(

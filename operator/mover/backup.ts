@@ -41,13 +41,13 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
   const mover = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   let source: string;
   let identity: Source;
-  let createArgv: string[];
+  let tags: Record<string, string>;
   try {
     identity = { username: req.identity.username, hostname: req.identity.hostname, path: canonicalPath(req.identity.path) };
     source = sourceOf(identity);
     // The mover's own tags win over requested ones of the same name.
-    const tags = { ...req.tags, [MOVER_UID_TAG]: String(mover.uid), [MOVER_GID_TAG]: String(mover.gid) };
-    createArgv = snapshotCreateCommand(identity.path, tags, req.pin === true);
+    tags = { ...req.tags, [MOVER_UID_TAG]: String(mover.uid), [MOVER_GID_TAG]: String(mover.gid) };
+    snapshotCreateCommand(identity.path, tags, req.pin === true); // refuses bad tags before anything is changed
   } catch (e) {
     throw invalidRequest('backup', (e as Error).message);
   }
@@ -59,29 +59,28 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
   if (changes.length > 0) await kopia.runOrFail('backup', policySetCommand(source, changes));
   else log.info('policy already as requested', { source });
 
-  if (req.expireLimit !== undefined) {
-    const wouldExpire = await predictExpiry(kopia, log, source, identity);
-    log.info('mass-deletion breaker', { source, wouldExpire, expireLimit: req.expireLimit });
-    if (wouldExpire > req.expireLimit) {
-      const restored = changes.length === 0 || (await restorePolicy(kopia, log, source, defined));
-      throw new KopiaFailure({
-        ok: false,
-        operation: 'backup',
-        errorClass: 'ExpireLimitExceeded',
-        wouldExpire,
-        message:
-          `the retention policy would expire ${wouldExpire} snapshot(s) of ${source} at this backup, more than the ${req.expireLimit} allowed; ` +
-          `nothing was snapshotted or expired${restored ? ' and the policy is as it was' : ', but the previous policy could not be put back'}`,
-      });
-    }
+  // The snapshot's start time is fixed here, so that the expiries predicted for it are the ones kopia makes.
+  const snapshotStart = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const before = await predictExpiry(kopia, log, source, identity, snapshotStart);
+  log.info('mass-deletion breaker', { source, wouldExpire: before.wouldExpire, expireLimit: req.expireLimit });
+  if (req.expireLimit !== undefined && before.wouldExpire > req.expireLimit) {
+    const restored = changes.length === 0 || (await restorePolicy(kopia, log, source, defined));
+    throw new KopiaFailure({
+      ok: false,
+      operation: 'backup',
+      errorClass: 'ExpireLimitExceeded',
+      wouldExpire: before.wouldExpire,
+      message:
+        `the retention policy would expire ${before.wouldExpire} snapshot(s) of ${source} at this backup, more than the ${req.expireLimit} allowed; ` +
+        `nothing was snapshotted or expired${restored ? ' and the policy is as it was' : ', but the previous policy could not be put back'}`,
+    });
   }
 
-  const startedAt = new Date();
-  const out = await kopia.run(createArgv);
+  const out = await kopia.run(snapshotCreateCommand(identity.path, tags, req.pin === true, snapshotStart));
   // kopia prints the manifest once it is saved, and exits 1 afterwards for fatal file errors:
   // the snapshot exists and its id must not be lost.
   let saved = parseCreatedSnapshot(out.stdout);
-  if (!saved && out.code !== 0) saved = await findSavedSince(kopia, log, source, identity, startedAt, mover);
+  if (!saved && out.code !== 0) saved = await findSavedSince(kopia, log, source, identity, snapshotStart, mover);
   if (!saved) {
     if (out.code !== 0) throw new KopiaFailure({ ok: false, operation: 'backup', ...classifyKopiaError(out.stderr || out.stdout) });
     throw new KopiaFailure({
@@ -97,9 +96,15 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
 
   const { id, startTime, endTime, incompleteReason, rootID, stats } = toCatalogSnapshot(saved);
   const snapshot: NonNullable<MoverSuccess['snapshot']> = { id, startTime, endTime, incompleteReason, rootID, stats };
-  const retentionReasons = await retentionReasonsOf(kopia, log, source, identity, saved.id);
+  const after = await listAfter(kopia, log, source, identity);
+  const retentionReasons = after?.find((s) => s.id === saved.id)?.retentionReason ?? (after ? [] : undefined);
   if (retentionReasons) snapshot.retentionReasons = retentionReasons;
-  return { ok: true, operation: 'backup', snapshot, ...(fileErrors ? { fileErrors } : {}), mover };
+  // What retention expired: the snapshots there before and gone now (unknown listing: the prediction, exact for this start time).
+  const remaining = new Set(after?.map((s) => s.id));
+  const expired = after ? before.existingIDs.filter((id) => !remaining.has(id)).length : before.wouldExpire;
+  if (req.expireLimit !== undefined && expired > req.expireLimit)
+    log.error('retention expired more than predicted', { source, expired, wouldExpire: before.wouldExpire, expireLimit: req.expireLimit });
+  return { ok: true, operation: 'backup', snapshot, expired, ...(fileErrors ? { fileErrors } : {}), mover };
 }
 
 function candidates(snapshots: KopiaSnapshot[]): RetentionCandidate[] {
@@ -114,19 +119,29 @@ function candidates(snapshots: KopiaSnapshot[]): RetentionCandidate[] {
 
 /**
  * How many of the source's snapshots the policy now on it would expire when the next
- * snapshot is saved. kopia's own retention reasons (from `snapshot list`, without the new
- * snapshot) are a lower bound: one more snapshot never gives an older one a reason to stay.
- * The model (retention.ts) adds the new snapshot; should it ever disagree with kopia on the
- * existing snapshots, the larger count stands, so the breaker errs towards stopping.
+ * snapshot, started at `startTime`, is saved; and which snapshots exist now. kopia's own
+ * retention reasons (from `snapshot list`, without the new snapshot) are a lower bound: one
+ * more snapshot never gives an older one a reason to stay. The model (retention.ts) adds
+ * the new snapshot; should it ever disagree with kopia on the existing snapshots, the
+ * larger count stands, so the breaker errs towards stopping.
  */
-async function predictExpiry(kopia: KopiaSession, log: Logger, source: string, identity: Source): Promise<number> {
+async function predictExpiry(
+  kopia: KopiaSession,
+  log: Logger,
+  source: string,
+  identity: Source,
+  startTime: Date,
+): Promise<{ wouldExpire: number; existingIDs: string[] }> {
   const listed = parseSnapshotList(await kopia.runOrFail('backup', snapshotListCommand(source))).filter((s) => isSameSource(s, identity));
   const retention = parseEffectivePolicy(await kopia.runOrFail('backup', policyShowCommand(source))).retention ?? {};
   const existing = candidates(listed);
   const kopiaExpires = listed.filter((s) => !s.pins?.length && !s.retentionReason?.length).length;
   const modelExpires = expiredNow(existing, retention).length;
   if (modelExpires !== kopiaExpires) log.warn('retention model disagrees with kopia', { source, kopiaExpires, modelExpires });
-  return Math.max(expiredBySnapshotAt(existing, retention, new Date()).length, kopiaExpires);
+  return {
+    wouldExpire: Math.max(expiredBySnapshotAt(existing, retention, startTime).length, kopiaExpires),
+    existingIDs: listed.map((s) => s.id),
+  };
 }
 
 /** Puts back the policy the source had before this run (none: the source's policy removed). */
@@ -171,20 +186,14 @@ async function findSavedSince(
   return ours[0];
 }
 
-/** The new snapshot's retention reasons once kopia applied retention; not fatal when unknown. */
-async function retentionReasonsOf(
-  kopia: KopiaSession,
-  log: Logger,
-  source: string,
-  identity: Source,
-  id: string,
-): Promise<string[] | undefined> {
+/** The source's snapshots once kopia applied retention; not fatal when unknown. */
+async function listAfter(kopia: KopiaSession, log: Logger, source: string, identity: Source): Promise<KopiaSnapshot[] | undefined> {
   const out = await kopia.run(snapshotListCommand(source));
   try {
     if (out.code !== 0) throw new Error(firstMeaningfulLine(out.stderr));
-    return parseSnapshotList(out.stdout).find((s) => s.id === id && isSameSource(s, identity))?.retentionReason ?? [];
+    return parseSnapshotList(out.stdout).filter((s) => isSameSource(s, identity));
   } catch (e) {
-    log.warn('cannot read the retention reasons of the new snapshot', { id, error: (e as Error).message });
+    log.warn('cannot list the source after the snapshot', { source, error: (e as Error).message });
     return undefined;
   }
 }

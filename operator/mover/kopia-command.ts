@@ -230,7 +230,11 @@ export const OPERATOR_PIN = 'kopia-operator';
  * with `snapshot pin` afterwards: kopia rewrites a manifest under a new ID when its pins
  * change, and the retention applied right after saving must already see the pin.
  */
-export function snapshotCreateCommand(path: string, tags: Record<string, string>, pin: boolean): string[] {
+/**
+ * `startTime`: the snapshot's recorded start (kopia's --start-time, whole seconds), so that
+ * the retention kopia applies after saving it is the one the mover predicted for that time.
+ */
+export function snapshotCreateCommand(path: string, tags: Record<string, string>, pin: boolean, startTime?: Date): string[] {
   for (const key of Object.keys(tags)) {
     // kopia splits `key:value` at the first colon and refuses an empty key.
     if (!key || key.includes(':')) throw new Error(`invalid tag key ${JSON.stringify(key)}: must be non-empty without ':'`);
@@ -242,8 +246,14 @@ export function snapshotCreateCommand(path: string, tags: Record<string, string>
     '--json',
     ...Object.entries(tags).map(([k, v]) => `--tags=${k}:${v}`),
     ...(pin ? [`--pin=${OPERATOR_PIN}`] : []),
+    ...(startTime ? [`--start-time=${kopiaTimestamp(startTime)}`] : []),
     ...writerFlags(),
   ];
+}
+
+/** kopia's --start-time format (Go's "2006-01-02 15:04:05 MST"), in UTC. */
+export function kopiaTimestamp(t: Date): string {
+  return `${t.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
 /** kopia's snapshot manifest ids are hex; anything else could be read as a flag or a root object id. */

@@ -113,8 +113,9 @@ export interface BackupRequest {
   tags: Record<string, string>;
   pin?: boolean;
   /**
-   * The mass-deletion breaker's remaining budget: when the retention policy would expire
-   * more snapshots than this at this backup, nothing is snapshotted or expired.
+   * The share of the mass-deletion budget reserved for this backup: when the retention
+   * policy would expire more snapshots than this at this backup, nothing is snapshotted or
+   * expired (the failure says how many it would expire).
    */
   expireLimit?: number;
 }
@@ -205,6 +206,8 @@ export interface MoverSuccess {
   snapshot?: Omit<CatalogSnapshot, 'source' | 'tags' | 'pins'>;
   /** backup: files kopia could not read; the snapshot exists but is not complete. */
   fileErrors?: { count: number; examples: string[] };
+  /** backup: snapshots of the source that retention expired when this one was saved. */
+  expired?: number;
   /** backup: who the mover ran as (also recorded as snapshot tags). */
   mover?: { uid: number; gid: number };
   /** catalog: what was uploaded. */

@@ -1,5 +1,12 @@
 import type { MoverResult } from '../../mover/mover-contract.js';
-import { desiredSourceCopyClaim, desiredVolumeSnapshot, identityBlocker, nodeUsingClaim, type QueuedBackup } from '../backup-plan.js';
+import {
+  desiredSourceCopyClaim,
+  desiredVolumeSnapshot,
+  identityBlocker,
+  nodeUsingClaim,
+  QueuedBackupIndex,
+  type QueuedBackup,
+} from '../backup-plan.js';
 import { isTerminal, statusFromBackupResult, statusRunning, statusWaiting } from '../backup-status.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
@@ -28,6 +35,48 @@ describe('one snapshot of an identity at a time', () => {
   ];
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_n, c) => {
     expect(identityBlocker(me, c.others, c.claimed)).toBe(c.expect);
+  });
+});
+
+describe('the unfinished backups of an identity', () => {
+  const queued = (key: string, identityKey: string | undefined, phase = 'Pending'): QueuedBackup => ({
+    key,
+    creationTimestamp: '2026-11-27T10:00:00Z',
+    phase,
+    identityKey,
+  });
+
+  it('follows each backup through its states: identity found, running, finished or deleted', () => {
+    const index = new QueuedBackupIndex();
+    index.set('ns/a', queued('ns/a', undefined));
+    expect(index.sameIdentity(undefined)).toEqual([]);
+    index.set('ns/a', queued('ns/a', 'x'));
+    index.set('ns/b', queued('ns/b', 'x'));
+    index.set('ns/c', queued('ns/c', 'y'));
+    index.set('ns/a', queued('ns/a', 'x', 'Running'));
+    expect(index.sameIdentity('x')).toEqual([queued('ns/a', 'x', 'Running'), queued('ns/b', 'x')]);
+    index.set('ns/a', undefined); // finished
+    index.set('ns/c', queued('ns/c', 'x')); // its config now names another identity
+    expect(index.sameIdentity('x').map((b) => b.key)).toEqual(['ns/b', 'ns/c']);
+    expect(index.sameIdentity('y')).toEqual([]);
+  });
+
+  it('answers from the backups of that identity alone, however many others there are', () => {
+    const index = new QueuedBackupIndex();
+    const visited = new Set<string>();
+    // Entries count their reads: a lookup that scanned every backup would read all 20,000.
+    const counted = (b: QueuedBackup) =>
+      new Proxy(b, {
+        get: (target, prop) => {
+          visited.add(target.key);
+          return target[prop as keyof QueuedBackup];
+        },
+      });
+    for (let i = 0; i < 20_000; i++) index.set(`ns/b${i}`, counted(queued(`ns/b${i}`, `identity-${i % 10_000}`)));
+    visited.clear();
+    const waiters = index.sameIdentity('identity-7').map((b) => b.key);
+    expect(waiters).toEqual(['ns/b7', 'ns/b10007']);
+    expect(visited.size).toBe(2);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { MaintenanceStatus } from '../../../generated/types.js';
 import type { MoverResult } from '../../mover/mover-contract.js';
-import { actingMaintenance, type MaintenanceObject } from '../maintenance-operator.js';
+import { actingMaintenance, conflictWith, type MaintenanceObject } from '../maintenance-operator.js';
 import { desiredDefaultMaintenance, planDefaults } from '../maintenance-defaults.js';
 import {
   adoptableOwners,
@@ -119,6 +119,27 @@ describe('one Job, one Maintenance per repository', () => {
   it('the acting one: user-written before default, then the oldest', () => {
     expect(actingMaintenance([m('b', '2026-11-02T00:00:00Z'), m('a', '2026-11-03T00:00:00Z')])!.metadata.name).toBe('b');
     expect(actingMaintenance([m('default', '2026-11-01T00:00:00Z', true), m('mine', '2026-11-03T00:00:00Z')])!.metadata.name).toBe('mine');
+  });
+
+  it('one acts per kopia repository (uniqueID), across Repository and ClusterRepository objects; the others name it', () => {
+    const of = (name: string, creationTimestamp: string, repository: { kind?: 'ClusterRepository'; name: string }, isDefault = true) =>
+      ({ ...m(name, creationTimestamp, isDefault), spec: { repository } }) as MaintenanceObject;
+    const uniqueIDs: Record<string, string> = { 'Repository/nas': 'u1', 'Repository/nas-alias': 'u1', 'ClusterRepository/shared': 'u1' };
+    const group = (x: MaintenanceObject) => {
+      const key = `${x.spec.repository.kind ?? 'Repository'}/${x.spec.repository.name}`;
+      return uniqueIDs[key] ? `uniqueID/${uniqueIDs[key]}` : key;
+    };
+    const nas = of('nas', '2026-11-02T00:00:00Z', { name: 'nas' });
+    const alias = of('nas-alias', '2026-11-03T00:00:00Z', { name: 'nas-alias' });
+    const shared = of('shared', '2026-11-02T00:00:00Z', { kind: 'ClusterRepository', name: 'shared' });
+    const all = [alias, shared, nas];
+    // Oldest first; at the same age, the name decides.
+    expect(conflictWith(nas, all, group)).toBeUndefined();
+    expect(conflictWith(alias, all, group)).toBe('media/nas (of Repository nas, the same kopia repository)');
+    expect(conflictWith(shared, all, group)).toBe('media/nas (of Repository nas, the same kopia repository)');
+    // Not verified yet (no uniqueID): an object stands alone.
+    delete uniqueIDs['Repository/nas-alias'];
+    expect(conflictWith(alias, all, group)).toBeUndefined();
   });
 
   it('a default lives beside its Repository under its name, a ClusterRepository’s in the operator’s namespace', () => {

@@ -240,6 +240,12 @@ describe('snapshot create', () => {
     expect(snapshotCreateCommand('/data', {}, true)).toContain(`--pin=${OPERATOR_PIN}`);
   });
 
+  it('records the start time the retention prediction used, in whole UTC seconds', () => {
+    expect(snapshotCreateCommand('/data', {}, false, new Date('2026-11-27T03:04:05.678Z'))).toContain(
+      '--start-time=2026-11-27 03:04:05 UTC',
+    );
+  });
+
   it.each(['', 'a:b'])('refuses the tag key %j', (key) => {
     expect(() => snapshotCreateCommand('/data', { [key]: 'v' }, false)).toThrow('invalid tag key');
   });
