@@ -19,6 +19,7 @@ import {
 } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, MoverJobs, type JobObject } from '../jobs/mover-job.js';
+import type { MirroredSnapshot } from '../mover/catalog-upload.js';
 import type { CatalogRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { identityString } from '../backupconfig/backupconfig-identity.js';
@@ -42,11 +43,13 @@ import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
 import {
   backupJustSucceeded,
+  discoveredBackup,
   planMirror,
   REPOSITORY_ID_LABEL,
   repositoryLabel,
   SNAPSHOT_ID_LABEL,
   type MirroredBackup,
+  type MirrorInput,
   type MirrorPlan,
   type MirrorRemoval,
 } from './catalog-plan.js';
@@ -79,7 +82,7 @@ export class CatalogOperator extends KindOperator {
   /** Repositories a Restore wants listed: listed even with the mirror turned off. */
   private readonly requested = new Set<string>();
   /** The last listing of each repository and when it began: what Restores resolve against. */
-  private readonly listings = new Map<string, { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date }>();
+  private readonly listings = new Map<string, { snapshots: MirroredSnapshot[]; listedAt: Date }>();
   /**
    * Per repository: the Backups (UIDs) the last collected listing lacked, and what the one
    * before it lacked — so collecting the same Job twice (a failed apply) never counts one
@@ -167,7 +170,7 @@ export class CatalogOperator extends KindOperator {
   }
 
   /** The last complete listing of a repository (key as repositoryKey), if this process made one. */
-  listing(key: string): { snapshots: (ListedSnapshot & { rootID?: string })[]; listedAt: Date } | undefined {
+  listing(key: string): { snapshots: (ListedSnapshot & Pick<MirroredSnapshot, 'rootID'>)[]; listedAt: Date } | undefined {
     return this.listings.get(key);
   }
 
@@ -241,27 +244,19 @@ export class CatalogOperator extends KindOperator {
     const started = Date.parse(job.metadata.annotations?.[LISTING_STARTED_ANNOTATION] ?? '');
     const previous = this.absences.get(key);
     const absentBefore = previous && previous.jobUID === job.metadata.uid ? previous.before : (previous?.absent ?? new Set<string>());
-    this.listings.set(key, {
-      snapshots: snapshots.map((x) => ({
-        id: x.id,
-        source: x.source,
-        startTime: x.startTime,
-        rootID: x.rootID,
-        endTime: x.endTime,
-        incompleteReason: x.incompleteReason,
-      })),
-      listedAt,
-    });
+    // The intake's trimmed snapshots themselves: no second copy for Restores.
+    this.listings.set(key, { snapshots, listedAt });
     // Turned off, the mirror makes and removes no Backup objects: this listing was for a Restore only.
     if (repo.spec.catalog?.enabled === false)
       return { ...status, catalog: { ...base, snapshots: undefined, incomplete: undefined, unassigned: undefined, lastError: undefined } };
+    const repository: MirrorInput['repository'] = {
+      kind: repo.kind as 'Repository' | 'ClusterRepository',
+      name: repo.metadata.name!,
+      namespace: repo.metadata.namespace,
+      uniqueID,
+    };
     const plan = planMirror({
-      repository: {
-        kind: repo.kind as 'Repository' | 'ClusterRepository',
-        name: repo.metadata.name!,
-        namespace: repo.metadata.namespace,
-        uniqueID,
-      },
+      repository,
       snapshots,
       backups: this.backups
         .list()
@@ -276,7 +271,7 @@ export class CatalogOperator extends KindOperator {
       now,
     });
     this.absences.set(key, { jobUID: job.metadata.uid!, before: absentBefore, absent: new Set(plan.absent) });
-    await this.apply(plan);
+    await this.apply(plan, repository, now);
     if (plan.create.length || plan.remove.length)
       await this.ctx.events.record(
         repo,
@@ -311,9 +306,10 @@ export class CatalogOperator extends KindOperator {
     return config?.metadata.namespace;
   }
 
-  private async apply(plan: MirrorPlan): Promise<void> {
+  private async apply(plan: MirrorPlan, repository: MirrorInput['repository'], now: Date): Promise<void> {
     const work: (() => Promise<void>)[] = [
-      ...plan.create.map((b) => async () => {
+      ...plan.create.map((c) => async () => {
+        const b = discoveredBackup(c, repository, now);
         let created: KubeObject;
         try {
           created = await this.ctx.client.create(KopiaBackups, { ...b, status: undefined });
