@@ -77,7 +77,7 @@ export class CatalogOperator extends KindOperator {
   private namespaces!: Informer<KubeObject>;
   private secrets!: SecretKeys;
   private moverJobs!: MoverJobs;
-  /** Repositories with a backup finished, or a listing asked for, since their last listing. */
+  /** Repositories with a backup finished since their last listing. */
   private readonly dirty = new Set<string>();
   /** Repositories a Restore wants listed: listed even with the mirror turned off. */
   private readonly requested = new Set<string>();
