@@ -46,7 +46,7 @@ import {
   sourceCopyName,
   type QueuedBackup,
 } from './backup-plan.js';
-import { isTerminal, statusFromBackupResult, statusRunning, statusWaiting } from './backup-status.js';
+import { isTerminal, justFinished, statusFromBackupResult, statusRunning, statusWaiting } from './backup-status.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- claims, snapshots and repositories are read structurally */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -95,9 +95,10 @@ export class BackupOperator extends KindOperator {
         .filter((b) => b.metadata.namespace === namespace && b.spec.configRef?.name === config && !isTerminal(b.status))
         .map((b) => `${namespace}/${b.metadata.name}`);
     this.configs = this.watchRelated<ConfigObject>(KopiaBackupConfigs, (c) => backupsOfConfig(c.metadata.namespace!, c.metadata.name!));
-    // A finished backup frees its identity: wake the ones waiting for it.
-    this.backups.on((_e, b) => {
-      if (isTerminal(b.status)) for (const k of this.waitingOn(b)) this.queue.add(k);
+    // A finished backup frees its identity: wake the ones waiting for it. Only as it finishes:
+    // waitingOn scans every Backup, and 30,000 mirrored ones made that quadratic.
+    this.backups.on((e, b, old) => {
+      if (justFinished(e, b, old)) for (const k of this.waitingOn(b)) this.queue.add(k);
     });
     this.repositories = this.ctx.informers.get<Obj>(KopiaRepositories);
     this.clusterRepositories = this.ctx.informers.get<Obj>(KopiaClusterRepositories);
