@@ -197,9 +197,13 @@ async function settled(bw: BenchWorld, name: string): Promise<void> {
 
 export async function benchCatalog(opts: {
   deletions: boolean;
+  /** Snapshots per source (default BENCH_CATALOG_ROUNDS, 20: 10,000 snapshots). */
+  rounds?: number;
+  /** Only the first mirror and the operator's memory (no re-sync, rest or deletions): the large run. */
+  mirrorOnly?: boolean;
 }): Promise<{ catalog: Record<string, unknown>; deletions?: Record<string, unknown> }> {
   const sources = Number(process.env.BENCH_CATALOG_SOURCES ?? 500);
-  const rounds = Number(process.env.BENCH_CATALOG_ROUNDS ?? 20);
+  const rounds = opts.rounds ?? Number(process.env.BENCH_CATALOG_ROUNDS ?? 20);
   const hosts = Number(process.env.BENCH_CATALOG_HOSTS ?? 20);
   if (sources % hosts) throw new Error('BENCH_CATALOG_SOURCES must be a multiple of BENCH_CATALOG_HOSTS');
   const total = sources * rounds;
@@ -315,6 +319,20 @@ export async function benchCatalog(opts: {
     say(
       `catalog: CPU seconds while mirroring: ${JSON.stringify(mirror.cpuSeconds.mirroring)}; during the Job: ${JSON.stringify(mirror.cpuSeconds.catalogJob)}`,
     );
+    if (opts.mirrorOnly) {
+      const memory = bw.memory();
+      say(
+        `catalog (${total}): operator resident memory ${memory.rssMB} MB, peak ${memory.peakMB} MB; ${bw.idleMemory.rssMB} MB before any object`,
+      );
+      return { catalog: { ...mirror, operatorMemory: { ...memory, idle: bw.idleMemory } } };
+    }
+    if (opts.mirrorOnly) {
+      const memory = bw.memory();
+      say(
+        `catalog (${total}): operator resident memory ${memory.rssMB} MB, peak ${memory.peakMB} MB; ${bw.idleMemory.rssMB} MB before any object`,
+      );
+      return { catalog: { ...mirror, operatorMemory: { ...memory, idle: bw.idleMemory } } };
+    }
     const backups = await bw.watch<Obj>(KopiaBackups, { namespace: ns });
 
     // One full re-sync with nothing changed: a catalog Job created and its sync recorded inside the window.

@@ -7,7 +7,7 @@
 //
 // Groups: validation, repositories, schedules, catalog, deletions, backup, rebackup, populator.
 // Sizes: BENCH_REPOSITORIES (20), BENCH_SCHEDULES (1000), BENCH_CATALOG_SOURCES (500) ×
-// BENCH_CATALOG_ROUNDS (20), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
+// BENCH_CATALOG_ROUNDS (20), then a mirror-only run of BENCH_CATALOG_LARGE_ROUNDS (60: 30,000), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
 // BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000), BENCH_POPULATOR_SINGLE (3) one-claim runs,
 // BENCH_POPULATOR_CLAIMS (20) claims at once; BENCH_REST_MS (30000) for windows at rest.
 // BENCH_KEEP_LOGS=<dir> keeps the populator group's process logs (the world's directory goes).
@@ -35,6 +35,7 @@ for (const g of only ?? [])
 const wants = (g: Group) => !only || only.includes(g);
 
 const REPOSITORIES = Number(process.env.BENCH_REPOSITORIES ?? 20);
+const LARGE_CATALOG_ROUNDS = Number(process.env.BENCH_CATALOG_LARGE_ROUNDS ?? 60);
 const resultsFile = join(repoRoot, 'bench/results/latest.json');
 // A partial run keeps the other groups' last numbers.
 const results: Record<string, unknown> = only && existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
@@ -179,6 +180,9 @@ async function main(): Promise<void> {
     const r = await benchCatalog({ deletions: wants('deletions') });
     results.catalog = r.catalog;
     if (r.deletions) results.deletions = r.deletions;
+    // Beside it, three times as many: the mirror's time and the operator's peak must not grow toward its limit.
+    const large = await benchCatalog({ deletions: false, rounds: LARGE_CATALOG_ROUNDS, mirrorOnly: true });
+    results.catalogLarge = large.catalog;
   });
   await group('backup', async () => {
     const r = await benchBackups({ big: true, rebackup: wants('rebackup') });

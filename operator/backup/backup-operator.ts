@@ -61,7 +61,7 @@ import {
   sourceCopyName,
   type QueuedBackup,
 } from './backup-plan.js';
-import { isTerminal, statusFromBackupResult, statusRunning, statusWaiting } from './backup-status.js';
+import { isTerminal, justFinished, statusFromBackupResult, statusRunning, statusWaiting } from './backup-status.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- claims, snapshots and repositories are read structurally */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -121,9 +121,10 @@ export class BackupOperator extends KindOperator {
     const index = (e: string, b: BackupObject) => this.queued.set(backupKey(b), e === 'DELETED' ? undefined : queuedOf(b));
     this.backups.on(index);
     for (const b of this.backups.list()) index('ADDED', b);
-    // A finished backup frees its identity: wake the ones waiting for it.
-    this.backups.on((_e, b) => {
-      if (isTerminal(b.status)) for (const k of this.waitingOn(b)) this.queue.add(k);
+    // A finished backup frees its identity: wake the ones waiting for it — only as it finishes
+    // (a mirror's 30,000 status writes of finished Backups are no news to anyone waiting).
+    this.backups.on((e, b, old) => {
+      if (justFinished(e, b, old)) for (const k of this.waitingOn(b)) this.queue.add(k);
     });
     this.backups.on((e, b) => {
       if (e === 'DELETED') this.backupKeysByUID.delete(b.metadata.uid!);

@@ -106,3 +106,17 @@ export function statusFromBackupResult(
   const message = `snapshot ${s.id}: ${s.stats.files ?? 0} files, ${s.stats.totalBytes ?? 0} bytes`;
   return withReady(next, { status: 'True', reason: Reason.BackupSucceeded, message }, generation, now);
 }
+
+/**
+ * Whether an informer event tells that a Backup has just finished, freeing the source
+ * identity its run held (so the Backups waiting on it are woken).
+ */
+export function justFinished(
+  event: string,
+  b: { spec: { snapshot?: unknown; configRef?: unknown }; status?: BackupStatus },
+  old?: { status?: BackupStatus },
+): boolean {
+  // Mirrored Backups (spec.snapshot) never run; a resync or a first sight re-announces an old finish.
+  if (b.spec.snapshot || event !== 'MODIFIED' || !old) return false;
+  return isTerminal(b.status) && !isTerminal(old.status);
+}

@@ -4,11 +4,13 @@
 // uploads the operator is waiting for are taken, and only with a signature made with the
 // repository password — which the operator can check and nobody without the password can
 // make. Uploads live in memory until the Job is collected: a restarted operator simply
-// runs the catalog Job again.
+// runs the catalog Job again. The body is decoded as it streams in, and only the fields
+// the mirror and Restores read are kept: 30,000 snapshots never sit in memory as one body,
+// one text and full objects at once.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeCatalog, verifyCatalogSignature } from '../mover/catalog-upload.js';
-import { CATALOG_SIGNATURE_HEADER, type CatalogSnapshot } from '../mover/mover-contract.js';
+import { decodeCatalogStream, verifyCatalogDigest, type MirroredSnapshot } from '../mover/catalog-upload.js';
+import { CATALOG_SIGNATURE_HEADER } from '../mover/mover-contract.js';
 import type { Logger } from '../runtime/logger.js';
 
 const PATH_PREFIX = '/v1/catalog/';
@@ -33,7 +35,7 @@ export interface IntakeOptions {
 export class CatalogIntake {
   private server?: http.Server;
   private readonly expected = new Map<string, Expected>();
-  private readonly received = new Map<string, CatalogSnapshot[]>();
+  private readonly received = new Map<string, MirroredSnapshot[]>();
   private base = '';
 
   constructor(
@@ -67,7 +69,7 @@ export class CatalogIntake {
   }
 
   /** The verified catalog of a run; undefined when it never arrived (or this process restarted). */
-  get(uploadId: string): CatalogSnapshot[] | undefined {
+  get(uploadId: string): MirroredSnapshot[] | undefined {
     return this.received.get(uploadId);
   }
 
@@ -83,14 +85,15 @@ export class CatalogIntake {
     const expected = this.expected.get(uploadId);
     if (req.method !== 'POST' || !expected) return void res.writeHead(404).end('no such upload expected\n');
     try {
-      const body = await readBody(req, MAX_UPLOAD_BYTES);
+      // Decoded before it is verified (the digest is known only at the end); kept only once verified.
+      const { sha256, snapshots } = await decodeCatalogStream(req, { maxBodyBytes: MAX_UPLOAD_BYTES });
       const password = await expected.password();
       const signature = req.headers[CATALOG_SIGNATURE_HEADER];
-      if (password === undefined || !verifyCatalogSignature(password, path, body, typeof signature === 'string' ? signature : undefined)) {
+      if (password === undefined || !verifyCatalogDigest(password, path, sha256, typeof signature === 'string' ? signature : undefined)) {
         this.log.warn('catalog upload refused: bad signature', { uploadId });
         return void res.writeHead(401).end('signature does not match\n');
       }
-      this.received.set(uploadId, decodeCatalog(body));
+      this.received.set(uploadId, snapshots);
       res.writeHead(204).end();
       expected.onReceived();
     } catch (e) {
@@ -98,20 +101,4 @@ export class CatalogIntake {
       if (!res.headersSent) res.writeHead(400).end(`${(e as Error).message}\n`);
     }
   }
-}
-
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new Error(`upload larger than ${limit} bytes`));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }

@@ -42,11 +42,13 @@ import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
 import {
   backupJustSucceeded,
+  discoveredBackup,
   planMirror,
   REPOSITORY_ID_LABEL,
   repositoryLabel,
   SNAPSHOT_ID_LABEL,
   type MirroredBackup,
+  type MirrorInput,
   type MirrorPlan,
   type MirrorRemoval,
 } from './catalog-plan.js';
@@ -83,7 +85,7 @@ export class CatalogOperator extends KindOperator {
   private namespaces!: Informer<KubeObject>;
   private secrets!: SecretKeys;
   private moverJobs!: MoverJobs;
-  /** Repositories with a backup finished, or a listing asked for, since their last listing. */
+  /** Repositories with a backup finished since their last listing. */
   private readonly dirty = new Set<string>();
   /** Repositories a Restore wants listed: listed even with the mirror turned off. */
   private readonly requested = new Set<string>();
@@ -252,15 +254,9 @@ export class CatalogOperator extends KindOperator {
     const started = Date.parse(job.metadata.annotations?.[LISTING_STARTED_ANNOTATION] ?? '');
     const previous = this.absences.get(key);
     const absentBefore = previous && previous.jobUID === job.metadata.uid ? previous.before : (previous?.absent ?? new Set<string>());
+    // The intake's trimmed snapshots themselves: no second copy for Restores.
     this.listings.set(key, {
-      snapshots: snapshots.map((x) => ({
-        id: x.id,
-        source: x.source,
-        startTime: x.startTime,
-        rootID: x.rootID,
-        endTime: x.endTime,
-        incompleteReason: x.incompleteReason,
-      })),
+      snapshots,
       listedAt,
       // The mover refuses to list any other repository than the one with this ID.
       uniqueID: moverRequestOf<CatalogRequest>(job)?.repository.expectedUniqueID,
@@ -268,13 +264,14 @@ export class CatalogOperator extends KindOperator {
     // Turned off, the mirror makes and removes no Backup objects: this listing was for a Restore only.
     if (repo.spec.catalog?.enabled === false)
       return { ...status, catalog: { ...base, snapshots: undefined, incomplete: undefined, unassigned: undefined, lastError: undefined } };
+    const repository: MirrorInput['repository'] = {
+      kind: repo.kind as 'Repository' | 'ClusterRepository',
+      name: repo.metadata.name!,
+      namespace: repo.metadata.namespace,
+      uniqueID,
+    };
     const plan = planMirror({
-      repository: {
-        kind: repo.kind as 'Repository' | 'ClusterRepository',
-        name: repo.metadata.name!,
-        namespace: repo.metadata.namespace,
-        uniqueID,
-      },
+      repository,
       snapshots,
       backups: this.backups
         .list()
@@ -289,7 +286,7 @@ export class CatalogOperator extends KindOperator {
       now,
     });
     this.absences.set(key, { jobUID: job.metadata.uid!, before: absentBefore, absent: new Set(plan.absent) });
-    await this.apply(plan);
+    await this.apply(plan, repository, now);
     if (plan.create.length || plan.remove.length)
       await this.ctx.events.record(
         repo,
@@ -324,9 +321,10 @@ export class CatalogOperator extends KindOperator {
     return config?.metadata.namespace;
   }
 
-  private async apply(plan: MirrorPlan): Promise<void> {
+  private async apply(plan: MirrorPlan, repository: MirrorInput['repository'], now: Date): Promise<void> {
     const work: (() => Promise<void>)[] = [
-      ...plan.create.map((b) => async () => {
+      ...plan.create.map((c) => async () => {
+        const b = discoveredBackup(c, repository, now);
         let created: KubeObject;
         try {
           created = await this.ctx.client.create(KopiaBackups, { ...b, status: undefined });

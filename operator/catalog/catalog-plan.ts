@@ -12,7 +12,7 @@
 import type { BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { boundedName } from '../jobs/job-builder.js';
-import type { CatalogSnapshot } from '../mover/mover-contract.js';
+import type { MirroredSnapshot } from '../mover/catalog-upload.js';
 import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { deepEqual } from '../runtime/deep-equal.js';
@@ -33,7 +33,7 @@ export interface MirroredBackup extends KubeObject {
 
 export interface MirrorInput {
   repository: RepositoryReference & { namespace?: string; uniqueID: string };
-  snapshots: CatalogSnapshot[];
+  snapshots: MirroredSnapshot[];
   /** Every Backup labelled with this repository's id. */
   backups: MirroredBackup[];
   /** Where snapshots of an identity belong: the namespace of the BackupConfig that makes them. */
@@ -61,8 +61,14 @@ export interface MirrorRemoval {
   finalizers: string[] | undefined;
 }
 
+/** A Backup object to make for a snapshot, built when it is made (discoveredBackup): a plan of 30,000 stays small. */
+export interface MirrorCreation {
+  snapshot: MirroredSnapshot;
+  namespace: string;
+}
+
 export interface MirrorPlan {
-  create: MirroredBackup[];
+  create: MirrorCreation[];
   /**
    * Status to write (the object's key and the full new status); with snapshotID, kopia
    * saved the object's snapshot under this new id: its label changes too.
@@ -80,12 +86,12 @@ export interface MirrorPlan {
 
 const iso = (t: string | undefined) => (t ? new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined);
 
-function identityOf(s: CatalogSnapshot): Required<Identity> {
+function identityOf(s: MirroredSnapshot): Required<Identity> {
   return { username: s.source.username, hostname: s.source.hostname, path: s.source.path };
 }
 
 /** A DNS-safe object name for a discovered snapshot: who it is of, and its id. */
-export function discoveredName(s: CatalogSnapshot): string {
+export function discoveredName(s: MirroredSnapshot): string {
   const who =
     `${s.source.username}-${s.source.hostname}`
       .toLowerCase()
@@ -127,7 +133,10 @@ function factsOfBackup(b: MirroredBackup): SnapshotFacts | undefined {
 const factsKey = (f: SnapshotFacts) => JSON.stringify([f.source.username, f.source.hostname, f.source.path, f.startTime, f.rootID]);
 
 /** What a snapshot tells about itself, as Backup status fields the mirror keeps current. */
-function snapshotFacts(s: CatalogSnapshot, status: BackupStatus): Pick<BackupStatus, 'snapshot' | 'stats' | 'retentionReasons' | 'pinned'> {
+function snapshotFacts(
+  s: MirroredSnapshot,
+  status: BackupStatus,
+): Pick<BackupStatus, 'snapshot' | 'stats' | 'retentionReasons' | 'pinned'> {
   return {
     snapshot: {
       ...status.snapshot,
@@ -142,7 +151,7 @@ function snapshotFacts(s: CatalogSnapshot, status: BackupStatus): Pick<BackupSta
   };
 }
 
-export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryReference, at: Date): BackupStatus {
+export function discoveredStatus(s: MirroredSnapshot, repository: RepositoryReference, at: Date): BackupStatus {
   const time = iso(s.endTime ?? s.startTime)!;
   return {
     phase: 'Succeeded',
@@ -162,6 +171,23 @@ export function discoveredStatus(s: CatalogSnapshot, repository: RepositoryRefer
         observedGeneration: 1,
       },
     ],
+  };
+}
+
+/** The Backup object that shows a snapshot found in the repository (origin Discovered). */
+export function discoveredBackup(c: MirrorCreation, repository: MirrorInput['repository'], now: Date): MirroredBackup {
+  const s = c.snapshot;
+  const ref: RepositoryReference = { kind: repository.kind ?? 'Repository', name: repository.name };
+  return {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'Backup',
+    metadata: {
+      name: discoveredName(s),
+      namespace: c.namespace,
+      labels: { [SNAPSHOT_ID_LABEL]: s.id, [REPOSITORY_ID_LABEL]: repositoryLabel(repository.uniqueID) },
+    },
+    spec: { snapshot: { repository: ref, id: s.id, identity: identityOf(s) } as never, deletionPolicy: 'Retain' },
+    status: discoveredStatus(s, ref, now),
   };
 }
 
@@ -215,17 +241,7 @@ export function planMirror(input: MirrorInput): MirrorPlan {
       plan.unassigned++;
       continue;
     }
-    plan.create.push({
-      apiVersion: 'kopia.io/v1alpha1',
-      kind: 'Backup',
-      metadata: {
-        name: discoveredName(s),
-        namespace,
-        labels: { [SNAPSHOT_ID_LABEL]: s.id, [REPOSITORY_ID_LABEL]: repositoryLabel(repository.uniqueID) },
-      },
-      spec: { snapshot: { repository: ref, id: s.id, identity: identityOf(s) } as never, deletionPolicy: 'Retain' },
-      status: discoveredStatus(s, ref, input.now),
-    });
+    plan.create.push({ snapshot: s, namespace });
   }
   for (const b of input.backups) {
     const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
@@ -267,7 +283,7 @@ export function backupJustSucceeded(event: InformerEvent, b: MirroredBackup, old
   return b.status?.phase === 'Succeeded' && old.status?.phase !== 'Succeeded';
 }
 
-function targetNamespace(s: CatalogSnapshot, input: MirrorInput): string | undefined {
+function targetNamespace(s: MirroredSnapshot, input: MirrorInput): string | undefined {
   const byConfig = input.namespaceOfIdentity(identityOf(s));
   if (input.repository.kind !== 'ClusterRepository') return byConfig ?? input.repository.namespace;
   if (byConfig && input.mayUseNamespace(byConfig)) return byConfig;

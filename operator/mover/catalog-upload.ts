@@ -12,7 +12,8 @@
 // Service in between does not matter. Binding the path binds the upload id, so a body
 // signed for one upload cannot be replayed to another.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import type { CatalogSnapshot } from './mover-contract.js';
 
 export const CATALOG_CONTENT_TYPE = 'application/x-ndjson';
@@ -29,19 +30,28 @@ export function encodeCatalog(snapshots: readonly CatalogSnapshot[]): Buffer {
   return gzipSync(Buffer.from(lines.join(''), 'utf8'));
 }
 
-function signedMessage(urlPath: string, body: Buffer): string {
-  return `${urlPath}\n${createHash('sha256').update(body).digest('hex')}`;
+function signedMessage(urlPath: string, bodySha256: string): string {
+  return `${urlPath}\n${bodySha256}`;
 }
+
+const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
 
 /** Hex HMAC-SHA256 of `${urlPath}\n${sha256hex(body)}`, keyed with the repository password. */
 export function signCatalog(password: string, urlPath: string, body: Buffer): string {
-  return createHmac('sha256', password).update(signedMessage(urlPath, body)).digest('hex');
+  return createHmac('sha256', password)
+    .update(signedMessage(urlPath, sha256(body)))
+    .digest('hex');
 }
 
 /** Whether `signature` (the header's value) was made with this password for this path and body. */
 export function verifyCatalogSignature(password: string, urlPath: string, body: Buffer, signature: string | undefined): boolean {
+  return verifyCatalogDigest(password, urlPath, sha256(body), signature);
+}
+
+/** verifyCatalogSignature for a body already hashed as it streamed past (hex SHA-256). */
+export function verifyCatalogDigest(password: string, urlPath: string, bodySha256: string, signature: string | undefined): boolean {
   if (!signature || !/^[0-9a-f]{64}$/i.test(signature)) return false;
-  const expected = Buffer.from(signCatalog(password, urlPath, body), 'hex');
+  const expected = createHmac('sha256', password).update(signedMessage(urlPath, bodySha256)).digest();
   return timingSafeEqual(expected, Buffer.from(signature, 'hex'));
 }
 
@@ -63,6 +73,17 @@ function isCatalogSnapshot(v: unknown): v is CatalogSnapshot {
   );
 }
 
+function parseLine(json: string, line: number): CatalogSnapshot {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (e) {
+    throw new Error(`catalog line ${line} is not JSON: ${(e as Error).message}`);
+  }
+  if (!isCatalogSnapshot(parsed)) throw new Error(`catalog line ${line} is not a snapshot (id, source, startTime and stats are required)`);
+  return parsed;
+}
+
 /**
  * The snapshots of a body made by encodeCatalog. Throws on a body that is not gzip, grows
  * past maxDecodedBytes, or holds a line that is not a CatalogSnapshot (naming the line):
@@ -79,16 +100,79 @@ export function decodeCatalog(body: Buffer, maxDecodedBytes = CATALOG_MAX_DECODE
     line++;
     const json = text.slice(start, end);
     start = end + 1;
-    if (json.trim() === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(json);
-    } catch (e) {
-      throw new Error(`catalog line ${line} is not JSON: ${(e as Error).message}`);
-    }
-    if (!isCatalogSnapshot(parsed))
-      throw new Error(`catalog line ${line} is not a snapshot (id, source, startTime and stats are required)`);
-    out.push(parsed);
+    if (json.trim() !== '') out.push(parseLine(json, line));
   }
   return out;
+}
+
+/** What the operator keeps of a snapshot: what the mirror and Restores read (no tags). */
+export type MirroredSnapshot = Omit<CatalogSnapshot, 'tags'>;
+
+function trimmed(s: CatalogSnapshot): MirroredSnapshot {
+  const out: MirroredSnapshot = {
+    id: s.id,
+    source: { username: s.source.username, hostname: s.source.hostname, path: s.source.path },
+    startTime: s.startTime,
+    stats: s.stats,
+  };
+  if (s.endTime !== undefined) out.endTime = s.endTime;
+  if (s.incompleteReason !== undefined) out.incompleteReason = s.incompleteReason;
+  if (s.rootID !== undefined) out.rootID = s.rootID;
+  if (s.retentionReasons?.length) out.retentionReasons = s.retentionReasons;
+  if (s.pins?.length) out.pins = s.pins;
+  return out;
+}
+
+/**
+ * Decodes a body as it arrives — hashing it for the signature, inflating and parsing it a
+ * chunk at a time, keeping each snapshot trimmed — so neither the body nor its text is ever
+ * held whole (30,000 snapshots are ~25 MB of text). Throws as decodeCatalog does, and when
+ * the body passes maxBodyBytes. The caller verifies the digest before trusting the result.
+ */
+export async function decodeCatalogStream(
+  body: AsyncIterable<Buffer>,
+  limits: { maxBodyBytes: number; maxDecodedBytes?: number },
+): Promise<{ sha256: string; snapshots: MirroredSnapshot[] }> {
+  const maxDecoded = limits.maxDecodedBytes ?? CATALOG_MAX_DECODED_BYTES;
+  const hash = createHash('sha256');
+  const gunzip = createGunzip();
+  const feeding = (async () => {
+    let size = 0;
+    for await (const chunk of body) {
+      size += chunk.length;
+      if (size > limits.maxBodyBytes) throw new Error(`upload larger than ${limits.maxBodyBytes} bytes`);
+      hash.update(chunk);
+      if (!gunzip.write(chunk)) await new Promise((resolve) => gunzip.once('drain', resolve).once('close', resolve));
+      if (gunzip.destroyed) return; // the reader gave up (a bad line): stop taking the body
+    }
+    gunzip.end();
+  })().catch((e: unknown) => {
+    gunzip.destroy(e as Error);
+    throw e;
+  });
+  const text = new StringDecoder('utf8');
+  const snapshots: MirroredSnapshot[] = [];
+  let partial = '';
+  let line = 0;
+  let decoded = 0;
+  const take = (json: string) => {
+    line++;
+    if (json.trim() !== '') snapshots.push(trimmed(parseLine(json, line)));
+  };
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      decoded += chunk.length;
+      if (decoded > maxDecoded) throw new Error(`catalog larger than ${maxDecoded} bytes decoded`);
+      const lines = (partial + text.write(chunk)).split('\n');
+      partial = lines.pop()!;
+      for (const json of lines) take(json);
+    }
+    take(partial + text.end());
+  } catch (e) {
+    gunzip.destroy();
+    await feeding.catch(() => undefined);
+    throw e;
+  }
+  await feeding;
+  return { sha256: hash.digest('hex'), snapshots };
 }

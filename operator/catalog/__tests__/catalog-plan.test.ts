@@ -1,6 +1,7 @@
 import type { CatalogSnapshot } from '../../mover/mover-contract.js';
 import {
   backupJustSucceeded,
+  discoveredBackup,
   discoveredName,
   discoveredStatus,
   planMirror,
@@ -35,6 +36,9 @@ const input = (o: Partial<MirrorInput>): MirrorInput => ({
   now,
   ...o,
 });
+/** The objects a plan makes, as the operator builds them. */
+const made = (plan: MirrorPlan, repository: MirrorInput['repository'] = input({}).repository) =>
+  plan.create.map((c) => discoveredBackup(c, repository, now));
 /** Plans consecutive listings, each one's absences carried into the next, as the operator does. */
 function listings(inputs: Partial<MirrorInput>[]): MirrorPlan[] {
   const plans: MirrorPlan[] = [];
@@ -71,13 +75,13 @@ describe('the catalog mirror', () => {
         namespaceOfIdentity: (id) => (id.username === 'app' ? 'apps' : undefined),
       }),
     );
-    expect(plan.create.map((b) => [b.metadata.namespace, b.metadata.labels!['kopia.io/snapshot-id']])).toEqual([
+    expect(made(plan).map((b) => [b.metadata.namespace, b.metadata.labels!['kopia.io/snapshot-id']])).toEqual([
       ['apps', 'k1'],
       ['media', 'k3'], // no config: the repository's namespace
     ]);
     expect(plan.incomplete).toBe(1);
-    expect(plan.create[0].spec.snapshot).toMatchObject({ id: 'k1', repository: { kind: 'Repository', name: 'nas' } });
-    expect(plan.create[0].status).toMatchObject({
+    expect(made(plan)[0].spec.snapshot).toMatchObject({ id: 'k1', repository: { kind: 'Repository', name: 'nas' } });
+    expect(made(plan)[0].status).toMatchObject({
       phase: 'Succeeded',
       origin: 'Discovered',
       completionTime: '2026-11-27T10:00:05Z',
@@ -187,7 +191,7 @@ describe('the catalog mirror', () => {
       { snapshots: [repinned], backups: [backup] },
     ]);
     // k2 has the same content (rootID) but another start: a snapshot of its own, not k1 again.
-    expect(first.create.map((b) => b.metadata.labels!['kopia.io/snapshot-id'])).toEqual(['k2']);
+    expect(made(first).map((b) => b.metadata.labels!['kopia.io/snapshot-id'])).toEqual(['k2']);
     expect(first.update).toEqual([
       {
         namespace: 'media',
@@ -250,7 +254,7 @@ describe('the catalog mirror', () => {
         mayUseNamespace: (ns) => ns === 'media',
       }),
     );
-    expect(plan.create.map((b) => b.metadata.namespace)).toEqual(['media']);
+    expect(plan.create.map((c) => c.namespace)).toEqual(['media']);
     expect(plan.unassigned).toBe(1);
   });
 
@@ -266,7 +270,7 @@ describe('the catalog mirror', () => {
     );
     const plan = planMirror(input({ snapshots: many }));
     expect(plan.create).toHaveLength(10_000);
-    expect(new Set(plan.create.map((b) => b.metadata.name)).size).toBe(10_000);
+    expect(new Set(made(plan).map((b) => b.metadata.name)).size).toBe(10_000);
   });
 
   it('lists a repository again after a backup succeeds — not at a resync or a restart that merely sees a succeeded one', () => {

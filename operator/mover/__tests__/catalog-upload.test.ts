@@ -1,7 +1,14 @@
 // The catalog wire format: what the mover sends and the operator's intake accepts.
 import { createHash, createHmac } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { decodeCatalog, encodeCatalog, signCatalog, verifyCatalogSignature } from '../catalog-upload.js';
+import {
+  decodeCatalog,
+  decodeCatalogStream,
+  encodeCatalog,
+  signCatalog,
+  verifyCatalogDigest,
+  verifyCatalogSignature,
+} from '../catalog-upload.js';
 import type { CatalogSnapshot } from '../mover-contract.js';
 
 function generated(n: number): CatalogSnapshot[] {
@@ -85,5 +92,37 @@ describe('signature', () => {
     expect(verifyCatalogSignature(PASSWORD, PATH, changed, signature)).toBe(false);
     for (const bad of [undefined, '', 'zz', signature.slice(0, 63), `${signature}00`])
       expect(verifyCatalogSignature(PASSWORD, PATH, body, bad)).toBe(false);
+  });
+});
+
+describe('decoding as the body streams in (the intake)', () => {
+  async function* chunks(body: Buffer, size = 4096): AsyncIterable<Buffer> {
+    for (let i = 0; i < body.length; i += size) yield body.subarray(i, i + size);
+  }
+  const limits = { maxBodyBytes: 64 * 1024 * 1024 };
+
+  it('gives the snapshots trimmed to what the mirror keeps, and the digest the signature covers', async () => {
+    const snapshots = generated(12_000);
+    const body = encodeCatalog(snapshots);
+    const decoded = await decodeCatalogStream(chunks(body), limits);
+    expect(decoded.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(verifyCatalogDigest(PASSWORD, PATH, decoded.sha256, signCatalog(PASSWORD, PATH, body))).toBe(true);
+    expect(verifyCatalogDigest('another password', PATH, decoded.sha256, signCatalog(PASSWORD, PATH, body))).toBe(false);
+    expect(decoded.snapshots).toEqual(
+      snapshots.map(({ tags: _tags, ...s }) => ({
+        ...s,
+        ...(s.retentionReasons?.length ? {} : { retentionReasons: undefined }),
+      })),
+    );
+  });
+
+  it('refuses a bad line by its number, a body past its limit and one that inflates past the limit', async () => {
+    const good = JSON.stringify(generated(1)[0]);
+    await expect(decodeCatalogStream(chunks(gzipSync(`${good}\n{"id":"x"}\n`), 7), limits)).rejects.toThrow('line 2 is not a snapshot');
+    const body = encodeCatalog(generated(2000));
+    await expect(decodeCatalogStream(chunks(body), { maxBodyBytes: body.length - 1 })).rejects.toThrow('upload larger than');
+    const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20));
+    await expect(decodeCatalogStream(chunks(bomb), { ...limits, maxDecodedBytes: 1024 * 1024 })).rejects.toThrow('larger than');
+    await expect(decodeCatalogStream(chunks(Buffer.from('{"id":"x"}\n')), limits)).rejects.toThrow();
   });
 });
