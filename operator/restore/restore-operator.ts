@@ -103,7 +103,18 @@ export class RestoreOperator extends KindOperator {
     this.repositories = this.watchRelated<AnyRepository>(KopiaRepositories, (r) => unresolved(r.metadata.namespace));
     this.clusterRepositories = this.watchRelated<AnyRepository>(KopiaClusterRepositories, () => unresolved());
     this.configs = this.watchRelated(KopiaBackupConfigs, (c) => unresolved(c.metadata.namespace));
-    this.backups = this.watchRelated(KopiaBackups, (b) => unresolved(b.metadata.namespace));
+    // A Backup concerns only Restores that wait for one: unresolved ones and those naming it
+    // (not every populator Restore: the mirror writes thousands of Backups).
+    this.backups = this.watchRelated(KopiaBackups, (b) =>
+      this.restores
+        .list()
+        .filter(
+          (r) =>
+            r.metadata.namespace === b.metadata.namespace &&
+            (r.spec.source.backupRef?.name === b.metadata.name || (!r.status?.resolved && !r.spec.target.populator)),
+        )
+        .map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+    );
     this.namespaces = this.ctx.informers.get(Namespaces);
     this.claims = this.watchRelated<Obj>(PersistentVolumeClaims, (c) =>
       isPopulatorClaim(c)
