@@ -182,6 +182,9 @@ describe('a retention change on 40 configs of one repository', () => {
       400_000,
       1000,
     );
+    // Each released backup expired its three oldest days, and said so.
+    const expiredBy = Object.fromEntries((await nightly()).map((b) => [b.metadata.name!, b.status.expired]));
+    expect(expiredBy).toEqual(Object.fromEntries(names.map((n) => [`${n}-nightly`, 3])));
     expect(await deletedFromHistory()).toBe(3 * CONFIGS);
 
     // c0 now has seven days; a second snapshot today takes today's slot from the first: one expiry, and no budget left.
