@@ -48,6 +48,55 @@ function finishedAt(job: JobObject): number {
   return Number.isNaN(at) ? 0 : at;
 }
 
+/** The volume the ServiceAccount admission adds to a Pod (never to a Job's template). */
+const isInjectedTokenMount = (m: { name?: string }) => /^kube-api-access-/.test(m.name ?? '');
+
+/** What a container runs and sees: the fields a Pod must share with the Job's template to be the Job's. */
+function containerRuns(c: any): unknown {
+  return {
+    name: c.name,
+    image: c.image,
+    command: c.command,
+    args: c.args,
+    workingDir: c.workingDir,
+    env: c.env,
+    envFrom: c.envFrom,
+    securityContext: c.securityContext,
+    volumeMounts: (c.volumeMounts ?? []).filter((m: any) => !isInjectedTokenMount(m)),
+  };
+}
+
+/** JSON with sorted keys, so two objects the API server defaulted alike compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
+}
+
+/**
+ * The Pod runs what the Job's template says: the same containers (image, command, env,
+ * mounts, security) over the same volumes. A Pod anyone in the namespace created with the
+ * Job's labels is adopted by the Job controller (it then carries the controller owner
+ * reference too); unless it runs exactly the mover the operator built, its answer is not
+ * the mover's.
+ */
+export function podRunsTemplate(job: JobObject, pod: JobObject): boolean {
+  const template = job.spec?.template?.spec;
+  const spec = pod.spec;
+  if (!template || !spec) return false;
+  const runs = (s: any) => canonical([...(s.initContainers ?? []), ...(s.containers ?? [])].map(containerRuns));
+  if (runs(template) !== runs(spec)) return false;
+  const templateVolumes = new Map<string, string>((template.volumes ?? []).map((v: any) => [v.name, canonical(v)]));
+  const mounted = new Set<string>(
+    [...(spec.initContainers ?? []), ...(spec.containers ?? [])].flatMap((c: any) => (c.volumeMounts ?? []).map((m: any) => m.name)),
+  );
+  for (const v of spec.volumes ?? []) {
+    if (!mounted.has(v.name) || isInjectedTokenMount(v)) continue;
+    if (templateVolumes.get(v.name) !== canonical(v)) return false;
+  }
+  return true;
+}
+
 export class MoverJobs {
   constructor(
     private readonly client: KubeClient,
@@ -71,8 +120,9 @@ export class MoverJobs {
   /**
    * The mover's answer: its termination message, else why the Job or Pod failed; undefined
    * while a finished Job's Pod is not in the cache yet (the owner looks again shortly).
-   * Only the Pod the Job created counts (its controller owner reference): anyone who may
-   * create Pods in the namespace can label one like it and have it "answer".
+   * Only a Pod the Job owns (its controller owner reference) and that runs exactly the Job's
+   * template counts: anyone who may create Pods in the namespace can label one like it, have
+   * the Job controller adopt it, and have it "answer".
    */
   result(job: JobObject, now: Date): MoverResult | undefined {
     const pods = this.pods
@@ -80,7 +130,8 @@ export class MoverJobs {
       .filter(
         (p) =>
           p.metadata.namespace === job.metadata.namespace &&
-          (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.uid === job.metadata.uid),
+          (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.uid === job.metadata.uid) &&
+          podRunsTemplate(job, p),
       )
       .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
     if (pods.length === 0 && ranPod(job) && now.getTime() - finishedAt(job) < POD_CACHE_GRACE_MS) return undefined;

@@ -5,9 +5,24 @@ import { MoverJobs, POD_CACHE_GRACE_MS, type JobObject } from '../mover-job.js';
 const FINISHED_AT = '2026-11-27T00:01:00Z';
 const NOW = new Date(Date.parse(FINISHED_AT) + 1000);
 
+/** A mover Job's template, as the API server keeps it. */
+const TEMPLATE = {
+  containers: [
+    {
+      name: 'mover',
+      image: 'kopia-operator:1',
+      command: ['node', '/app/dist/operator/mover/main.js'],
+      env: [{ name: 'KOPIA_MOVER_REQUEST', value: '{"operation":"maintenance"}' }],
+      volumeMounts: [{ name: 'scratch', mountPath: '/tmp' }],
+    },
+  ],
+  volumes: [{ name: 'scratch', emptyDir: {} }],
+};
+
 function failedJob(): JobObject {
   return {
     metadata: { name: 'kopia-maintenance-nas', namespace: 'media', uid: 'j1' },
+    spec: { template: { spec: TEMPLATE } },
     status: {
       failed: 1,
       conditions: [
@@ -26,9 +41,10 @@ function failedJob(): JobObject {
 /** A Pod of the Job: created by it (its controller owner reference) unless `forged`, when it only carries its job-name label. */
 function podOf(
   job: JobObject,
-  o: { terminated?: Record<string, unknown>; message?: string; forged?: boolean; created?: string; name?: string },
+  o: { terminated?: Record<string, unknown>; message?: string; forged?: boolean; created?: string; name?: string; spec?: unknown },
 ): JobObject {
   return {
+    spec: o.spec ?? job.spec?.template?.spec,
     metadata: {
       name: o.name ?? 'p',
       namespace: 'media',
@@ -102,6 +118,41 @@ describe('whose Pod a result is read from', () => {
       ],
     );
     expect(jobs.result(job, NOW)).toMatchObject({ ok: false, errorClass: 'RepositoryMissing' });
+  });
+
+  it('nor a Pod someone labelled like it and the Job controller adopted, unless it runs exactly the template', () => {
+    const job = failedJob();
+    const adopted = (spec: unknown) =>
+      moverJobs([job], [podOf(job, { name: 'adopted', spec, terminated: { exitCode: 0, reason: 'Completed', message: success } })]).result(
+        job,
+        NOW,
+      );
+    const mover = TEMPLATE.containers[0];
+    // Another command, another request, or one more mount (over the mover's code) make it someone else's Pod.
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, command: ['sh', '-c', 'echo forged'] }] })).toBeUndefined();
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, env: [{ name: 'KOPIA_MOVER_REQUEST', value: '{}' }] }] })).toBeUndefined();
+    expect(
+      adopted({
+        containers: [{ ...mover, volumeMounts: [...mover.volumeMounts, { name: 'code', mountPath: '/app' }] }],
+        volumes: [...TEMPLATE.volumes, { name: 'code', persistentVolumeClaim: { claimName: 'mine' } }],
+      }),
+    ).toBeUndefined();
+    expect(adopted({ ...TEMPLATE, volumes: [{ name: 'scratch', persistentVolumeClaim: { claimName: 'mine' } }] })).toBeUndefined();
+    expect(adopted({ ...TEMPLATE, initContainers: [{ name: 'first', image: 'busybox' }] })).toBeUndefined();
+    // The Pod the Job made is its template, plus what admission adds (a token volume), keys in any order.
+    const made = {
+      volumes: [...TEMPLATE.volumes, { name: 'kube-api-access-x1', projected: { sources: [] } }],
+      containers: [
+        {
+          volumeMounts: [...mover.volumeMounts, { name: 'kube-api-access-x1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
+          env: mover.env,
+          command: mover.command,
+          image: mover.image,
+          name: mover.name,
+        },
+      ],
+    };
+    expect(adopted(made)).toMatchObject({ ok: true });
   });
 
   it('nor a Pod another Job (an earlier one of the same name) created', () => {
