@@ -27,6 +27,8 @@ export const Reason = {
   // consumers of a repository
   RepositoryNotFound: 'RepositoryNotFound',
   RepositoryNotAllowed: 'RepositoryNotAllowed',
+  /** A Maintenance outside the operator's namespace names a ClusterRepository (the platform maintains those). */
+  MaintenanceNotAllowed: 'MaintenanceNotAllowed',
   RepositoryNotReady: 'RepositoryNotReady',
   SourceNotFound: 'SourceNotFound',
   Ready: 'Ready',

@@ -30,10 +30,21 @@ export function desiredDefaultMaintenance(repo: AnyRepository, operatorNamespace
   };
 }
 
+/**
+ * Whether a Maintenance may act at all. A ClusterRepository is maintained from the
+ * operator's namespace only: a tenant's Maintenance of it would outrank (or replace) the
+ * default one and run maintenance, as an owner of its choosing, with the repository's keys
+ * in the tenant's namespace.
+ */
+export function mayMaintain(m: MaintenanceObject, operatorNamespace: string): boolean {
+  return m.spec.repository.kind !== 'ClusterRepository' || m.metadata.namespace === operatorNamespace;
+}
+
 /** What to do for one repository: create its default, delete defaults no longer wanted, or nothing. */
 export function planDefaults(
   repo: AnyRepository | undefined,
   maintenances: MaintenanceObject[],
+  operatorNamespace: string,
 ): { create: boolean; remove: MaintenanceObject[]; why?: string } {
   const isDefault = (m: MaintenanceObject) => m.metadata.labels?.[DEFAULT_MAINTENANCE_LABEL] === 'true';
   const defaults = maintenances.filter(isDefault);
@@ -41,7 +52,7 @@ export function planDefaults(
   if (!repo || repo.metadata.deletionTimestamp) return { create: false, remove: [] };
   if (repo.spec.maintenance?.createDefault === false)
     return { create: false, remove: defaults, why: 'spec.maintenance.createDefault is false' };
-  const userWritten = maintenances.find((m) => !isDefault(m) && !m.metadata.deletionTimestamp);
+  const userWritten = maintenances.find((m) => !isDefault(m) && !m.metadata.deletionTimestamp && mayMaintain(m, operatorNamespace));
   if (userWritten)
     return {
       create: false,
@@ -76,7 +87,7 @@ export class MaintenanceDefaultsOperator extends KindOperator {
   protected async reconcile(key: string): Promise<ReconcileResult | void> {
     const repo = repositoryOfKey(key, this.repositories, this.clusterRepositories);
     const of = this.maintenances.list().filter((m) => maintainedRepositoryKey(m.metadata.namespace!, m.spec.repository) === key);
-    const plan = planDefaults(repo, of);
+    const plan = planDefaults(repo, of, this.ctx.namespace);
     for (const m of plan.remove) {
       try {
         await this.ctx.client.delete(KopiaMaintenances, m.metadata.namespace, m.metadata.name!, { uid: m.metadata.uid });

@@ -22,6 +22,7 @@ import { SecretKeys } from '../runtime/secret-keys.js';
 import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { clusterName } from './cluster-name.js';
+import { defaultMaintenanceName, mayMaintain } from './maintenance-defaults.js';
 import {
   adoptableOwners,
   DEFAULT_MAINTENANCE_LABEL,
@@ -325,14 +326,12 @@ export class MaintenanceOperator extends KindOperator {
     resolved: Extract<ResolvedRepository, { ok: true }>,
   ): { reason: string; message: string } | undefined {
     const ns = maintenance.metadata.namespace!;
-    if (
-      resolved.kind === 'ClusterRepository' &&
-      resolved.spec.backend.filesystem?.volume.persistentVolumeClaim &&
-      ns !== this.ctx.namespace
-    )
+    if (!this.mayAct(maintenance))
       return {
-        reason: Reason.RepositoryNotUsable,
-        message: `ClusterRepository ${resolved.name} lives on a claim of namespace ${this.ctx.namespace}; a mover in ${ns} cannot mount it (its default Maintenance in ${this.ctx.namespace} can)`,
+        reason: Reason.MaintenanceNotAllowed,
+        message:
+          `ClusterRepository ${resolved.name} is shared: its maintenance is the platform's, and only a Maintenance in namespace ${this.ctx.namespace} ` +
+          `(its default ${defaultMaintenanceName({ metadata: { name: resolved.name } } as AnyRepository, this.ctx.namespace).name}, or one the cluster administrator writes there) acts for it; this one does nothing`,
       };
     const clusterScoped = resolved.kind === 'ClusterRepository' && ns === this.ctx.namespace;
     const permission = moverPermission(
@@ -350,8 +349,14 @@ export class MaintenanceOperator extends KindOperator {
     return repo ? kopiaRepositoryOf(repo) : maintainedRepositoryKey(m.metadata.namespace!, m.spec.repository);
   }
 
+  private mayAct(maintenance: MaintenanceObject): boolean {
+    return mayMaintain(maintenance, this.ctx.namespace);
+  }
+
   private conflictWith(maintenance: MaintenanceObject): string | undefined {
-    return conflictWith(maintenance, this.maintenances.list(), (m) => this.kopiaRepositoryOfMaintenance(m));
+    if (!this.mayAct(maintenance)) return undefined; // refused on its own (moverBlocked), it competes with none
+    const candidates = this.maintenances.list().filter((m) => this.mayAct(m));
+    return conflictWith(maintenance, candidates, (m) => this.kopiaRepositoryOfMaintenance(m));
   }
 
   private async announce(

@@ -1,7 +1,7 @@
 import type { MaintenanceStatus } from '../../../generated/types.js';
 import type { MoverResult } from '../../mover/mover-contract.js';
 import { actingMaintenance, conflictWith, type MaintenanceObject } from '../maintenance-operator.js';
-import { desiredDefaultMaintenance, planDefaults } from '../maintenance-defaults.js';
+import { desiredDefaultMaintenance, mayMaintain, planDefaults } from '../maintenance-defaults.js';
 import {
   adoptableOwners,
   DEFAULT_MAINTENANCE_LABEL,
@@ -162,14 +162,28 @@ describe('one Job, one Maintenance per repository', () => {
 
   it('defaults: created unless opted out or a user-written one exists, removed when replaced', () => {
     const repo = { metadata: { name: 'nas', namespace: 'media' }, spec: { backend: {}, passwordSecretRef: {} } } as never;
-    expect(planDefaults(repo, [])).toEqual({ create: true, remove: [] });
-    expect(planDefaults(repo, [m('nas', 'x', true)])).toEqual({ create: false, remove: [] });
-    const replaced = planDefaults(repo, [m('nas', 'x', true), m('mine', 'y')]);
+    expect(planDefaults(repo, [], 'kopia-system')).toEqual({ create: true, remove: [] });
+    expect(planDefaults(repo, [m('nas', 'x', true)], 'kopia-system')).toEqual({ create: false, remove: [] });
+    const replaced = planDefaults(repo, [m('nas', 'x', true), m('mine', 'y')], 'kopia-system');
     expect(replaced.remove.map((r) => r.metadata.name)).toEqual(['nas']);
     const optedOut = { metadata: { name: 'nas', namespace: 'media' }, spec: { maintenance: { createDefault: false } } } as never;
-    expect(planDefaults(optedOut, [m('nas', 'x', true)]).remove).toHaveLength(1);
-    expect(planDefaults(optedOut, []).create).toBe(false);
-    expect(planDefaults(undefined, [m('nas', 'x', true)])).toEqual({ create: false, remove: [] });
+    expect(planDefaults(optedOut, [m('nas', 'x', true)], 'kopia-system').remove).toHaveLength(1);
+    expect(planDefaults(optedOut, [], 'kopia-system').create).toBe(false);
+    expect(planDefaults(undefined, [m('nas', 'x', true)], 'kopia-system')).toEqual({ create: false, remove: [] });
+  });
+
+  it("a ClusterRepository's default is replaced only from the operator's namespace: a tenant's Maintenance of it may not act", () => {
+    const shared = { kind: 'ClusterRepository', metadata: { name: 'offsite' }, spec: { backend: {}, passwordSecretRef: {} } } as never;
+    const of = (namespace: string, name: string, isDefault = false) =>
+      ({
+        metadata: { name, namespace, uid: name, labels: isDefault ? { [DEFAULT_MAINTENANCE_LABEL]: 'true' } : {} },
+        spec: { repository: { kind: 'ClusterRepository', name: 'offsite' } },
+      }) as never;
+    const platformDefault = of('kopia-system', 'cluster-offsite', true);
+    expect(planDefaults(shared, [platformDefault, of('media', 'takeover')], 'kopia-system')).toEqual({ create: false, remove: [] });
+    expect(planDefaults(shared, [platformDefault, of('kopia-system', 'mine')], 'kopia-system').remove).toEqual([platformDefault]);
+    expect(mayMaintain(of('media', 'takeover'), 'kopia-system')).toBe(false);
+    expect(mayMaintain(of('kopia-system', 'mine'), 'kopia-system')).toBe(true);
   });
 });
 
