@@ -17,9 +17,9 @@ import {
   Pods,
   Secrets,
 } from '../kube/resources.js';
-import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
+import { boundedName, buildMoverJob, LABELS, MANAGED_BY, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
-import type { CatalogRequest } from '../mover/mover-contract.js';
+import { CATALOG_TOKEN_ENV, CATALOG_TOKEN_KEY, type CatalogRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { identityString } from '../backupconfig/backupconfig-identity.js';
 import { parseDuration } from '../repository/repository-verification.js';
@@ -202,36 +202,62 @@ export class CatalogOperator extends KindOperator {
     return parseDuration(repo.spec.catalog?.refreshInterval ?? '15m');
   }
 
+  /**
+   * Starts a listing: a random upload id and token the intake expects, the Job, and the
+   * Secret that hands the token to the Job — owned by the Job, so it goes with it. The
+   * Secret follows the Job (its owner needs the Job's UID); a Pod that starts first waits
+   * for it, as for any Secret it references.
+   */
   private async startJob(repo: RepoObject, name: string): Promise<void> {
     const uploadId = randomBytes(16).toString('hex');
-    const password = repo.spec.passwordSecretRef;
-    const passwordNamespace = password.namespace ?? repo.metadata.namespace!;
+    const token = randomBytes(32).toString('hex');
+    const tokenSecret = boundedName('kopia-catalog-upload', uploadId);
     const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });
-    this.intake.expect(uploadId, {
-      password: async () => {
-        const b64 = (await this.secrets.read(passwordNamespace, password.name))?.data?.[password.key];
-        return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
-      },
-      onReceived: () => this.queue.add(key),
-    });
+    this.intake.expect(uploadId, { token, onReceived: () => this.queue.add(key) });
     const request: CatalogRequest = {
       operation: 'catalog',
       repository: moverRepository(repo),
       identity: operatorIdentity('catalog', repo),
       upload: { url: this.intake.url(uploadId) },
     };
+    const base = await repositoryJobBase(repo, this.ctx, this.secrets);
     const job = buildMoverJob({
-      ...(await repositoryJobBase(repo, this.ctx, this.secrets)),
+      ...base,
       name,
       request,
       activeDeadlineSeconds: CATALOG_DEADLINE_SECONDS,
+      secrets: [
+        ...base.secrets,
+        { secret: { name: tokenSecret }, key: CATALOG_TOKEN_KEY, optional: false, as: { env: CATALOG_TOKEN_ENV } },
+      ],
     });
     job.metadata.annotations = {
       ...job.metadata.annotations,
       [UPLOAD_ANNOTATION]: uploadId,
       [LISTING_STARTED_ANNOTATION]: this.ctx.now().toISOString(),
     };
-    await this.moverJobs.start(job);
+    const created = await this.moverJobs.start(job);
+    // Adopted (another pass made it): its upload is another one; this one will never come.
+    if (!created) return this.intake.forget(uploadId);
+    try {
+      await this.ctx.client.create(Secrets, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
+        metadata: {
+          name: tokenSecret,
+          namespace: base.namespace,
+          labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.operation]: 'catalog' },
+          ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: created.metadata.uid!, controller: true }],
+        },
+        data: { [CATALOG_TOKEN_KEY]: Buffer.from(token).toString('base64') },
+      } as KubeObject);
+    } catch (e) {
+      // Without its token the Job could only wait: remove it and let the queue try again.
+      this.intake.forget(uploadId);
+      await this.moverJobs.remove(created as JobObject);
+      throw e;
+    }
   }
 
   /** Mirrors the uploaded listing and returns the repository status that records it (undefined: the Job's Pod is not in the cache yet). */
@@ -240,11 +266,21 @@ export class CatalogOperator extends KindOperator {
     const now = this.ctx.now();
     const result = this.moverJobs.result(job, now);
     if (!result) return undefined;
-    const snapshots = this.intake.get(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
+    const uploadId = job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '';
+    const snapshots = this.intake.get(uploadId);
+    const refused = this.intake.refusals(uploadId);
+    if (refused.length)
+      await this.ctx.events.record(
+        repo,
+        'Warning',
+        Reason.CatalogUploadRefused,
+        `catalog upload of Job ${job.metadata.name} refused: ${refused.join('; ')}`,
+      );
     const base = { ...status.catalog, collectedJobUID: job.metadata.uid, lastSyncTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
     if (!result.ok || !snapshots) {
       const error = result.ok ? 'the catalog Job finished but its upload never arrived (operator restarted?)' : result.message;
-      return { ...status, catalog: { ...base, lastError: error.slice(0, 1024) } };
+      const why = refused.length ? `${error}; the intake refused: ${refused.join('; ')}` : error;
+      return { ...status, catalog: { ...base, lastError: why.slice(0, 1024) } };
     }
     const uniqueID = status.uniqueID!;
     const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });
