@@ -31,6 +31,7 @@ import { startTestOperator } from '../support/operator.js';
 
 const t = useTestNamespace('tenancy-upload');
 const PASSWORD = 'catalog upload password';
+const UPLOAD_LIMIT = 4096;
 let operator: Awaited<ReturnType<typeof startTestOperator>>;
 let kopia: KopiaCli;
 let scratch: string;
@@ -65,6 +66,14 @@ async function postCatalog(url: string, headers: Record<string, string>, body: B
   }
 }
 
+async function repositoryOnClaim(name: string): Promise<string> {
+  await t.client.create(Secrets, secretObject({ name: `${name}-password`, namespace: t.ns, stringData: { KOPIA_PASSWORD: PASSWORD } }));
+  await t.client.create(PersistentVolumeClaims, claimObject({ name, namespace: t.ns }));
+  await t.client.create(KopiaRepositories, repositoryObject({ name, namespace: t.ns, spec: { catalog: { refreshInterval: '10s' } } }));
+  await waitForReady(t.client, KopiaRepositories, t.ns, name, { status: 'True', reason: 'Verified' });
+  return volumeDir(name);
+}
+
 async function volumeDir(claimName: string): Promise<string> {
   await until(
     `claim ${claimName} to bind`,
@@ -79,7 +88,8 @@ const backupsOf = async (username: string) =>
   (await t.client.list<Obj>(KopiaBackups, t.ns)).items.filter((b) => b.status?.snapshot?.identity?.username === username);
 
 beforeAll(async () => {
-  operator = await startTestOperator(t.ns);
+  // Small enough for a listing of long tags to pass it; the one-snapshot repository's listing is ~0.4 KB.
+  operator = await startTestOperator(t.ns, { catalogUploadLimitBytes: UPLOAD_LIMIT });
   scratch = mkdtempSync(join(tmpdir(), 'tenancy-upload-'));
   chmodSync(scratch, 0o777);
   jobs = new Informer<KubeObject>(t.client, Jobs, { namespace: t.ns });
@@ -89,14 +99,10 @@ beforeAll(async () => {
     for (const f of onCatalogJob.splice(0)) f(job as Obj);
   });
   await jobs.start();
-  await t.client.create(Secrets, secretObject({ name: 'nas-password', namespace: t.ns, stringData: { KOPIA_PASSWORD: PASSWORD } }));
-  await t.client.create(PersistentVolumeClaims, claimObject({ name: 'nas', namespace: t.ns }));
-  await t.client.create(
-    KopiaRepositories,
-    repositoryObject({ name: 'nas', namespace: t.ns, spec: { catalog: { refreshInterval: '10s' } } }),
-  );
-  await waitForReady(t.client, KopiaRepositories, t.ns, 'nas', { status: 'True', reason: 'Verified' });
-  kopia = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, await volumeDir('nas'), PASSWORD, { username: 'laptop', hostname: 'home' });
+  kopia = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, await repositoryOnClaim('nas'), PASSWORD, {
+    username: 'laptop',
+    hostname: 'home',
+  });
   mkdirSync(join(scratch, 'docs'));
   writeFileSync(join(scratch, 'docs', 'a.txt'), 'docs from a laptop');
   await kopia.run('snapshot', 'create', join(scratch, 'docs'), '--json');
@@ -193,4 +199,46 @@ it('refuses forged uploads (no token, a guessed token, the old password HMAC) wi
   expect(await backupsOf('forged')).toEqual([]);
   expect(await backupsOf('laptop')).toHaveLength(1);
   expect((await kopia.snapshots()).map((s) => s.id).sort()).toEqual(snapshotsBefore);
+});
+
+it('cuts off a listing past the upload limit: 413, told in lastError and an Event, no Backup and nothing written to the repository', async () => {
+  const big = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, await repositoryOnClaim('big'), PASSWORD, {
+    username: 'tagged',
+    hostname: 'home',
+  });
+  let snapshotsBefore: string[];
+  try {
+    mkdirSync(join(scratch, 'tagged'));
+    writeFileSync(join(scratch, 'tagged', 'a.txt'), 'tagged');
+    // Random tags do not compress: three of 3,000 characters are past the 4 KiB limit.
+    for (let i = 0; i < 3; i++)
+      await big.run('snapshot', 'create', join(scratch, 'tagged'), `--tags=blob:${randomBytes(1500).toString('hex')}`, '--json');
+    snapshotsBefore = (await big.snapshots()).map((s) => s.id).sort();
+    expect(snapshotsBefore).toHaveLength(3);
+  } finally {
+    big.close();
+  }
+  let lastError = '';
+  await until(
+    'the listing refused as too large',
+    async () => /413/.test((lastError = (await t.client.get<Obj>(KopiaRepositories, t.ns, 'big')).status.catalog?.lastError ?? '')),
+    90000,
+    250,
+  );
+  expect(lastError).toMatch(/the intake refused: 413: the upload was larger than the limit of 4096 bytes/);
+  const events = (await t.client.list<Obj>(Events, t.ns, { fieldSelector: 'involvedObject.name=big' })).items as any[];
+  expect(events.find((e) => e.reason === 'CatalogUploadRefused')).toMatchObject({
+    type: 'Warning',
+    message: expect.stringContaining('413: the upload was larger than the limit of 4096 bytes'),
+  });
+  expect(await backupsOf('tagged')).toEqual([]);
+  const again = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, await volumeDir('big'), PASSWORD, {
+    username: 'tagged',
+    hostname: 'home',
+  });
+  try {
+    expect((await again.snapshots()).map((s) => s.id).sort()).toEqual(snapshotsBefore);
+  } finally {
+    again.close();
+  }
 });

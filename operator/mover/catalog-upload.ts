@@ -96,6 +96,17 @@ function trimmed(s: CatalogSnapshot): MirroredSnapshot {
   return out;
 }
 
+/** Waits for a stream to drain or close, leaving no listener behind (a long body waits thousands of times). */
+function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done).off('close', done);
+      resolve();
+    };
+    stream.on('drain', done).on('close', done);
+  });
+}
+
 /**
  * Decodes a body as it arrives — inflating and parsing it a chunk at a time, keeping each
  * snapshot trimmed — so neither the body nor its text is ever held whole (30,000 snapshots
@@ -113,7 +124,7 @@ export async function decodeCatalogStream(
     for await (const chunk of body) {
       size += chunk.length;
       if (size > limits.maxBodyBytes) throw new UploadTooLarge(`upload larger than ${limits.maxBodyBytes} bytes`);
-      if (!gunzip.write(chunk)) await new Promise((resolve) => gunzip.once('drain', resolve).once('close', resolve));
+      if (!gunzip.write(chunk)) await drainedOrClosed(gunzip);
       if (gunzip.destroyed) return; // the reader gave up (a bad line): stop taking the body
     }
     gunzip.end();

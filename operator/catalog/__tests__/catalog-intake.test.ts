@@ -102,7 +102,14 @@ function post(
       const piece = 64 * 1024;
       const last = opts.hold ? body.length - piece : body.length;
       for (let i = 0; i < last && !req.destroyed; i += piece) {
-        if (!req.write(body.subarray(i, Math.min(i + piece, last)))) await new Promise((r) => req.once('drain', r).once('close', r));
+        if (!req.write(body.subarray(i, Math.min(i + piece, last))))
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              req.off('drain', done).off('close', done);
+              resolve();
+            };
+            req.on('drain', done).on('close', done);
+          });
       }
       if (opts.hold) {
         await opts.hold;
