@@ -17,9 +17,9 @@ import {
   Pods,
   Secrets,
 } from '../kube/resources.js';
-import { boundedName, buildMoverJob, LABELS, MANAGED_BY, MOVER_SELECTOR } from '../jobs/job-builder.js';
+import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
-import { CATALOG_TOKEN_ENV, CATALOG_TOKEN_KEY, type CatalogRequest } from '../mover/mover-contract.js';
+import type { CatalogRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { identityString } from '../backupconfig/backupconfig-identity.js';
 import { parseDuration } from '../repository/repository-verification.js';
@@ -40,6 +40,7 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
+import { uploadTokenSecret, uploadTokenUse } from './catalog-upload-token.js';
 import {
   backupJustSucceeded,
   discoveredBackup,
@@ -211,7 +212,6 @@ export class CatalogOperator extends KindOperator {
   private async startJob(repo: RepoObject, name: string): Promise<void> {
     const uploadId = randomBytes(16).toString('hex');
     const token = randomBytes(32).toString('hex');
-    const tokenSecret = boundedName('kopia-catalog-upload', uploadId);
     const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });
     this.intake.expect(uploadId, { token, onReceived: () => this.queue.add(key) });
     const request: CatalogRequest = {
@@ -226,10 +226,7 @@ export class CatalogOperator extends KindOperator {
       name,
       request,
       activeDeadlineSeconds: CATALOG_DEADLINE_SECONDS,
-      secrets: [
-        ...base.secrets,
-        { secret: { name: tokenSecret }, key: CATALOG_TOKEN_KEY, optional: false, as: { env: CATALOG_TOKEN_ENV } },
-      ],
+      secrets: [...base.secrets, uploadTokenUse(uploadId)],
     });
     job.metadata.annotations = {
       ...job.metadata.annotations,
@@ -240,18 +237,10 @@ export class CatalogOperator extends KindOperator {
     // Adopted (another pass made it): its upload is another one; this one will never come.
     if (!created) return this.intake.forget(uploadId);
     try {
-      await this.ctx.client.create(Secrets, {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        type: 'Opaque',
-        metadata: {
-          name: tokenSecret,
-          namespace: base.namespace,
-          labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.operation]: 'catalog' },
-          ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: created.metadata.uid!, controller: true }],
-        },
-        data: { [CATALOG_TOKEN_KEY]: Buffer.from(token).toString('base64') },
-      } as KubeObject);
+      await this.ctx.client.create(
+        Secrets,
+        uploadTokenSecret({ uploadId, token, job: { name, namespace: base.namespace, uid: created.metadata.uid! } }),
+      );
     } catch (e) {
       // Without its token the Job could only wait: remove it and let the queue try again.
       this.intake.forget(uploadId);
