@@ -14,6 +14,7 @@
 //   HEALTH_PORT                      port of /healthz, /readyz and /metrics (8081; 0 picks a free one)
 //   INTAKE_PORT                      port where catalog Jobs upload snapshot listings (8082; 0 picks a free one)
 //   POD_IP                           the address movers reach the intake at (default 127.0.0.1)
+//   CATALOG_UPLOAD_LIMIT_MB          the most one catalog upload may hold, gzip MiB (16: ~10x a 30,000-snapshot listing)
 //   LEADER_ELECTION                  "false" runs without a Lease (a single replica only)
 //   LEADER_ELECTION_LEASE_DURATION   seconds a standby waits after the lease last changed (15)
 //   LEADER_ELECTION_RENEW_DEADLINE   seconds the leader keeps failing to renew before it stops (10)
@@ -34,7 +35,12 @@ const port = Number(process.env.HEALTH_PORT ?? 8081);
 function intakeOptions(): IntakeOptions {
   const intakePort = Number(process.env.INTAKE_PORT ?? 8082);
   const podIP = process.env.POD_IP;
-  return podIP ? { port: intakePort, host: '0.0.0.0', advertiseHost: podIP } : { port: intakePort, host: '127.0.0.1' };
+  const limitMB = Number(process.env.CATALOG_UPLOAD_LIMIT_MB ?? 16);
+  if (!(limitMB > 0)) throw new Error(`CATALOG_UPLOAD_LIMIT_MB must be a positive number of MiB: ${process.env.CATALOG_UPLOAD_LIMIT_MB}`);
+  const maxUploadBytes = Math.round(limitMB * 1024 * 1024);
+  return podIP
+    ? { port: intakePort, host: '0.0.0.0', advertiseHost: podIP, maxUploadBytes }
+    : { port: intakePort, host: '127.0.0.1', maxUploadBytes };
 }
 const leaderElection = process.env.LEADER_ELECTION !== 'false';
 const LEASE_NAME = 'kopia-operator';

@@ -69,6 +69,8 @@ export const Reason = {
   /** A Backup mirroring a snapshot found in the repository (origin Discovered). */
   SnapshotMirrored: 'SnapshotMirrored',
   CatalogSynced: 'CatalogSynced',
+  /** The intake refused requests for a listing's upload (no token, a second request, too large, not a catalog). */
+  CatalogUploadRefused: 'CatalogUploadRefused',
   // restores
   BackupNotFound: 'BackupNotFound',
   BackupNotReady: 'BackupNotReady',

@@ -1,20 +1,23 @@
 // The mover's catalog against a real repository of a few hundred snapshots across several
-// sources, uploaded to a small HTTP server that checks the signature and decodes the body
+// sources, uploaded to a small HTTP server that checks the upload token and decodes the body
 // with the functions the operator's intake uses.
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sameSnapshot } from '../../operator/catalog/catalog-plan.js';
-import { decodeCatalog, verifyCatalogSignature } from '../../operator/mover/catalog-upload.js';
-import { CATALOG_SIGNATURE_HEADER, type CatalogRequest, type CatalogSnapshot } from '../../operator/mover/mover-contract.js';
+import { decodeCatalog } from '../../operator/mover/catalog-upload.js';
+import type { CatalogRequest, CatalogSnapshot } from '../../operator/mover/mover-contract.js';
 import { ensureTestBinaries } from '../support/control-plane.js';
 import { runMover } from '../support/run-mover.js';
 import { FILESYSTEM_REPOSITORY, PlainKopia, type KopiaListed } from './plain-kopia.js';
 
 const PASSWORD = 'catalog test password';
+/** The upload token, as the operator's Secret gives it to the mover. */
+const TOKEN = randomBytes(32).toString('hex');
+const moverEnv = { KOPIA_PASSWORD: PASSWORD, KOPIA_CATALOG_TOKEN: TOKEN };
 let kopiaBinDir: string;
 let scratch: string;
 let kopia: PlainKopia;
@@ -23,7 +26,8 @@ let listed: KopiaListed[];
 interface Received {
   path: string;
   headers: http.IncomingHttpHeaders;
-  signatureValid: boolean;
+  body: Buffer;
+  tokenValid: boolean;
   snapshots?: CatalogSnapshot[];
 }
 
@@ -39,14 +43,14 @@ async function intake(
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const path = new URL(req.url ?? '/', 'http://intake').pathname;
-      const signature = req.headers[CATALOG_SIGNATURE_HEADER];
-      const signatureValid = verifyCatalogSignature(PASSWORD, path, body, typeof signature === 'string' ? signature : undefined);
+      const tokenValid = req.headers.authorization === `Bearer ${TOKEN}`;
       const status = statuses.length > 1 ? statuses.shift()! : statuses[0];
       received.push({
         path,
         headers: req.headers,
-        signatureValid,
-        snapshots: signatureValid && status === 204 ? decodeCatalog(body) : undefined,
+        body,
+        tokenValid,
+        snapshots: tokenValid && status === 204 ? decodeCatalog(body) : undefined,
       });
       res.writeHead(status).end();
     });
@@ -98,19 +102,19 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-it('uploads every snapshot, signed and as gzip NDJSON, retrying after a 503', async () => {
+it('uploads every snapshot with its token and as gzip NDJSON, retrying after a 503', async () => {
   const server = await intake([503, 204]);
   try {
     const run = await runMover(request(server.url('upload-1')), {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
-      env: { KOPIA_PASSWORD: PASSWORD },
+      env: moverEnv,
     });
     expect(run.result).toEqual({ ok: true, operation: 'catalog', catalog: { snapshots: 302, sources: 3 } });
     expect(run.code).toBe(0);
     expect(server.received).toHaveLength(2);
     const [, accepted] = server.received;
-    expect(accepted).toMatchObject({ path: '/v1/catalog/upload-1', signatureValid: true });
+    expect(accepted).toMatchObject({ path: '/v1/catalog/upload-1', tokenValid: true });
     expect(accepted.headers).toMatchObject({ 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' });
 
     const snapshots = accepted.snapshots!;
@@ -129,6 +133,43 @@ it('uploads every snapshot, signed and as gzip NDJSON, retrying after a 503', as
       retentionReasons: expect.any(Array),
     });
     expect(run.log).not.toContain(PASSWORD);
+    expect(run.log).not.toContain(TOKEN);
+  } finally {
+    await server.close();
+  }
+});
+
+it('sends nothing computable from the repository password: no password HMAC of the path and body, no password', async () => {
+  const server = await intake([204]);
+  try {
+    const run = await runMover(request(server.url('upload-oracle')), { kopiaBinDir, repositoryDir: kopia.repoDir, env: moverEnv });
+    expect(run.result).toMatchObject({ ok: true });
+    const [sent] = server.received;
+    const bodyHash = createHash('sha256').update(sent.body).digest('hex');
+    // What an eavesdropper could test password guesses against: the old scheme's HMAC, in any casing or encoding.
+    const hmac = createHmac('sha256', PASSWORD).update(`${sent.path}\n${bodyHash}`).digest();
+    const derived = [hmac.toString('hex'), hmac.toString('base64'), PASSWORD, Buffer.from(PASSWORD).toString('base64')];
+    const wire = JSON.stringify(sent.headers).toLowerCase() + sent.path;
+    for (const value of derived) expect(wire).not.toContain(value.toLowerCase());
+    expect(sent.body.includes(PASSWORD)).toBe(false);
+    // The one credential on the wire is the random upload token.
+    expect(sent.headers.authorization).toBe(`Bearer ${TOKEN}`);
+  } finally {
+    await server.close();
+  }
+});
+
+it('refuses to run without its upload token rather than upload without one', async () => {
+  const server = await intake([204]);
+  try {
+    const run = await runMover(request(server.url('upload-no-token')), {
+      kopiaBinDir,
+      repositoryDir: kopia.repoDir,
+      env: { KOPIA_PASSWORD: PASSWORD },
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.result).toMatchObject({ ok: false, message: expect.stringContaining('KOPIA_CATALOG_TOKEN is not set') });
+    expect(server.received).toEqual([]);
   } finally {
     await server.close();
   }
@@ -141,7 +182,7 @@ it('fails with UploadFailed at once when the intake answers 4xx', async () => {
     const run = await runMover(request(server.url('upload-2')), {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
-      env: { KOPIA_PASSWORD: PASSWORD },
+      env: moverEnv,
     });
     expect(run.code).not.toBe(0);
     expect(run.result).toMatchObject({
@@ -170,11 +211,11 @@ it('waits for an intake that is not listening yet', async () => {
     }, 5_000),
   );
   try {
-    const run = await runMover(request(url), { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD } });
+    const run = await runMover(request(url), { kopiaBinDir, repositoryDir: kopia.repoDir, env: moverEnv });
     await starting;
     expect(run.result).toMatchObject({ ok: true, catalog: { snapshots: 302 } });
     expect(run.log).toContain('ECONNREFUSED');
-    expect(late!.received).toEqual([expect.objectContaining({ signatureValid: true })]);
+    expect(late!.received).toEqual([expect.objectContaining({ tokenValid: true })]);
   } finally {
     await starting;
     await late?.close();
@@ -184,7 +225,7 @@ it('waits for an intake that is not listening yet', async () => {
 it('lists a snapshot kopia re-saved to change its pins under a new id that sameSnapshot finds again (and no other)', async () => {
   const server = await intake([204]);
   const listOnce = async (id: string) => {
-    const run = await runMover(request(server.url(id)), { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD } });
+    const run = await runMover(request(server.url(id)), { kopiaBinDir, repositoryDir: kopia.repoDir, env: moverEnv });
     expect(run.result).toMatchObject({ ok: true });
     return server.received.at(-1)!.snapshots!;
   };

@@ -13,6 +13,8 @@ export interface TestOperatorOptions {
   clusterName?: string;
   /** Run with the admin certificate instead of the operator's ServiceAccount and manifest RBAC. */
   admin?: boolean;
+  /** The catalog intake's upload limit (bytes of gzip; CATALOG_UPLOAD_LIMIT_MB in a real operator). */
+  catalogUploadLimitBytes?: number;
 }
 
 /** A clock the test moves by hand. */
@@ -66,7 +68,7 @@ export async function startTestOperator(
     namespace,
     moverImage: TEST_MOVER_IMAGE,
     // Movers run as local processes beside the test: they reach the intake on loopback.
-    intake: { port: 0, host: '127.0.0.1' },
+    intake: { port: 0, host: '127.0.0.1', maxUploadBytes: opts.catalogUploadLimitBytes },
   });
   return {
     manager,

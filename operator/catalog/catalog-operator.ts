@@ -40,6 +40,7 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import type { ListedSnapshot } from '../restore/restore-plan.js';
 import type { CatalogIntake } from './catalog-intake.js';
+import { uploadTokenSecret, uploadTokenUse } from './catalog-upload-token.js';
 import {
   backupJustSucceeded,
   discoveredBackup,
@@ -202,36 +203,50 @@ export class CatalogOperator extends KindOperator {
     return parseDuration(repo.spec.catalog?.refreshInterval ?? '15m');
   }
 
+  /**
+   * Starts a listing: a random upload id and token the intake expects, the Job, and the
+   * Secret that hands the token to the Job — owned by the Job, so it goes with it. The
+   * Secret follows the Job (its owner needs the Job's UID); a Pod that starts first waits
+   * for it, as for any Secret it references.
+   */
   private async startJob(repo: RepoObject, name: string): Promise<void> {
     const uploadId = randomBytes(16).toString('hex');
-    const password = repo.spec.passwordSecretRef;
-    const passwordNamespace = password.namespace ?? repo.metadata.namespace!;
+    const token = randomBytes(32).toString('hex');
     const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });
-    this.intake.expect(uploadId, {
-      password: async () => {
-        const b64 = (await this.secrets.read(passwordNamespace, password.name))?.data?.[password.key];
-        return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
-      },
-      onReceived: () => this.queue.add(key),
-    });
+    this.intake.expect(uploadId, { token, onReceived: () => this.queue.add(key) });
     const request: CatalogRequest = {
       operation: 'catalog',
       repository: moverRepository(repo),
       identity: operatorIdentity('catalog', repo),
       upload: { url: this.intake.url(uploadId) },
     };
+    const base = await repositoryJobBase(repo, this.ctx, this.secrets);
     const job = buildMoverJob({
-      ...(await repositoryJobBase(repo, this.ctx, this.secrets)),
+      ...base,
       name,
       request,
       activeDeadlineSeconds: CATALOG_DEADLINE_SECONDS,
+      secrets: [...base.secrets, uploadTokenUse(uploadId)],
     });
     job.metadata.annotations = {
       ...job.metadata.annotations,
       [UPLOAD_ANNOTATION]: uploadId,
       [LISTING_STARTED_ANNOTATION]: this.ctx.now().toISOString(),
     };
-    await this.moverJobs.start(job);
+    const created = await this.moverJobs.start(job);
+    // Adopted (another pass made it): its upload is another one; this one will never come.
+    if (!created) return this.intake.forget(uploadId);
+    try {
+      await this.ctx.client.create(
+        Secrets,
+        uploadTokenSecret({ uploadId, token, job: { name, namespace: base.namespace, uid: created.metadata.uid! } }),
+      );
+    } catch (e) {
+      // Without its token the Job could only wait: remove it and let the queue try again.
+      this.intake.forget(uploadId);
+      await this.moverJobs.remove(created as JobObject);
+      throw e;
+    }
   }
 
   /** Mirrors the uploaded listing and returns the repository status that records it (undefined: the Job's Pod is not in the cache yet). */
@@ -240,11 +255,21 @@ export class CatalogOperator extends KindOperator {
     const now = this.ctx.now();
     const result = this.moverJobs.result(job, now);
     if (!result) return undefined;
-    const snapshots = this.intake.get(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
+    const uploadId = job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '';
+    const snapshots = this.intake.get(uploadId);
+    const refused = this.intake.refusals(uploadId);
+    if (refused.length)
+      await this.ctx.events.record(
+        repo,
+        'Warning',
+        Reason.CatalogUploadRefused,
+        `catalog upload of Job ${job.metadata.name} refused: ${refused.join('; ')}`,
+      );
     const base = { ...status.catalog, collectedJobUID: job.metadata.uid, lastSyncTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
     if (!result.ok || !snapshots) {
       const error = result.ok ? 'the catalog Job finished but its upload never arrived (operator restarted?)' : result.message;
-      return { ...status, catalog: { ...base, lastError: error.slice(0, 1024) } };
+      const why = refused.length ? `${error}; the intake refused: ${refused.join('; ')}` : error;
+      return { ...status, catalog: { ...base, lastError: why.slice(0, 1024) } };
     }
     const uniqueID = status.uniqueID!;
     const key = repositoryKey({ kind: repo.kind, name: repo.metadata.name!, namespace: repo.metadata.namespace });

@@ -108,12 +108,16 @@ export class MoverJobs {
     return this.jobs.get(`${namespace}/${name}`);
   }
 
-  /** Creates the Job; one that already exists under the name is adopted (the watch brings it). */
-  async start(desired: KubeObject): Promise<void> {
+  /**
+   * Creates the Job and returns it as created (with its UID); one that already exists under
+   * the name is adopted (the watch brings it) and undefined is returned.
+   */
+  async start(desired: KubeObject): Promise<KubeObject | undefined> {
     try {
-      await this.client.create(Jobs, desired);
+      return await this.client.create(Jobs, desired);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
+      return undefined;
     }
   }
 

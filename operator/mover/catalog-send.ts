@@ -1,9 +1,9 @@
-// Sends a signed catalog to the operator's intake. The intake lives in the leader that
+// Sends a catalog, with its upload token, to the operator's intake. The intake lives in the leader that
 // started the Job; a leader restarting or a Service not yet routing looks like a refused
 // connection or a 5xx for a while, so those are retried with backoff for about two minutes.
-// A 4xx is the intake's answer about this upload (bad signature, unknown upload id): final.
+// A 4xx is the intake's answer about this upload (wrong token, unknown upload id, already
+// taken, too large, not a catalog): final — the intake takes one request per upload.
 import { CATALOG_CONTENT_ENCODING, CATALOG_CONTENT_TYPE } from './catalog-upload.js';
-import { CATALOG_SIGNATURE_HEADER } from './mover-contract.js';
 
 export interface SendOptions {
   /** How long to keep retrying transient failures, from the first attempt. */
@@ -33,7 +33,7 @@ const RETRIED_STATUS = new Set([408, 429]);
 export async function sendCatalog(
   url: string,
   body: Buffer,
-  signature: string,
+  token: string,
   opts: SendOptions = {},
 ): Promise<{ attempts: number; status: number }> {
   const doFetch = opts.fetch ?? fetch;
@@ -50,7 +50,7 @@ export async function sendCatalog(
         headers: {
           'content-type': CATALOG_CONTENT_TYPE,
           'content-encoding': CATALOG_CONTENT_ENCODING,
-          [CATALOG_SIGNATURE_HEADER]: signature,
+          authorization: `Bearer ${token}`,
         },
         // A redirect would send the body somewhere the mover was not told about.
         redirect: 'manual',

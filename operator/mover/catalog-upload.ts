@@ -1,17 +1,12 @@
-// The catalog upload's wire format, shared by the mover (which encodes and signs) and the
-// operator's intake (which verifies and decodes). Pure: no I/O.
+// The catalog upload's wire format, shared by the mover (which encodes) and the operator's
+// intake (which decodes). Pure: no I/O.
 //
-//   body      = gzip(NDJSON): one CatalogSnapshot as JSON per line, each line ending in "\n"
-//   signature = hex(HMAC-SHA256(key = repository password,
-//                               message = `${urlPath}\n${hex(SHA-256(body))}`))
-//   request   = POST <upload url>, header CATALOG_SIGNATURE_HEADER: signature,
-//               content-type application/x-ndjson, content-encoding gzip
+//   body    = gzip(NDJSON): one CatalogSnapshot as JSON per line, each line ending in "\n"
+//   request = POST <upload url>, header `authorization: Bearer <upload token>`,
+//             content-type application/x-ndjson, content-encoding gzip
 //
-// urlPath is the URL's path only (no scheme, host, port or query): the mover signs the path
-// of the URL it was given, and the intake verifies the path it served, so a proxy or a
-// Service in between does not matter. Binding the path binds the upload id, so a body
-// signed for one upload cannot be replayed to another.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+// The token is random, made by the operator for this one upload and handed to the mover
+// through a Secret (ADR 0005); nothing on the wire is derived from the repository password.
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import type { CatalogSnapshot } from './mover-contract.js';
@@ -30,30 +25,8 @@ export function encodeCatalog(snapshots: readonly CatalogSnapshot[]): Buffer {
   return gzipSync(Buffer.from(lines.join(''), 'utf8'));
 }
 
-function signedMessage(urlPath: string, bodySha256: string): string {
-  return `${urlPath}\n${bodySha256}`;
-}
-
-const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
-
-/** Hex HMAC-SHA256 of `${urlPath}\n${sha256hex(body)}`, keyed with the repository password. */
-export function signCatalog(password: string, urlPath: string, body: Buffer): string {
-  return createHmac('sha256', password)
-    .update(signedMessage(urlPath, sha256(body)))
-    .digest('hex');
-}
-
-/** Whether `signature` (the header's value) was made with this password for this path and body. */
-export function verifyCatalogSignature(password: string, urlPath: string, body: Buffer, signature: string | undefined): boolean {
-  return verifyCatalogDigest(password, urlPath, sha256(body), signature);
-}
-
-/** verifyCatalogSignature for a body already hashed as it streamed past (hex SHA-256). */
-export function verifyCatalogDigest(password: string, urlPath: string, bodySha256: string, signature: string | undefined): boolean {
-  if (!signature || !/^[0-9a-f]{64}$/i.test(signature)) return false;
-  const expected = createHmac('sha256', password).update(signedMessage(urlPath, bodySha256)).digest();
-  return timingSafeEqual(expected, Buffer.from(signature, 'hex'));
-}
+/** The body passed the intake's limit: answered 413, not 400. */
+export class UploadTooLarge extends Error {}
 
 function isCatalogSnapshot(v: unknown): v is CatalogSnapshot {
   const s = v as CatalogSnapshot;
@@ -87,7 +60,7 @@ function parseLine(json: string, line: number): CatalogSnapshot {
 /**
  * The snapshots of a body made by encodeCatalog. Throws on a body that is not gzip, grows
  * past maxDecodedBytes, or holds a line that is not a CatalogSnapshot (naming the line):
- * a catalog is taken whole or not at all. Verify the signature before decoding.
+ * a catalog is taken whole or not at all.
  */
 export function decodeCatalog(body: Buffer, maxDecodedBytes = CATALOG_MAX_DECODED_BYTES): CatalogSnapshot[] {
   const text = gunzipSync(body, { maxOutputLength: maxDecodedBytes }).toString('utf8');
@@ -123,26 +96,35 @@ function trimmed(s: CatalogSnapshot): MirroredSnapshot {
   return out;
 }
 
+/** Waits for a stream to drain or close, leaving no listener behind (a long body waits thousands of times). */
+function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done).off('close', done);
+      resolve();
+    };
+    stream.on('drain', done).on('close', done);
+  });
+}
+
 /**
- * Decodes a body as it arrives — hashing it for the signature, inflating and parsing it a
- * chunk at a time, keeping each snapshot trimmed — so neither the body nor its text is ever
- * held whole (30,000 snapshots are ~25 MB of text). Throws as decodeCatalog does, and when
- * the body passes maxBodyBytes. The caller verifies the digest before trusting the result.
+ * Decodes a body as it arrives — inflating and parsing it a chunk at a time, keeping each
+ * snapshot trimmed — so neither the body nor its text is ever held whole (30,000 snapshots
+ * are ~25 MB of text). Throws as decodeCatalog does, and UploadTooLarge as soon as the body
+ * passes maxBodyBytes or inflates past maxDecodedBytes: nothing more of it is read.
  */
 export async function decodeCatalogStream(
   body: AsyncIterable<Buffer>,
   limits: { maxBodyBytes: number; maxDecodedBytes?: number },
-): Promise<{ sha256: string; snapshots: MirroredSnapshot[] }> {
+): Promise<MirroredSnapshot[]> {
   const maxDecoded = limits.maxDecodedBytes ?? CATALOG_MAX_DECODED_BYTES;
-  const hash = createHash('sha256');
   const gunzip = createGunzip();
   const feeding = (async () => {
     let size = 0;
     for await (const chunk of body) {
       size += chunk.length;
-      if (size > limits.maxBodyBytes) throw new Error(`upload larger than ${limits.maxBodyBytes} bytes`);
-      hash.update(chunk);
-      if (!gunzip.write(chunk)) await new Promise((resolve) => gunzip.once('drain', resolve).once('close', resolve));
+      if (size > limits.maxBodyBytes) throw new UploadTooLarge(`upload larger than ${limits.maxBodyBytes} bytes`);
+      if (!gunzip.write(chunk)) await drainedOrClosed(gunzip);
       if (gunzip.destroyed) return; // the reader gave up (a bad line): stop taking the body
     }
     gunzip.end();
@@ -162,7 +144,7 @@ export async function decodeCatalogStream(
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       decoded += chunk.length;
-      if (decoded > maxDecoded) throw new Error(`catalog larger than ${maxDecoded} bytes decoded`);
+      if (decoded > maxDecoded) throw new UploadTooLarge(`catalog larger than ${maxDecoded} bytes decoded`);
       const lines = (partial + text.write(chunk)).split('\n');
       partial = lines.pop()!;
       for (const json of lines) take(json);
@@ -174,5 +156,5 @@ export async function decodeCatalogStream(
     throw e;
   }
   await feeding;
-  return { sha256: hash.digest('hex'), snapshots };
+  return snapshots;
 }

@@ -1,17 +1,17 @@
 // The catalog operation: every snapshot in the repository, trimmed, sent to the operator's
-// intake as one signed upload (10,000 snapshots do not fit a termination message).
+// intake as one upload with its token (10,000 snapshots do not fit a termination message).
 import type { Logger } from '../runtime/logger.js';
-import { encodeCatalog, signCatalog } from './catalog-upload.js';
+import { encodeCatalog } from './catalog-upload.js';
 import { sendCatalog, UploadFailed } from './catalog-send.js';
 import { snapshotListAllCommand } from './kopia-command.js';
 import { parseSnapshotList, toCatalogSnapshot } from './kopia-json.js';
 import { connect, invalidRequest, KopiaFailure, type KopiaSession } from './kopia-session.js';
-import type { CatalogRequest, MoverSuccess } from './mover-contract.js';
+import { CATALOG_TOKEN_ENV, type CatalogRequest, type MoverSuccess } from './mover-contract.js';
 
 export async function catalog(kopia: KopiaSession, log: Logger, req: CatalogRequest): Promise<MoverSuccess> {
-  // The signing key is the repository password the mover was given for kopia.
-  const password = process.env.KOPIA_PASSWORD;
-  if (!password) throw invalidRequest('catalog', 'KOPIA_PASSWORD is not set: the catalog cannot be signed');
+  // The operator's token for this one upload, from the Job's Secret (the secret-value redaction covers it).
+  const token = process.env[CATALOG_TOKEN_ENV];
+  if (!token) throw invalidRequest('catalog', `${CATALOG_TOKEN_ENV} is not set: the intake would refuse the catalog`);
   let url: URL;
   try {
     url = new URL(req.upload?.url ?? '');
@@ -23,10 +23,9 @@ export async function catalog(kopia: KopiaSession, log: Logger, req: CatalogRequ
   await connect(kopia, log, req);
   const snapshots = parseSnapshotList(await kopia.runOrFail('catalog', snapshotListAllCommand())).map(toCatalogSnapshot);
   const body = encodeCatalog(snapshots);
-  const signature = signCatalog(password, url.pathname, body);
   log.info('uploading the catalog', { snapshots: snapshots.length, bytes: body.length, url: url.origin + url.pathname });
   try {
-    const sent = await sendCatalog(url.href, body, signature, {
+    const sent = await sendCatalog(url.href, body, token, {
       onRetry: (attempt, reason, delayMs) => log.warn('catalog upload failed, retrying', { attempt, reason, delayMs }),
     });
     log.info('catalog uploaded', { attempts: sent.attempts, status: sent.status });

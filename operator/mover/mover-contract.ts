@@ -74,11 +74,14 @@ export interface CatalogUpload {
 }
 
 /**
- * The upload's proof of origin: HMAC-SHA256, keyed with the repository password, of the
- * URL path and the body's SHA-256. Only a mover holding the password can make it, and the
- * operator can check it by reading the password Secret; no token travels in a Job spec.
+ * The environment variable holding the upload's token: random, made by the operator for
+ * this one upload, delivered from a Secret the Job owns (never a literal in the Job spec),
+ * sent as `authorization: Bearer <token>`. Nothing the intake checks comes from the
+ * repository password (ADR 0005).
  */
-export const CATALOG_SIGNATURE_HEADER = 'x-kopia-catalog-signature';
+export const CATALOG_TOKEN_ENV = 'KOPIA_CATALOG_TOKEN';
+/** The key of the upload token in its Secret. */
+export const CATALOG_TOKEN_KEY = 'token';
 
 /** One snapshot as the catalog mirror needs it (kopia's manifest, trimmed). */
 export interface CatalogSnapshot {

@@ -1,6 +1,5 @@
 // Sending the catalog: transient failures retried with backoff until a deadline, a 4xx final.
 import { sendCatalog, UploadFailed, type SendOptions } from '../catalog-send.js';
-import { CATALOG_SIGNATURE_HEADER } from '../mover-contract.js';
 
 /** A fake clock and a scripted fetch: each answer is a status, or an Error thrown like a refused connection. */
 function scripted(answers: (number | Error)[]) {
@@ -26,14 +25,14 @@ function scripted(answers: (number | Error)[]) {
 
 const body = Buffer.from('catalog body');
 
-it('posts the body with its signature, content type and encoding', async () => {
+it('posts the body with its upload token, content type and encoding', async () => {
   const { opts, requests } = scripted([200]);
   await expect(sendCatalog('http://10.0.0.1:8443/v1/catalog/u1', body, 'abc', opts)).resolves.toEqual({ attempts: 1, status: 200 });
   expect(requests[0]).toMatchObject({ method: 'POST', body, redirect: 'manual' });
   expect(requests[0].headers).toEqual({
     'content-type': 'application/x-ndjson',
     'content-encoding': 'gzip',
-    [CATALOG_SIGNATURE_HEADER]: 'abc',
+    authorization: 'Bearer abc',
   });
 });
 
