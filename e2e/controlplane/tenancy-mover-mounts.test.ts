@@ -42,7 +42,10 @@ const jobs = new Map<string, Obj>();
 let jobInformer: Informer<Obj>;
 
 async function volumeDir(claimName: string): Promise<string> {
-  await until(`claim ${claimName} to bind`, async () => (await t.client.get<Obj>(PersistentVolumeClaims, tenantNs, claimName)).status?.phase === 'Bound');
+  await until(
+    `claim ${claimName} to bind`,
+    async () => (await t.client.get<Obj>(PersistentVolumeClaims, tenantNs, claimName)).status?.phase === 'Bound',
+  );
   const pvc = await t.client.get<Obj>(PersistentVolumeClaims, tenantNs, claimName);
   return (await t.client.get<Obj>(PersistentVolumes, undefined, pvc.spec.volumeName)).spec.hostPath.path;
 }
@@ -105,11 +108,14 @@ async function tenantRestore(name: string, backup: string, claim: string): Promi
 }
 
 /** Where the Job's mover container mounts the pod volume that holds this claim. */
-function mountsOf(job: Obj, claimName: string): { mountPath: string; readOnly?: boolean }[] {
+function mountsOf(job: Obj, claimName: string): { mountPath: string; readOnly: boolean }[] {
   const pod = job.spec.template.spec;
   const volumes = pod.volumes.filter((v: any) => v.persistentVolumeClaim?.claimName === claimName).map((v: any) => v.name);
   return pod.containers.flatMap((c: any) =>
-    (c.volumeMounts ?? []).filter((m: any) => volumes.includes(m.name)).map((m: any) => ({ mountPath: m.mountPath, readOnly: m.readOnly })),
+    (c.volumeMounts ?? [])
+      .filter((m: any) => volumes.includes(m.name))
+      // The API server leaves out readOnly: false.
+      .map((m: any) => ({ mountPath: m.mountPath, readOnly: m.readOnly === true })),
   );
 }
 
@@ -180,27 +186,31 @@ describe("rule 4: a tenant's data never lands on the mover's code or tools", () 
     ['app', '/app', 'dist/operator/mover/main.js'],
     ['etc', '/etc', 'passwd'],
     ['bin', '/usr/local/bin', 'kopia'],
-  ])('identity path %s (%s): the claim is mounted only at the fixed data path, filed under the path, and restores', async (name, path, file) => {
-    const source = await tenantClaim(`${name}-data`, {
-      [file]: { content: `#!/bin/sh\necho "a tenant's ${file}"\n`, mode: 0o755 },
-      'nested/notes.txt': { content: 'kept\n' },
-    });
-    await tenantConfig(name, `${name}-data`, path);
-    const done = await tenantBackup(`${name}-1`, name);
-    expect(done.status).toMatchObject({ phase: 'Succeeded', snapshot: { identity: { username: name, hostname: tenantNs, path } } });
-    // The claim is the Job's only tenant volume, mounted read-only at the fixed path alone.
-    expect(mountsOf(jobOf('backup', `${name}-1`)!, `${name}-data`)).toEqual([{ mountPath: MOVER_PATHS.data, readOnly: true }]);
+  ])(
+    'identity path %s (%s): the claim is mounted only at the fixed data path, filed under the path, and restores',
+    async (name, path, file) => {
+      const source = await tenantClaim(`${name}-data`, {
+        [file]: { content: `#!/bin/sh\necho "a tenant's ${file}"\n`, mode: 0o755 },
+        'nested/notes.txt': { content: 'kept\n' },
+      });
+      await tenantConfig(name, `${name}-data`, path);
+      const done = await tenantBackup(`${name}-1`, name);
+      expect(done.status).toMatchObject({ phase: 'Succeeded', snapshot: { identity: { username: name, hostname: tenantNs, path } } });
+      // The claim is the Job's only tenant volume, mounted read-only at the fixed path alone.
+      expect(mountsOf(jobOf('backup', `${name}-1`)!, `${name}-data`)).toEqual([{ mountPath: MOVER_PATHS.data, readOnly: true }]);
 
-    const listed = (await kopia.snapshots()).find((s) => s.id === done.status.snapshot.id);
-    expect(listed?.source).toEqual({ userName: name, host: tenantNs, path });
+      const listed = (await kopia.snapshots()).find((s) => s.id === done.status.snapshot.id);
+      expect(listed?.source).toEqual({ userName: name, host: tenantNs, path });
 
-    const restored = await tenantRestore(`${name}-back`, `${name}-1`, `${name}-restored`);
-    expect(restored.status.phase).toBe('Completed');
-    expect(mountsOf(jobOf('restore', `${name}-back`)!, `${name}-restored`)).toEqual([{ mountPath: MOVER_PATHS.data, readOnly: false }]);
-    const target = await volumeDir(`${name}-restored`);
-    const contents = (tree: ReturnType<typeof inventory>) => Object.fromEntries(Object.entries(tree).map(([p, e]) => [p, e.sha256 ?? e.type]));
-    expect(contents(inventory(target))).toEqual(contents(inventory(source)));
-  });
+      const restored = await tenantRestore(`${name}-back`, `${name}-1`, `${name}-restored`);
+      expect(restored.status.phase).toBe('Completed');
+      expect(mountsOf(jobOf('restore', `${name}-back`)!, `${name}-restored`)).toEqual([{ mountPath: MOVER_PATHS.data, readOnly: false }]);
+      const target = await volumeDir(`${name}-restored`);
+      const contents = (tree: ReturnType<typeof inventory>) =>
+        Object.fromEntries(Object.entries(tree).map(([p, e]) => [p, e.sha256 ?? e.type]));
+      expect(contents(inventory(target))).toEqual(contents(inventory(source)));
+    },
+  );
 });
 
 describe('rule 7: movers carry no Kubernetes credentials', () => {
