@@ -24,6 +24,7 @@ import { createNamespace, deleteNamespace, until, useTestNamespace, waitForReady
 import { inventory, KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
+import { populatorIdentity, startTestPopulator } from '../support/populator.js';
 import { tenantClient } from '../support/tenant.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- Job specs are read structurally */
@@ -214,9 +215,43 @@ describe("rule 4: a tenant's data never lands on the mover's code or tools", () 
 });
 
 describe('rule 7: movers carry no Kubernetes credentials', () => {
-  it('every mover Job made here (verify, backup, restore, and what else ran) mounts no service-account token', async () => {
+  it('every mover Job made here (verify, backup, restore by the operator and the populator, edit, and what else ran) mounts no service-account token', async () => {
+    // A claim the populator fills from a tenant's Backup, and a snapshot deletion (an edit Job).
+    const identity = await populatorIdentity(t.client, t.ns);
+    const populator = await startTestPopulator({ client: identity.client, namespace: t.ns });
+    try {
+      await tenant.create(KopiaRestores, {
+        apiVersion: 'kopia.io/v1alpha1',
+        kind: 'Restore',
+        metadata: { name: 'populate', namespace: tenantNs },
+        spec: { source: { backupRef: { name: 'app-1' } }, target: { populator: {} } },
+      } as Obj);
+      const claim = claimObject({ name: 'populated', namespace: tenantNs }) as Obj;
+      claim.spec.dataSourceRef = { apiGroup: 'kopia.io', kind: 'Restore', name: 'populate' };
+      await tenant.create(PersistentVolumeClaims, claim);
+      await until(
+        'the populated claim to bind',
+        async () => (await tenant.get<Obj>(PersistentVolumeClaims, tenantNs, 'populated')).status?.phase === 'Bound',
+        90000,
+        250,
+      );
+    } finally {
+      await populator.stop({ release: true });
+      await identity.remove();
+    }
+    const gone = (await tenant.get<Obj>(KopiaBackups, tenantNs, 'etc-1')).status.snapshot.id;
+    await tenant.patch(KopiaBackups, tenantNs, 'etc-1', { spec: { deletionPolicy: 'Delete' } });
+    // Deleted before the operator holds it with its finalizer, the Backup would go alone.
+    await until(
+      "the Backup to carry the operator's finalizer",
+      async () => ((await tenant.get<Obj>(KopiaBackups, tenantNs, 'etc-1')).metadata.finalizers ?? []).length > 0,
+    );
+    await tenant.delete(KopiaBackups, tenantNs, 'etc-1');
+    await until('the snapshot to be deleted', async () => !(await kopia.snapshots()).some((s) => s.id === gone), 90000, 500);
+
     const operations = new Set([...jobs.values()].map((j) => j.metadata.labels?.['kopia.io/operation']));
-    expect([...operations]).toEqual(expect.arrayContaining(['verify', 'backup', 'restore']));
+    expect([...operations]).toEqual(expect.arrayContaining(['verify', 'backup', 'restore', 'edit']));
+    expect([...jobs.values()].some((j) => j.metadata.labels?.['kopia.io/owner-kind'] === 'PersistentVolumeClaim')).toBe(true);
     for (const job of jobs.values()) {
       expect({ job: job.metadata.name, automount: job.spec.template.spec.automountServiceAccountToken }).toEqual({
         job: job.metadata.name,
