@@ -19,6 +19,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+function chownTree(path: string, id: number): void {
+  chownSync(path, id, id);
+  if (statSync(path).isDirectory()) for (const n of readdirSync(path)) chownTree(join(path, n), id);
+}
+
 const newRepository = () => new PlainKopia(join(kopiaBinDir, 'kopia'), mkdtempSync(join(scratch, 'k-')), PASSWORD).create();
 
 function request(overrides: Partial<BackupRequest> = {}): BackupRequest {
@@ -186,12 +191,20 @@ describe('a non-root mover meeting a file only root may read', () => {
     expect(saved.rootEntry!.summ!.numFailed).toBe(1);
   });
 
-  it('fails, exiting non-zero, when kopia saved nothing (the data path does not exist)', async () => {
+  // The data is read at the fixed /data, whatever the identity's path (which no longer
+  // decides a mount): kopia saving nothing is shown with a volume the mover cannot read.
+  it('fails, exiting non-zero, when kopia saved nothing (the data volume cannot be read)', async () => {
     const kopia = await newRepository();
-    const run = await runMover(request({ identity: { username: 'media', hostname: 'cluster-a', path: '/no/such/data' } }), {
+    chownTree(kopia.repoDir, 65534);
+    const data = mkdtempSync(join(scratch, 'data-'));
+    writeFileSync(join(data, 'secret'), 'root only');
+    chmodSync(data, 0o700);
+    const run = await runMover(request(), {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
+      mounts: { '/data': data },
+      runAs: { uid: 65534, gid: 65534 },
     });
     expect(run.code).not.toBe(0);
     expect(run.result).toMatchObject({ ok: false, operation: 'backup' });
@@ -199,15 +212,54 @@ describe('a non-root mover meeting a file only root may read', () => {
   });
 });
 
+// A tenant chooses identity.path; were the volume mounted there, /app or /usr/local/bin
+// would stand over the image's code and tools. kopia reads /data and files it as the source.
+describe('an identity path other than the data mount (/app)', () => {
+  it('is filed, policed and listed under that path; nothing is filed under /data', async () => {
+    const kopia = await newRepository();
+    const data = mkdtempSync(join(scratch, 'data-'));
+    mkdirSync(join(data, 'dist/operator/mover'), { recursive: true });
+    writeFileSync(join(data, 'dist/operator/mover/main.js'), "console.log('a tenant file')\n");
+    writeFileSync(join(data, 'build.log'), 'ignored by the policy');
+    const app = { username: 'media', hostname: 'cluster-a', path: '/app' };
+    const backupOnce = async () => {
+      const run = await runMover(request({ identity: app, policy: { retention: { keepLatest: 2 }, ignore: ['*.log'] } }), {
+        kopiaBinDir,
+        repositoryDir: kopia.repoDir,
+        env: { KOPIA_PASSWORD: PASSWORD },
+        mounts: { '/data': data },
+      });
+      expect(run.result).toMatchObject({ ok: true });
+      return run.result as MoverSuccess;
+    };
+    const results = [];
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(data, 'version'), String(i));
+      results.push(await backupOnce());
+      await new Promise((r) => setTimeout(r, 1100)); // distinct start times (whole seconds)
+    }
+    // Retention (keepLatest 2, set on media@cluster-a:/app) expired the first at the third.
+    expect(results[2].expired).toBe(1);
+    const listed = await kopia.snapshots();
+    expect(listed.map((s) => s.source)).toEqual([
+      { userName: 'media', host: 'cluster-a', path: '/app' },
+      { userName: 'media', host: 'cluster-a', path: '/app' },
+    ]);
+    expect(listed.map((s) => s.id).sort()).toEqual([results[1].snapshot!.id, results[2].snapshot!.id].sort());
+    expect(Object.keys(await kopia.policies()).sort()).toEqual(['(global)', 'media@cluster-a:/app']);
+    const restored = join(scratch, 'restored-app');
+    await kopia.k('snapshot', 'restore', results[2].snapshot!.id, restored);
+    const expected = inventory(data);
+    delete expected['build.log'];
+    expect(inventory(restored)).toEqual(expected);
+  });
+});
+
 // A user clones under /root or into mktemp -d (mode 0700) and runs the tests from there: the
 // mover's uid cannot enter the directory it is started from, as no container can see the host's.
 it('runs a non-root mover started from a directory only root can enter', async () => {
   const kopia = await newRepository();
-  const chownTree = (p: string) => {
-    chownSync(p, 65534, 65534);
-    if (statSync(p).isDirectory()) for (const n of readdirSync(p)) chownTree(join(p, n));
-  };
-  chownTree(kopia.repoDir);
+  chownTree(kopia.repoDir, 65534);
   const data = mkdtempSync(join(scratch, 'data-'));
   chmodSync(data, 0o755);
   writeFileSync(join(data, 'readable.txt'), 'for everyone');

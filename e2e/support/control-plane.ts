@@ -189,6 +189,9 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
         // Pods here are run by the node agent, which mounts no service-account tokens.
         '--disable-admission-plugins=ServiceAccount',
+        // As on clusters that enable it (OpenShift does): an owner reference with
+        // blockOwnerDeletion needs `update` on the owner's finalizers, so RBAC missing it fails here.
+        '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
         '--endpoint-reconciler-type=none',
         '--v=1',
       ],

@@ -319,7 +319,7 @@ export class BackupOperator extends KindOperator {
       filesystem: fs,
       mover: config.spec.mover,
       activeDeadlineSeconds: BACKUP_DEADLINE_SECONDS,
-      data: { claimName: source.claimName, mountPath: identity.path, readOnly: true },
+      data: { claimName: source.claimName, readOnly: true },
       nodeName: source.nodeName,
       cacheClaim: await this.ensureCacheClaim(config),
       addCapabilities: backupCapabilities(config.spec.mover),

@@ -1,6 +1,5 @@
 // What a BackupConfig's status says about its Backups. Pure.
 import type { BackupConfigStatus, BackupStatus } from '../../generated/types.js';
-import { MOVER_PATHS } from '../mover/mover-contract.js';
 
 interface FinishedBackup {
   name: string;
@@ -20,14 +19,4 @@ export function lastBackups(
     ...(last ? { lastBackup: last.name, lastBackupTime: last.status!.completionTime } : {}),
     ...(success ? { lastSuccessfulBackup: success.name, lastSuccessTime: success.status!.completionTime } : {}),
   };
-}
-
-/** The mover's own directories: the data cannot be mounted over them. */
-const RESERVED = [MOVER_PATHS.scratch, MOVER_PATHS.cache, MOVER_PATHS.secrets, MOVER_PATHS.repository, '/tmp', '/dev', '/proc', '/run'];
-
-export function reservedIdentityPath(path: string): string | undefined {
-  const clean = path.replace(/\/+$/, '') || '/';
-  if (clean === '/') return 'the data cannot be mounted at /';
-  const hit = RESERVED.find((r) => clean === r || clean.startsWith(`${r}/`) || r.startsWith(`${clean}/`));
-  return hit ? `the data cannot be mounted at ${path}: the mover uses ${hit}` : undefined;
 }

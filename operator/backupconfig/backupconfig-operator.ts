@@ -20,7 +20,7 @@ import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
 import { backupCapabilities, moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
-import { lastBackups, reservedIdentityPath } from './backupconfig-backups.js';
+import { lastBackups } from './backupconfig-backups.js';
 import { identityString, resolveIdentity } from './backupconfig-identity.js';
 
 type BackupConfigObject = KubeObject & { spec: BackupConfigSpec; status?: BackupConfigStatus };
@@ -108,8 +108,6 @@ export class BackupConfigOperator extends KindOperator {
   private evaluate(config: BackupConfigObject, ns: string): ['True' | 'False', string, string] {
     const problems = this.validator.validate({ ...config, status: undefined });
     if (problems.length) return ['False', Reason.InvalidSpec, problems.map(formatProblem).join('; ')];
-    const reserved = reservedIdentityPath(resolveIdentity(config.spec, config.metadata.name!, ns).path);
-    if (reserved) return ['False', Reason.InvalidSpec, `spec.identity.path: ${reserved}`];
     // Its backup and restore movers run in this namespace with these settings.
     const permission = moverPermission(
       privilegedSettings({ mover: config.spec.mover, addCapabilities: backupCapabilities(config.spec.mover) }),

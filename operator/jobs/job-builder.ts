@@ -48,8 +48,11 @@ export interface MoverJobInput {
   filesystem?: FilesystemBackend;
   mover?: MoverOptions;
   activeDeadlineSeconds: number;
-  /** The claim holding the data (backup: read-only source; restore: target), and where it is mounted. */
-  data?: { claimName: string; mountPath: string; readOnly: boolean };
+  /**
+   * The claim holding the data (backup: read-only source; restore: target). It is mounted at
+   * MOVER_PATHS.data and nowhere else: a path from a tenant's object could stand over the mover's code.
+   */
+  data?: { claimName: string; readOnly: boolean };
   /** Run on this node (a ReadWriteOnce claim in use is reachable only there). */
   nodeName?: string;
   /** A claim that keeps kopia's cache between runs (mover.cache.storageClassName); else an emptyDir. */
@@ -131,7 +134,7 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
   }
   if (input.data) {
     volumes.push({ name: 'data', persistentVolumeClaim: { claimName: input.data.claimName, readOnly: input.data.readOnly } });
-    mounts.push({ name: 'data', mountPath: input.data.mountPath, readOnly: input.data.readOnly });
+    mounts.push({ name: 'data', mountPath: MOVER_PATHS.data, readOnly: input.data.readOnly });
   }
   const nodeSelector = { ...input.mover?.nodeSelector };
   // Pinned by the node's name: its kubernetes.io/hostname label differs from the name on many clusters.
@@ -146,6 +149,8 @@ export function buildMoverJob(input: MoverJobInput): KubeObject {
     : undefined;
   const podSpec = {
     restartPolicy: 'Never',
+    // A mover talks to the repository, never to the Kubernetes API: no token to steal.
+    automountServiceAccountToken: false,
     securityContext: {
       runAsUser: uid,
       runAsGroup: gid,

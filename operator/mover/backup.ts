@@ -1,5 +1,6 @@
 // The backup operation: the source's Kopia-native policy set from the request, the
-// mass-deletion breaker checked against what that policy would expire, then one snapshot.
+// mass-deletion breaker checked against what that policy would expire, then one snapshot
+// of the volume at MOVER_PATHS.data, filed under the pinned identity (user@host:path).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../runtime/logger.js';
@@ -47,7 +48,7 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
     source = sourceOf(identity);
     // The mover's own tags win over requested ones of the same name.
     tags = { ...req.tags, [MOVER_UID_TAG]: String(mover.uid), [MOVER_GID_TAG]: String(mover.gid) };
-    snapshotCreateCommand(identity.path, tags, req.pin === true); // refuses bad tags before anything is changed
+    snapshotCreateCommand(identity, tags, req.pin === true); // refuses bad tags before anything is changed
   } catch (e) {
     throw invalidRequest('backup', (e as Error).message);
   }
@@ -76,7 +77,7 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
     });
   }
 
-  const out = await kopia.run(snapshotCreateCommand(identity.path, tags, req.pin === true, snapshotStart));
+  const out = await kopia.run(snapshotCreateCommand(identity, tags, req.pin === true, snapshotStart));
   // kopia prints the manifest once it is saved, and exits 1 afterwards for fatal file errors:
   // the snapshot exists and its id must not be lost.
   let saved = parseCreatedSnapshot(out.stdout);

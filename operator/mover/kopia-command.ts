@@ -226,15 +226,23 @@ export function snapshotListAllCommand(): string[] {
 export const OPERATOR_PIN = 'kopia-operator';
 
 /**
- * `snapshot create` of the pinned source path. A pin is given at creation (`--pin`), not
- * with `snapshot pin` afterwards: kopia rewrites a manifest under a new ID when its pins
- * change, and the retention applied right after saving must already see the pin.
- */
-/**
+ * `snapshot create` of the data volume, filed as the pinned source. The volume is always
+ * at MOVER_PATHS.data, whatever the identity's path: a tenant chooses that path, and a
+ * claim mounted there could stand over the mover's own code or tools. kopia files the
+ * snapshot, and looks up its policy (retention, ignore rules) and previous snapshots,
+ * under --override-source instead of the path it reads.
+ * A pin is given at creation (`--pin`), not with `snapshot pin` afterwards: kopia rewrites
+ * a manifest under a new ID when its pins change, and the retention applied right after
+ * saving must already see the pin.
  * `startTime`: the snapshot's recorded start (kopia's --start-time, whole seconds), so that
  * the retention kopia applies after saving it is the one the mover predicted for that time.
  */
-export function snapshotCreateCommand(path: string, tags: Record<string, string>, pin: boolean, startTime?: Date): string[] {
+export function snapshotCreateCommand(
+  source: { username: string; hostname: string; path: string },
+  tags: Record<string, string>,
+  pin: boolean,
+  startTime?: Date,
+): string[] {
   for (const key of Object.keys(tags)) {
     // kopia splits `key:value` at the first colon and refuses an empty key.
     if (!key || key.includes(':')) throw new Error(`invalid tag key ${JSON.stringify(key)}: must be non-empty without ':'`);
@@ -242,7 +250,8 @@ export function snapshotCreateCommand(path: string, tags: Record<string, string>
   return [
     'snapshot',
     'create',
-    canonicalPath(path),
+    MOVER_PATHS.data,
+    `--override-source=${sourceOf(source)}`,
     '--json',
     ...Object.entries(tags).map(([k, v]) => `--tags=${k}:${v}`),
     ...(pin ? [`--pin=${OPERATOR_PIN}`] : []),

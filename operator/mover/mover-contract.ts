@@ -9,7 +9,11 @@ import { redactSecrets } from '../runtime/logger.js';
 export const MOVER_REQUEST_ENV = 'KOPIA_MOVER_REQUEST';
 export const TERMINATION_MESSAGE_LIMIT = 4096;
 
-/** Fixed paths inside every mover container. */
+/**
+ * Fixed paths inside every mover container. `data` is where a backup's source claim and a
+ * restore's target claim are mounted, whatever the identity's path: no tool or code of the
+ * image lives under it, so a tenant's files can never stand in for the mover's own.
+ */
 export const MOVER_PATHS = {
   repository: '/repository',
   secrets: '/etc/kopia-secrets',
@@ -110,7 +114,7 @@ export interface BackupPolicy {
 export interface BackupRequest {
   operation: 'backup';
   repository: MoverRepository;
-  /** The pinned source identity; the data is mounted at identity.path. */
+  /** The pinned source identity; the data is mounted at MOVER_PATHS.data and filed under identity.path. */
   identity: Required<Identity>;
   policy: BackupPolicy;
   tags: Record<string, string>;

@@ -5,7 +5,7 @@ import type { Restore, RestoreOptions, RepositorySpec, RepositoryStatus } from '
 import type { KubeObject, OwnerReference } from '../kube/kube-client.js';
 import { boundedName, buildMoverJob } from '../jobs/job-builder.js';
 import { usesFromCopy, secretKeyUses } from '../jobs/repository-access.js';
-import { MOVER_PATHS, type RestoreRequest } from '../mover/mover-contract.js';
+import type { RestoreRequest } from '../mover/mover-contract.js';
 import { clusterSecretCopyName } from '../repository/secret-copy.js';
 import type { PinnedSnapshot } from './restore-plan.js';
 
@@ -68,7 +68,7 @@ export function buildRestoreJob(input: RestoreJobInput): KubeObject {
     filesystem: repository.spec.backend.filesystem,
     mover: restore.spec.mover,
     activeDeadlineSeconds: RESTORE_DEADLINE_SECONDS,
-    data: { claimName: input.claimName, mountPath: MOVER_PATHS.data, readOnly: false },
+    data: { claimName: input.claimName, readOnly: false },
     nodeName: input.nodeName,
     addCapabilities: owners ? OWNER_CAPABILITIES : undefined,
   });

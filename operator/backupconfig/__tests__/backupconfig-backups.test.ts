@@ -1,4 +1,4 @@
-import { lastBackups, reservedIdentityPath } from '../backupconfig-backups.js';
+import { lastBackups } from '../backupconfig-backups.js';
 
 describe("a config's last backups", () => {
   it('names the newest finished one and the newest successful one', () => {
@@ -16,20 +16,5 @@ describe("a config's last backups", () => {
       lastSuccessTime: '2026-11-27T10:00:00Z',
     });
     expect(lastBackups([])).toEqual({});
-  });
-});
-
-describe('where the data may be mounted', () => {
-  it.each([
-    ['/data', undefined],
-    ['/var/lib/app', undefined],
-    ['/', 'the data cannot be mounted at /'],
-    ['/kopia', 'the mover uses /kopia'],
-    ['/tmp/x', 'the mover uses /tmp'],
-    ['/etc', 'the mover uses /etc/kopia-secrets'],
-  ])('%s', (path, problem) => {
-    const found = reservedIdentityPath(path);
-    if (problem === undefined) expect(found).toBeUndefined();
-    else expect(found).toContain(problem);
   });
 });

@@ -1,6 +1,7 @@
 import type { Backend } from '../../../generated/types.js';
 import { boundedName, buildMoverJob, type MoverJobInput } from '../job-builder.js';
 import { copyKey, secretKeyUses, usesFromCopy } from '../repository-access.js';
+import { MOVER_PATHS } from '../../mover/mover-contract.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const backend: Backend = {
@@ -119,6 +120,26 @@ describe('mover Job', () => {
     const job = buildMoverJob(input({ filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName: 'nas' } } } })) as any;
     expect(job.spec.template.spec.volumes).toContainEqual({ name: 'repository', persistentVolumeClaim: { claimName: 'nas' } });
     expect(job.spec.template.spec.containers[0].volumeMounts).toContainEqual({ name: 'repository', mountPath: '/repository' });
+  });
+
+  it('mounts no service-account token: a mover has no business with the Kubernetes API', () => {
+    expect((buildMoverJob(input()) as any).spec.template.spec.automountServiceAccountToken).toBe(false);
+  });
+
+  it('mounts the data claim at the fixed data path only, whatever the identity path of the request', () => {
+    const request: MoverJobInput['request'] = {
+      operation: 'backup',
+      repository: { backend },
+      identity: { username: 'app', hostname: 'media', path: '/app' },
+      policy: {},
+      tags: {},
+    };
+    const pod = (buildMoverJob(input({ request, data: { claimName: 'app-data', readOnly: true } })) as any).spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'app-data', readOnly: true } });
+    expect(pod.containers[0].volumeMounts.filter((m: any) => m.name === 'data')).toEqual([
+      { name: 'data', mountPath: MOVER_PATHS.data, readOnly: true },
+    ]);
+    expect(pod.containers[0].volumeMounts.map((m: any) => m.mountPath)).not.toContain('/app');
   });
 
   it('is deterministic: the same input gives the same Job and spec hash', () => {

@@ -16,6 +16,7 @@ import {
   storageArgs,
 } from '../kopia-command.js';
 import type { KopiaPolicy } from '../kopia-json.js';
+import { MOVER_PATHS } from '../mover-contract.js';
 
 const cases: { backend: string; given: Backend; expect: string[] }[] = [
   {
@@ -159,7 +160,7 @@ describe('writer commands never run automatic maintenance; readers need not say 
     'policy set': policySetCommand(source, ['--keep-latest=3']),
     'policy import': policyImportCommand(source, '/kopia/p.json'),
     'policy delete': policyDeleteCommand(source),
-    'snapshot create': snapshotCreateCommand('/data', {}, false),
+    'snapshot create': snapshotCreateCommand({ username: 'app', hostname: 'media', path: '/data' }, {}, false),
     'snapshot delete': snapshotDeleteCommand(['0123456789abcdef']),
     'snapshot pin': snapshotPinCommand(['0123456789abcdef'], 'add'),
   };
@@ -229,25 +230,34 @@ describe('policy changes', () => {
 });
 
 describe('snapshot create', () => {
-  it('snapshots the cleaned path with tags as key:value and JSON output', () => {
-    const argv = snapshotCreateCommand('/data/', { app: 'media', 'mover-uid': '65534', note: 'a:b' }, false);
-    expect(argv.slice(0, 4)).toEqual(['snapshot', 'create', '/data', '--json']);
+  const app = { username: 'app', hostname: 'media', path: '/data' };
+
+  it('snapshots the data volume as the source with the cleaned path, with tags as key:value and JSON output', () => {
+    const argv = snapshotCreateCommand({ ...app, path: '/data/' }, { app: 'media', 'mover-uid': '65534', note: 'a:b' }, false);
+    expect(argv.slice(0, 5)).toEqual(['snapshot', 'create', '/data', '--override-source=app@media:/data', '--json']);
     expect(argv).toEqual(expect.arrayContaining(['--tags=app:media', '--tags=mover-uid:65534', '--tags=note:a:b']));
     expect(argv.some((a) => a.startsWith('--pin'))).toBe(false);
   });
 
+  it.each(['/app', '/etc', '/usr/local/bin', '/data/../app/'])(
+    'reads the data volume at its fixed path whatever the identity path (%s): that path only names the source',
+    (path) => {
+      const argv = snapshotCreateCommand({ ...app, path }, {}, false);
+      expect(argv.slice(0, 4)).toEqual(['snapshot', 'create', MOVER_PATHS.data, `--override-source=app@media:${canonicalPath(path)}`]);
+      expect(argv.filter((a) => a.startsWith('/'))).toEqual([MOVER_PATHS.data]);
+    },
+  );
+
   it('pins at creation, so the id stays and retention at save already sees the pin', () => {
-    expect(snapshotCreateCommand('/data', {}, true)).toContain(`--pin=${OPERATOR_PIN}`);
+    expect(snapshotCreateCommand(app, {}, true)).toContain(`--pin=${OPERATOR_PIN}`);
   });
 
   it('records the start time the retention prediction used, in whole UTC seconds', () => {
-    expect(snapshotCreateCommand('/data', {}, false, new Date('2026-11-27T03:04:05.678Z'))).toContain(
-      '--start-time=2026-11-27 03:04:05 UTC',
-    );
+    expect(snapshotCreateCommand(app, {}, false, new Date('2026-11-27T03:04:05.678Z'))).toContain('--start-time=2026-11-27 03:04:05 UTC');
   });
 
   it.each(['', 'a:b'])('refuses the tag key %j', (key) => {
-    expect(() => snapshotCreateCommand('/data', { [key]: 'v' }, false)).toThrow('invalid tag key');
+    expect(() => snapshotCreateCommand(app, { [key]: 'v' }, false)).toThrow('invalid tag key');
   });
 });
 
