@@ -28,6 +28,8 @@ export const Reason = {
   RepositoryNotFound: 'RepositoryNotFound',
   RepositoryNotAllowed: 'RepositoryNotAllowed',
   RepositoryNotReady: 'RepositoryNotReady',
+  /** On a ClusterRepository the identity (its hostname) belongs to another namespace: nothing runs under it. */
+  IdentityNotAllowed: 'IdentityNotAllowed',
   SourceNotFound: 'SourceNotFound',
   Ready: 'Ready',
   // schedules
