@@ -258,6 +258,50 @@ describe("a Backup adopting B's snapshot by id, with deletionPolicy Delete, then
     const b3 = await admin.get<Obj>(KopiaBackups, B, 'b3');
     expect(b3.status).toMatchObject({ phase: 'Succeeded', origin: 'Manual', snapshot: { id: victims[2] } });
   });
+
+  it("recorded in A under B's identity (as an older operator did) keeps its snapshot when deleted: checked right before the edit Job", async () => {
+    const since = jobsSeen.length;
+    await tenantA.create<Obj>(KopiaBackups, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Backup',
+      metadata: { name: 'recorded', namespace: A },
+      spec: { snapshot: { repository: shared, id: victims[3] }, deletionPolicy: 'Delete' },
+    } as Obj);
+    await until(
+      'the snapshot finalizer',
+      async () => ((await admin.get<Obj>(KopiaBackups, A, 'recorded')).metadata.finalizers ?? []).includes('kopia.io/snapshot-deletion'),
+      30_000,
+      100,
+    );
+    const at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    // What an operator without rule 1 recorded for A's config naming B's hostname: B's snapshot, B's identity.
+    const status = {
+      phase: 'Succeeded',
+      origin: 'Discovered',
+      repository: shared,
+      snapshot: { id: victims[3], identity: { username: 'app', hostname: B, path: '/data' } },
+      completionTime: at,
+      conditions: [{ type: 'Ready', status: 'True', reason: 'SnapshotMirrored', message: 'found', lastTransitionTime: at }],
+    };
+    await until(
+      'the recorded status to be written',
+      async () =>
+        admin
+          .replace(KopiaBackups, { ...(await admin.get<Obj>(KopiaBackups, A, 'recorded')), status }, 'status')
+          .then(() => true)
+          .catch(() => false),
+      10_000,
+      100,
+    );
+    await tenantA.delete(KopiaBackups, A, 'recorded');
+    await until('the Backup to go', async () => !(await admin.getOrUndefined(KopiaBackups, A, 'recorded')), 60_000, 250);
+    await listingsCollected(1);
+    expect((await snapshotsOfB()).sort()).toEqual([...victims].sort());
+    expect(jobsSeen.slice(since).filter((j) => j.includes('/kopia-edit-'))).toEqual([]);
+    const kept = (await eventsAbout(admin, A, 'recorded')).filter((e) => e.reason === 'IdentityNotAllowed');
+    expect(kept.map((e) => e.type)).toContain('Warning');
+    expect(kept[0].message).toContain(`snapshot ${victims[3]} was kept`);
+  });
 });
 
 describe("A's BackupConfig naming B's hostname, keepLatest 1", () => {
