@@ -912,6 +912,18 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             },
             "allowedNamespaces": {
               "$ref": "#/definitions/AllowedNamespaces"
+            },
+            "identityHostnames": {
+              "description": "Kopia hostnames that belong to a namespace besides its own name. On a ClusterRepository an identity (username@hostname:path) belongs to one namespace: the one its hostname names, or the one this list gives it to. A namespace acts only on identities of its own (backups, retention, restores, snapshot deletions and pins).",
+              "type": "array",
+              "maxItems": 1024,
+              "items": {
+                "$ref": "#/definitions/IdentityHostname"
+              },
+              "x-kubernetes-list-type": "map",
+              "x-kubernetes-list-map-keys": [
+                "hostname"
+              ]
             }
           },
           "x-kubernetes-validations": [
@@ -920,6 +932,27 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "message": "every secret reference of a ClusterRepository must name its namespace"
             }
           ]
+        },
+        "IdentityHostname": {
+          "title": "IdentityHostname",
+          "description": "A kopia hostname given to a namespace (snapshots made before, on another machine or under another name).",
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "namespace",
+            "hostname"
+          ],
+          "properties": {
+            "namespace": {
+              "$ref": "common.schema.yaml#/definitions/NamespaceName"
+            },
+            "hostname": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 253,
+              "pattern": "^[A-Za-z0-9][-._A-Za-z0-9]*$"
+            }
+          }
         },
         "AllowedNamespaces": {
           "title": "AllowedNamespaces",

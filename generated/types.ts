@@ -439,6 +439,12 @@ export interface ClusterRepositorySpec {
   maintenance?: RepositoryMaintenance;
   mover?: MoverOptions;
   allowedNamespaces: AllowedNamespaces;
+  /**
+   * Kopia hostnames that belong to a namespace besides its own name. On a ClusterRepository an identity (username@hostname:path) belongs to one namespace: the one its hostname names, or the one this list gives it to. A namespace acts only on identities of its own (backups, retention, restores, snapshot deletions and pins).
+   *
+   * @maxItems 1024
+   */
+  identityHostnames?: IdentityHostname[];
 }
 /**
  * Where the repository lives. Exactly one backend is set.
@@ -696,6 +702,16 @@ export interface LabelSelector {
      */
     values?: string[];
   }[];
+}
+/**
+ * A kopia hostname given to a namespace (snapshots made before, on another machine or under another name).
+ *
+ * This interface was referenced by `KopiaApiTypes`'s JSON-Schema
+ * via the `definition` "IdentityHostname".
+ */
+export interface IdentityHostname {
+  namespace: NamespaceName;
+  hostname: string;
 }
 /**
  * Checked offline only; the API server validates metadata itself.

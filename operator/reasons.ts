@@ -30,6 +30,8 @@ export const Reason = {
   /** A Maintenance outside the operator's namespace names a ClusterRepository (the platform maintains those). */
   MaintenanceNotAllowed: 'MaintenanceNotAllowed',
   RepositoryNotReady: 'RepositoryNotReady',
+  /** On a ClusterRepository the identity (its hostname) belongs to another namespace: nothing runs under it. */
+  IdentityNotAllowed: 'IdentityNotAllowed',
   SourceNotFound: 'SourceNotFound',
   Ready: 'Ready',
   // schedules

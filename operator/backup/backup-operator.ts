@@ -41,6 +41,7 @@ import {
 import { repositoryRef, updateLedger } from '../deletion/deletion-ledger.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
 import { ledgerHolder } from '../repository/shared-repository.js';
+import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
@@ -61,7 +62,7 @@ import {
   sourceCopyName,
   type QueuedBackup,
 } from './backup-plan.js';
-import { isTerminal, justFinished, statusFromBackupResult, statusRunning, statusWaiting } from './backup-status.js';
+import { isTerminal, justFinished, statusFailed, statusFromBackupResult, statusRunning, statusWaiting } from './backup-status.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- claims, snapshots and repositories are read structurally */
 type Obj = KubeObject & { spec?: any; status?: any };
@@ -231,6 +232,9 @@ export class BackupOperator extends KindOperator {
     const config = this.configs.get(`${ns}/${backup.spec.configRef!.name}`);
     if (!config)
       return this.wait(status, Reason.ConfigNotFound, `BackupConfig ${ns}/${backup.spec.configRef!.name} not found`, generation, now);
+    // Another namespace's identity never runs (its retention would expire their history), whatever the config's status says yet.
+    const refused = this.identityRefusal(config, ns);
+    if (refused) return { status: statusFailed(status, refused.reason, refused.message, generation, now) };
     const configReady = findCondition(config.status?.conditions, ConditionType.Ready);
     if (configReady?.status !== 'True' || config.status?.observedGeneration !== config.metadata.generation) {
       const why = configReady ? `${configReady.reason}: ${configReady.message}` : 'not reconciled yet';
@@ -341,7 +345,8 @@ export class BackupOperator extends KindOperator {
   private async syncFinalizer(backup: BackupObject): Promise<boolean> {
     const has = (backup.metadata.finalizers ?? []).includes(SNAPSHOT_FINALIZER);
     const deleting = !!backup.metadata.deletionTimestamp;
-    const snapshot = backup.status?.snapshot?.id ?? backup.spec.snapshot?.id;
+    // Only a snapshot the operator recorded (status): spec.snapshot is what a tenant claims, checked by the mirror first.
+    const snapshot = backup.status?.snapshot?.id;
     const wants = backup.spec.deletionPolicy === 'Delete' && (!deleting || !!snapshot) && !(deleting && !has);
     if (has === wants) return false;
     const others = (backup.metadata.finalizers ?? []).filter((f) => f !== SNAPSHOT_FINALIZER);
@@ -349,6 +354,20 @@ export class BackupOperator extends KindOperator {
       metadata: { finalizers: wants ? [...others, SNAPSHOT_FINALIZER] : others, resourceVersion: backup.metadata.resourceVersion },
     });
     return true;
+  }
+
+  /** Why the config's identity is not this namespace's on its ClusterRepository (rule 1), if it is not. */
+  private identityRefusal(config: ConfigObject, ns: string): { reason: string; message: string } | undefined {
+    const ref = config.spec.repository;
+    if ((ref.kind ?? 'Repository') !== 'ClusterRepository') return undefined;
+    const repo = this.clusterRepositories.get(ref.name);
+    if (!repo) return undefined; // waits for it below
+    const verdict = identityVerdict(
+      { kind: 'ClusterRepository', name: ref.name, spec: repo.spec },
+      ns,
+      resolveIdentity(config.spec, config.metadata.name!, ns),
+    );
+    return verdict.ok ? undefined : { reason: verdict.reason, message: `BackupConfig ${config.metadata.name}: ${verdict.message}` };
   }
 
   /** The claim the mover reads, made ready per copyMethod; or why it is not ready yet. */

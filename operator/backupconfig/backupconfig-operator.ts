@@ -19,6 +19,7 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { formatProblem, type KopiaValidator } from '../validation/validator.js';
 import { backupCapabilities, moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
+import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { lastBackups } from './backupconfig-backups.js';
 import { identityString, resolveIdentity } from './backupconfig-identity.js';
@@ -124,6 +125,9 @@ export class BackupConfigOperator extends KindOperator {
       namespaceLabels: (name) => this.namespaces.get(name)?.metadata.labels ?? {},
     });
     if (!repo.ok) return ['False', repo.reason, repo.message];
+    // On a ClusterRepository only this namespace's identities: another's would get this config's policy and retention.
+    const identity = identityVerdict(repo, ns, resolveIdentity(config.spec, config.metadata.name!, ns));
+    if (!identity.ok) return ['False', identity.reason, `spec.identity: ${identity.message}`];
     if (!this.claims.get(`${ns}/${config.spec.source.pvc}`)) {
       return ['False', Reason.SourceNotFound, `PersistentVolumeClaim ${ns}/${config.spec.source.pvc} not found`];
     }

@@ -5,23 +5,13 @@
 // kopia client — appear as origin Discovered; objects whose snapshot kopia no longer keeps
 // go. Keys: "Repository/<namespace>/<name>" and "ClusterRepository/<name>".
 import { randomBytes } from 'node:crypto';
-import type { Backup, BackupConfig, Identity, RepositoryStatus } from '../../generated/types.js';
+import type { Backup, Identity, RepositoryStatus } from '../../generated/types.js';
 import { isAlreadyExists, isConflict, isNotFound, resourcePath, type KubeObject } from '../kube/kube-client.js';
-import {
-  Jobs,
-  KopiaBackupConfigs,
-  KopiaBackups,
-  KopiaClusterRepositories,
-  KopiaRepositories,
-  Namespaces,
-  Pods,
-  Secrets,
-} from '../kube/resources.js';
+import { Jobs, KopiaBackups, KopiaClusterRepositories, KopiaRepositories, Namespaces, Pods, Secrets } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import type { CatalogRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
-import { identityString } from '../backupconfig/backupconfig-identity.js';
 import { parseDuration } from '../repository/repository-verification.js';
 import {
   moverRepository,
@@ -31,7 +21,7 @@ import {
   repositoryOfKey,
   type AnyRepository,
 } from '../repository/repository-jobs.js';
-import { isNamespaceAllowed } from '../repository/tenancy.js';
+import { hostnameOwner, snapshotVerdict } from '../repository/identity-tenancy.js';
 import { findCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
@@ -44,9 +34,8 @@ import { uploadTokenSecret, uploadTokenUse } from './catalog-upload-token.js';
 import {
   backupJustSucceeded,
   discoveredBackup,
+  mirrorCandidate,
   planMirror,
-  REPOSITORY_ID_LABEL,
-  repositoryLabel,
   SNAPSHOT_ID_LABEL,
   type MirroredBackup,
   type MirrorInput,
@@ -82,7 +71,6 @@ export class CatalogOperator extends KindOperator {
   private repositories!: Informer<RepoObject>;
   private clusterRepositories!: Informer<RepoObject>;
   private backups!: Informer<BackupObject>;
-  private configs!: Informer<KubeObject & BackupConfig>;
   private namespaces!: Informer<KubeObject>;
   private secrets!: SecretKeys;
   private moverJobs!: MoverJobs;
@@ -123,7 +111,6 @@ export class CatalogOperator extends KindOperator {
       this.dirty.add(key);
       this.queue.addAfter(key, AFTER_BACKUP_DELAY_MS);
     });
-    this.configs = this.ctx.informers.get(KopiaBackupConfigs);
     this.namespaces = this.ctx.informers.get(Namespaces);
     this.secrets = new SecretKeys(this.ctx.client, this.ctx.informers.get<KubeObject>(Secrets, { metadataOnly: true }));
     const ownerKey = (o: JobObject) => {
@@ -295,17 +282,23 @@ export class CatalogOperator extends KindOperator {
       namespace: repo.metadata.namespace,
       uniqueID,
     };
+    const all = this.backups.list() as unknown as MirroredBackup[];
+    const tenancy = { kind: repository.kind as 'Repository' | 'ClusterRepository', name: repository.name, spec: repo.spec };
+    const refusal = (ns: string, id: Required<Identity>) => {
+      const verdict = snapshotVerdict(tenancy, ns, this.namespaces.get(ns)?.metadata.labels ?? {}, id);
+      return verdict.ok ? undefined : { reason: verdict.reason, message: verdict.message };
+    };
     const plan = planMirror({
       repository,
       snapshots,
-      backups: this.backups
-        .list()
-        .filter((b) => b.metadata.labels?.[REPOSITORY_ID_LABEL] === repositoryLabel(uniqueID)) as unknown as MirroredBackup[],
-      namespaceOfIdentity: (id) => this.namespaceOfIdentity(repo, id),
-      mayUseNamespace: (ns) =>
-        !!this.namespaces.get(ns) &&
-        (!repo.spec.allowedNamespaces ||
-          isNamespaceAllowed(repo.spec.allowedNamespaces, ns, this.namespaces.get(ns)?.metadata.labels ?? {})),
+      // Only this object's Backups (several objects may reach one kopia repository), found by what the operator wrote.
+      backups: all.filter((b) => mirrorCandidate(b, repository)),
+      ownerOf: (id) => {
+        const ns = tenancy.kind === 'ClusterRepository' ? hostnameOwner(repo.spec, id.hostname) : repo.metadata.namespace!;
+        return this.namespaces.get(ns) && !refusal(ns, id) ? ns : undefined;
+      },
+      refusal,
+      shownElsewhere: this.shownByOthers(repo, all),
       listingStartedAt: new Date(Number.isNaN(started) ? 0 : started),
       absentBefore,
       now,
@@ -331,19 +324,24 @@ export class CatalogOperator extends KindOperator {
     };
   }
 
-  /** The namespace of the BackupConfig that files snapshots under this identity, if one uses this repository. */
-  private namespaceOfIdentity(repo: RepoObject, id: Required<Identity>): string | undefined {
-    const wanted = identityString(id);
-    const config = this.configs
-      .list()
-      .find(
-        (c) =>
-          c.status?.identityString === wanted &&
-          c.spec.repository.name === repo.metadata.name &&
-          (c.spec.repository.kind ?? 'Repository') === repo.kind &&
-          (!repo.metadata.namespace || c.metadata.namespace === repo.metadata.namespace),
-      );
-    return config?.metadata.namespace;
+  /**
+   * "namespace/snapshotID" of the Backups other repository objects reaching the same kopia
+   * repository show (status names them): this object makes no second one.
+   */
+  private shownByOthers(repo: RepoObject, backups: MirroredBackup[]): Set<string> {
+    const uniqueID = repo.status?.uniqueID;
+    const shown = new Set<string>();
+    if (!uniqueID) return shown;
+    const others = [...this.repositories.list(), ...this.clusterRepositories.list()].filter(
+      (r) => r !== repo && r.metadata.uid !== repo.metadata.uid && r.status?.uniqueID === uniqueID,
+    );
+    if (!others.length) return shown;
+    for (const b of backups) {
+      const id = b.status?.snapshot?.id;
+      if (id && others.some((r) => mirrorCandidate(b, { kind: r.kind, name: r.metadata.name!, namespace: r.metadata.namespace })))
+        shown.add(`${b.metadata.namespace}/${id}`);
+    }
+    return shown;
   }
 
   private async apply(plan: MirrorPlan, repository: MirrorInput['repository'], now: Date): Promise<void> {
@@ -370,6 +368,7 @@ export class CatalogOperator extends KindOperator {
               })
             : current;
           await this.ctx.client.replace(KopiaBackups, { ...labelled, status: u.status }, 'status');
+          if (u.refused) await this.ctx.events.record(current, 'Warning', u.refused.reason, u.status.message ?? u.refused.message);
         } catch (e) {
           if (!isConflict(e) && !isNotFound(e)) throw e; // moved on meanwhile: the next sync sees it
         }

@@ -27,19 +27,32 @@ export const OPERATOR_PIN = 'kopia-operator';
 export const repositoryLabel = (uniqueID: string) => uniqueID.slice(0, 32);
 
 export interface MirroredBackup extends KubeObject {
-  spec: { configRef?: { name: string }; snapshot?: { id: string }; deletionPolicy?: string; pin?: boolean };
+  spec: {
+    configRef?: { name: string };
+    snapshot?: { id: string; repository?: RepositoryReference };
+    deletionPolicy?: string;
+    pin?: boolean;
+  };
   status?: BackupStatus;
+}
+
+/** Why a namespace may not show or act on snapshots of an identity (identity-tenancy.ts). */
+export interface MirrorRefusal {
+  reason: string;
+  message: string;
 }
 
 export interface MirrorInput {
   repository: RepositoryReference & { namespace?: string; uniqueID: string };
   snapshots: MirroredSnapshot[];
-  /** Every Backup labelled with this repository's id. */
+  /** The Backups of this repository object: those whose status names it, and unfinished ones whose spec.snapshot does (mirrorCandidate). */
   backups: MirroredBackup[];
-  /** Where snapshots of an identity belong: the namespace of the BackupConfig that makes them. */
-  namespaceOfIdentity: (id: Required<Identity>) => string | undefined;
-  /** ClusterRepository: may a Backup be shown in this namespace (it exists and is allowed)? */
-  mayUseNamespace: (namespace: string) => boolean;
+  /** The namespace snapshots of an identity are shown in: the one owning it, when it exists and may use the repository. */
+  ownerOf: (id: Required<Identity>) => string | undefined;
+  /** Why `namespace` may not hold a Backup of `id` here (undefined: it may). */
+  refusal: (namespace: string, id: Required<Identity>) => MirrorRefusal | undefined;
+  /** "namespace/snapshotID" of Backups that other repository objects with the same uniqueID show: not made twice. */
+  shownElsewhere?: ReadonlySet<string>;
   /**
    * When the operator asked for this listing, on its own clock: a Backup completed after it
    * may be missing from the listing without being gone.
@@ -73,7 +86,7 @@ export interface MirrorPlan {
    * Status to write (the object's key and the full new status); with snapshotID, kopia
    * saved the object's snapshot under this new id: its label changes too.
    */
-  update: { namespace: string; name: string; status: BackupStatus; snapshotID?: string }[];
+  update: { namespace: string; name: string; status: BackupStatus; snapshotID?: string; refused?: MirrorRefusal }[];
   /** Backups whose snapshot kopia no longer keeps: absent now and from the previous listing. */
   remove: MirrorRemoval[];
   /** UIDs of the Backups this listing lacks, though it started after they completed: pass on as absentBefore. */
@@ -191,62 +204,119 @@ export function discoveredBackup(c: MirrorCreation, repository: MirrorInput['rep
   };
 }
 
+/**
+ * Whether a Backup is this repository object's to mirror: its status (which only the operator
+ * writes) names the object, or — not finished yet — its spec.snapshot does (a Discovered
+ * object whose status write failed, or a tenant adopting a snapshot: the plan checks whose
+ * it is before writing anything). Labels, which tenants write, decide nothing.
+ */
+export function mirrorCandidate(b: MirroredBackup, repository: { kind?: string; name: string; namespace?: string }): boolean {
+  const names = (ref: RepositoryReference | undefined) =>
+    !!ref &&
+    (ref.kind ?? 'Repository') === (repository.kind ?? 'Repository') &&
+    ref.name === repository.name &&
+    (repository.kind === 'ClusterRepository' || b.metadata.namespace === repository.namespace);
+  if (b.status?.repository) return names(b.status.repository);
+  return unfinished(b) && names(b.spec.snapshot?.repository);
+}
+
+/** A mirrored object whose status was never written (the operator's create succeeded, its status write not; or a tenant's adoption). */
+const unfinished = (b: MirroredBackup) => !b.spec.configRef && !!b.spec.snapshot && (!b.status?.phase || !b.status.origin);
+
+/** A tenant's Backup naming a snapshot it may not hold: failed, with the reason, and no snapshot. */
+export function refusedStatus(id: string, refused: MirrorRefusal, at: Date): BackupStatus {
+  const message = `snapshot ${id} cannot be adopted here: ${refused.message}`;
+  return {
+    phase: 'Failed',
+    origin: 'Discovered',
+    completionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    message,
+    observedGeneration: 1,
+    conditions: [
+      {
+        type: ConditionType.Ready,
+        status: 'False',
+        reason: refused.reason,
+        message,
+        lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        observedGeneration: 1,
+      },
+    ],
+  };
+}
+
 export function planMirror(input: MirrorInput): MirrorPlan {
   const plan: MirrorPlan = { create: [], update: [], remove: [], absent: [], unassigned: 0, incomplete: 0 };
   const { repository } = input;
   const ref: RepositoryReference = { kind: repository.kind ?? 'Repository', name: repository.name };
-  const bySnapshot = new Map<string, MirroredBackup>();
-  for (const b of input.backups) {
-    const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
-    if (id) bySnapshot.set(id, b);
+  // Judged: Backups whose snapshot the operator recorded (status), in the namespace owning its identity.
+  const judged = input.backups.filter((b) => {
+    const s = b.status?.snapshot;
+    return !unfinished(b) && !!s?.id && !!s.identity && input.ownerOf(s.identity as Required<Identity>) === b.metadata.namespace;
+  });
+  const bySnapshot = new Map<string, MirroredBackup[]>();
+  for (const b of judged) {
+    const id = b.status!.snapshot!.id!;
+    bySnapshot.set(id, [...(bySnapshot.get(id) ?? []), b]);
+  }
+  // Not finished yet: matched by the id their spec names, and written only after the check of whose it is.
+  const adopting = new Map<string, MirroredBackup[]>();
+  for (const b of input.backups.filter(unfinished)) {
+    const id = b.spec.snapshot!.id;
+    adopting.set(id, [...(adopting.get(id) ?? []), b]);
   }
   const complete = input.snapshots.filter((s) => !s.incompleteReason);
   plan.incomplete = input.snapshots.length - complete.length;
   const listed = new Set(complete.map((s) => s.id));
   // Objects whose id kopia no longer lists, by what would find their snapshot under a new id.
   const unlistedByFacts = new Map<string, MirroredBackup>();
-  for (const b of input.backups) {
+  for (const b of judged) {
     const facts = factsOfBackup(b);
-    const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
-    if (facts && id && !listed.has(id) && !b.metadata.deletionTimestamp) unlistedByFacts.set(factsKey(facts), b);
+    const id = b.status!.snapshot!.id!;
+    if (facts && !listed.has(id) && !b.metadata.deletionTimestamp) unlistedByFacts.set(factsKey(facts), b);
   }
   for (const s of complete) {
-    let existing = bySnapshot.get(s.id);
+    let existing = bySnapshot.get(s.id) ?? [];
     let snapshotID: string | undefined;
-    if (!existing) {
+    if (!existing.length) {
       const moved = unlistedByFacts.get(factsKey(s));
       if (moved && sameSnapshot(s, factsOfBackup(moved)!)) {
         unlistedByFacts.delete(factsKey(s));
-        listed.add(moved.metadata.labels![SNAPSHOT_ID_LABEL]); // found again: not absent
-        [existing, snapshotID] = [moved, s.id];
+        listed.add(moved.status!.snapshot!.id!); // found again: not absent
+        [existing, snapshotID] = [[moved], s.id];
       }
     }
-    if (existing) {
+    for (const b of existing) {
       // Retention reasons move with every new snapshot; stats and pins (and with them the id) may change too.
-      const status = existing.status ?? {};
-      // A mirrored object whose status write failed after its create: write it whole now.
-      const unfinished = !existing.spec.configRef && (!status.phase || !status.origin);
-      const next = unfinished ? discoveredStatus(s, ref, input.now) : { ...status, ...snapshotFacts(s, status) };
+      const status = b.status ?? {};
+      const next = { ...status, ...snapshotFacts(s, status) };
       if (snapshotID || !deepEqual(status, next))
-        plan.update.push({
-          namespace: existing.metadata.namespace!,
-          name: existing.metadata.name!,
-          status: next,
-          ...(snapshotID ? { snapshotID } : {}),
-        });
-      continue;
+        plan.update.push({ namespace: b.metadata.namespace!, name: b.metadata.name!, status: next, ...(snapshotID ? { snapshotID } : {}) });
     }
-    const namespace = targetNamespace(s, input);
+    const adoptions = adopting.get(s.id) ?? [];
+    for (const b of adoptions) {
+      // Written whole, but only where the snapshot's identity belongs; elsewhere refused, with no snapshot named.
+      const refused = input.refusal(b.metadata.namespace!, identityOf(s));
+      plan.update.push({
+        namespace: b.metadata.namespace!,
+        name: b.metadata.name!,
+        status: refused ? refusedStatus(s.id, refused, input.now) : discoveredStatus(s, ref, input.now),
+        ...(refused ? { refused } : {}),
+      });
+    }
+    if (existing.length) continue;
+    const namespace = input.ownerOf(identityOf(s));
     if (!namespace) {
       plan.unassigned++;
       continue;
     }
+    if (adoptions.some((b) => b.metadata.namespace === namespace) || input.shownElsewhere?.has(`${namespace}/${s.id}`)) continue;
     plan.create.push({ snapshot: s, namespace });
   }
-  for (const b of input.backups) {
-    const id = b.metadata.labels?.[SNAPSHOT_ID_LABEL];
+  for (const b of judged) {
+    const id = b.status!.snapshot!.id!;
     const uid = b.metadata.uid;
-    if (!id || !uid || listed.has(id) || b.metadata.deletionTimestamp) continue;
+    if (!uid || listed.has(id) || b.metadata.deletionTimestamp) continue;
     // Only a listing asked for after the Backup completed can lack its snapshot for a reason.
     if (b.status?.phase !== 'Succeeded' || !(knownSince(b) + 1000 <= input.listingStartedAt.getTime())) continue;
     plan.absent.push(uid);
@@ -281,12 +351,4 @@ export function backupJustSucceeded(event: InformerEvent, b: MirroredBackup, old
   // Only a change seen happening: a resync, or the first sight of an object at start, re-announces a backup long made.
   if (event !== 'MODIFIED' || !old || b.spec.snapshot) return false;
   return b.status?.phase === 'Succeeded' && old.status?.phase !== 'Succeeded';
-}
-
-function targetNamespace(s: MirroredSnapshot, input: MirrorInput): string | undefined {
-  const byConfig = input.namespaceOfIdentity(identityOf(s));
-  if (input.repository.kind !== 'ClusterRepository') return byConfig ?? input.repository.namespace;
-  if (byConfig && input.mayUseNamespace(byConfig)) return byConfig;
-  // Default identities are <config>@<namespace>: a snapshot made before a rebuild lands there.
-  return input.mayUseNamespace(s.source.hostname) ? s.source.hostname : undefined;
 }

@@ -7,7 +7,7 @@
 // "ClusterRepository/<name>".
 import type { Backup } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
-import { Jobs, KopiaBackups, KopiaClusterRepositories, KopiaRepositories, Pods, Secrets } from '../kube/resources.js';
+import { Jobs, KopiaBackups, KopiaClusterRepositories, KopiaRepositories, Namespaces, Pods, Secrets } from '../kube/resources.js';
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { EDIT_PIN_LIMIT, type EditRequest } from '../mover/mover-contract.js';
@@ -39,6 +39,7 @@ import {
 } from './deletion-plan.js';
 import { updateLedger } from './deletion-ledger.js';
 import { ledgerHolder } from '../repository/shared-repository.js';
+import { snapshotVerdict } from '../repository/identity-tenancy.js';
 
 type BackupObject = KubeObject & Backup;
 
@@ -49,14 +50,17 @@ const EDIT_HOLDER_PREFIX = editHolder('');
 /** Deletions requested within this long of each other go into one kopia call. */
 const BATCH_SETTLE_MS = 3000;
 
-/** The snapshot a Backup stands for, if any. */
+/**
+ * The snapshot a Backup stands for, if any: only as the operator recorded it (status, which
+ * tenants cannot write) — spec.snapshot is a tenant's claim, and a tenant can name any id.
+ */
 export function snapshotOf(b: BackupObject): string | undefined {
-  return b.status?.snapshot?.id ?? b.spec.snapshot?.id;
+  return b.status?.snapshot?.id;
 }
 
-/** The repository a Backup's snapshot lives in, as a work-queue key. */
+/** The repository a Backup's snapshot lives in, as a work-queue key (from status, as snapshotOf). */
 export function repositoryKeyOf(b: BackupObject): string | undefined {
-  const ref = b.status?.repository ?? b.spec.snapshot?.repository;
+  const ref = b.status?.repository;
   return ref ? repositoryKey({ kind: ref.kind, name: ref.name, namespace: b.metadata.namespace }) : undefined;
 }
 
@@ -65,6 +69,7 @@ export class SnapshotDeletionOperator extends KindOperator {
   private repositories!: Informer<AnyRepository>;
   private clusterRepositories!: Informer<AnyRepository>;
   private backups!: Informer<BackupObject>;
+  private namespaces!: Informer<KubeObject>;
   private secrets!: SecretKeys;
   private moverJobs!: MoverJobs;
 
@@ -86,6 +91,7 @@ export class SnapshotDeletionOperator extends KindOperator {
       const key = repositoryKeyOf(b);
       return key && (this.wantsDeletion(b) || this.wantsPinChange(b)) ? [key] : [];
     });
+    this.namespaces = this.ctx.informers.get<KubeObject>(Namespaces);
     this.secrets = new SecretKeys(this.ctx.client, this.ctx.informers.get<KubeObject>(Secrets, { metadataOnly: true }));
     const ownerKey = (o: JobObject) => {
       const l = o.metadata.labels ?? {};
@@ -134,7 +140,7 @@ export class SnapshotDeletionOperator extends KindOperator {
     if (!cached) {
       // The repository object is gone: nothing can delete the snapshots; keep them (never lose data) and let the objects go.
       for (const b of mine.filter((x) => this.wantsDeletion(x)))
-        await this.releaseFinalizer(b, 'its repository object is gone; the snapshot was kept');
+        await this.releaseFinalizer(b, { reason: Reason.SnapshotKept, message: 'its repository object is gone; the snapshot was kept' });
       return;
     }
     const repo = this.written.latest(cached);
@@ -162,8 +168,15 @@ export class SnapshotDeletionOperator extends KindOperator {
     if (deletions.length > 0 && settling > 0) return { requeueAfterMs: settling };
     if (findCondition(repo.status?.conditions, ConditionType.Ready)?.status !== 'True' || !repo.status?.uniqueID) return; // the repository's changes wake us
 
+    // Checked again right before the Job: the namespace allowed now, the snapshot's identity its own (rule 2).
+    const refusal = (b: BackupObject) => this.refusal(repo, b);
+    for (const b of deletions.filter(refusal)) await this.releaseFinalizer(b, refusal(b));
+    const permitted = deletions.filter((b) => !refusal(b));
+    const pins = pinChanges.filter((b) => !refusal(b));
+    if (permitted.length === 0 && pins.length === 0) return;
+
     // Every deletion this batch makes is reserved in the ledger before its Job starts.
-    const batch = [...new Set(deletions.map((b) => snapshotOf(b)!))].sort().slice(0, MAX_DELETIONS_PER_EDIT);
+    const batch = [...new Set(permitted.map((b) => snapshotOf(b)!))].sort().slice(0, MAX_DELETIONS_PER_EDIT);
     const decided = await updateLedger(this.ctx, this.written, ledger, (state, breaker) => {
       const r = reserve({
         breaker,
@@ -180,7 +193,7 @@ export class SnapshotDeletionOperator extends KindOperator {
     // A reservation made before (a start that failed) may be smaller than the batch now: the rest go next.
     const toDelete = batch.slice(0, decided.result.granted ?? 0);
     // Waiting: a release request (a change of the repository) or the window's end wakes us.
-    if (toDelete.length === 0 && pinChanges.length === 0)
+    if (toDelete.length === 0 && pins.length === 0)
       return decided.result.wakeInMs !== undefined ? { requeueAfterMs: decided.result.wakeInMs } : undefined;
     const request: EditRequest = {
       operation: 'edit',
@@ -188,8 +201,8 @@ export class SnapshotDeletionOperator extends KindOperator {
       identity: operatorIdentity('edit', repo),
       // Bounded so the request fits one environment variable and the answer a termination message; the rest go next.
       delete: toDelete,
-      pin: pinChanges.filter((b) => b.spec.pin).map((b) => b.status!.snapshot!.id!),
-      unpin: pinChanges.filter((b) => !b.spec.pin).map((b) => b.status!.snapshot!.id!),
+      pin: pins.filter((b) => b.spec.pin).map((b) => b.status!.snapshot!.id!),
+      unpin: pins.filter((b) => !b.spec.pin).map((b) => b.status!.snapshot!.id!),
     };
     request.pin = request.pin.slice(0, EDIT_PIN_LIMIT);
     request.unpin = request.unpin.slice(0, EDIT_PIN_LIMIT - request.pin.length);
@@ -251,8 +264,20 @@ export class SnapshotDeletionOperator extends KindOperator {
     return result.ok ? undefined : { requeueAfterMs: 60_000 };
   }
 
-  private async releaseFinalizer(b: BackupObject, warning?: string): Promise<void> {
-    if (warning) await this.ctx.events.record(b, 'Warning', Reason.SnapshotKept, warning);
+  /** Why this Backup's namespace may not delete or pin its snapshot in `repo` (identity-tenancy.ts), if it may not. */
+  private refusal(repo: AnyRepository, b: BackupObject): { reason: string; message: string } | undefined {
+    const ns = b.metadata.namespace!;
+    const verdict = snapshotVerdict(
+      { kind: repo.kind as 'Repository' | 'ClusterRepository', name: repo.metadata.name!, spec: repo.spec },
+      ns,
+      this.namespaces.get(ns)?.metadata.labels ?? {},
+      b.status?.snapshot?.identity,
+    );
+    return verdict.ok ? undefined : { reason: verdict.reason, message: `snapshot ${snapshotOf(b)} was kept: ${verdict.message}` };
+  }
+
+  private async releaseFinalizer(b: BackupObject, warning?: { reason: string; message: string }): Promise<void> {
+    if (warning) await this.ctx.events.record(b, 'Warning', warning.reason, warning.message);
     const finalizers = (b.metadata.finalizers ?? []).filter((f) => f !== SNAPSHOT_FINALIZER);
     await this.ctx.client.patch(KopiaBackups, b.metadata.namespace, b.metadata.name!, {
       metadata: { finalizers, resourceVersion: b.metadata.resourceVersion },

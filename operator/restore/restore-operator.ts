@@ -34,6 +34,7 @@ import { identityString, resolveIdentity } from '../backupconfig/backupconfig-id
 import type { CatalogOperator } from '../catalog/catalog-operator.js';
 import { nodeUsingClaim } from '../backup/backup-plan.js';
 import { repositoryKey, type AnyRepository } from '../repository/repository-jobs.js';
+import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition, setCondition, type ConditionInput } from '../runtime/conditions.js';
@@ -338,6 +339,9 @@ export class RestoreOperator extends KindOperator {
     });
     // Not found, not allowed, not Ready (unreachable, wrong password, missing…): wait, never "missing".
     if (!repo.ok) return { state: 'wait', phase: 'Pending', reason: repo.reason, message: repo.message };
+    // On a ClusterRepository a namespace reads only its own identities (identity-tenancy.ts): refused, before any listing.
+    const mine = identityVerdict(repo, ns, identity);
+    if (!mine.ok) return { state: 'failed', reason: mine.reason, message: mine.message };
     if (!this.catalog)
       return {
         state: 'wait',

@@ -4,6 +4,7 @@ import {
   discoveredBackup,
   discoveredName,
   discoveredStatus,
+  mirrorCandidate,
   planMirror,
   sameSnapshot,
   type MirroredBackup,
@@ -29,8 +30,8 @@ const input = (o: Partial<MirrorInput>): MirrorInput => ({
   repository: { kind: 'Repository', name: 'nas', namespace: 'media', uniqueID },
   snapshots: [],
   backups: [],
-  namespaceOfIdentity: () => undefined,
-  mayUseNamespace: () => true,
+  ownerOf: () => 'media',
+  refusal: () => undefined,
   listingStartedAt: later,
   absentBefore: new Set(),
   now,
@@ -58,13 +59,19 @@ const mirrored = (s: CatalogSnapshot, o: Partial<MirroredBackup> = {}): Mirrored
     namespace: 'media',
     labels: { 'kopia.io/snapshot-id': s.id, 'kopia.io/repository-id': uniqueID.slice(0, 32) },
   },
-  spec: { snapshot: { id: s.id } },
+  spec: { snapshot: { id: s.id, repository: { kind: 'Repository', name: 'nas' } } },
   status: discoveredStatus(s, { kind: 'Repository', name: 'nas' }, now),
   ...o,
 });
+/** What the operator records of a snapshot it took: the repository object, the id and the identity. */
+const recorded = (id: string) => ({
+  origin: 'Manual' as const,
+  repository: { kind: 'Repository' as const, name: 'nas' },
+  snapshot: { id, identity: { username: 'app', hostname: 'media', path: '/data' } },
+});
 
 describe('the catalog mirror', () => {
-  it('creates a Discovered Backup per complete snapshot, in the namespace of the config that makes its identity', () => {
+  it('creates a Discovered Backup per complete snapshot, in the namespace owning its identity', () => {
     const plan = planMirror(
       input({
         snapshots: [
@@ -72,12 +79,12 @@ describe('the catalog mirror', () => {
           snap('k2', { incompleteReason: 'checkpoint' }),
           snap('k3', { source: { username: 'other', hostname: 'x', path: '/' } }),
         ],
-        namespaceOfIdentity: (id) => (id.username === 'app' ? 'apps' : undefined),
+        ownerOf: (id) => (id.username === 'app' ? 'apps' : 'media'),
       }),
     );
     expect(made(plan).map((b) => [b.metadata.namespace, b.metadata.labels!['kopia.io/snapshot-id']])).toEqual([
       ['apps', 'k1'],
-      ['media', 'k3'], // no config: the repository's namespace
+      ['media', 'k3'],
     ]);
     expect(plan.incomplete).toBe(1);
     expect(made(plan)[0].spec.snapshot).toMatchObject({ id: 'k1', repository: { kind: 'Repository', name: 'nas' } });
@@ -128,9 +135,9 @@ describe('the catalog mirror', () => {
 
   it('never judges by a listing that started before the Backup completed, on the same clock', () => {
     // Completed a second after the listing was asked for: the listing may well predate its snapshot.
-    const justMade = mirrored(snap('k2'), { status: { phase: 'Succeeded', completionTime: '2026-11-27T12:00:01Z' } });
-    const running = mirrored(snap('k3'), { status: { phase: 'Running' } });
-    const noTime = mirrored(snap('k4'), { status: { phase: 'Succeeded' } });
+    const justMade = mirrored(snap('k2'), { status: { ...recorded('k2'), phase: 'Succeeded', completionTime: '2026-11-27T12:00:01Z' } });
+    const running = mirrored(snap('k3'), { status: { ...recorded('k3'), phase: 'Running' } });
+    const noTime = mirrored(snap('k4'), { status: { ...recorded('k4'), phase: 'Succeeded' } });
     const plans = listings([
       { backups: [justMade, running, noTime], listingStartedAt: now },
       { backups: [justMade, running, noTime], listingStartedAt: now },
@@ -149,7 +156,7 @@ describe('the catalog mirror', () => {
 
   it('counts a completion time recorded to the second as the end of that second', () => {
     // completionTime 12:00:00Z may have been 12:00:00.900: a listing asked for at 12:00:00.500 may predate it.
-    const b = mirrored(snap('k1'), { status: { phase: 'Succeeded', completionTime: '2026-11-27T12:00:00Z' } });
+    const b = mirrored(snap('k1'), { status: { ...recorded('k1'), phase: 'Succeeded', completionTime: '2026-11-27T12:00:00Z' } });
     const plans = listings([
       { backups: [b], listingStartedAt: new Date('2026-11-27T12:00:00.500Z') },
       { backups: [b], listingStartedAt: new Date('2026-11-27T12:00:00.999Z') },
@@ -240,18 +247,24 @@ describe('the catalog mirror', () => {
 
   it('leaves a Backup the operator is taking to the Backup operator, even before it has a phase', () => {
     const s = snap('k1');
-    const taking = mirrored(s, { spec: { configRef: { name: 'app' } }, status: { snapshot: { id: 'k1' } } });
+    const taking = mirrored(s, {
+      spec: { configRef: { name: 'app' } },
+      status: {
+        repository: { kind: 'Repository', name: 'nas' },
+        snapshot: { id: 'k1', identity: { username: 'app', hostname: 'media', path: '/data' } },
+      },
+    });
     const [plan] = listings([{ snapshots: [s], backups: [taking] }]);
     expect(plan.update.map((u) => [u.status.phase, u.status.origin])).toEqual([[undefined, undefined]]);
   });
 
-  it('puts a ClusterRepository snapshot without a config into the namespace its hostname names, if allowed', () => {
+  it('puts a ClusterRepository snapshot into the namespace owning its identity, and leaves one owned by none unassigned', () => {
     const repository = { kind: 'ClusterRepository' as const, name: 'shared', uniqueID };
     const plan = planMirror(
       input({
         repository,
         snapshots: [snap('k1'), snap('k2', { source: { username: 'app', hostname: 'secret-ns', path: '/data' } })],
-        mayUseNamespace: (ns) => ns === 'media',
+        ownerOf: (id) => (id.hostname === 'media' ? 'media' : undefined),
       }),
     );
     expect(plan.create.map((c) => c.namespace)).toEqual(['media']);
@@ -285,5 +298,94 @@ describe('the catalog mirror', () => {
     expect(backupJustSucceeded('ADDED', taken('Succeeded'))).toBe(false);
     expect(backupJustSucceeded('DELETED', taken('Succeeded'))).toBe(false);
     expect(backupJustSucceeded('MODIFIED', mirrored(snap('k1')), taken('Running'))).toBe(false);
+  });
+});
+
+describe('the catalog mirror on a shared repository (issue 14: tenants act only on their own identities)', () => {
+  const shared = { kind: 'ClusterRepository' as const, name: 'shared', uniqueID };
+  const sharedRef = { kind: 'ClusterRepository' as const, name: 'shared' };
+  /** "media" owns hostname media; "attacker" is allowed but owns nothing here; "outsider" is not allowed. */
+  const tenancy: Partial<MirrorInput> = {
+    repository: shared,
+    ownerOf: (id) => (id.hostname === 'media' ? 'media' : undefined),
+    refusal: (ns, id) =>
+      ns === 'outsider'
+        ? { reason: 'RepositoryNotAllowed', message: 'not allowed' }
+        : id.hostname === ns
+          ? undefined
+          : { reason: 'IdentityNotAllowed', message: `hostname ${id.hostname} is not ${ns}'s` },
+  };
+  const victim = (s: CatalogSnapshot) =>
+    mirrored(s, { status: discoveredStatus(s, sharedRef, now), spec: { snapshot: { id: s.id, repository: sharedRef } } });
+  /** A tenant's Backup adopting snapshot id, with the mirror's labels forged. */
+  const forged = (namespace: string, id: string): MirroredBackup => ({
+    metadata: {
+      name: 'shadow',
+      namespace,
+      uid: `uid-shadow-${namespace}`,
+      resourceVersion: '1',
+      labels: { 'kopia.io/snapshot-id': id, 'kopia.io/repository-id': uniqueID.slice(0, 32) },
+    },
+    spec: { snapshot: { id, repository: sharedRef }, deletionPolicy: 'Delete' },
+  });
+
+  it("refuses a tenant's adoption of another namespace's snapshot, forged labels and all: the victim's object is untouched", () => {
+    const s = snap('k1');
+    for (const [namespace, reason] of [
+      ['attacker', 'IdentityNotAllowed'],
+      ['outsider', 'RepositoryNotAllowed'],
+    ]) {
+      const [plan] = listings([{ ...tenancy, snapshots: [s], backups: [victim(s), forged(namespace, 'k1')] }]);
+      expect(plan.update).toHaveLength(1);
+      expect(plan.update[0]).toMatchObject({ namespace, name: 'shadow', refused: { reason } });
+      expect(plan.update[0].status).toMatchObject({ phase: 'Failed', conditions: [{ status: 'False', reason }] });
+      expect(plan.update[0].status.snapshot).toBeUndefined();
+      expect(plan.update[0].status.repository).toBeUndefined();
+      expect(plan.create).toEqual([]);
+    }
+  });
+
+  it('adopts a snapshot in the namespace owning its identity, and makes no second object for it', () => {
+    const s = snap('k1');
+    const [plan] = listings([{ ...tenancy, snapshots: [s], backups: [forged('media', 'k1')] }]);
+    expect(plan.update).toEqual([{ namespace: 'media', name: 'shadow', status: discoveredStatus(s, sharedRef, now) }]);
+    expect(plan.create).toEqual([]);
+  });
+
+  it('neither updates nor removes a Backup whose namespace does not own the identity its status names', () => {
+    const s = snap('k1', { retentionReasons: ['latest-2'] });
+    const stray = mirrored(snap('k1'), { metadata: { ...victim(s).metadata, namespace: 'attacker', uid: 'uid-stray' } });
+    const gone = mirrored(snap('k9'), { metadata: { ...victim(snap('k9')).metadata, namespace: 'attacker', uid: 'uid-gone' } });
+    const plans = listings([
+      { ...tenancy, snapshots: [s], backups: [stray, gone] },
+      { ...tenancy, snapshots: [s], backups: [stray, gone], listingStartedAt: new Date('2026-11-27T12:06:00Z') },
+    ]);
+    for (const plan of plans) {
+      expect(plan.update).toEqual([]);
+      expect(plan.remove).toEqual([]);
+      expect(plan.absent).toEqual([]);
+    }
+    // The snapshot itself still gets its object where it belongs.
+    expect(plans[0].create.map((c) => c.namespace)).toEqual(['media']);
+  });
+
+  it('makes no object for a snapshot another repository object (same uniqueID) shows in that namespace', () => {
+    const plan = planMirror(input({ ...tenancy, snapshots: [snap('k1'), snap('k2')], shownElsewhere: new Set(['media/k1']) }));
+    expect(plan.create.map((c) => c.snapshot.id)).toEqual(['k2']);
+  });
+
+  it("mirrorCandidate: a Backup is an object's by the status the operator wrote, or while unfinished by its spec; never by labels", () => {
+    const nas = { kind: 'Repository', name: 'nas', namespace: 'media' };
+    const s = snap('k1');
+    expect(mirrorCandidate(mirrored(s), nas)).toBe(true);
+    expect(mirrorCandidate(mirrored(s), { ...nas, namespace: 'other' })).toBe(false);
+    expect(mirrorCandidate(mirrored(s), { kind: 'ClusterRepository', name: 'nas' })).toBe(false);
+    // Labels alone: nothing.
+    expect(mirrorCandidate({ ...mirrored(s), spec: {}, status: undefined }, nas)).toBe(false);
+    // Unfinished: its spec names the object.
+    expect(mirrorCandidate(forged('anywhere', 'k1'), { kind: 'ClusterRepository', name: 'shared' })).toBe(true);
+    // Finished (refused or mirrored): the status decides, whatever the spec says.
+    const refusedOne = { ...forged('anywhere', 'k1'), status: { phase: 'Failed' as const, origin: 'Discovered' as const } };
+    expect(mirrorCandidate(refusedOne, { kind: 'ClusterRepository', name: 'shared' })).toBe(false);
   });
 });
