@@ -74,12 +74,12 @@ export function answerChoice(listing: ListedSnapshot[], identity: Required<Ident
   } else found = candidates[choice.offset ?? 0];
   if (found) return { kind: 'found', snapshot: found };
   if (choice.id) {
-    const listed = listing.find((s) => s.id === choice.id);
-    const why = !listed
-      ? 'it is not in the repository (deleted, or expired by retention)'
-      : listed.incompleteReason
-        ? `it is incomplete (${listed.incompleteReason}) and cannot be restored`
-        : `it is a snapshot of ${identityString({ ...listed.source })}, not of ${identityString(identity)}`;
+    // Another identity's snapshot reads exactly like a missing one: on a shared repository,
+    // whose snapshot an id is (or that it exists at all) is not this namespace's to learn.
+    const listed = listing.find((s) => s.id === choice.id && sameIdentity(s, identity));
+    const why = listed?.incompleteReason
+      ? `it is incomplete (${listed.incompleteReason}) and cannot be restored`
+      : `it is not in the repository as a snapshot of ${identityString(identity)} (deleted, expired by retention, or never one of it)`;
     return { kind: 'notFound', message: `${what}: ${why}; ${history}` };
   }
   if (candidates.length === 0) return { kind: 'none' };

@@ -85,7 +85,12 @@ describe('"missing" means only "this identity has no snapshot"', () => {
       says: ['snapshot gone1', 'not in the repository', 'kopia lists 3 snapshots'],
     },
     { name: 'an id of an incomplete snapshot', choice: { id: 'kc' }, says: ['incomplete (checkpoint)'] },
-    { name: "an id of another identity's snapshot", choice: { id: 'ko' }, says: ['other@media:/data'] },
+    // Said like a missing one: whose it is, or that it exists, is not this identity's to learn.
+    {
+      name: "an id of another identity's snapshot",
+      choice: { id: 'ko' },
+      says: ['not in the repository as a snapshot of app@media:/data'],
+    },
     {
       name: 'an id when the identity has no snapshot at all (a named snapshot existed)',
       choice: { id: 'gone1' },
@@ -97,6 +102,7 @@ describe('"missing" means only "this identity has no snapshot"', () => {
     const answer = answerChoice(c.listing ?? listing, app, c.choice);
     expect(answer.kind).toBe('notFound');
     for (const text of c.says) expect(answer.kind === 'notFound' && answer.message).toContain(text);
+    expect(answer.kind === 'notFound' && answer.message).not.toContain('other@');
   });
 });
 
