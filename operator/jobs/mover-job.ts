@@ -11,6 +11,7 @@
 //              next pass only retries the delete) and a newer Job of the same name is safe.
 import { isAlreadyExists, isConflict, type KubeClient, type KubeObject } from '../kube/kube-client.js';
 import { Jobs } from '../kube/resources.js';
+import { LABELS, MANAGED_BY } from './job-builder.js';
 import { MOVER_REQUEST_ENV, parseMoverResult, type MoverRequest, type MoverResult } from '../mover/mover-contract.js';
 import type { Informer } from '../runtime/informer.js';
 
@@ -51,17 +52,15 @@ function finishedAt(job: JobObject): number {
 /** The volume the ServiceAccount admission adds to a Pod (never to a Job's template). */
 const isInjectedTokenMount = (m: { name?: string }) => /^kube-api-access-/.test(m.name ?? '');
 
-/** What a container runs and sees: the fields a Pod must share with the Job's template to be the Job's. */
-function containerRuns(c: any): unknown {
+/** What a container runs and sees: the fields a Pod's container must share with the template's to be the mover. */
+function containerRuns(c: any): Record<string, unknown> {
   return {
-    name: c.name,
     image: c.image,
     command: c.command,
     args: c.args,
     workingDir: c.workingDir,
     env: c.env,
     envFrom: c.envFrom,
-    securityContext: c.securityContext,
     volumeMounts: (c.volumeMounts ?? []).filter((m: any) => !isInjectedTokenMount(m)),
   };
 }
@@ -73,28 +72,39 @@ function canonical(value: unknown): string {
   );
 }
 
+const containersOf = (spec: any): any[] => [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
+
 /**
- * The Pod runs what the Job's template says: the same containers (image, command, env,
- * mounts, security) over the same volumes. A Pod anyone in the namespace created with the
- * Job's labels is adopted by the Job controller (it then carries the controller owner
- * reference too); unless it runs exactly the mover the operator built, its answer is not
- * the mover's.
+ * Why the Pod is not the mover its Job's template describes, or undefined when it is. A
+ * Pod anyone in the namespace created with the Job's labels is adopted by the Job
+ * controller (it then carries the controller owner reference too), so ownership alone
+ * proves nothing. The template's containers must be there, running the same image,
+ * command, environment and mounts over the same volumes. Containers the template does
+ * not have (a service mesh's sidecar) may be added, but may not mount the mover's volumes.
+ * The security context is not compared: a policy engine may tighten it, and it cannot make
+ * the mover say something else.
  */
-export function podRunsTemplate(job: JobObject, pod: JobObject): boolean {
+export function podDiffersFromTemplate(job: JobObject, pod: JobObject): string | undefined {
   const template = job.spec?.template?.spec;
-  const spec = pod.spec;
-  if (!template || !spec) return false;
-  const runs = (s: any) => canonical([...(s.initContainers ?? []), ...(s.containers ?? [])].map(containerRuns));
-  if (runs(template) !== runs(spec)) return false;
-  const templateVolumes = new Map<string, string>((template.volumes ?? []).map((v: any) => [v.name, canonical(v)]));
-  const mounted = new Set<string>(
-    [...(spec.initContainers ?? []), ...(spec.containers ?? [])].flatMap((c: any) => (c.volumeMounts ?? []).map((m: any) => m.name)),
-  );
-  for (const v of spec.volumes ?? []) {
-    if (!mounted.has(v.name) || isInjectedTokenMount(v)) continue;
-    if (templateVolumes.get(v.name) !== canonical(v)) return false;
+  if (!template) return 'its Job has no template';
+  const podContainers = new Map<string, any>(containersOf(pod.spec).map((c) => [c.name, c]));
+  const templateNames = new Set(containersOf(template).map((c) => c.name));
+  for (const want of containersOf(template)) {
+    const have = podContainers.get(want.name);
+    if (!have) return `container ${want.name} is missing`;
+    const a = containerRuns(want);
+    const b = containerRuns(have);
+    const field = Object.keys(a).find((k) => canonical(a[k]) !== canonical(b[k]));
+    if (field) return `container ${want.name} differs in ${field}`;
   }
-  return true;
+  const templateVolumes = new Map<string, string>((template.volumes ?? []).map((v: any) => [v.name, canonical(v)]));
+  for (const c of containersOf(pod.spec).filter((c) => !templateNames.has(c.name))) {
+    const shared = (c.volumeMounts ?? []).find((m: any) => templateVolumes.has(m.name));
+    if (shared) return `container ${c.name}, not in the template, mounts the mover's volume ${shared.name}`;
+  }
+  const podVolumes = new Map<string, string>((pod.spec?.volumes ?? []).map((v: any) => [v.name, canonical(v)]));
+  for (const [name, volume] of templateVolumes) if (podVolumes.get(name) !== volume) return `volume ${name} differs`;
+  return undefined;
 }
 
 export class MoverJobs {
@@ -129,17 +139,27 @@ export class MoverJobs {
    * the Job controller adopt it, and have it "answer".
    */
   result(job: JobObject, now: Date): MoverResult | undefined {
-    const pods = this.pods
+    const owned = this.pods
       .list()
       .filter(
         (p) =>
           p.metadata.namespace === job.metadata.namespace &&
-          (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.uid === job.metadata.uid) &&
-          podRunsTemplate(job, p),
+          (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.uid === job.metadata.uid),
       )
       .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
+    const pods = owned.filter((p) => !podDiffersFromTemplate(job, p));
     if (pods.length === 0 && ranPod(job) && now.getTime() - finishedAt(job) < POD_CACHE_GRACE_MS) return undefined;
-    const terminated = pods[0]?.status?.containerStatuses?.[0]?.state?.terminated;
+    if (pods.length === 0 && owned.length > 0) {
+      // Only Pods that are not the mover ran: say so, rather than "no result", so a webhook that rewrites Pods is found.
+      const why = podDiffersFromTemplate(job, owned[0]);
+      return parseMoverResult(
+        `Pod ${owned[0].metadata.name} of Job ${job.metadata.name} does not run the Job's template (${why}), so its answer is not taken: ` +
+          `a mutating admission webhook changed it, or someone made it with the Job's labels; exclude Pods labelled ${LABELS.managedBy}=${MANAGED_BY} from such webhooks`,
+      );
+    }
+    const moverName = job.spec?.template?.spec?.containers?.[0]?.name;
+    const statuses = (pods[0]?.status?.containerStatuses ?? []) as any[];
+    const terminated = (statuses.find((c) => c.name === moverName) ?? statuses[0])?.state?.terminated;
     if (terminated?.message) return parseMoverResult(terminated.message);
     // Killed before it could answer (OOMKilled, say): the container's own reason says why. A
     // plain crash ("Error") is told better by the Pod's or the Job's failure below.

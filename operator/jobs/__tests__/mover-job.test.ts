@@ -120,28 +120,40 @@ describe('whose Pod a result is read from', () => {
     expect(jobs.result(job, NOW)).toMatchObject({ ok: false, errorClass: 'RepositoryMissing' });
   });
 
-  it('nor a Pod someone labelled like it and the Job controller adopted, unless it runs exactly the template', () => {
+  it('nor a Pod someone labelled like it and the Job controller adopted, unless it runs the template: then that is the failure', () => {
     const job = failedJob();
     const adopted = (spec: unknown) =>
       moverJobs([job], [podOf(job, { name: 'adopted', spec, terminated: { exitCode: 0, reason: 'Completed', message: success } })]).result(
         job,
-        NOW,
+        new Date(Date.parse(FINISHED_AT) + POD_CACHE_GRACE_MS + 1),
       );
+    const refused = (why: string) => ({ ok: false, message: expect.stringContaining(`does not run the Job's template (${why})`) });
     const mover = TEMPLATE.containers[0];
-    // Another command, another request, or one more mount (over the mover's code) make it someone else's Pod.
-    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, command: ['sh', '-c', 'echo forged'] }] })).toBeUndefined();
-    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, env: [{ name: 'KOPIA_MOVER_REQUEST', value: '{}' }] }] })).toBeUndefined();
+    // Another command, another request, one more mount (over the mover's code), another volume: someone else's Pod.
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, command: ['sh', '-c', 'echo forged'] }] })).toMatchObject(
+      refused('container mover differs in command'),
+    );
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, env: [{ name: 'KOPIA_MOVER_REQUEST', value: '{}' }] }] })).toMatchObject(
+      refused('container mover differs in env'),
+    );
     expect(
       adopted({
         containers: [{ ...mover, volumeMounts: [...mover.volumeMounts, { name: 'code', mountPath: '/app' }] }],
         volumes: [...TEMPLATE.volumes, { name: 'code', persistentVolumeClaim: { claimName: 'mine' } }],
       }),
-    ).toBeUndefined();
-    expect(adopted({ ...TEMPLATE, volumes: [{ name: 'scratch', persistentVolumeClaim: { claimName: 'mine' } }] })).toBeUndefined();
-    expect(adopted({ ...TEMPLATE, initContainers: [{ name: 'first', image: 'busybox' }] })).toBeUndefined();
-    // The Pod the Job made is its template, plus what admission adds (a token volume), keys in any order.
+    ).toMatchObject(refused('container mover differs in volumeMounts'));
+    expect(adopted({ ...TEMPLATE, volumes: [{ name: 'scratch', persistentVolumeClaim: { claimName: 'mine' } }] })).toMatchObject(
+      refused('volume scratch differs'),
+    );
+    // An added container may not touch the mover's volumes (it could rewrite what the mover reads).
+    expect(
+      adopted({ ...TEMPLATE, initContainers: [{ name: 'first', image: 'busybox', volumeMounts: [{ name: 'scratch', mountPath: '/s' }] }] }),
+    ).toMatchObject(refused("container first, not in the template, mounts the mover's volume scratch"));
+    // The Pod the Job made is its template plus what admission adds: a token volume, a mesh's
+    // sidecar with volumes of its own, a tightened security context; keys in any order.
     const made = {
-      volumes: [...TEMPLATE.volumes, { name: 'kube-api-access-x1', projected: { sources: [] } }],
+      volumes: [...TEMPLATE.volumes, { name: 'kube-api-access-x1', projected: { sources: [] } }, { name: 'envoy', emptyDir: {} }],
+      initContainers: [{ name: 'mesh-init', image: 'mesh' }],
       containers: [
         {
           volumeMounts: [...mover.volumeMounts, { name: 'kube-api-access-x1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
@@ -149,7 +161,9 @@ describe('whose Pod a result is read from', () => {
           command: mover.command,
           image: mover.image,
           name: mover.name,
+          securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
         },
+        { name: 'mesh-proxy', image: 'mesh', volumeMounts: [{ name: 'envoy', mountPath: '/etc/envoy' }] },
       ],
     };
     expect(adopted(made)).toMatchObject({ ok: true });
