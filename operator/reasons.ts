@@ -27,6 +27,8 @@ export const Reason = {
   // consumers of a repository
   RepositoryNotFound: 'RepositoryNotFound',
   RepositoryNotAllowed: 'RepositoryNotAllowed',
+  /** A copy of a ClusterRepository's keys left a namespace that is no longer allowed or no longer uses it. */
+  SecretCopyDeleted: 'SecretCopyDeleted',
   RepositoryNotReady: 'RepositoryNotReady',
   SourceNotFound: 'SourceNotFound',
   Ready: 'Ready',
