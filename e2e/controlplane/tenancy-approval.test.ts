@@ -18,6 +18,7 @@ import {
   KopiaBackups,
   KopiaClusterRepositories,
   KopiaRestores,
+  Namespaces,
   PersistentVolumeClaims,
   PersistentVolumes,
   Pods,
@@ -197,7 +198,8 @@ describe('rule 3: privileged mover settings are checked at every Job build', () 
       } as Obj);
       await until(
         'the populator to refuse the unapproved mover',
-        async () => (await eventsAbout(t.client, ns.a, 'restored')).some((e) => e.reason === 'PopulatorMoverNotApproved'),
+        async () =>
+          (await eventsAbout(t.client, ns.a, 'restored')).some((e) => e.reason === 'PopulatorMoverNotApproved' && e.type === 'Warning'),
         60_000,
         250,
       ).catch(() => undefined);
@@ -209,8 +211,10 @@ describe('rule 3: privileged mover settings are checked at every Job build', () 
     expect((await claimIn(ns.a, 'restored'))?.status?.phase).toBe('Pending');
 
     // Told on the claim (the populator) and on the Restore (the operator), as Warnings.
-    const claimWarning = (await eventsAbout(t.client, ns.a, 'restored')).find((e) => e.reason === 'PopulatorMoverNotApproved');
-    expect(claimWarning).toMatchObject({ type: 'Warning' });
+    const claimWarning = (await eventsAbout(t.client, ns.a, 'restored')).find(
+      (e) => e.reason === 'PopulatorMoverNotApproved' && e.type === 'Warning',
+    );
+    expect(claimWarning).toBeDefined();
     expect(claimWarning.message).toContain('spec.mover');
     const restore = await waitForReady(t.client, KopiaRestores, ns.a, 'data', { status: 'False', reason: 'PrivilegedMoverNotAllowed' });
     expect(conditionOf(restore).message).toContain('runAsUser: 0 (root)');
@@ -241,8 +245,67 @@ describe('rule 3: privileged mover settings are checked at every Job build', () 
     });
     expect([...seen.values()].map((j) => j.metadata.name)).toEqual([]);
     expect((await claimIn(ns.a, 'second'))?.status?.phase).toBe('Pending');
+    // Back to the default mover: the claim is answered and filled.
     await tenant.patch(KopiaRestores, ns.a, 'data', { spec: defaultMover });
+    await until('the second claim to bind', async () => (await claimIn(ns.a, 'second'))?.status?.phase === 'Bound', 120_000, 250);
   }, 120_000);
+  it('withdrawing the privileged-movers opt-in withdraws the approval: the next restore Job is refused', async () => {
+    const tenant = tenants[ns.a];
+    await t.client.patch(Namespaces, undefined, ns.a, { metadata: { annotations: { 'kopia.io/privileged-movers': 'true' } } });
+    await tenant.patch(KopiaRestores, ns.a, 'data', { spec: rootMover });
+    await until(
+      'the root mover to be approved in the opted-in namespace',
+      async () => {
+        const r = await t.client.get<Obj>(KopiaRestores, ns.a, 'data');
+        return r.status?.moverApproval?.generation === r.metadata.generation;
+      },
+      60_000,
+      250,
+    );
+    const claim = claimObject({ name: 'third', namespace: ns.a, storageClassName: STORAGE_CLASS_WFFC }) as Obj;
+    claim.spec.dataSourceRef = { apiGroup: 'kopia.io', kind: 'Restore', name: 'data' };
+    const uid = (await tenant.create<Obj>(PersistentVolumeClaims, claim)).metadata.uid!;
+    await until(
+      'the claim to be answered',
+      async () =>
+        !!(await t.client.get<Obj>(KopiaRestores, ns.a, 'data')).status?.claims?.some((c: any) => c.claimUID === uid && c.snapshotID),
+      90_000,
+      250,
+    );
+    // The administrator withdraws the opt-in before the claim gets its consumer.
+    await t.client.patch(Namespaces, undefined, ns.a, { metadata: { annotations: { 'kopia.io/privileged-movers': null } } });
+    await until(
+      'the approval to be withdrawn',
+      async () => !(await t.client.get<Obj>(KopiaRestores, ns.a, 'data')).status?.moverApproval,
+      30_000,
+      250,
+    );
+    const seen = await jobsSeenDuring(ns.a, async () => {
+      await tenant.create(Pods, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'consumer-third', namespace: ns.a },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'main', image: 'kopia-operator:test', command: ['true'], volumeMounts: [{ name: 'd', mountPath: '/d' }] }],
+          volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'third' } }],
+        },
+      } as Obj);
+      await until(
+        'the populator to refuse the withdrawn approval',
+        async () =>
+          (await eventsAbout(t.client, ns.a, 'third')).some((e) => e.reason === 'PopulatorMoverNotApproved' && e.type === 'Warning'),
+        60_000,
+        250,
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+    });
+    expect([...seen.values()].filter(runsAsRoot).map((j) => j.metadata.name)).toEqual([]);
+    expect((await claimIn(ns.a, 'third'))?.status?.phase).toBe('Pending');
+    await waitForReady(t.client, KopiaRestores, ns.a, 'data', { status: 'False', reason: 'PrivilegedMoverNotAllowed' });
+    await tenant.delete(PersistentVolumeClaims, ns.a, 'third');
+    await tenant.patch(KopiaRestores, ns.a, 'data', { spec: defaultMover });
+  }, 240_000);
 });
 
 describe('rule 5: copies of a ClusterRepository’s keys follow tenancy', () => {
@@ -255,9 +318,12 @@ describe('rule 5: copies of a ClusterRepository’s keys follow tenancy', () => 
     await until('the copy to be deleted', async () => !(await copyIn(ns.b)), 60_000, 250);
 
     await tenants[ns.b].create(KopiaBackups, backupObject(ns.b, 'second'));
-    const refused = await waitForReady(t.client, KopiaBackups, ns.b, 'second', { status: 'False', reason: 'RepositoryNotAllowed' });
-    expect(conditionOf(refused).message).toContain(`does not allow namespace ${ns.b}`);
-    expect((await eventsAbout(t.client, ns.b, 'second')).some((e) => e.reason === 'RepositoryNotAllowed')).toBe(true);
+    // The BackupConfig is refused first; the Backup waits on it and says why.
+    const refused = await waitForReady(t.client, KopiaBackups, ns.b, 'second', { status: 'False', reason: 'ConfigNotReady' });
+    expect(conditionOf(refused).message).toContain(
+      `RepositoryNotAllowed: ClusterRepository ${repository} does not allow namespace ${ns.b}`,
+    );
+    expect((await eventsAbout(t.client, ns.b, 'second')).some((e) => e.reason === 'ConfigNotReady')).toBe(true);
     await operator.manager.whenIdle();
     expect((await t.client.list<Obj>(Jobs, ns.b)).items.map((j) => j.metadata.name)).toEqual([]);
     expect(await copyIn(ns.b)).toBeUndefined();
