@@ -289,7 +289,12 @@ export class BackupOperator extends KindOperator {
 
     // Checked again at the Job build, from the caches now: not from the config's Ready, decided earlier.
     const refusal = moverJobRefusal({
-      settings: { mover: config.spec.mover, addCapabilities: backupCapabilities(config.spec.mover) },
+      settings: {
+        mover: config.spec.mover,
+        addCapabilities: backupCapabilities(config.spec.mover),
+        // A namespaced Repository's volume is its tenant's too (a ClusterRepository's is the administrator's).
+        filesystem: resolved.kind === 'Repository' ? fs : undefined,
+      },
       namespace: ns,
       namespaceObject: this.namespaces.get(ns),
       repository: { kind: resolved.kind, name: resolved.name, spec: this.repositoryObject(repository, ns)?.spec ?? resolved.spec },

@@ -39,3 +39,11 @@ it('refuses privileged settings once the opt-in is withdrawn', () => {
   expect(refusal?.reason).toBe('PrivilegedMoverNotAllowed');
   expect(refusal?.message).toContain('capability DAC_READ_SEARCH');
 });
+
+it('refuses a namespaced Repository moved to a node directory, though it was Ready before', () => {
+  const settings = { filesystem: { path: '/', volume: { hostPath: { path: '/var/lib' } } } };
+  expect(moverJobRefusal({ settings, namespace: 'media', namespaceObject: namespace(), repository: own })).toMatchObject({
+    reason: 'PrivilegedMoverNotAllowed',
+    message: expect.stringContaining('hostPath (/var/lib)'),
+  });
+});
