@@ -19,7 +19,7 @@ import { setCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { RepositoryReconciler, type RepositoryObject } from './repository-reconciler.js';
-import { clusterRepositoriesNamedBy, consumersByNamespace, planSecretCopies } from './secret-copy-plan.js';
+import { clusterRepositoriesNamedBy, consumersByNamespace, planSecretCopies, type ConsumerLookup } from './secret-copy-plan.js';
 import { ensureSecretCopy } from './secret-copy.js';
 import { allowedAmong } from './tenancy.js';
 
@@ -34,6 +34,11 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
   protected readonly resource = KopiaClusterRepositories;
   private consumers!: { configs: Informer<Obj>; backups: Informer<Obj>; restores: Informer<Obj>; maintenances: Informer<Obj> };
   private secretMetadata!: Informer<KubeObject>;
+  /** A Restore's BackupConfig and Backup, by key from the caches. */
+  private readonly lookup: ConsumerLookup = {
+    configRepository: (ns, name) => this.consumers?.configs.get(`${ns}/${name}`)?.spec?.repository,
+    backupRepository: (ns, name) => this.consumers?.backups.get(`${ns}/${name}`)?.status?.repository,
+  };
 
   /** Namespace labels decide selector tenancy: a relabelled namespace re-evaluates all. */
   protected override keysForNamespace(): string[] {
@@ -44,15 +49,7 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
     await super.init();
     // A consumer appearing, changing or going re-plans the copies of the ClusterRepositories it names.
     const named = (kind: Parameters<typeof clusterRepositoriesNamedBy>[0]) => (o: Obj) =>
-      clusterRepositoriesNamedBy(
-        kind,
-        o,
-        {
-          configRepository: (ns, name) => this.consumers?.configs.get(`${ns}/${name}`)?.spec?.repository,
-          backupRepository: (ns, name) => this.consumers?.backups.get(`${ns}/${name}`)?.status?.repository,
-        },
-        true,
-      ).map((name) => `${COPIES_KEY}${name}`);
+      clusterRepositoriesNamedBy(kind, o, this.lookup, true).map((name) => `${COPIES_KEY}${name}`);
     this.consumers = {
       configs: this.watchRelated<Obj>(KopiaBackupConfigs, named('BackupConfig')),
       // Mirrored Backups (spec.snapshot) run no Job anywhere: their thousands of writes wake nothing here.
@@ -97,12 +94,15 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
       operatorNamespace: this.ctx.namespace,
       copies: copies.map((c) => c.metadata.namespace!),
       namespaceLabels: (ns) => this.namespaces.get(ns)?.metadata.labels ?? (this.namespaces.get(ns) ? {} : undefined),
-      consumers: consumersByNamespace({
-        configs: this.consumers.configs.list(),
-        backups: this.consumers.backups.list(),
-        restores: this.consumers.restores.list(),
-        maintenances: this.consumers.maintenances.list(),
-      }),
+      consumers: consumersByNamespace(
+        {
+          configs: this.consumers.configs.list(),
+          backups: this.consumers.backups.list(),
+          restores: this.consumers.restores.list(),
+          maintenances: this.consumers.maintenances.list(),
+        },
+        this.lookup,
+      ),
     });
     const owner = controllerReference(repo);
     for (const d of decisions) {

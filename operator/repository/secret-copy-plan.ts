@@ -61,18 +61,20 @@ export function clusterRepositoriesNamedBy(
   }
 }
 
-/** Namespace → the ClusterRepositories something there names. */
-export function consumersByNamespace(objects: ConsumerObjects): Map<string, Set<string>> {
-  const configRepository = (ns: string, name: string) =>
-    objects.configs.find((c) => c.metadata.namespace === ns && c.metadata.name === name)?.spec?.repository;
-  const backupRepository = (ns: string, name: string) =>
-    objects.backups.find((b) => b.metadata.namespace === ns && b.metadata.name === name)?.status?.repository;
-  const lookup = { configRepository, backupRepository };
+export type ConsumerLookup = Parameters<typeof clusterRepositoriesNamedBy>[2];
+
+/** Namespace → the ClusterRepositories something there names (lookup: by key from a cache; default: a scan). */
+export function consumersByNamespace(objects: ConsumerObjects, lookup?: ConsumerLookup): Map<string, Set<string>> {
+  lookup ??= {
+    configRepository: (ns, name) => objects.configs.find((c) => c.metadata.namespace === ns && c.metadata.name === name)?.spec?.repository,
+    backupRepository: (ns, name) =>
+      objects.backups.find((b) => b.metadata.namespace === ns && b.metadata.name === name)?.status?.repository,
+  };
   const byNamespace = new Map<string, Set<string>>();
   const add = (kind: Parameters<typeof clusterRepositoriesNamedBy>[0], list: Obj[]) => {
     for (const obj of list) {
       if (obj.metadata.deletionTimestamp) continue;
-      for (const name of clusterRepositoriesNamedBy(kind, obj, lookup)) {
+      for (const name of clusterRepositoriesNamedBy(kind, obj, lookup!)) {
         const ns = obj.metadata.namespace!;
         if (!byNamespace.has(ns)) byNamespace.set(ns, new Set());
         byNamespace.get(ns)!.add(name);
