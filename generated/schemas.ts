@@ -2891,6 +2891,27 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
             "message": {
               "type": "string",
               "maxLength": 4096
+            },
+            "moverApproval": {
+              "title": "MoverApproval",
+              "description": "target.populator: the mover settings the operator checked (spec.mover, the repository's volume) and the repository it found this namespace allowed to use, as a hash. The populator, which cannot read namespaces, starts a restore Job only when the settings it is about to use hash the same; the operator removes the approval when they are no longer allowed (the namespace's privileged-movers opt-in withdrawn, the namespace no longer allowed).",
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "hash",
+                "generation"
+              ],
+              "properties": {
+                "hash": {
+                  "type": "string",
+                  "maxLength": 64
+                },
+                "generation": {
+                  "type": "integer",
+                  "minimum": 0,
+                  "description": "The Restore's generation the operator checked."
+                }
+              }
             }
           }
         },

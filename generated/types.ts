@@ -1057,6 +1057,7 @@ export interface RestoreStatus {
   completionTime?: Time;
   jobName?: string;
   message?: string;
+  moverApproval?: MoverApproval;
 }
 /**
  * target.pvc: the answer pinned for this Restore's run. target.populator: the answer for the newest claim (each claim's own answer is in claims).
@@ -1117,6 +1118,16 @@ export interface RestoreProgress {
   restoredFiles?: number;
   restoredDirs?: number;
   errors?: number;
+}
+/**
+ * target.populator: the mover settings the operator checked (spec.mover, the repository's volume) and the repository it found this namespace allowed to use, as a hash. The populator, which cannot read namespaces, starts a restore Job only when the settings it is about to use hash the same; the operator removes the approval when they are no longer allowed (the namespace's privileged-movers opt-in withdrawn, the namespace no longer allowed).
+ */
+export interface MoverApproval {
+  hash: string;
+  /**
+   * The Restore's generation the operator checked.
+   */
+  generation: number;
 }
 /**
  * Exactly one Kopia snapshot. Deleting it keeps the snapshot unless deletionPolicy is Delete.

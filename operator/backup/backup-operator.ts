@@ -21,6 +21,7 @@ import {
 } from '../kube/resources.js';
 import { buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { backupCapabilities } from '../jobs/mover-privileges.js';
+import { moverJobRefusal } from '../jobs/job-gate.js';
 import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { BackupRequest, MoverResult } from '../mover/mover-contract.js';
@@ -290,6 +291,19 @@ export class BackupOperator extends KindOperator {
     if (!source.ready)
       return { status: statusWaiting(source.status, source.reason, source.message, generation, now), requeueAfterMs: WAIT_POLL_MS };
 
+    // Checked again at the Job build, from the caches now: not from the config's Ready, decided earlier.
+    const refusal = moverJobRefusal({
+      settings: {
+        mover: config.spec.mover,
+        addCapabilities: backupCapabilities(config.spec.mover),
+        // A namespaced Repository's volume is its tenant's too (a ClusterRepository's is the administrator's).
+        filesystem: resolved.kind === 'Repository' ? fs : undefined,
+      },
+      namespace: ns,
+      namespaceObject: this.namespaces.get(ns),
+      repository: { kind: resolved.kind, name: resolved.name, spec: this.repositoryObject(repository, ns)?.spec ?? resolved.spec },
+    });
+    if (refusal) return this.wait(source.status, refusal.reason, refusal.message, generation, now);
     const uses = secretKeyUses(resolved.spec);
     const jobUses =
       resolved.kind === 'ClusterRepository'

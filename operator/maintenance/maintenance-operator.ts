@@ -8,6 +8,7 @@ import { Jobs, KopiaClusterRepositories, KopiaMaintenances, KopiaRepositories, N
 import { boundedName, buildMoverJob, LABELS, MOVER_SELECTOR } from '../jobs/job-builder.js';
 import { isJobFinished, MoverJobs, RESULT_PENDING_REQUEUE_MS, type JobObject } from '../jobs/mover-job.js';
 import { moverPermission, privilegedSettings } from '../jobs/mover-privileges.js';
+import { moverJobRefusal } from '../jobs/job-gate.js';
 import { secretKeyUses } from '../jobs/repository-access.js';
 import type { MaintenanceRequest, MoverResult } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
@@ -176,7 +177,9 @@ export class MaintenanceOperator extends KindOperator {
       now: this.ctx.now(),
       owner,
       conflictWith: this.conflictWith(maintenance),
-      blocked: resolved.ok ? this.moverBlocked(maintenance, resolved) : { reason: resolved.reason, message: resolved.message },
+      blocked: resolved.ok
+        ? (this.moverBlocked(maintenance, resolved) ?? this.jobRefusal(maintenance, resolved))
+        : { reason: resolved.reason, message: resolved.message },
       manualRequest: maintenance.metadata.annotations?.[RUN_MAINTENANCE_ANNOTATION],
       job: job ? observeJob(job, before.collectedJobUID) : undefined,
     });
@@ -252,7 +255,9 @@ export class MaintenanceOperator extends KindOperator {
       now: this.ctx.now(),
       owner,
       conflictWith: this.conflictWith(maintenance),
-      blocked: resolved.ok ? this.moverBlocked(maintenance, resolved) : { reason: resolved.reason, message: resolved.message },
+      blocked: resolved.ok
+        ? (this.moverBlocked(maintenance, resolved) ?? this.jobRefusal(maintenance, resolved))
+        : { reason: resolved.reason, message: resolved.message },
       // A manual request just handled is not pending again.
       manualRequest: undefined,
     };
@@ -318,6 +323,28 @@ export class MaintenanceOperator extends KindOperator {
     return ref.kind === 'ClusterRepository'
       ? this.clusterRepositories.get(ref.name)
       : this.repositories.get(`${maintenance.metadata.namespace}/${ref.name}`);
+  }
+
+  /**
+   * Checked at every pass that may start a Job (jobs/job-gate.ts), from the caches now, not
+   * from the namespaced Repository's Ready decided earlier: the settings the Job takes from this
+   * namespace — the Maintenance's mover, and a namespaced Repository's own mover and volume —
+   * and the ClusterRepository's tenancy. The operator's default Maintenance of a
+   * ClusterRepository runs the administrator's settings only.
+   */
+  private jobRefusal(maintenance: MaintenanceObject, resolved: Extract<ResolvedRepository, { ok: true }>) {
+    const ns = maintenance.metadata.namespace!;
+    if (resolved.kind === 'ClusterRepository' && ns === this.ctx.namespace) return undefined;
+    const namespaced = resolved.kind === 'Repository';
+    return moverJobRefusal({
+      settings: {
+        mover: namespaced ? { ...resolved.spec.mover, ...maintenance.spec.mover } : maintenance.spec.mover,
+        filesystem: namespaced ? resolved.spec.backend.filesystem : undefined,
+      },
+      namespace: ns,
+      namespaceObject: this.namespaces.get(ns),
+      repository: { kind: resolved.kind, name: resolved.name, spec: this.repositoryObject(maintenance)?.spec ?? resolved.spec },
+    });
   }
 
   /** Why no mover may start for this Maintenance, though its repository is usable. */

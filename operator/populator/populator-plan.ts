@@ -15,6 +15,7 @@ import type { ClaimResolution } from '../../generated/types.js';
 import type { RestoreObject } from '../restore/restore-job.js';
 import { ConditionType } from '../reasons.js';
 import { findCondition } from '../runtime/conditions.js';
+import { checkApproval, restoreMoverInputs } from '../restore/mover-approval.js';
 import { PopulatorEvent } from './populator-reasons.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- claims and volumes are read structurally */
@@ -391,9 +392,15 @@ function planPopulate(o: PopulationObserved): PopulationStep {
   if (retryAt && retryAt.getTime() > o.now.getTime())
     return wait(`restore failed before; next attempt at ${retryAt.toISOString()}`, retryAt.getTime() - o.now.getTime());
   const repo = answer.repository;
-  if (!o.repository) {
+  if (!o.repository || !repo) {
     const message = `${repo?.kind ?? 'Repository'} ${repo?.name} of Restore ${name} not found`;
     return wait(message, WAIT_MS, { type: 'Warning', reason: PopulatorEvent.WaitingForRestore, message });
+  }
+  // Only settings the operator approved (it can read the namespace's opt-in; we cannot), checked as the Job would use them.
+  const approval = checkApproval(restore, ns, restoreMoverInputs(restore, repo, o.repository), o.repository);
+  if (!approval.approved) {
+    const message = `no restore Job for Restore ${name}: ${approval.message}`;
+    return wait(message, WAIT_MS, { type: approval.checked ? 'Warning' : 'Normal', reason: PopulatorEvent.MoverNotApproved, message });
   }
   return {
     action: 'startJob',

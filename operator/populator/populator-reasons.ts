@@ -12,6 +12,11 @@ export const PopulatorEvent = {
   RestoreFailed: 'PopulatorRestoreFailed',
   PVCPrimeCreated: 'PopulatorPVCPrimeCreated',
   PVCPrimeCreationError: 'PopulatorPVCPrimeCreationError',
+  /**
+   * No restore Job: the mover settings it would run with (spec.mover, the repository) are not
+   * the ones the operator approved for this namespace, or the repository no longer allows it.
+   */
+  MoverNotApproved: 'PopulatorMoverNotApproved',
   /** The restore Job was started (or, for an empty volume, the prime claim is taken as it is). */
   Created: 'PopulatorCreated',
   /** The restore Job failed; it is deleted and started again after a backoff. */

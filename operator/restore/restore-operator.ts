@@ -10,7 +10,15 @@
 // onMissingSnapshot: Continue becomes an empty volume; any other miss fails with what was
 // asked and what exists; an unreachable or not-Ready repository, a wrong password, any
 // error keeps the Restore waiting with the reason named.
-import type { Backup, BackupConfig, ClaimResolution, Identity, RepositoryReference, RestoreStatus } from '../../generated/types.js';
+import type {
+  Backup,
+  BackupConfig,
+  ClaimResolution,
+  ClusterRepositorySpec,
+  Identity,
+  RepositoryReference,
+  RestoreStatus,
+} from '../../generated/types.js';
 import { controllerReference, type KubeObject } from '../kube/kube-client.js';
 import {
   Jobs,
@@ -37,6 +45,7 @@ import { repositoryKey, type AnyRepository } from '../repository/repository-jobs
 import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
+import { isNamespaceAllowed } from '../repository/tenancy.js';
 import { findCondition, setCondition, type ConditionInput } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
@@ -45,6 +54,7 @@ import { writeStatus } from '../runtime/status-writer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { isPopulatorClaim, restoreName } from '../populator/populator-plan.js';
 import { buildRestoreJob, restoreJobName, type RestoreObject } from './restore-job.js';
+import { decideApproval, restoreMoverInputs, restoreMoverSettings, type ApprovalDecision } from './mover-approval.js';
 import {
   answerChoice,
   answerOf,
@@ -68,6 +78,13 @@ import {
 type Obj = KubeObject & { spec?: any; status?: any };
 
 const WAIT_MS = 30_000;
+/** Ready reasons told as Warnings although the Restore has not failed: someone has to act. */
+const WARNING_REASONS = new Set<string>([
+  Reason.ClaimInUse,
+  Reason.OwnersNotRestored,
+  Reason.PrivilegedMoverNotAllowed,
+  Reason.RepositoryNotAllowed,
+]);
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export class RestoreOperator extends KindOperator {
@@ -116,7 +133,13 @@ export class RestoreOperator extends KindOperator {
         )
         .map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
     );
-    this.namespaces = this.ctx.informers.get(Namespaces);
+    // A namespace's privileged-movers opt-in and labels (selector tenancy) decide approvals and Jobs.
+    this.namespaces = this.watchRelated<KubeObject>(Namespaces, (n) =>
+      this.restores
+        .list()
+        .filter((r) => r.metadata.namespace === n.metadata.name && (!!r.spec.target.populator || !r.status?.completionTime))
+        .map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+    );
     this.claims = this.watchRelated<Obj>(PersistentVolumeClaims, (c) =>
       isPopulatorClaim(c)
         ? [`${c.metadata.namespace}/${restoreName(c)}`]
@@ -229,10 +252,11 @@ export class RestoreOperator extends KindOperator {
         });
       else if (claims.every((c) => c.settled) && !before.target?.pvc) status = await this.waitingForClaim(restore, status, generation, now);
     }
-    for (const answer of answers) {
-      if (answer.snapshotID && answer.repository && claims.some((c) => c.uid === answer.claimUID && !c.settled))
-        await this.ensureSecretCopy(restore, answer.repository);
-    }
+    const pending = answers.filter((a) => a.snapshotID && a.repository && claims.some((c) => c.uid === a.claimUID && !c.settled));
+    // What the populator may run, decided now (not when the claim was answered): it checks the hash before each Job.
+    const decision = this.approve(restore);
+    status = withApproval(status, decision, pending.length > 0, generation, now);
+    for (const answer of pending) await this.ensureSecretCopy(restore, answer.repository!);
     const answerEvents = fresh.map(answerEvent);
     await this.announce(restore, before, status, new Set(answerEvents.map((e) => e.message)));
     const written = await writeStatus(this.ctx.client, KopiaRestores, restore, status, this.written);
@@ -276,7 +300,7 @@ export class RestoreOperator extends KindOperator {
    */
   private async resolve(restore: RestoreObject, since: Date, now: Date): Promise<Resolution> {
     const ns = restore.metadata.namespace!;
-    const permission = moverPermission(privilegedSettings({ mover: restore.spec.mover }), {
+    const permission = moverPermission(privilegedSettings(restoreMoverSettings(restore)), {
       clusterScoped: false,
       namespace: ns,
       namespaceAnnotations: this.namespaces.get(ns)?.metadata.annotations ?? {},
@@ -494,6 +518,13 @@ export class RestoreOperator extends KindOperator {
         }),
         requeueAfterMs: WAIT_MS,
       };
+    // Checked again right before the Job: spec.mover, the namespace's opt-in and tenancy may have changed since resolving.
+    const refusal = this.jobRefusal(restore, status.resolved!.repository!);
+    if (refusal)
+      return {
+        status: withReady({ ...target, phase: 'Pending' }, generation, now, { status: 'False', ...refusal }),
+        requeueAfterMs: WAIT_MS,
+      };
     await this.moverJobs.start(
       buildRestoreJob({
         restore,
@@ -523,11 +554,68 @@ export class RestoreOperator extends KindOperator {
       : this.repositories.get(`${restore.metadata.namespace}/${ref.name}`);
   }
 
-  /** A ClusterRepository's keys where this Restore's mover (ours or the populator's) runs. */
+  /**
+   * Why no mover Job may run for this Restore from this repository now, if none may: the
+   * repository is gone or no longer allows the namespace, or the mover settings are
+   * privileged and the namespace has not opted in. From the caches as they are now.
+   */
+  private jobRefusal(restore: RestoreObject, ref: RepositoryReference): { reason: string; message: string } | undefined {
+    const decision = decideApproval({
+      restore,
+      inputs: this.currentInputs(restore, ref),
+      namespaceAnnotations: this.namespaces.get(restore.metadata.namespace!)?.metadata.annotations ?? {},
+    });
+    return 'refused' in decision ? decision.refused : undefined;
+  }
+
+  /** The approval of the populator's mover settings for the repository the source names now. */
+  private approve(restore: RestoreObject): ApprovalDecision {
+    const ref = this.sourceRepository(restore);
+    return decideApproval({
+      restore,
+      inputs: 'name' in ref ? this.currentInputs(restore, ref) : ref,
+      namespaceAnnotations: this.namespaces.get(restore.metadata.namespace!)?.metadata.annotations ?? {},
+    });
+  }
+
+  /** The Job's inputs from this repository, or why the namespace may not use it (not found, not allowed). */
+  private currentInputs(restore: RestoreObject, ref: RepositoryReference) {
+    const ns = restore.metadata.namespace!;
+    const resolved = resolveRepository(ref, ns, {
+      repository: (n, r) => this.repositories.get(`${n}/${r}`) as never,
+      clusterRepository: (r) => this.clusterRepositories.get(r) as never,
+      namespaceLabels: (n) => this.namespaces.get(n)?.metadata.labels ?? {},
+    });
+    // Not Ready is no refusal: the Job would only fail, and the populator says so.
+    if (!resolved.ok && resolved.reason !== Reason.RepositoryNotReady) return { reason: resolved.reason, message: resolved.message };
+    return restoreMoverInputs(restore, ref, this.repositoryOf(restore, ref));
+  }
+
+  /** The repository the Restore's source names now (a Backup's, a BackupConfig's, or its own). */
+  private sourceRepository(restore: RestoreObject): RepositoryReference | { reason: string; message: string } {
+    const ns = restore.metadata.namespace!;
+    const source = restore.spec.source;
+    if (source.backupRef) {
+      const repository = this.backups.get(`${ns}/${source.backupRef.name}`)?.status?.repository;
+      return repository ?? { reason: Reason.BackupNotFound, message: `Backup ${ns}/${source.backupRef.name} names no repository yet` };
+    }
+    if (source.fromConfig) {
+      const config = this.configs.get(`${ns}/${source.fromConfig.name}`);
+      return (
+        config?.spec.repository ?? { reason: Reason.ConfigNotFound, message: `BackupConfig ${ns}/${source.fromConfig.name} not found` }
+      );
+    }
+    return source.snapshot!.repository;
+  }
+
+  /** A ClusterRepository's keys where this Restore's mover (ours or the populator's) runs, while the namespace may use it. */
   private async ensureSecretCopy(restore: RestoreObject, ref: RepositoryReference): Promise<void> {
     if (ref.kind !== 'ClusterRepository') return;
     const repo = this.clusterRepositories.get(ref.name);
     if (!repo) return;
+    const ns = restore.metadata.namespace!;
+    const allowed = (repo.spec as unknown as ClusterRepositorySpec).allowedNamespaces;
+    if (!isNamespaceAllowed(allowed, ns, this.namespaces.get(ns)?.metadata.labels ?? {})) return;
     await ensureSecretCopy(
       this.ctx.client,
       this.secrets,
@@ -542,7 +630,7 @@ export class RestoreOperator extends KindOperator {
     const was = findCondition(before.conditions, ConditionType.Ready);
     const now = findCondition(after.conditions, ConditionType.Ready);
     if (!now || (was?.reason === now.reason && was?.message === now.message) || told.has(now.message)) return;
-    const warning = after.phase === 'Failed' || now.reason === Reason.ClaimInUse || now.reason === Reason.OwnersNotRestored;
+    const warning = after.phase === 'Failed' || WARNING_REASONS.has(now.reason);
     await this.ctx.events.record(restore, warning ? 'Warning' : 'Normal', now.reason, now.message);
   }
 }
@@ -564,6 +652,25 @@ export function answerEvent(answer: ClaimResolution): { type: 'Normal' | 'Warnin
     reason: Reason.Resolved,
     message: `${claim}: pinned snapshot ${answer.snapshotID} of ${identityString(answer.identity as Required<Identity>)}, taken ${answer.snapshotTime}`,
   };
+}
+
+/**
+ * The approval as status records it. A refusal withdraws it and, while a claim waits for a
+ * restore Job and none runs (the populator's progress of a running one stays in view), is
+ * what the Ready condition says. Pure.
+ */
+export function withApproval(
+  status: RestoreStatus,
+  decision: ApprovalDecision,
+  claimsWaiting: boolean,
+  generation: number,
+  now: Date,
+): RestoreStatus {
+  if ('approval' in decision) return { ...status, moverApproval: decision.approval };
+  const withdrawn = { ...status, moverApproval: undefined };
+  if (!claimsWaiting || status.phase === 'Restoring') return withdrawn;
+  const { reason, message } = decision.refused;
+  return withReady({ ...withdrawn, phase: 'Pending' }, generation, now, { status: 'False', reason, message });
 }
 
 /** The status of an earlier claim's run, cleared for the next claim. */

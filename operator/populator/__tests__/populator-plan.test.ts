@@ -26,6 +26,7 @@ import {
 } from '../populator-plan.js';
 import type { JobObject } from '../../jobs/mover-job.js';
 import { answerOf } from '../../restore/restore-plan.js';
+import { moverApprovalHash } from '../../restore/mover-approval.js';
 
 const NOW = new Date('2026-11-27T12:00:00Z');
 const UID = '0b7f6e1c-1111-2222-3333-444455556666';
@@ -74,6 +75,9 @@ function claim(
   };
 }
 
+/** What the operator approves for the default mover and Repository nas (no privileged volume). */
+const APPROVED_DEFAULT = moverApprovalHash({ repository: { kind: 'Repository', name: 'nas' } });
+
 function restore(
   o: {
     resolved?: 'snapshot' | 'empty' | 'failed';
@@ -83,6 +87,8 @@ function restore(
     target?: 'pvc';
     collectedJobUID?: string;
     ready?: [string, string];
+    /** The operator's approval of its mover settings (default: of these, at this generation). */
+    moverApproval?: { hash: string; generation: number } | null;
   } = {},
 ) {
   const answer =
@@ -107,6 +113,7 @@ function restore(
       ...(answer && !answer.failed ? { resolved: answer } : {}),
       ...(o.collectedJobUID ? { collectedJobUID: o.collectedJobUID } : {}),
       ...(o.ready ? { conditions: [{ type: 'Ready', status: 'False', reason: o.ready[0], message: o.ready[1] }] } : {}),
+      ...(o.moverApproval === null ? {} : { moverApproval: o.moverApproval ?? { hash: APPROVED_DEFAULT, generation: 1 } }),
     },
   } as unknown as RestoreObject;
 }
@@ -668,5 +675,61 @@ describe('a prime claim lost before the hand-over', () => {
     expect(planPopulation(observed({ ...given, prime: prime({ deleting: true }) }))).toMatchObject({ action: 'removeJob' });
     // Then, the Job gone, a new prime claim.
     expect(planPopulation(observed({ ...given, job: undefined, jobResult: undefined }))).toMatchObject({ action: 'createPrime' });
+  });
+});
+
+describe('a restore Job runs only mover settings the operator approved', () => {
+  const ready = { claim: claim({ finalizer: true }), prime: prime({ phase: 'Pending' }) };
+  /** The Restore as the tenant edited it after the operator's check: generation 2, root mover. */
+  const edited = (moverApproval?: { hash: string; generation: number } | null) => {
+    const r = restore({ resolved: 'snapshot', moverApproval });
+    r.metadata.generation = 2;
+    r.spec.mover = { securityContext: { runAsUser: 0 } };
+    return r;
+  };
+
+  it('spec.mover edited to root after the check: no Job until the operator has looked at it', () => {
+    const step = planPopulation(observed({ ...ready, restore: edited() }));
+    expect(step).toMatchObject({ action: 'wait', event: { type: 'Normal', reason: 'PopulatorMoverNotApproved' } });
+    expect(step.event!.message).toContain('generation 2');
+  });
+
+  it('the operator withdrew its approval (refused): a Warning, no Job', () => {
+    const step = planPopulation(observed({ ...ready, restore: edited(null) }));
+    expect(step).toMatchObject({ action: 'wait', event: { type: 'Warning', reason: 'PopulatorMoverNotApproved' } });
+    expect(step.event!.message).toContain('spec.mover and Repository nas');
+  });
+
+  it('approved at this generation, but for other settings (another repository, volume or mover): no Job', () => {
+    const other = moverApprovalHash({ repository: { kind: 'Repository', name: 'elsewhere' } });
+    const step = planPopulation(observed({ ...ready, restore: edited({ hash: other, generation: 2 }) }));
+    expect(step).toMatchObject({ action: 'wait', event: { type: 'Warning', reason: 'PopulatorMoverNotApproved' } });
+  });
+
+  it('a namespaced Repository moved to a node directory after the check: no Job', () => {
+    const repository = {
+      metadata: { name: 'nas', namespace: 'media' },
+      spec: { backend: { filesystem: { path: '/', volume: { hostPath: { path: '/' } } } } },
+    } as never;
+    expect(planPopulation(observed({ ...ready, repository }))).toMatchObject({
+      action: 'wait',
+      event: { reason: 'PopulatorMoverNotApproved' },
+    });
+  });
+
+  it('approved exactly these settings, root included: the Job starts', () => {
+    const hash = moverApprovalHash({ mover: { securityContext: { runAsUser: 0 } }, repository: { kind: 'Repository', name: 'nas' } });
+    expect(planPopulation(observed({ ...ready, restore: edited({ hash, generation: 2 }) }))).toMatchObject({ action: 'startJob' });
+  });
+
+  it('a ClusterRepository that no longer lists the namespace: no Job, whatever the approval said', () => {
+    const r = restore({ resolved: 'snapshot' });
+    r.status!.claims![0].repository = { kind: 'ClusterRepository', name: 'shared' };
+    r.status!.moverApproval = { hash: moverApprovalHash({ repository: { kind: 'ClusterRepository', name: 'shared' } }), generation: 1 };
+    const shared = (names: string[]) => ({ metadata: { name: 'shared' }, spec: { backend: {}, allowedNamespaces: { names } } }) as never;
+    expect(planPopulation(observed({ ...ready, restore: r, repository: shared(['media']) }))).toMatchObject({ action: 'startJob' });
+    const step = planPopulation(observed({ ...ready, restore: r, repository: shared(['other']) }));
+    expect(step).toMatchObject({ action: 'wait', event: { type: 'Warning', reason: 'PopulatorMoverNotApproved' } });
+    expect(step.event!.message).toContain('does not allow namespace media');
   });
 });
