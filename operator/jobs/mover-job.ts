@@ -49,21 +49,14 @@ function finishedAt(job: JobObject): number {
   return Number.isNaN(at) ? 0 : at;
 }
 
-/** The volume the ServiceAccount admission adds to a Pod (never to a Job's template). */
-const isInjectedTokenMount = (m: { name?: string }) => /^kube-api-access-/.test(m.name ?? '');
-
-/** What a container runs and sees: the fields a Pod's container must share with the template's to be the mover. */
-function containerRuns(c: any): Record<string, unknown> {
-  return {
-    image: c.image,
-    command: c.command,
-    args: c.args,
-    workingDir: c.workingDir,
-    env: c.env,
-    envFrom: c.envFrom,
-    volumeMounts: (c.volumeMounts ?? []).filter((m: any) => !isInjectedTokenMount(m)),
-  };
-}
+/**
+ * What admission may add to a mover's container without making it someone else's: the
+ * environment and token files of cloud workload identities (IRSA, EKS Pod Identity, Azure
+ * Workload Identity) and proxy settings. Nothing of it can overlay the mover's code or
+ * change what it runs; everything else added to the mover's container refuses the Pod.
+ */
+const ADDABLE_ENV = /^(AWS_|AZURE_)|^(HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/;
+const ADDABLE_MOUNT_UNDER = '/var/run/secrets/';
 
 /** JSON with sorted keys, so two objects the API server defaulted alike compare equal. */
 function canonical(value: unknown): string {
@@ -74,33 +67,82 @@ function canonical(value: unknown): string {
 
 const containersOf = (spec: any): any[] => [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
 
+/** The fields of a container that must be as the template has them (env, mounts and image are judged apart). */
+const FIXED_CONTAINER_FIELDS = [
+  'command',
+  'args',
+  'workingDir',
+  'envFrom',
+  'lifecycle',
+  'livenessProbe',
+  'readinessProbe',
+  'startupProbe',
+  'terminationMessagePath',
+  'terminationMessagePolicy',
+  'restartPolicy',
+] as const;
+/** Pod fields that would let another container reach into the mover's processes. */
+const FIXED_POD_FIELDS = ['shareProcessNamespace', 'hostPID', 'hostIPC'] as const;
+
+/** The same image: as written, or pinned to a digest by an image policy (name@sha256:…). */
+function sameImage(template: string, pod: string): boolean {
+  if (template === pod) return true;
+  const [podName, digest] = pod.split('@');
+  if (!digest?.startsWith('sha256:')) return false;
+  const [templateName] = template.split('@');
+  const untagged = (name: string) => name.replace(/:[^:/]+$/, '');
+  return podName === templateName || untagged(podName) === untagged(templateName);
+}
+
+/** Why the Pod's container is not the template's, if it is not. */
+function containerDiffers(want: any, have: any): string | undefined {
+  if (!sameImage(want.image, have.image)) return 'image';
+  const field = FIXED_CONTAINER_FIELDS.find((k) => canonical(want[k]) !== canonical(have[k]));
+  if (field) return field;
+  const env = new Map<string, string>((have.env ?? []).map((e: any) => [e.name, canonical(e)]));
+  for (const e of want.env ?? []) if (env.get(e.name) !== canonical(e)) return 'env';
+  const wantEnv = new Set((want.env ?? []).map((e: any) => e.name));
+  const added = (have.env ?? []).find((e: any) => !wantEnv.has(e.name) && !ADDABLE_ENV.test(e.name));
+  if (added) return `env (${added.name} added)`;
+  const mounts = new Map<string, string>((have.volumeMounts ?? []).map((m: any) => [m.mountPath, canonical(m)]));
+  for (const m of want.volumeMounts ?? []) if (mounts.get(m.mountPath) !== canonical(m)) return 'volumeMounts';
+  const wantMounts = new Set((want.volumeMounts ?? []).map((m: any) => m.mountPath));
+  const extra = (have.volumeMounts ?? []).find(
+    (m: any) => !wantMounts.has(m.mountPath) && !(m.mountPath.startsWith(ADDABLE_MOUNT_UNDER) && !m.mountPath.includes('..')),
+  );
+  if (extra) return `volumeMounts (${extra.mountPath} added)`;
+  return undefined;
+}
+
 /**
  * Why the Pod is not the mover its Job's template describes, or undefined when it is. A
  * Pod anyone in the namespace created with the Job's labels is adopted by the Job
- * controller (it then carries the controller owner reference too), so ownership alone
- * proves nothing. The template's containers must be there, running the same image,
- * command, environment and mounts over the same volumes. Containers the template does
- * not have (a service mesh's sidecar) may be added, but may not mount the mover's volumes.
- * The security context is not compared: a policy engine may tighten it, and it cannot make
- * the mover say something else.
+ * controller, and anyone may write an owner reference, so ownership alone proves nothing.
+ * The template's containers must be there as the template has them — image (or its
+ * digest), command, environment, mounts, hooks, probes, where the answer is written — over
+ * the same volumes. Admission may add what cannot change what the mover runs or says: cloud
+ * identity environment and token files, a tightened security context, a sidecar with
+ * volumes of its own (but not one that can reach the mover's processes or volumes).
  */
 export function podDiffersFromTemplate(job: JobObject, pod: JobObject): string | undefined {
   const template = job.spec?.template?.spec;
   if (!template) return 'its Job has no template';
+  const podField = FIXED_POD_FIELDS.find((k) => canonical(template[k]) !== canonical(pod.spec?.[k]));
+  if (podField) return `the Pod's ${podField} differs`;
   const podContainers = new Map<string, any>(containersOf(pod.spec).map((c) => [c.name, c]));
   const templateNames = new Set(containersOf(template).map((c) => c.name));
   for (const want of containersOf(template)) {
     const have = podContainers.get(want.name);
     if (!have) return `container ${want.name} is missing`;
-    const a = containerRuns(want);
-    const b = containerRuns(have);
-    const field = Object.keys(a).find((k) => canonical(a[k]) !== canonical(b[k]));
+    const field = containerDiffers(want, have);
     if (field) return `container ${want.name} differs in ${field}`;
   }
   const templateVolumes = new Map<string, string>((template.volumes ?? []).map((v: any) => [v.name, canonical(v)]));
-  for (const c of containersOf(pod.spec).filter((c) => !templateNames.has(c.name))) {
+  const added = [...containersOf(pod.spec), ...(pod.spec?.ephemeralContainers ?? [])].filter((c) => !templateNames.has(c.name));
+  for (const c of added) {
     const shared = (c.volumeMounts ?? []).find((m: any) => templateVolumes.has(m.name));
     if (shared) return `container ${c.name}, not in the template, mounts the mover's volume ${shared.name}`;
+    if (c.targetContainerName) return `ephemeral container ${c.name} targets ${c.targetContainerName}`;
   }
   const podVolumes = new Map<string, string>((pod.spec?.volumes ?? []).map((v: any) => [v.name, canonical(v)]));
   for (const [name, volume] of templateVolumes) if (podVolumes.get(name) !== volume) return `volume ${name} differs`;

@@ -292,11 +292,23 @@ export function parseMoverResult(message: string | undefined): MoverResult {
   if (message) {
     try {
       const parsed = JSON.parse(message) as MoverResult;
-      if (typeof parsed === 'object' && parsed !== null && typeof parsed.ok === 'boolean') return parsed;
+      if (typeof parsed === 'object' && parsed !== null && typeof parsed.ok === 'boolean') {
+        // Counts feed the shared deletion ledger and status: a negative one is no mover's answer.
+        if (hasNegativeNumber(parsed))
+          return { ok: false, operation: 'unknown', errorClass: 'Other', message: 'the mover result holds a negative count: not taken' };
+        return parsed;
+      }
     } catch {
       // not our JSON: fall through with the raw text
     }
   }
   const firstLine = (message ?? '').split('\n').find((l) => l.trim()) ?? 'the mover ended without a result';
   return { ok: false, operation: 'unknown', errorClass: 'Other', message: firstLine.slice(0, 512) };
+}
+
+function hasNegativeNumber(value: unknown): boolean {
+  if (typeof value === 'number') return !Number.isFinite(value) || value < 0;
+  if (Array.isArray(value)) return value.some(hasNegativeNumber);
+  if (value && typeof value === 'object') return Object.values(value).some(hasNegativeNumber);
+  return false;
 }

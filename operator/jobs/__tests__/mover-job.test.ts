@@ -141,7 +141,32 @@ describe('whose Pod a result is read from', () => {
         containers: [{ ...mover, volumeMounts: [...mover.volumeMounts, { name: 'code', mountPath: '/app' }] }],
         volumes: [...TEMPLATE.volumes, { name: 'code', persistentVolumeClaim: { claimName: 'mine' } }],
       }),
-    ).toMatchObject(refused('container mover differs in volumeMounts'));
+    ).toMatchObject(refused('container mover differs in volumeMounts (/app added)'));
+    // Whatever the mount's name: a volume named like the API token's, over the mover's code, is still an addition.
+    expect(
+      adopted({
+        containers: [{ ...mover, volumeMounts: [...mover.volumeMounts, { name: 'kube-api-access-x', mountPath: '/app' }] }],
+        volumes: [...TEMPLATE.volumes, { name: 'kube-api-access-x', persistentVolumeClaim: { claimName: 'mine' } }],
+      }),
+    ).toMatchObject(refused('container mover differs in volumeMounts (/app added)'));
+    // A hook or another place for the answer, or a sidecar that can reach the mover's processes, writes the answer for it.
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, lifecycle: { postStart: { exec: { command: ['sh'] } } } }] })).toMatchObject(
+      refused('container mover differs in lifecycle'),
+    );
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, terminationMessagePath: '/tmp/answer' }] })).toMatchObject(
+      refused('container mover differs in terminationMessagePath'),
+    );
+    expect(adopted({ ...TEMPLATE, shareProcessNamespace: true })).toMatchObject(refused("the Pod's shareProcessNamespace differs"));
+    expect(
+      adopted({ ...TEMPLATE, ephemeralContainers: [{ name: 'debugger', image: 'busybox', targetContainerName: 'mover' }] }),
+    ).toMatchObject(refused('ephemeral container debugger targets mover'));
+    // Added environment that could change what the mover runs.
+    expect(
+      adopted({ ...TEMPLATE, containers: [{ ...mover, env: [...mover.env, { name: 'NODE_OPTIONS', value: '--require /data/x.js' }] }] }),
+    ).toMatchObject(refused('container mover differs in env (NODE_OPTIONS added)'));
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, image: 'someone-else:1' }] })).toMatchObject(
+      refused('container mover differs in image'),
+    );
     expect(adopted({ ...TEMPLATE, volumes: [{ name: 'scratch', persistentVolumeClaim: { claimName: 'mine' } }] })).toMatchObject(
       refused('volume scratch differs'),
     );
@@ -167,6 +192,25 @@ describe('whose Pod a result is read from', () => {
       ],
     };
     expect(adopted(made)).toMatchObject({ ok: true });
+    // A cloud workload identity (IRSA) and a proxy added by admission, an image pinned to its digest: still the mover.
+    const withIdentity = {
+      ...TEMPLATE,
+      volumes: [...TEMPLATE.volumes, { name: 'aws-iam-token', projected: { sources: [] } }],
+      containers: [
+        {
+          ...mover,
+          image: 'kopia-operator@sha256:0123',
+          env: [
+            ...mover.env,
+            { name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::1:role/backup' },
+            { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' },
+            { name: 'HTTPS_PROXY', value: 'http://proxy:3128' },
+          ],
+          volumeMounts: [...mover.volumeMounts, { name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount' }],
+        },
+      ],
+    };
+    expect(adopted(withIdentity)).toMatchObject({ ok: true });
   });
 
   it('nor a Pod another Job (an earlier one of the same name) created', () => {

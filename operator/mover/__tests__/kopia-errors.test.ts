@@ -34,6 +34,14 @@ it('picks the line that says what went wrong', () => {
 it('reads a mover result, and turns anything else into Other with its first line', () => {
   expect(parseMoverResult('{"ok":true,"operation":"verify"}')).toEqual({ ok: true, operation: 'verify' });
   expect(parseMoverResult('OOMKilled\nmore')).toEqual({ ok: false, operation: 'unknown', errorClass: 'Other', message: 'OOMKilled' });
+  // A negative count would lower the shared deletion ledger: no mover says that.
+  expect(parseMoverResult('{"ok":true,"operation":"backup","expired":-40}')).toMatchObject({
+    ok: false,
+    message: expect.stringContaining('negative'),
+  });
+  expect(parseMoverResult('{"ok":true,"operation":"edit","edited":{"deleted":-1,"alreadyGone":0,"pinned":0,"unpinned":0}}')).toMatchObject({
+    ok: false,
+  });
   expect(parseMoverResult(undefined)).toMatchObject({ ok: false, errorClass: 'Other', message: 'the mover ended without a result' });
 });
 
