@@ -125,7 +125,9 @@ it('uploads every snapshot with its token and as gzip NDJSON, retrying after a 5
     expect(incomplete).toEqual([
       expect.objectContaining({ incompleteReason: 'limit reached', source: { username: 'media', hostname: 'cluster-a', path: '/data' } }),
     ]);
-    expect(snapshots.find((s) => s.tags?.app === 'media')).toMatchObject({ pins: ['kopia-operator'], tags: { app: 'media' } });
+    // Pins travel; tags do not (the operator keeps none, and a tenant's 32 long tags per Backup could push the listing past the intake's limit).
+    expect(snapshots.find((s) => s.pins?.length)).toMatchObject({ pins: ['kopia-operator'] });
+    expect(snapshots.filter((s) => s.tags)).toEqual([]);
     const complete = snapshots.find((s) => !s.incompleteReason && s.source.username === 'db')!;
     expect(complete).toMatchObject({
       rootID: expect.stringMatching(/^k/),

@@ -21,7 +21,11 @@ export async function catalog(kopia: KopiaSession, log: Logger, req: CatalogRequ
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidRequest('catalog', `upload.url must be http(s): ${url.protocol}`);
 
   await connect(kopia, log, req);
-  const snapshots = parseSnapshotList(await kopia.runOrFail('catalog', snapshotListAllCommand())).map(toCatalogSnapshot);
+  // Without tags: the operator keeps none, and on a shared repository a tenant's Backups may
+  // carry 32 tags of 256 characters each, enough to push everyone's listing past the limit.
+  const snapshots = parseSnapshotList(await kopia.runOrFail('catalog', snapshotListAllCommand()))
+    .map(toCatalogSnapshot)
+    .map(({ tags: _tags, ...s }) => s);
   const body = encodeCatalog(snapshots);
   log.info('uploading the catalog', { snapshots: snapshots.length, bytes: body.length, url: url.origin + url.pathname });
   try {
