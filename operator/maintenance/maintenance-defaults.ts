@@ -46,10 +46,16 @@ export function planDefaults(
   maintenances: MaintenanceObject[],
   operatorNamespace: string,
 ): { create: boolean; remove: MaintenanceObject[]; why?: string } {
-  const isDefault = (m: MaintenanceObject) => m.metadata.labels?.[DEFAULT_MAINTENANCE_LABEL] === 'true';
-  const defaults = maintenances.filter(isDefault);
   // Gone: its defaults go with it through their owner reference.
   if (!repo || repo.metadata.deletionTimestamp) return { create: false, remove: [] };
+  // A default is the one this operator made: where it makes them, owned by the repository. A
+  // label alone is anyone's to write, and a planted "default" must not stop the real one.
+  const home = defaultMaintenanceName(repo, operatorNamespace).namespace;
+  const isDefault = (m: MaintenanceObject) =>
+    m.metadata.labels?.[DEFAULT_MAINTENANCE_LABEL] === 'true' &&
+    m.metadata.namespace === home &&
+    (m.metadata.ownerReferences ?? []).some((r) => r.uid === repo.metadata.uid);
+  const defaults = maintenances.filter(isDefault);
   if (repo.spec.maintenance?.createDefault === false)
     return { create: false, remove: defaults, why: 'spec.maintenance.createDefault is false' };
   const userWritten = maintenances.find((m) => !isDefault(m) && !m.metadata.deletionTimestamp && mayMaintain(m, operatorNamespace));

@@ -51,9 +51,15 @@ export function maintainedRepositoryKey(namespace: string, ref: RepositoryRefere
   return repositoryKey({ kind: ref.kind ?? 'Repository', name: ref.name, namespace });
 }
 
-/** Which Maintenance acts for a repository: a user-written one before a default one, then the oldest. */
-export function actingMaintenance(candidates: MaintenanceObject[]): MaintenanceObject | undefined {
-  const rank = (m: MaintenanceObject) => (m.metadata.labels?.[DEFAULT_MAINTENANCE_LABEL] === 'true' ? 1 : 0);
+/**
+ * Which Maintenance acts for a repository: the platform's (a ClusterRepository's, in the
+ * operator's namespace) before any other over the same kopia repository — a tenant's
+ * Repository may reach it with the keys it can read, but not take its maintenance over —
+ * then a user-written one before a default one, then the oldest.
+ */
+export function actingMaintenance(candidates: MaintenanceObject[], operatorNamespace?: string): MaintenanceObject | undefined {
+  const platform = (m: MaintenanceObject) => m.spec.repository.kind === 'ClusterRepository' && m.metadata.namespace === operatorNamespace;
+  const rank = (m: MaintenanceObject) => (platform(m) ? 0 : 2) + (m.metadata.labels?.[DEFAULT_MAINTENANCE_LABEL] === 'true' ? 1 : 0);
   return [...candidates]
     .filter((m) => !m.metadata.deletionTimestamp)
     .sort(
@@ -73,9 +79,13 @@ export function conflictWith(
   maintenance: MaintenanceObject,
   all: MaintenanceObject[],
   kopiaRepository: (m: MaintenanceObject) => string,
+  operatorNamespace?: string,
 ): string | undefined {
   const group = kopiaRepository(maintenance);
-  const acting = actingMaintenance(all.filter((m) => kopiaRepository(m) === group));
+  const acting = actingMaintenance(
+    all.filter((m) => kopiaRepository(m) === group),
+    operatorNamespace,
+  );
   if (!acting || acting.metadata.uid === maintenance.metadata.uid) return undefined;
   const name = `${acting.metadata.namespace}/${acting.metadata.name}`;
   const ref = acting.spec.repository;
@@ -383,7 +393,7 @@ export class MaintenanceOperator extends KindOperator {
   private conflictWith(maintenance: MaintenanceObject): string | undefined {
     if (!this.mayAct(maintenance)) return undefined; // refused on its own (moverBlocked), it competes with none
     const candidates = this.maintenances.list().filter((m) => this.mayAct(m));
-    return conflictWith(maintenance, candidates, (m) => this.kopiaRepositoryOfMaintenance(m));
+    return conflictWith(maintenance, candidates, (m) => this.kopiaRepositoryOfMaintenance(m), this.ctx.namespace);
   }
 
   private async announce(

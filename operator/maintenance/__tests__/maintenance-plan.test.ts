@@ -112,6 +112,7 @@ describe('one Job, one Maintenance per repository', () => {
         uid: name,
         creationTimestamp,
         labels: isDefault ? { [DEFAULT_MAINTENANCE_LABEL]: 'true' } : {},
+        ownerReferences: isDefault ? [{ apiVersion: 'kopia.io/v1alpha1', kind: 'Repository', name: 'nas', uid: 'r-nas' }] : [],
       },
       spec: { repository: { name: 'nas' } },
     }) as MaintenanceObject;
@@ -137,6 +138,14 @@ describe('one Job, one Maintenance per repository', () => {
     expect(conflictWith(nas, all, group)).toBeUndefined();
     expect(conflictWith(alias, all, group)).toBe('media/nas (of Repository nas, the same kopia repository)');
     expect(conflictWith(shared, all, group)).toBe('media/nas (of Repository nas, the same kopia repository)');
+    // The platform's (a ClusterRepository's, in the operator's namespace) acts before any other:
+    // a tenant's Repository reaching the same kopia repository does not take its maintenance over.
+    const platform = { ...shared, metadata: { ...shared.metadata, namespace: 'kopia-system' } } as MaintenanceObject;
+    const withPlatform = [alias, platform, nas];
+    expect(conflictWith(platform, withPlatform, group, 'kopia-system')).toBeUndefined();
+    expect(conflictWith(nas, withPlatform, group, 'kopia-system')).toBe(
+      'kopia-system/shared (of ClusterRepository shared, the same kopia repository)',
+    );
     // Not verified yet (no uniqueID): an object stands alone.
     delete uniqueIDs['Repository/nas-alias'];
     expect(conflictWith(alias, all, group)).toBeUndefined();
@@ -161,26 +170,42 @@ describe('one Job, one Maintenance per repository', () => {
   });
 
   it('defaults: created unless opted out or a user-written one exists, removed when replaced', () => {
-    const repo = { metadata: { name: 'nas', namespace: 'media' }, spec: { backend: {}, passwordSecretRef: {} } } as never;
+    const repo = { metadata: { name: 'nas', namespace: 'media', uid: 'r-nas' }, spec: { backend: {}, passwordSecretRef: {} } } as never;
     expect(planDefaults(repo, [], 'kopia-system')).toEqual({ create: true, remove: [] });
     expect(planDefaults(repo, [m('nas', 'x', true)], 'kopia-system')).toEqual({ create: false, remove: [] });
     const replaced = planDefaults(repo, [m('nas', 'x', true), m('mine', 'y')], 'kopia-system');
     expect(replaced.remove.map((r) => r.metadata.name)).toEqual(['nas']);
-    const optedOut = { metadata: { name: 'nas', namespace: 'media' }, spec: { maintenance: { createDefault: false } } } as never;
+    const optedOut = {
+      metadata: { name: 'nas', namespace: 'media', uid: 'r-nas' },
+      spec: { maintenance: { createDefault: false } },
+    } as never;
     expect(planDefaults(optedOut, [m('nas', 'x', true)], 'kopia-system').remove).toHaveLength(1);
     expect(planDefaults(optedOut, [], 'kopia-system').create).toBe(false);
     expect(planDefaults(undefined, [m('nas', 'x', true)], 'kopia-system')).toEqual({ create: false, remove: [] });
   });
 
   it("a ClusterRepository's default is replaced only from the operator's namespace: a tenant's Maintenance of it may not act", () => {
-    const shared = { kind: 'ClusterRepository', metadata: { name: 'offsite' }, spec: { backend: {}, passwordSecretRef: {} } } as never;
-    const of = (namespace: string, name: string, isDefault = false) =>
+    const shared = {
+      kind: 'ClusterRepository',
+      metadata: { name: 'offsite', uid: 'c1' },
+      spec: { backend: {}, passwordSecretRef: {} },
+    } as never;
+    const of = (namespace: string, name: string, isDefault = false, owned = isDefault) =>
       ({
-        metadata: { name, namespace, uid: name, labels: isDefault ? { [DEFAULT_MAINTENANCE_LABEL]: 'true' } : {} },
+        metadata: {
+          name,
+          namespace,
+          uid: name,
+          labels: isDefault ? { [DEFAULT_MAINTENANCE_LABEL]: 'true' } : {},
+          ownerReferences: owned ? [{ kind: 'ClusterRepository', name: 'offsite', uid: 'c1' }] : [],
+        },
         spec: { repository: { kind: 'ClusterRepository', name: 'offsite' } },
       }) as never;
     const platformDefault = of('kopia-system', 'cluster-offsite', true);
     expect(planDefaults(shared, [platformDefault, of('media', 'takeover')], 'kopia-system')).toEqual({ create: false, remove: [] });
+    // A "default" planted by a tenant (the label, not the owner, not where defaults live) does not stand in for the real one.
+    expect(planDefaults(shared, [of('media', 'cluster-offsite', true, false)], 'kopia-system')).toEqual({ create: true, remove: [] });
+    expect(planDefaults(shared, [of('media', 'fake', true, true)], 'kopia-system')).toEqual({ create: true, remove: [] });
     expect(planDefaults(shared, [platformDefault, of('kopia-system', 'mine')], 'kopia-system').remove).toEqual([platformDefault]);
     expect(mayMaintain(of('media', 'takeover'), 'kopia-system')).toBe(false);
     expect(mayMaintain(of('kopia-system', 'mine'), 'kopia-system')).toBe(true);
