@@ -84,6 +84,7 @@ const WARNING_REASONS = new Set<string>([
   Reason.OwnersNotRestored,
   Reason.PrivilegedMoverNotAllowed,
   Reason.RepositoryNotAllowed,
+  Reason.IdentityNotAllowed,
 ]);
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -363,9 +364,11 @@ export class RestoreOperator extends KindOperator {
     });
     // Not found, not allowed, not Ready (unreachable, wrong password, missing…): wait, never "missing".
     if (!repo.ok) return { state: 'wait', phase: 'Pending', reason: repo.reason, message: repo.message };
-    // On a ClusterRepository a namespace reads only its own identities (identity-tenancy.ts): refused, before any listing.
+    // On a ClusterRepository a namespace reads only its own identities (identity-tenancy.ts):
+    // refused before any listing. A wait, like a namespace not allowed yet: applied from Git,
+    // the ClusterRepository's identityHostnames entry may arrive after the Restore.
     const mine = identityVerdict(repo, ns, identity);
-    if (!mine.ok) return { state: 'failed', reason: mine.reason, message: mine.message };
+    if (!mine.ok) return { state: 'wait', phase: 'Pending', reason: mine.reason, message: mine.message };
     if (!this.catalog)
       return {
         state: 'wait',
