@@ -241,6 +241,9 @@ describe("a Backup adopting B's snapshot by id, with deletionPolicy Delete, then
     const seen = await adoptAndDelete(tenantA, A, 'adopt', victims[0]);
     expect(conditionOf(seen)).toMatchObject({ status: 'False', reason: 'IdentityNotAllowed' });
     expect((await eventsAbout(admin, A, 'adopt')).filter((e) => e.reason === 'IdentityNotAllowed').map((e) => e.type)).toContain('Warning');
+    // Its deletion deleted nothing, and said so.
+    const kept = (await eventsAbout(admin, A, 'adopt')).find((e) => e.reason === 'SnapshotKept');
+    expect(kept).toMatchObject({ type: 'Warning', message: expect.stringContaining(`snapshot ${victims[0]} was kept`) });
   });
 
   it('from C (not allowed on the ClusterRepository) is refused with RepositoryNotAllowed; the snapshot survives', async () => {

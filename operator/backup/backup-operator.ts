@@ -367,6 +367,14 @@ export class BackupOperator extends KindOperator {
     await this.ctx.client.patch(KopiaBackups, backup.metadata.namespace, backup.metadata.name!, {
       metadata: { finalizers: wants ? [...others, SNAPSHOT_FINALIZER] : others, resourceVersion: backup.metadata.resourceVersion },
     });
+    if (deleting && !wants && backup.spec.deletionPolicy === 'Delete' && backup.spec.snapshot?.id)
+      // Deleted before a listing showed the named snapshot to be this namespace's: nothing was deleted, and that is said.
+      await this.ctx.events.record(
+        backup,
+        'Warning',
+        Reason.SnapshotKept,
+        `snapshot ${backup.spec.snapshot.id} was kept: this Backup was deleted before a catalog listing adopted it (showed it to be a snapshot of this namespace), so deletionPolicy Delete did not apply`,
+      );
     return true;
   }
 
