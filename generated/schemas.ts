@@ -1948,6 +1948,33 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
                 "type": "string",
                 "maxLength": 63
               }
+            },
+            "contestedHostnames": {
+              "description": "ClusterRepository only. Hostnames that belong to no namespace until spec.identityHostnames gives them to one: Backups of another namespace than the hostname's namesake recorded snapshots under them (made before identities were tied to namespaces, or after an identityHostnames entry went).",
+              "type": "array",
+              "maxItems": 1000,
+              "items": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "hostname",
+                  "recordedIn"
+                ],
+                "properties": {
+                  "hostname": {
+                    "type": "string",
+                    "maxLength": 253
+                  },
+                  "recordedIn": {
+                    "type": "array",
+                    "maxItems": 100,
+                    "items": {
+                      "type": "string",
+                      "maxLength": 63
+                    }
+                  }
+                }
+              }
             }
           }
         },

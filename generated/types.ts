@@ -872,6 +872,18 @@ export interface RepositoryStatus {
    * @maxItems 1000
    */
   allowedNamespaces?: string[];
+  /**
+   * ClusterRepository only. Hostnames that belong to no namespace until spec.identityHostnames gives them to one: Backups of another namespace than the hostname's namesake recorded snapshots under them (made before identities were tied to namespaces, or after an identityHostnames entry went).
+   *
+   * @maxItems 1000
+   */
+  contestedHostnames?: {
+    hostname: string;
+    /**
+     * @maxItems 100
+     */
+    recordedIn: string[];
+  }[];
 }
 /**
  * This interface was referenced by `KopiaApiTypes`'s JSON-Schema

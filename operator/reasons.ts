@@ -29,6 +29,8 @@ export const Reason = {
   RepositoryNotAllowed: 'RepositoryNotAllowed',
   /** A Maintenance outside the operator's namespace names a ClusterRepository (the platform maintains those). */
   MaintenanceNotAllowed: 'MaintenanceNotAllowed',
+  /** A ClusterRepository's hostname recorded by Backups of another namespace than its namesake: no one's until identityHostnames decides. */
+  HostnamesContested: 'HostnamesContested',
   /** A copy of a ClusterRepository's keys left a namespace that is no longer allowed or no longer uses it. */
   SecretCopyDeleted: 'SecretCopyDeleted',
   RepositoryNotReady: 'RepositoryNotReady',

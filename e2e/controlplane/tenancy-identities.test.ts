@@ -345,3 +345,62 @@ describe("A's BackupConfig naming B's hostname, keepLatest 1", () => {
       expect((await eventsAbout(admin, A, name)).filter((e) => e.reason === 'IdentityNotAllowed').map((e) => e.type)).toContain('Warning');
   });
 });
+
+describe('a hostname recorded by another namespace before identities were tied to namespaces', () => {
+  it("is no one's (contested) until identityHostnames decides: its namesake does not get the history", async () => {
+    // What an older operator recorded for A's BackupConfig that used hostname B: a Backup in A under B's identity.
+    await admin.create(KopiaBackups, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Backup',
+      metadata: { name: 'legacy', namespace: A },
+      spec: { snapshot: { repository: shared, id: victims[0] } },
+    } as Obj);
+    const at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const status = {
+      phase: 'Succeeded',
+      origin: 'Manual',
+      repository: shared,
+      snapshot: { id: victims[0], identity: { username: 'app', hostname: B, path: '/data' } },
+      completionTime: at,
+      conditions: [{ type: 'Ready', status: 'True', reason: 'Succeeded', message: 'recorded before', lastTransitionTime: at }],
+    };
+    await until(
+      'the recorded status to be written',
+      async () =>
+        admin
+          .replace(KopiaBackups, { ...(await admin.get<Obj>(KopiaBackups, A, 'legacy')), status }, 'status')
+          .then(() => true)
+          .catch(() => false),
+      10_000,
+      100,
+    );
+    await until(
+      'the ClusterRepository to call the hostname contested',
+      async () =>
+        conditionOf(await admin.get<Obj>(KopiaClusterRepositories, undefined, repository), 'Tenancy')?.reason === 'HostnamesContested',
+      30_000,
+      200,
+    );
+    const repo = await admin.get<Obj>(KopiaClusterRepositories, undefined, repository);
+    expect(repo.status.contestedHostnames).toEqual([{ hostname: B, recordedIn: [A] }]);
+    // B, the hostname's namesake, may not act under it now: its config and a Restore from it are refused, and nothing runs.
+    const since = jobsSeen.length;
+    const config = await waitForReady(admin, KopiaBackupConfigs, B, 'app', { status: 'False', reason: 'IdentityNotAllowed' }, 30_000);
+    expect(conditionOf(config).message).toContain(`hostname ${B} is contested`);
+    await tenantB.create(KopiaRestores, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Restore',
+      metadata: { name: 'while-contested', namespace: B },
+      spec: { source: { fromConfig: { name: 'app' } }, target: { pvc: { name: 'target' } } },
+    } as Obj);
+    await waitForReady(admin, KopiaRestores, B, 'while-contested', { status: 'False', reason: 'IdentityNotAllowed' }, 30_000);
+    expect(jobsIn(B, since)).toEqual([]);
+
+    // The platform decides: the hostname is B's. B's config is Ready again, the contest is gone.
+    await admin.patch(KopiaClusterRepositories, undefined, repository, { spec: { identityHostnames: [{ namespace: B, hostname: B }] } });
+    await waitForReady(admin, KopiaBackupConfigs, B, 'app', { status: 'True', reason: 'Ready' }, 30_000);
+    expect((await admin.get<Obj>(KopiaClusterRepositories, undefined, repository)).status.contestedHostnames).toBeUndefined();
+    await tenantB.delete(KopiaRestores, B, 'while-contested');
+    await admin.delete(KopiaBackups, A, 'legacy');
+  });
+});

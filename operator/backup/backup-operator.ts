@@ -385,7 +385,7 @@ export class BackupOperator extends KindOperator {
     const repo = this.clusterRepositories.get(ref.name);
     if (!repo) return undefined; // waits for it below
     const verdict = identityVerdict(
-      { kind: 'ClusterRepository', name: ref.name, spec: repo.spec },
+      { kind: 'ClusterRepository', name: ref.name, spec: repo.spec, status: repo.status },
       ns,
       resolveIdentity(config.spec, config.metadata.name!, ns),
     );

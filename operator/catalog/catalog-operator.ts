@@ -283,7 +283,12 @@ export class CatalogOperator extends KindOperator {
       uniqueID,
     };
     const all = this.backups.list() as unknown as MirroredBackup[];
-    const tenancy = { kind: repository.kind as 'Repository' | 'ClusterRepository', name: repository.name, spec: repo.spec };
+    const tenancy = {
+      kind: repository.kind as 'Repository' | 'ClusterRepository',
+      name: repository.name,
+      spec: repo.spec,
+      status: repo.status,
+    };
     const refusal = (ns: string, id: Required<Identity>) => {
       const verdict = snapshotVerdict(tenancy, ns, this.namespaces.get(ns)?.metadata.labels ?? {}, id);
       return verdict.ok ? undefined : { reason: verdict.reason, message: verdict.message };
@@ -294,8 +299,12 @@ export class CatalogOperator extends KindOperator {
       // Only this object's Backups (several objects may reach one kopia repository), found by what the operator wrote.
       backups: all.filter((b) => mirrorCandidate(b, repository)),
       ownerOf: (id) => {
-        const ns = tenancy.kind === 'ClusterRepository' ? hostnameOwner(repo.spec, id.hostname) : repo.metadata.namespace!;
-        return this.namespaces.get(ns) && !refusal(ns, id) ? ns : undefined;
+        // A contested hostname is no one's: its snapshots are shown nowhere until identityHostnames decides.
+        const ns =
+          tenancy.kind === 'ClusterRepository'
+            ? hostnameOwner(repo.spec, id.hostname, repo.status?.contestedHostnames)
+            : repo.metadata.namespace!;
+        return ns && this.namespaces.get(ns) && !refusal(ns, id) ? ns : undefined;
       },
       refusal,
       shownElsewhere: this.shownByOthers(repo, all),

@@ -268,7 +268,7 @@ export class SnapshotDeletionOperator extends KindOperator {
   private refusal(repo: AnyRepository, b: BackupObject): { reason: string; message: string } | undefined {
     const ns = b.metadata.namespace!;
     const verdict = snapshotVerdict(
-      { kind: repo.kind as 'Repository' | 'ClusterRepository', name: repo.metadata.name!, spec: repo.spec },
+      { kind: repo.kind as 'Repository' | 'ClusterRepository', name: repo.metadata.name!, spec: repo.spec, status: repo.status },
       ns,
       this.namespaces.get(ns)?.metadata.labels ?? {},
       b.status?.snapshot?.identity,

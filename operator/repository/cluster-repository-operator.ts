@@ -19,6 +19,7 @@ import { setCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import type { ReconcileResult } from '../runtime/work-queue.js';
 import { RepositoryReconciler, type RepositoryObject } from './repository-reconciler.js';
+import { contestedHostnames } from './identity-tenancy.js';
 import { clusterRepositoriesNamedBy, consumersByNamespace, planSecretCopies, type ConsumerLookup } from './secret-copy-plan.js';
 import { ensureSecretCopy } from './secret-copy.js';
 import { allowedAmong } from './tenancy.js';
@@ -52,8 +53,9 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
       clusterRepositoriesNamedBy(kind, o, this.lookup, true).map((name) => `${COPIES_KEY}${name}`);
     this.consumers = {
       configs: this.watchRelated<Obj>(KopiaBackupConfigs, named('BackupConfig')),
-      // Mirrored Backups (spec.snapshot) run no Job anywhere: their thousands of writes wake nothing here.
-      backups: this.watchRelated<Obj>(KopiaBackups, named('Backup')),
+      // Mirrored Backups (spec.snapshot) run no Job anywhere: their thousands of writes wake nothing here,
+      // unless one records a hostname other than its namespace (contestedHostnames).
+      backups: this.watchRelated<Obj>(KopiaBackups, (b) => [...named('Backup')(b), ...contestKeys(b)]),
       restores: this.watchRelated<Obj>(KopiaRestores, named('Restore')),
       maintenances: this.watchRelated<Obj>(KopiaMaintenances, named('Maintenance')),
     };
@@ -135,12 +137,25 @@ export class ClusterRepositoryOperator extends RepositoryReconciler {
       : spec.allowedNamespaces.names
         ? [Reason.NamespacesListed, `allowed namespaces: ${spec.allowedNamespaces.names.join(', ')}`]
         : [Reason.NamespaceSelector, `namespaces matching the selector: ${allowed?.length ? allowed.join(', ') : 'none yet'}`];
-    const conditions = setCondition(
-      status.conditions,
-      { type: ConditionType.Tenancy, status: 'True', reason, message },
-      repo.metadata.generation,
-      this.ctx.now(),
-    );
-    return { ...status, conditions, allowedNamespaces: allowed };
+    const contested = contestedHostnames(spec, repo.metadata.name!, this.consumers?.backups.list() ?? []);
+    const tenancy = contested.length
+      ? {
+          type: ConditionType.Tenancy,
+          status: 'False' as const,
+          reason: Reason.HostnamesContested,
+          message:
+            `${message}; no namespace may use hostname(s) ${contested.map((c) => `${c.hostname} (recorded in ${c.recordedIn.join(', ')})`).join(', ')} ` +
+            'until spec.identityHostnames gives each to one namespace',
+        }
+      : { type: ConditionType.Tenancy, status: 'True' as const, reason, message };
+    const conditions = setCondition(status.conditions, tenancy, repo.metadata.generation, this.ctx.now());
+    return { ...status, conditions, allowedNamespaces: allowed, contestedHostnames: contested.length ? contested : undefined };
   }
+}
+
+/** A Backup recording a snapshot under a hostname other than its namespace wakes its ClusterRepository (contested hostnames). */
+function contestKeys(b: Obj): string[] {
+  const ref = b.status?.repository;
+  const hostname = b.status?.snapshot?.identity?.hostname;
+  return ref?.kind === 'ClusterRepository' && ref.name && hostname && hostname !== b.metadata.namespace ? [ref.name] : [];
 }

@@ -1,5 +1,12 @@
 import type { ClusterRepositorySpec } from '../../../generated/types.js';
-import { hostnameOwner, hostnamesOf, identityVerdict, snapshotVerdict, type TenancyRepository } from '../identity-tenancy.js';
+import {
+  contestedHostnames,
+  hostnameOwner,
+  hostnamesOf,
+  identityVerdict,
+  snapshotVerdict,
+  type TenancyRepository,
+} from '../identity-tenancy.js';
 
 const spec = (o: Partial<ClusterRepositorySpec> = {}): ClusterRepositorySpec => ({
   backend: { filesystem: { path: '/', volume: { nfs: { server: 'nas', path: '/k' } } } } as never,
@@ -69,5 +76,46 @@ describe('who may act on a snapshot (rule 2)', () => {
     const bySelector = shared({ allowedNamespaces: { selector: { matchLabels: { backups: 'shared' } } } });
     expect(snapshotVerdict(bySelector, 'media', { backups: 'shared' }, id('media')).ok).toBe(true);
     expect(snapshotVerdict(bySelector, 'media', {}, id('media')).ok).toBe(false);
+  });
+});
+
+describe('contested hostnames: history recorded before identities were tied to namespaces', () => {
+  const recorded = (namespace: string, hostname: string, repository = 'shared') => ({
+    metadata: { namespace },
+    status: { repository: { kind: 'ClusterRepository', name: repository }, snapshot: { identity: { hostname } } },
+  });
+
+  it("a hostname recorded by another namespace's Backups is contested; one recorded by its namesake, or given by an entry, is not", () => {
+    const backups = [
+      recorded('app', 'prod'), // app's BackupConfig used hostname prod before this version
+      recorded('app2', 'prod'),
+      recorded('prod', 'prod'),
+      recorded('media', 'media'),
+      recorded('home', 'laptop'),
+      recorded('app', 'prod', 'other-repository'),
+      { metadata: { namespace: 'app' }, spec: { snapshot: { id: 'k1' } } }, // no status: a tenant's claim, not evidence
+    ];
+    expect(contestedHostnames(spec(), 'shared', backups)).toEqual([
+      { hostname: 'laptop', recordedIn: ['home'] },
+      { hostname: 'prod', recordedIn: ['app', 'app2'] },
+    ]);
+    expect(contestedHostnames(spec({ identityHostnames: [{ namespace: 'app', hostname: 'prod' }] }), 'shared', backups)).toEqual([
+      { hostname: 'laptop', recordedIn: ['home'] },
+    ]);
+  });
+
+  it("a contested hostname is no one's, not even its namesake's, until identityHostnames decides", () => {
+    const repo: TenancyRepository = { ...shared(), status: { contestedHostnames: [{ hostname: 'media', recordedIn: ['app'] }] } };
+    const verdict = identityVerdict(repo, 'media', id('media'));
+    expect(verdict).toMatchObject({
+      ok: false,
+      reason: 'IdentityNotAllowed',
+      message: expect.stringContaining('hostname media is contested'),
+    });
+    expect(identityVerdict(repo, 'app', id('media')).ok).toBe(false);
+    expect(hostnameOwner(spec(), 'media', repo.status!.contestedHostnames)).toBeUndefined();
+    expect(hostnamesOf(spec(), 'media', repo.status!.contestedHostnames)).toEqual([]);
+    const decided: TenancyRepository = { ...repo, spec: spec({ identityHostnames: [{ namespace: 'app', hostname: 'media' }] }) };
+    expect(identityVerdict(decided, 'app', id('media')).ok).toBe(true);
   });
 });
