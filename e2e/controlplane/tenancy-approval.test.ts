@@ -37,12 +37,26 @@ import {
 } from '../support/cluster.js';
 import { KopiaCli } from '../support/kopia-cli.js';
 import { STORAGE_CLASS_WFFC } from '../support/node-agent.js';
-import { claimObject, secretObject } from '../support/objects.js';
+import { claimObject, clusterRepositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 import { populatorIdentity, startTestPopulator, type TestPopulator } from '../support/populator.js';
 import { tenantClient } from '../support/tenant.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
+
+/** A Pod that uses the claim: a WaitForFirstConsumer claim's population starts with it. */
+const consumerPod = (namespace: string, name: string, claimName: string) =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [{ name: 'main', image: 'kopia-operator:test', command: ['true'], volumeMounts: [{ name: 'd', mountPath: '/d' }] }],
+      volumes: [{ name: 'd', persistentVolumeClaim: { claimName } }],
+    },
+  }) as Obj;
+
 const t = useTestNamespace('approval');
 const PASSWORD = 'shared by tenants';
 let operator: Awaited<ReturnType<typeof startTestOperator>>;
@@ -132,17 +146,10 @@ beforeAll(async () => {
   repository = `shared-${t.ns}`;
   copyName = clusterSecretCopyName(repository);
   await t.client.create(Secrets, secretObject({ name: 'shared-password', namespace: t.ns, stringData: { KOPIA_PASSWORD: PASSWORD } }));
-  await t.client.create(KopiaClusterRepositories, {
-    apiVersion: 'kopia.io/v1alpha1',
-    kind: 'ClusterRepository',
-    metadata: { name: repository },
-    spec: {
-      backend: { filesystem: { path: '/', volume: { hostPath: { path: nodeDir } } } },
-      passwordSecretRef: { name: 'shared-password', namespace: t.ns, key: 'KOPIA_PASSWORD' },
-      create: { enabled: true },
-      allowedNamespaces: { names: [ns.a, ns.b, ns.c] },
-    },
-  } as Obj);
+  await t.client.create(
+    KopiaClusterRepositories,
+    clusterRepositoryObject({ name: repository, nodeDir, namespace: t.ns, passwordSecret: 'shared-password', allowed: [ns.a, ns.b, ns.c] }),
+  );
   await waitForReady(t.client, KopiaClusterRepositories, undefined, repository, { status: 'True', reason: 'Verified' }, 120_000);
   await tenantWithBackup(ns.a);
 }, 300_000);
@@ -186,23 +193,14 @@ describe('rule 3: privileged mover settings are checked at every Job build', () 
     const seen = await jobsSeenDuring(ns.a, async () => {
       // The attack: root with owner capabilities, then a consumer so the populator starts its Job.
       await tenant.patch(KopiaRestores, ns.a, 'data', { spec: rootMover });
-      await tenant.create(Pods, {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'consumer', namespace: ns.a },
-        spec: {
-          restartPolicy: 'Never',
-          containers: [{ name: 'main', image: 'kopia-operator:test', command: ['true'], volumeMounts: [{ name: 'd', mountPath: '/d' }] }],
-          volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'restored' } }],
-        },
-      } as Obj);
+      await tenant.create(Pods, consumerPod(ns.a, 'consumer', 'restored'));
+      // Said on the claim (Normal while the operator has not judged the edit yet, then Warning).
       await until(
         'the populator to refuse the unapproved mover',
-        async () =>
-          (await eventsAbout(t.client, ns.a, 'restored')).some((e) => e.reason === 'PopulatorMoverNotApproved' && e.type === 'Warning'),
+        async () => (await eventsAbout(t.client, ns.a, 'restored')).some((e) => e.reason === 'PopulatorMoverNotApproved'),
         60_000,
         250,
-      ).catch(() => undefined);
+      );
       await operator.manager.whenIdle();
       await new Promise((r) => setTimeout(r, 3000));
     });
@@ -274,23 +272,14 @@ describe('rule 3: privileged mover settings are checked at every Job build', () 
       250,
     );
     const seen = await jobsSeenDuring(ns.a, async () => {
-      await tenant.create(Pods, {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'consumer-third', namespace: ns.a },
-        spec: {
-          restartPolicy: 'Never',
-          containers: [{ name: 'main', image: 'kopia-operator:test', command: ['true'], volumeMounts: [{ name: 'd', mountPath: '/d' }] }],
-          volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'third' } }],
-        },
-      } as Obj);
+      await tenant.create(Pods, consumerPod(ns.a, 'consumer-third', 'third'));
+      // Said on the claim (Normal while the operator has not judged the edit yet, then Warning).
       await until(
         'the populator to refuse the withdrawn approval',
-        async () =>
-          (await eventsAbout(t.client, ns.a, 'third')).some((e) => e.reason === 'PopulatorMoverNotApproved' && e.type === 'Warning'),
+        async () => (await eventsAbout(t.client, ns.a, 'third')).some((e) => e.reason === 'PopulatorMoverNotApproved'),
         60_000,
         250,
-      ).catch(() => undefined);
+      );
       await new Promise((r) => setTimeout(r, 3000));
     });
     expect([...seen.values()].filter(runsAsRoot).map((j) => j.metadata.name)).toEqual([]);

@@ -32,7 +32,7 @@ import {
   type Obj,
 } from '../support/cluster.js';
 import { inventory, KopiaCli } from '../support/kopia-cli.js';
-import { claimObject, secretObject } from '../support/objects.js';
+import { claimObject, clusterRepositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 import { tenantClient } from '../support/tenant.js';
 
@@ -113,18 +113,17 @@ beforeAll(async () => {
   nodeDir = mkdtempSync(join(tmpdir(), 'tenancy-identities-'));
   chmodSync(nodeDir, 0o777);
   await admin.create(Secrets, secretObject({ name: 'repo', namespace: system, stringData: { KOPIA_PASSWORD: PASSWORD } }));
-  await admin.create(KopiaClusterRepositories, {
-    apiVersion: 'kopia.io/v1alpha1',
-    kind: 'ClusterRepository',
-    metadata: { name: repository },
-    spec: {
-      backend: { filesystem: { path: '/', volume: { hostPath: { path: nodeDir } } } },
-      passwordSecretRef: { name: 'repo', namespace: system, key: 'KOPIA_PASSWORD' },
-      create: { enabled: true },
-      catalog: { refreshInterval: '10s' },
-      allowedNamespaces: { names: [A, B] },
-    },
-  } as Obj);
+  await admin.create(
+    KopiaClusterRepositories,
+    clusterRepositoryObject({
+      name: repository,
+      nodeDir,
+      namespace: system,
+      passwordSecret: 'repo',
+      allowed: [A, B],
+      spec: { catalog: { refreshInterval: '10s' } },
+    }),
+  );
   await waitForReady(admin, KopiaClusterRepositories, undefined, repository, { status: 'True', reason: 'Verified' });
   kopia = await KopiaCli.connect(process.env.KOPIA_BIN_DIR!, nodeDir, PASSWORD);
   [tenantA, tenantB, tenantC] = await Promise.all([tenantClient(admin, A), tenantClient(admin, B), tenantClient(admin, C)]);

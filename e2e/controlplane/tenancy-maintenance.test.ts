@@ -19,7 +19,7 @@ import {
   waitForReady,
   type Obj,
 } from '../support/cluster.js';
-import { secretObject } from '../support/objects.js';
+import { clusterRepositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 import { tenantClient } from '../support/tenant.js';
 
@@ -41,17 +41,10 @@ beforeAll(async () => {
   nodeDir = mkdtempSync(join(tmpdir(), 'tenancy-maintenance-'));
   chmodSync(nodeDir, 0o777);
   await admin.create(Secrets, secretObject({ name: 'repo', namespace: system, stringData: { KOPIA_PASSWORD: 'shared by tenants' } }));
-  await admin.create(KopiaClusterRepositories, {
-    apiVersion: 'kopia.io/v1alpha1',
-    kind: 'ClusterRepository',
-    metadata: { name: repository },
-    spec: {
-      backend: { filesystem: { path: '/', volume: { hostPath: { path: nodeDir } } } },
-      passwordSecretRef: { name: 'repo', namespace: system, key: 'KOPIA_PASSWORD' },
-      create: { enabled: true },
-      allowedNamespaces: { names: [app] },
-    },
-  } as Obj);
+  await admin.create(
+    KopiaClusterRepositories,
+    clusterRepositoryObject({ name: repository, nodeDir, namespace: system, passwordSecret: 'repo', allowed: [app] }),
+  );
   await waitForReady(admin, KopiaClusterRepositories, undefined, repository, { status: 'True', reason: 'Verified' });
   await until(
     'the default Maintenance to run once',

@@ -40,3 +40,29 @@ export function repositoryObject(o: {
     },
   };
 }
+
+/**
+ * A filesystem ClusterRepository in a node directory (it outlives namespaces), created on
+ * first verification, its password in `passwordSecret` (key KOPIA_PASSWORD) of `namespace`.
+ */
+export function clusterRepositoryObject(o: {
+  name: string;
+  nodeDir: string;
+  namespace: string;
+  passwordSecret: string;
+  allowed: string[];
+  spec?: Record<string, unknown>;
+}): KubeObject {
+  return {
+    apiVersion: 'kopia.io/v1alpha1',
+    kind: 'ClusterRepository',
+    metadata: { name: o.name },
+    spec: {
+      backend: { filesystem: { path: '/', volume: { hostPath: { path: o.nodeDir } } } },
+      passwordSecretRef: { name: o.passwordSecret, namespace: o.namespace, key: 'KOPIA_PASSWORD' },
+      create: { enabled: true },
+      allowedNamespaces: { names: o.allowed },
+      ...o.spec,
+    },
+  } as KubeObject;
+}
