@@ -381,7 +381,7 @@ describe('a hostname recorded by another namespace before identities were tied t
       200,
     );
     const repo = await admin.get<Obj>(KopiaClusterRepositories, undefined, repository);
-    expect(repo.status.contestedHostnames).toEqual([{ hostname: B, recordedIn: [A] }]);
+    expect(repo.status.contestedHostnames).toEqual([{ hostname: B, recordedIn: [A, B].sort() }]);
     // B, the hostname's namesake, may not act under it now: its config and a Restore from it are refused, and nothing runs.
     const since = jobsSeen.length;
     const config = await waitForReady(admin, KopiaBackupConfigs, B, 'app', { status: 'False', reason: 'IdentityNotAllowed' }, 30_000);

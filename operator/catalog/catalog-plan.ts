@@ -155,7 +155,9 @@ function snapshotFacts(
       ...status.snapshot,
       id: s.id,
       ...(s.rootID ? { rootID: s.rootID } : {}),
-      identity: status.snapshot?.identity ?? identityOf(s),
+      // kopia's listing says whose the snapshot is; a recorded identity that differs (a forged
+      // mover answer, a stale record) is corrected, so every later check judges the truth.
+      identity: identityOf(s),
       startTime: s.startTime,
     },
     stats: s.stats,

@@ -55,7 +55,7 @@ function finishedAt(job: JobObject): number {
  * Workload Identity) and proxy settings. Nothing of it can overlay the mover's code or
  * change what it runs; everything else added to the mover's container refuses the Pod.
  */
-const ADDABLE_ENV = /^(AWS_|AZURE_)|^(HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/;
+const ADDABLE_ENV = /^(AWS_|AZURE_|KUBERNETES_|DD_)|^(HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/;
 const ADDABLE_MOUNT_UNDER = '/var/run/secrets/';
 
 /** JSON with sorted keys, so two objects the API server defaulted alike compare equal. */
@@ -81,17 +81,31 @@ const FIXED_CONTAINER_FIELDS = [
   'terminationMessagePolicy',
   'restartPolicy',
 ] as const;
-/** Pod fields that would let another container reach into the mover's processes. */
-const FIXED_POD_FIELDS = ['shareProcessNamespace', 'hostPID', 'hostIPC'] as const;
+/**
+ * Pod fields that would let another container reach into the mover's processes or send its
+ * traffic elsewhere, with what an unset one means (a policy may write the default out).
+ */
+const FIXED_POD_FIELDS = {
+  shareProcessNamespace: false,
+  hostPID: false,
+  hostIPC: false,
+  hostNetwork: false,
+  dnsPolicy: 'ClusterFirst',
+  dnsConfig: undefined,
+  hostAliases: undefined,
+} as const;
 
-/** The same image: as written, or pinned to a digest by an image policy (name@sha256:…). */
+/**
+ * The same image: as written, or pinned to a digest by an image policy — `name:tag@sha256:…`
+ * of the same name and tag, or `name@sha256:…` (the tag replaced by its digest).
+ */
 function sameImage(template: string, pod: string): boolean {
   if (template === pod) return true;
   const [podName, digest] = pod.split('@');
   if (!digest?.startsWith('sha256:')) return false;
   const [templateName] = template.split('@');
   const untagged = (name: string) => name.replace(/:[^:/]+$/, '');
-  return podName === templateName || untagged(podName) === untagged(templateName);
+  return podName === templateName || podName === untagged(templateName);
 }
 
 /** Why the Pod's container is not the template's, if it is not. */
@@ -127,7 +141,9 @@ function containerDiffers(want: any, have: any): string | undefined {
 export function podDiffersFromTemplate(job: JobObject, pod: JobObject): string | undefined {
   const template = job.spec?.template?.spec;
   if (!template) return 'its Job has no template';
-  const podField = FIXED_POD_FIELDS.find((k) => canonical(template[k]) !== canonical(pod.spec?.[k]));
+  const podField = (Object.keys(FIXED_POD_FIELDS) as (keyof typeof FIXED_POD_FIELDS)[]).find(
+    (k) => canonical(template[k] ?? FIXED_POD_FIELDS[k]) !== canonical(pod.spec?.[k] ?? FIXED_POD_FIELDS[k]),
+  );
   if (podField) return `the Pod's ${podField} differs`;
   const podContainers = new Map<string, any>(containersOf(pod.spec).map((c) => [c.name, c]));
   const templateNames = new Set(containersOf(template).map((c) => c.name));

@@ -63,17 +63,20 @@ export function contestedHostnames(
     status?: { repository?: { kind?: string; name?: string }; snapshot?: { identity?: Pick<Identity, 'hostname'> } };
   }[],
 ): NonNullable<Contested> {
+  // Every namespace whose Backups recorded each hostname (the namesake too: an entry gives the
+  // whole hostname, and with it the namesake's own history, to one namespace).
   const recorded = new Map<string, Set<string>>();
   for (const b of backups) {
     const ref = b.status?.repository;
     const hostname = b.status?.snapshot?.identity?.hostname;
     const ns = b.metadata.namespace;
-    if (ref?.kind !== 'ClusterRepository' || ref.name !== repository || !hostname || !ns || hostname === ns) continue;
+    if (ref?.kind !== 'ClusterRepository' || ref.name !== repository || !hostname || !ns) continue;
     if (spec.identityHostnames?.some((h) => h.hostname === hostname)) continue;
     if (!recorded.has(hostname)) recorded.set(hostname, new Set());
     recorded.get(hostname)!.add(ns);
   }
   return [...recorded]
+    .filter(([hostname, namespaces]) => [...namespaces].some((ns) => ns !== hostname))
     .sort(([a], [b]) => a.localeCompare(b))
     .slice(0, 1000)
     .map(([hostname, namespaces]) => ({ hostname, recordedIn: [...namespaces].sort().slice(0, 100) }));
@@ -97,7 +100,8 @@ export function identityVerdict(
       reason: Reason.IdentityNotAllowed,
       message:
         `the identity's hostname ${hostname} is contested on ClusterRepository ${repo.name}: Backups of namespace ${dispute.recordedIn.join(', ')} ` +
-        `recorded snapshots under it, and it is also namespace ${hostname}'s own name; no namespace may use it until spec.identityHostnames gives it to one`,
+        `recorded snapshots under it, and it is also namespace ${hostname}'s own name; no namespace may use it until spec.identityHostnames gives it ` +
+        `to one (with all its history: each of those namespaces' snapshots under it)`,
     };
   const mine = hostnamesOf(spec, namespace, contested);
   const allowed = mine.length ? `hostname ${mine.join(' or ')}` : 'no hostname (its own name is given to another namespace, or contested)';

@@ -117,6 +117,15 @@ describe('the catalog mirror', () => {
     expect(plan.update[0].status).toMatchObject({ retentionReasons: ['latest-2'], pinned: true });
   });
 
+  it("corrects a recorded identity that is not the listed snapshot's: later checks (deletion, pins) judge whose it really is", () => {
+    const s = snap('k1', { source: { username: 'app', hostname: 'home', path: '/data' } });
+    // A status naming this namespace's identity with another's snapshot id (a forged mover answer).
+    const forged = mirrored(s, { status: { ...discoveredStatus(s, { kind: 'Repository', name: 'nas' }, now), ...recorded('k1') } });
+    const plan = planMirror(input({ snapshots: [s], backups: [forged] }));
+    expect(plan.update).toHaveLength(1);
+    expect(plan.update[0].status.snapshot?.identity).toEqual({ username: 'app', hostname: 'home', path: '/data' });
+  });
+
   it('removes an object only when two consecutive listings, both started after it completed, lack its snapshot', () => {
     const gone = mirrored(snap('k1'));
     const [first, second] = listings([{ backups: [gone] }, { backups: [gone], listingStartedAt: new Date('2026-11-27T12:06:00Z') }]);

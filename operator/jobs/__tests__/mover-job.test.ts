@@ -211,6 +211,23 @@ describe('whose Pod a result is read from', () => {
       ],
     };
     expect(adopted(withIdentity)).toMatchObject({ ok: true });
+    // A platform's API-server proxy env (Gardener) and defaults a policy writes out are no change either.
+    const kubernetesEnv = [...mover.env, { name: 'KUBERNETES_SERVICE_HOST', value: 'api.example' }];
+    expect(
+      adopted({ ...TEMPLATE, hostPID: false, dnsPolicy: 'ClusterFirst', containers: [{ ...mover, env: kubernetesEnv }] }),
+    ).toMatchObject({
+      ok: true,
+    });
+    // Another build of the image under a digest (its tag differs), or traffic sent elsewhere: not the mover.
+    expect(adopted({ ...TEMPLATE, containers: [{ ...mover, image: 'kopia-operator:pr-999@sha256:0123' }] })).toMatchObject(
+      refused('container mover differs in image'),
+    );
+    expect(adopted({ ...TEMPLATE, hostAliases: [{ ip: '10.0.0.9', hostnames: ['s3.example'] }] })).toMatchObject(
+      refused("the Pod's hostAliases differs"),
+    );
+    expect(adopted({ ...TEMPLATE, dnsPolicy: 'None', dnsConfig: { nameservers: ['10.0.0.9'] } })).toMatchObject(
+      refused("the Pod's dnsPolicy differs"),
+    );
   });
 
   it('nor a Pod another Job (an earlier one of the same name) created', () => {

@@ -97,7 +97,7 @@ describe('contested hostnames: history recorded before identities were tied to n
     ];
     expect(contestedHostnames(spec(), 'shared', backups)).toEqual([
       { hostname: 'laptop', recordedIn: ['home'] },
-      { hostname: 'prod', recordedIn: ['app', 'app2'] },
+      { hostname: 'prod', recordedIn: ['app', 'app2', 'prod'] },
     ]);
     expect(contestedHostnames(spec({ identityHostnames: [{ namespace: 'app', hostname: 'prod' }] }), 'shared', backups)).toEqual([
       { hostname: 'laptop', recordedIn: ['home'] },
