@@ -27,7 +27,7 @@ it('applies manifests/ idempotently with the operator Deployment and least-privi
   const secrets = role.rules.find((r) => r.resources.includes('secrets'))!;
   // delete: only for its copies of a ClusterRepository's keys in namespaces that may no longer hold them (issue 14);
   // never deletecollection, never more than these.
-  expect([...secrets.verbs].sort()).toEqual(['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']);
+  expect([...secrets.verbs].sort()).toEqual(['create', 'delete', 'get', 'list', 'update', 'watch']);
   expect(role.rules.some((r) => r.resources.includes('pods/log') || r.resources.includes('pods/exec'))).toBe(false);
   client.close();
 }, 120_000);
