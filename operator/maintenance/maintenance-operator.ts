@@ -34,6 +34,7 @@ import {
   refreshConditions,
   RUN_MAINTENANCE_ANNOTATION,
   statusFromResult,
+  DEFAULT_INDEX_BLOB_WARNING_THRESHOLD,
   type JobPurpose,
   type MaintenanceInput,
   type MaintenancePlan,
@@ -238,6 +239,9 @@ export class MaintenanceOperator extends KindOperator {
           ),
         );
         plan.status.jobName = undefined;
+        // The count just collected goes out with its threshold, as every later pass writes it.
+        if (plan.status.indexBlobs)
+          plan.status.indexBlobs.warningThreshold = maintenance.spec.indexBlobWarningThreshold ?? DEFAULT_INDEX_BLOB_WARNING_THRESHOLD;
         // Recompute conditions from the new status (the next pass would; this one writes it at once).
         plan.status.conditions = refreshConditions(this.inputAgain(maintenance, ctx.owner, plan.status));
         return { remove: job, collected: { result, purpose } };
