@@ -210,9 +210,10 @@ it('cuts off a listing past the upload limit: 413, told in lastError and an Even
   try {
     mkdirSync(join(scratch, 'tagged'));
     writeFileSync(join(scratch, 'tagged', 'a.txt'), 'tagged');
-    // Random tags do not compress: three of 3,000 characters are past the 4 KiB limit.
+    // Random pins do not compress: three of 3,000 characters are past the 4 KiB limit (pins
+    // travel in the listing; tags no longer do).
     for (let i = 0; i < 3; i++)
-      await big.run('snapshot', 'create', join(scratch, 'tagged'), `--tags=blob:${randomBytes(1500).toString('hex')}`, '--json');
+      await big.run('snapshot', 'create', join(scratch, 'tagged'), `--pin=blob-${randomBytes(1500).toString('hex')}`, '--json');
     snapshotsBefore = (await big.snapshots()).map((s) => s.id).sort();
     expect(snapshotsBefore).toHaveLength(3);
   } finally {
