@@ -205,11 +205,12 @@ export class MoverJobs {
           (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.uid === job.metadata.uid),
       )
       .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
-    const pods = owned.filter((p) => !podDiffersFromTemplate(job, p));
+    const judged = owned.map((p) => ({ pod: p, differs: podDiffersFromTemplate(job, p) }));
+    const pods = judged.filter((j) => !j.differs).map((j) => j.pod);
     if (pods.length === 0 && ranPod(job) && now.getTime() - finishedAt(job) < POD_CACHE_GRACE_MS) return undefined;
     if (pods.length === 0 && owned.length > 0) {
       // Only Pods that are not the mover ran: say so, rather than "no result", so a webhook that rewrites Pods is found.
-      const why = podDiffersFromTemplate(job, owned[0]);
+      const why = judged[0].differs;
       return parseMoverResult(
         `Pod ${owned[0].metadata.name} of Job ${job.metadata.name} does not run the Job's template (${why}), so its answer is not taken: ` +
           `a mutating admission webhook changed it, or someone made it with the Job's labels; exclude Pods labelled ${LABELS.managedBy}=${MANAGED_BY} from such webhooks`,
