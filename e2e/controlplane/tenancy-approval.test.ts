@@ -45,6 +45,20 @@ import { tenantClient } from '../support/tenant.js';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 /** A Pod that uses the claim: a WaitForFirstConsumer claim's population starts with it. */
+/**
+ * A consumer Pod starts the claim's population; the populator refuses a mover the operator
+ * did not approve, said on the claim (Normal while the operator has not judged the edit yet, then Warning).
+ */
+async function consumeAndSeeRefused(namespace: string, podName: string, claimName: string): Promise<void> {
+  await tenants[namespace].create(Pods, consumerPod(namespace, podName, claimName));
+  await until(
+    `the populator to refuse the mover for ${claimName}`,
+    async () => (await eventsAbout(t.client, namespace, claimName)).some((e) => e.reason === 'PopulatorMoverNotApproved'),
+    60_000,
+    250,
+  );
+}
+
 const consumerPod = (namespace: string, name: string, claimName: string) =>
   ({
     apiVersion: 'v1',
@@ -193,14 +207,7 @@ describe('rule 3: privileged mover settings are checked at every Job build', () 
     const seen = await jobsSeenDuring(ns.a, async () => {
       // The attack: root with owner capabilities, then a consumer so the populator starts its Job.
       await tenant.patch(KopiaRestores, ns.a, 'data', { spec: rootMover });
-      await tenant.create(Pods, consumerPod(ns.a, 'consumer', 'restored'));
-      // Said on the claim (Normal while the operator has not judged the edit yet, then Warning).
-      await until(
-        'the populator to refuse the unapproved mover',
-        async () => (await eventsAbout(t.client, ns.a, 'restored')).some((e) => e.reason === 'PopulatorMoverNotApproved'),
-        60_000,
-        250,
-      );
+      await consumeAndSeeRefused(ns.a, 'consumer', 'restored');
       await operator.manager.whenIdle();
       await new Promise((r) => setTimeout(r, 3000));
     });
@@ -272,14 +279,7 @@ describe('rule 3: privileged mover settings are checked at every Job build', () 
       250,
     );
     const seen = await jobsSeenDuring(ns.a, async () => {
-      await tenant.create(Pods, consumerPod(ns.a, 'consumer-third', 'third'));
-      // Said on the claim (Normal while the operator has not judged the edit yet, then Warning).
-      await until(
-        'the populator to refuse the withdrawn approval',
-        async () => (await eventsAbout(t.client, ns.a, 'third')).some((e) => e.reason === 'PopulatorMoverNotApproved'),
-        60_000,
-        250,
-      );
+      await consumeAndSeeRefused(ns.a, 'consumer-third', 'third');
       await new Promise((r) => setTimeout(r, 3000));
     });
     expect([...seen.values()].filter(runsAsRoot).map((j) => j.metadata.name)).toEqual([]);
