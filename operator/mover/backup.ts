@@ -28,6 +28,7 @@ import {
   type KopiaPolicy,
   type KopiaSnapshot,
 } from './kopia-json.js';
+import { confirmDeletions, stillListed, undoneExpiries } from './deletion-check.js';
 import { connect, invalidRequest, KopiaFailure, type KopiaSession } from './kopia-session.js';
 import { MOVER_PATHS, type BackupRequest, type MoverSuccess } from './mover-contract.js';
 import { expiredBySnapshotAt, expiredNow, parseKopiaTime, type RetentionCandidate } from './retention.js';
@@ -97,7 +98,9 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
 
   const { id, startTime, endTime, incompleteReason, rootID, stats } = toCatalogSnapshot(saved);
   const snapshot: NonNullable<MoverSuccess['snapshot']> = { id, startTime, endTime, incompleteReason, rootID, stats };
-  const after = await listAfter(kopia, log, source, identity);
+  let after = await listAfter(kopia, log, source, identity);
+  if (after && (before.wouldExpire > 0 || goneOf(before.existingIDs, after) > 0))
+    after = await confirmExpiries(kopia, log, source, identity, before.existingIDs, req.expireLimit, after);
   const retentionReasons = after?.find((s) => s.id === saved.id)?.retentionReason ?? (after ? [] : undefined);
   if (retentionReasons) snapshot.retentionReasons = retentionReasons;
   // What retention expired: the snapshots there before and gone now (unknown listing: the prediction, exact for this start time).
@@ -106,6 +109,38 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
   if (req.expireLimit !== undefined && expired > req.expireLimit)
     log.error('retention expired more than predicted', { source, expired, wouldExpire: before.wouldExpire, expireLimit: req.expireLimit });
   return { ok: true, operation: 'backup', snapshot, expired, ...(fileErrors ? { fileErrors } : {}), mover };
+}
+
+const goneOf = (ids: readonly string[], listing: readonly KopiaSnapshot[]) => ids.length - stillListed(ids, listing).length;
+
+/**
+ * Retention's deletions can be undone by another client's concurrent manifest compaction
+ * (deletion-check.ts): looks again and expires again what came back, within the breaker's
+ * limit. The listing returned is the one the result is counted from; should the check itself
+ * fail, the first listing stands (the snapshot is saved and its id must not be lost).
+ */
+async function confirmExpiries(
+  kopia: KopiaSession,
+  log: Logger,
+  source: string,
+  identity: Source,
+  beforeIDs: string[],
+  expireLimit: number | undefined,
+  first: KopiaSnapshot[],
+): Promise<KopiaSnapshot[]> {
+  const limit = expireLimit ?? Number.POSITIVE_INFINITY;
+  try {
+    const checked = await confirmDeletions(kopia, log, {
+      operation: 'backup',
+      list: async () =>
+        parseSnapshotList(await kopia.runOrFail('backup', snapshotListCommand(source))).filter((s) => isSameSource(s, identity)),
+      undone: (listing) => undoneExpiries(beforeIDs, listing, limit - goneOf(beforeIDs, listing)),
+    });
+    return checked.listing;
+  } catch (e) {
+    log.warn('cannot check that retention deletions stuck', { source, error: (e as Error).message });
+    return first;
+  }
 }
 
 function candidates(snapshots: KopiaSnapshot[]): RetentionCandidate[] {

@@ -3,7 +3,8 @@
 import type { Logger } from '../runtime/logger.js';
 import { isSnapshotID, OPERATOR_PIN, snapshotDeleteCommand, snapshotListAllCommand, snapshotPinCommand } from './kopia-command.js';
 import { parseSnapshotList, type KopiaSnapshot } from './kopia-json.js';
-import { connect, invalidRequest, type KopiaSession } from './kopia-session.js';
+import { confirmDeletions, DELETION_CHECK_ROUNDS, stillListed } from './deletion-check.js';
+import { connect, invalidRequest, KopiaFailure, type KopiaSession } from './kopia-session.js';
 import { EDIT_PIN_LIMIT, type EditRequest, type MoverSuccess } from './mover-contract.js';
 
 const unique = (ids: string[] | undefined) => [...new Set(ids ?? [])];
@@ -36,6 +37,23 @@ export async function edit(kopia: KopiaSession, log: Logger, req: EditRequest): 
   const toUnpin = wantUnpinned.filter((id) => remaining(id) && pinned(id));
   if (toPin.length > 0) await kopia.runOrFail('edit', snapshotPinCommand(toPin, 'add'));
   if (toUnpin.length > 0) await kopia.runOrFail('edit', snapshotPinCommand(toUnpin, 'remove'));
+
+  // A deletion another client's manifest compaction undid is made again (deletion-check.ts).
+  const deletedAgain =
+    toDelete.length > 0
+      ? await confirmDeletions(kopia, log, {
+          operation: 'edit',
+          list: async () => parseSnapshotList(await kopia.runOrFail('edit', snapshotListAllCommand())),
+          undone: (listing) => stillListed(toDelete, listing),
+        })
+      : undefined;
+  if (deletedAgain?.stillUndone.length)
+    throw new KopiaFailure({
+      ok: false,
+      operation: 'edit',
+      errorClass: 'Other',
+      message: `${deletedAgain.stillUndone.length} deleted snapshot(s) came back after ${DELETION_CHECK_ROUNDS + 1} deletions (concurrent manifest compactions); the next edit tries again`,
+    });
 
   let newIDs: Record<string, string> | undefined;
   if (toPin.length + toUnpin.length > 0) {

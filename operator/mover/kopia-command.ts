@@ -217,6 +217,14 @@ export function snapshotListCommand(source: string): string[] {
   return ['snapshot', 'list', source, '--json', ...globalFlags()];
 }
 
+/**
+ * Makes every later kopia call of this connection list the repository's index afresh (kopia
+ * caches that listing for 30 s per connection, hiding other clients' writes).
+ */
+export function listCacheOffCommand(): string[] {
+  return ['cache', 'set', '--max-list-cache-duration=0s', ...globalFlags()];
+}
+
 /** Every snapshot of every source, incomplete ones included. */
 export function snapshotListAllCommand(): string[] {
   return ['snapshot', 'list', '--all', '--json', ...globalFlags()];
