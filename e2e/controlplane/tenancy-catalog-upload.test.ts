@@ -88,7 +88,7 @@ const backupsOf = async (username: string) =>
   (await t.client.list<Obj>(KopiaBackups, t.ns)).items.filter((b) => b.status?.snapshot?.identity?.username === username);
 
 beforeAll(async () => {
-  // Small enough for a listing of long tags to pass it; the one-snapshot repository's listing is ~0.4 KB.
+  // Small enough for a listing of long pins to pass it; the one-snapshot repository's listing is ~0.4 KB.
   operator = await startTestOperator(t.ns, { catalogUploadLimitBytes: UPLOAD_LIMIT });
   scratch = mkdtempSync(join(tmpdir(), 'tenancy-upload-'));
   chmodSync(scratch, 0o777);
@@ -210,10 +210,12 @@ it('cuts off a listing past the upload limit: 413, told in lastError and an Even
   try {
     mkdirSync(join(scratch, 'tagged'));
     writeFileSync(join(scratch, 'tagged', 'a.txt'), 'tagged');
-    // Random pins do not compress: three of 3,000 characters are past the 4 KiB limit (pins
-    // travel in the listing; tags no longer do).
-    for (let i = 0; i < 3; i++)
-      await big.run('snapshot', 'create', join(scratch, 'tagged'), `--pin=blob-${randomBytes(1500).toString('hex')}`, '--json');
+    // Random pins do not compress (pins travel in the listing; tags no longer do). Each
+    // snapshot alone is past the 4 KiB limit: the catalog syncs every 10 s, and a listing
+    // taken after the first snapshot must already be refused (with one 3,000-character pin
+    // per snapshot, a sync between two creates mirrored the first: CI saw it once).
+    const pins = () => Array.from({ length: 4 }, () => `--pin=blob-${randomBytes(1500).toString('hex')}`);
+    for (let i = 0; i < 3; i++) await big.run('snapshot', 'create', join(scratch, 'tagged'), ...pins(), '--json');
     snapshotsBefore = (await big.snapshots()).map((s) => s.id).sort();
     expect(snapshotsBefore).toHaveLength(3);
   } finally {
