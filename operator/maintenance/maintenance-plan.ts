@@ -29,8 +29,6 @@ export const JOB_PURPOSE_ANNOTATION = 'kopia.io/maintenance-purpose';
 export const DEFAULT_QUICK: MaintenanceWindow = { cron: '0 */6 * * *', jitter: '30m' };
 export const DEFAULT_FULL: MaintenanceWindow = { cron: '0 3 * * *', jitter: '1h' };
 export const DEFAULT_INDEX_BLOB_WARNING_THRESHOLD = 1000;
-/** Missed cron times walked at most when catching up; beyond, the run is simply due now. */
-const CATCH_UP_LIMIT = 10_000;
 
 /** Why a Job runs: the cron times it handles, or a manual request. */
 export interface JobPurpose {
@@ -80,15 +78,16 @@ export function parseWindows(spec: MaintenanceSpec, namespace: string, name: str
   return { ok: true, quick, full };
 }
 
-/** The latest cron time after `anchor` whose run time (cron time + jitter) has come, and the next run time. */
+/**
+ * The latest cron time after `anchor` whose run time (cron time + jitter) has come, and the
+ * next run time. Looked up from now, not walked from the anchor: missed times collapse into
+ * the latest, whatever the downtime, in two cron evaluations.
+ */
 export function dueSlot(window: Window, anchor: Date, now: Date): { slot?: Date; nextRunAt: Date } {
-  let slot: Date | undefined;
-  let next = window.cron.nextRun(anchor);
-  for (let i = 0; next && next.getTime() + window.jitterMs <= now.getTime(); i++) {
-    slot = next;
-    if (i >= CATCH_UP_LIMIT) break;
-    next = window.cron.nextRun(next);
-  }
+  const lastRunTime = now.getTime() - window.jitterMs;
+  const [latest] = window.cron.previousRuns(1, new Date(lastRunTime + 1));
+  const slot = latest && latest > anchor ? latest : undefined;
+  const next = window.cron.nextRun(new Date(lastRunTime));
   // nextRun is null only for patterns with a last date (none in 5-part cron): treat as far away.
   const nextRunAt = next ? new Date(next.getTime() + window.jitterMs) : new Date(now.getTime() + 365 * 24 * 3600_000);
   return { slot, nextRunAt };
@@ -180,12 +179,18 @@ export function planMaintenance(input: MaintenanceInput): MaintenancePlan {
   const manual = input.manualRequest && input.manualRequest !== status.manualRunHandled ? input.manualRequest : undefined;
   if (manual) return start(status, input, windows, { mode: manualMode(manual), manual });
 
-  const quick = dueSlot(windows.quick, new Date(time(status.lastQuickScheduleTime) || input.creationTime.getTime()), now);
-  const full = dueSlot(windows.full, new Date(time(status.lastFullScheduleTime) || input.creationTime.getTime()), now);
   if (spec.suspend) {
     status = { ...status, nextQuickTime: undefined, nextFullTime: undefined };
-    return { step: { action: 'idle' }, status: withConditions(status, input, windows) };
+    // No runs to wait for; only Stale can change with the clock.
+    const staleAt = staleSince(status, input, windows.full);
+    return {
+      step: { action: 'idle' },
+      status: withConditions(status, input, windows),
+      ...(Number.isFinite(staleAt) && staleAt > now.getTime() ? { requeueAfterMs: Math.max(1000, staleAt - now.getTime()) } : {}),
+    };
   }
+  const quick = dueSlot(windows.quick, new Date(time(status.lastQuickScheduleTime) || input.creationTime.getTime()), now);
+  const full = dueSlot(windows.full, new Date(time(status.lastFullScheduleTime) || input.creationTime.getTime()), now);
   status = { ...status, nextQuickTime: iso(quick.nextRunAt), nextFullTime: iso(full.nextRunAt) };
 
   // The first run, at once, sets the owner (or finds another one).

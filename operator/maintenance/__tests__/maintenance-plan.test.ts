@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import { Cron } from 'croner';
 import type { MaintenanceStatus } from '../../../generated/types.js';
 import type { MoverResult } from '../../mover/mover-contract.js';
 import { iso } from '../../backupschedule/schedule-plan.js';
@@ -387,5 +389,68 @@ describe('Stale counts full cron times, not a sampled interval', () => {
     const windows = parseWindows(spec, 'media', 'nas');
     expect(ownerIsStale({ ownerLastRunTime: '2026-06-30T03:10:00Z' }, windows, at('2026-09-01T00:00:00Z'))).toBe(false);
     expect(ownerIsStale({ ownerLastRunTime: '2026-06-30T03:10:00Z' }, windows, at('2027-01-02T03:00:01Z'))).toBe(true);
+  });
+});
+
+describe('catch-up after downtime', () => {
+  const cronMethods = ['nextRun', 'nextRuns', 'previousRun', 'previousRuns'] as const;
+  /** Cron evaluations (croner's public next/previous calls) made while `f` runs. */
+  function cronEvaluations<T>(f: () => T): { result: T; evaluations: number } {
+    const spies = cronMethods.map((m) => jest.spyOn(Cron.prototype, m));
+    try {
+      const result = f();
+      return { result, evaluations: spies.reduce((n, s) => n + s.mock.calls.length, 0) };
+    } finally {
+      for (const s of spies) s.mockRestore();
+    }
+  }
+  const minutely = { repository: { name: 'nas' }, quick: { cron: '* * * * *' }, full: { cron: '0 3 * * *' } };
+  const monthBehind: MaintenanceStatus = {
+    ...ran,
+    lastQuickScheduleTime: '2026-11-01T00:00:00Z',
+    lastFullScheduleTime: '2026-11-01T03:00:00Z',
+    lastSuccessfulFullTime: '2026-11-01T03:05:00Z',
+  };
+  const now = new Date('2026-12-01T00:00:30Z');
+
+  it('a minutely cron a month behind: one run for the latest times, the next run after now, a few cron evaluations', () => {
+    const { result: plan, evaluations } = cronEvaluations(() => planMaintenance(input({ spec: minutely, status: monthBehind, now })));
+    expect(plan.step).toEqual({
+      action: 'start',
+      purpose: { mode: 'full', fullSlot: '2026-11-30T03:00:00Z', quickSlot: '2026-12-01T00:00:00Z' },
+    });
+    expect(plan.status.nextQuickTime).toBe('2026-12-01T00:01:00Z');
+    expect(plan.status.nextFullTime).toBe('2026-12-01T03:00:00Z');
+    // Parsing both windows, both due times and Stale: 8 today, not one per missed minute (the
+    // bound leaves room for a DST-aware Cron making a few more).
+    expect(evaluations).toBeLessThanOrEqual(30);
+  });
+
+  it('with jitter, the latest time whose run time has come, and the next run time after now', () => {
+    const spec = { ...minutely, quick: { cron: '*/10 * * * *', jitter: '5m' } };
+    const windows = parseWindows(spec, 'media', 'nas');
+    if (!windows.ok) throw new Error('windows did not parse');
+    const jitter = windows.quick.jitterMs;
+    const { result, evaluations } = cronEvaluations(() => dueSlot(windows.quick, new Date('2026-11-01T00:00:00Z'), now));
+    // 00:00 plus this object's jitter (over 30 s) has not come at 00:00:30: 23:50 is the latest.
+    expect(jitter).toBeGreaterThan(30_000);
+    expect(result.slot).toEqual(new Date('2026-11-30T23:50:00Z'));
+    expect(result.nextRunAt).toEqual(new Date(Date.parse('2026-12-01T00:00:00Z') + jitter));
+    // One look back, one ahead (2 today).
+    expect(evaluations).toBeLessThanOrEqual(8);
+  });
+
+  it('suspended: nothing is walked, and it wakes when Stale comes', () => {
+    const spec = { ...minutely, suspend: true };
+    const { result: plan, evaluations } = cronEvaluations(() => planMaintenance(input({ spec, status: monthBehind, now })));
+    expect(plan.step).toEqual({ action: 'idle' });
+    expect(plan.status.nextQuickTime).toBeUndefined();
+    // Parsing and Stale only (6 today).
+    expect(evaluations).toBeLessThanOrEqual(20);
+    // Stale (True here: a month without a success) is judged at once; one that becomes stale later wakes the operator.
+    expect(condition(plan.status, 'Stale')).toMatchObject({ status: 'True' });
+    const recent = { ...monthBehind, lastSuccessfulFullTime: '2026-11-30T03:05:00Z' };
+    const later = planMaintenance(input({ spec, status: recent, now }));
+    expect(later.requeueAfterMs).toBe(Date.parse('2026-12-02T03:00:00Z') - now.getTime());
   });
 });
