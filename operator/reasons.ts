@@ -135,7 +135,7 @@ export const ConditionType = {
   Tenancy: 'Tenancy',
   /** Backup: the snapshot misses files kopia could not read. */
   FileErrors: 'FileErrors',
-  /** Maintenance: the last successful full run is older than twice the full interval. */
+  /** Maintenance: the second full cron time (plus jitter) after the last successful full run has passed. */
   Stale: 'Stale',
   /** Maintenance: more index blobs than spec.indexBlobWarningThreshold after the last run. */
   TooManyIndexBlobs: 'TooManyIndexBlobs',

@@ -5,7 +5,7 @@
 //
 //   BENCH_ONLY=catalog,deletions make bench   runs only those (results merged into latest.json)
 //
-// Groups: validation, repositories, schedules, catalog, deletions, backup, rebackup, populator.
+// Groups: validation, maintenance, repositories, schedules, catalog, deletions, backup, rebackup, populator.
 // Sizes: BENCH_REPOSITORIES (20), BENCH_SCHEDULES (1000), BENCH_CATALOG_SOURCES (500) ×
 // BENCH_CATALOG_ROUNDS (20), then a mirror-only run of BENCH_CATALOG_LARGE_ROUNDS (60: 30,000), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
 // BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000), BENCH_POPULATOR_SINGLE (3) one-claim runs,
@@ -24,8 +24,19 @@ import { isReady, say, secs, sleep, startBenchWorld, until, type Obj } from './b
 import { benchCatalog, benchSchedules } from './bench-scale.js';
 import { benchBackups } from './bench-backups.js';
 import { benchPopulator } from './bench-populator.js';
+import { benchMaintenancePlan } from './bench-maintenance.js';
 
-const GROUPS = ['validation', 'repositories', 'schedules', 'catalog', 'deletions', 'backup', 'rebackup', 'populator'] as const;
+const GROUPS = [
+  'validation',
+  'maintenance',
+  'repositories',
+  'schedules',
+  'catalog',
+  'deletions',
+  'backup',
+  'rebackup',
+  'populator',
+] as const;
 type Group = (typeof GROUPS)[number];
 const only = process.env.BENCH_ONLY?.split(',')
   .map((s) => s.trim())
@@ -172,6 +183,7 @@ async function benchRepositories(): Promise<void> {
 async function main(): Promise<void> {
   const started = Date.now();
   await group('validation', benchValidation);
+  await group('maintenance', () => void (results.maintenancePlan = benchMaintenancePlan()));
   await group('repositories', benchRepositories);
   await group('schedules', async () => void (results.schedules = await benchSchedules()));
   // The deletions use the catalog's 10,000 snapshots.

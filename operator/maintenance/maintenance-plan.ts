@@ -7,7 +7,8 @@
 //   - the first run is a quick one at once (it sets the owner), then the cron times plus a
 //     fixed jitter; a due full run also handles a due quick one; missed times collapse
 //     into one run;
-//   - Stale when the last successful full run (or the object's creation, before any) is
+//   - Stale once the second full cron time (plus jitter) after the last successful full run
+//     (or the object's creation, before any) has passed — not when that run is
 //     older than twice the full interval.
 import { Cron } from 'croner';
 import type { MaintenanceRun, MaintenanceSpec, MaintenanceStatus, MaintenanceWindow } from '../../generated/types.js';
@@ -28,10 +29,6 @@ export const JOB_PURPOSE_ANNOTATION = 'kopia.io/maintenance-purpose';
 export const DEFAULT_QUICK: MaintenanceWindow = { cron: '0 */6 * * *', jitter: '30m' };
 export const DEFAULT_FULL: MaintenanceWindow = { cron: '0 3 * * *', jitter: '1h' };
 export const DEFAULT_INDEX_BLOB_WARNING_THRESHOLD = 1000;
-/** Later cron times scanned to find a schedule's longest gap (its interval for Stale). */
-const INTERVAL_SAMPLES = 32;
-/** Missed cron times walked at most when catching up; beyond, the run is simply due now. */
-const CATCH_UP_LIMIT = 10_000;
 
 /** Why a Job runs: the cron times it handles, or a manual request. */
 export interface JobPurpose {
@@ -44,8 +41,6 @@ export interface JobPurpose {
 export interface Window {
   cron: Cron;
   jitterMs: number;
-  /** The longest gap between consecutive cron times. */
-  intervalMs: number;
 }
 
 export type ParsedWindows = { ok: true; quick: Window; full: Window } | { ok: false; reason: string; message: string };
@@ -63,12 +58,10 @@ function parseWindow(
   } catch (e) {
     return { reason: Reason.InvalidSchedule, message: `${mode}.cron ${JSON.stringify(window.cron)}: ${(e as Error).message}` };
   }
-  const runs = cron.nextRuns(INTERVAL_SAMPLES + 1, new Date(0));
-  if (runs.length < 2) return { reason: Reason.InvalidSchedule, message: `${mode}.cron ${JSON.stringify(window.cron)} matches no dates` };
-  let intervalMs = 0;
-  for (let i = 1; i < runs.length; i++) intervalMs = Math.max(intervalMs, runs[i].getTime() - runs[i - 1].getTime());
+  if (cron.nextRuns(2, new Date(0)).length < 2)
+    return { reason: Reason.InvalidSchedule, message: `${mode}.cron ${JSON.stringify(window.cron)} matches no dates` };
   try {
-    return { cron, intervalMs, jitterMs: jitterMs(namespace, `${name}/${mode}`, window.jitter) };
+    return { cron, jitterMs: jitterMs(namespace, `${name}/${mode}`, window.jitter) };
   } catch (e) {
     return { reason: Reason.InvalidSpec, message: `${mode}.jitter: ${(e as Error).message}` };
   }
@@ -85,15 +78,16 @@ export function parseWindows(spec: MaintenanceSpec, namespace: string, name: str
   return { ok: true, quick, full };
 }
 
-/** The latest cron time after `anchor` whose run time (cron time + jitter) has come, and the next run time. */
+/**
+ * The latest cron time after `anchor` whose run time (cron time + jitter) has come, and the
+ * next run time. Looked up from now, not walked from the anchor: missed times collapse into
+ * the latest, whatever the downtime, in two cron evaluations.
+ */
 export function dueSlot(window: Window, anchor: Date, now: Date): { slot?: Date; nextRunAt: Date } {
-  let slot: Date | undefined;
-  let next = window.cron.nextRun(anchor);
-  for (let i = 0; next && next.getTime() + window.jitterMs <= now.getTime(); i++) {
-    slot = next;
-    if (i >= CATCH_UP_LIMIT) break;
-    next = window.cron.nextRun(next);
-  }
+  const lastRunTime = now.getTime() - window.jitterMs;
+  const [latest] = window.cron.previousRuns(1, new Date(lastRunTime + 1));
+  const slot = latest && latest > anchor ? latest : undefined;
+  const next = window.cron.nextRun(new Date(lastRunTime));
   // nextRun is null only for patterns with a last date (none in 5-part cron): treat as far away.
   const nextRunAt = next ? new Date(next.getTime() + window.jitterMs) : new Date(now.getTime() + 365 * 24 * 3600_000);
   return { slot, nextRunAt };
@@ -185,12 +179,18 @@ export function planMaintenance(input: MaintenanceInput): MaintenancePlan {
   const manual = input.manualRequest && input.manualRequest !== status.manualRunHandled ? input.manualRequest : undefined;
   if (manual) return start(status, input, windows, { mode: manualMode(manual), manual });
 
-  const quick = dueSlot(windows.quick, new Date(time(status.lastQuickScheduleTime) || input.creationTime.getTime()), now);
-  const full = dueSlot(windows.full, new Date(time(status.lastFullScheduleTime) || input.creationTime.getTime()), now);
   if (spec.suspend) {
     status = { ...status, nextQuickTime: undefined, nextFullTime: undefined };
-    return { step: { action: 'idle' }, status: withConditions(status, input, windows) };
+    // No runs to wait for; only Stale can change with the clock.
+    const staleAt = staleSince(status, input, windows.full);
+    return {
+      step: { action: 'idle' },
+      status: withConditions(status, input, windows),
+      ...(Number.isFinite(staleAt) && staleAt > now.getTime() ? { requeueAfterMs: Math.max(1000, staleAt - now.getTime()) } : {}),
+    };
   }
+  const quick = dueSlot(windows.quick, new Date(time(status.lastQuickScheduleTime) || input.creationTime.getTime()), now);
+  const full = dueSlot(windows.full, new Date(time(status.lastFullScheduleTime) || input.creationTime.getTime()), now);
   status = { ...status, nextQuickTime: iso(quick.nextRunAt), nextFullTime: iso(full.nextRunAt) };
 
   // The first run, at once, sets the owner (or finds another one).
@@ -222,10 +222,25 @@ function start(status: MaintenanceStatus, input: MaintenanceInput, windows: Pars
   return { step: { action: 'start', purpose }, status: withConditions(status, input, windows, { running: purpose }) };
 }
 
-/** When the last successful full run (or the creation, before any) becomes stale. */
-function staleSince(status: MaintenanceStatus, input: MaintenanceInput, full: Window): number {
-  const since = time(status.lastSuccessfulFullTime) || input.creationTime.getTime();
-  return since + 2 * full.intervalMs;
+/**
+ * When a maintenance at `since` stops being recent: the second full cron time after it, plus
+ * jitter — the run after it did not succeed either. Counted in cron times, not as an age:
+ * a cron's gaps vary (DST, weekdays, months), so no one interval fits a whole year.
+ */
+function staleAfter(full: Window, since: Date): { slot: Date; at: number } | undefined {
+  const first = full.cron.nextRun(since);
+  const slot = first && full.cron.nextRun(first);
+  return slot ? { slot, at: slot.getTime() + full.jitterMs } : undefined;
+}
+
+/**
+ * When the last successful full run (or the creation, before any) becomes stale; while the
+ * full run for that second time is running, not yet: it is given its turn.
+ */
+function staleSince(status: MaintenanceStatus, input: MaintenanceInput, full: Window, running?: JobPurpose): number {
+  const stale = staleAfter(full, new Date(time(status.lastSuccessfulFullTime) || input.creationTime.getTime()));
+  if (!stale) return Infinity;
+  return running?.mode === 'full' && running.fullSlot === iso(stale.slot) ? Infinity : stale.at;
 }
 
 /** Ready, Stale and TooManyIndexBlobs, from what is known now. */
@@ -239,21 +254,21 @@ function withConditions(
   let conditions = set(status.conditions, readyCondition(status, input, windows, opts.running));
 
   if (windows.ok && !input.conflictWith) {
-    const staleAt = staleSince(status, input, windows.full);
+    const staleAt = staleSince(status, input, windows.full, opts.running);
     const ref = status.lastSuccessfulFullTime
       ? `the last successful full maintenance ended ${status.lastSuccessfulFullTime}`
       : `no full maintenance has succeeded since this Maintenance was created (${iso(input.creationTime)})`;
-    const limit = `twice the full interval (${formatHours(windows.full.intervalMs)} × 2)`;
+    const stale = input.now.getTime() >= staleAt;
+    const message = stale
+      ? `${ref}: two full maintenance times (plus jitter) have passed since without a success`
+      : Number.isFinite(staleAt)
+        ? `${ref}; stale after ${iso(new Date(staleAt))}, the second full maintenance time (plus jitter) since`
+        : `${ref}; the full run for the second maintenance time since is running`;
     conditions = set(
       conditions,
-      input.now.getTime() >= staleAt
-        ? { type: ConditionType.Stale, status: 'True', reason: Reason.MaintenanceStale, message: `${ref}: longer ago than ${limit}` }
-        : {
-            type: ConditionType.Stale,
-            status: 'False',
-            reason: Reason.MaintenanceCurrent,
-            message: `${ref}; stale after ${iso(new Date(staleAt))}`,
-          },
+      stale
+        ? { type: ConditionType.Stale, status: 'True', reason: Reason.MaintenanceStale, message }
+        : { type: ConditionType.Stale, status: 'False', reason: Reason.MaintenanceCurrent, message },
     );
   } else conditions = conditions?.filter((c) => c.type !== ConditionType.Stale);
 
@@ -280,8 +295,6 @@ function withConditions(
   return { ...status, conditions };
 }
 
-const formatHours = (ms: number) => (ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 60_000)}m`);
-
 function readyCondition(status: MaintenanceStatus, input: MaintenanceInput, windows: ParsedWindows, running?: JobPurpose): ConditionInput {
   const ready = (reason: string, message: string): ConditionInput => ({ type: ConditionType.Ready, status: 'True', reason, message });
   const notReady = (reason: string, message: string): ConditionInput => ({ type: ConditionType.Ready, status: 'False', reason, message });
@@ -297,7 +310,7 @@ function readyCondition(status: MaintenanceStatus, input: MaintenanceInput, wind
   const last = lastRun(status);
   if (status.owner && status.owner !== input.owner && last?.result === 'Failed') {
     const when = status.ownerLastRunTime ? `last ran maintenance ${status.ownerLastRunTime}` : 'has no maintenance run recorded';
-    const stale = ownerIsStale(status, windows, input.now) ? ' (stale: longer ago than twice the full interval)' : '';
+    const stale = ownerIsStale(status, windows, input.now) ? ' (stale: two full maintenance times have passed since)' : '';
     return notReady(
       Reason.OwnedByOther,
       `kopia reports maintenance owned by ${status.owner}, which ${when}${stale}; takeoverPolicy ${input.spec.takeoverPolicy ?? 'Never'}: ` +
@@ -314,11 +327,13 @@ function readyCondition(status: MaintenanceStatus, input: MaintenanceInput, wind
   return ready(Reason.Scheduling, `maintenance runs as ${input.owner}${change}${next}`);
 }
 
-/** Another owner whose last recorded run is older than twice the full interval (or who never ran). */
+/** Another owner whose last recorded run is stale by the same rule (two of our full times since), or who never ran. */
 export function ownerIsStale(status: MaintenanceStatus, windows: ParsedWindows, now: Date): boolean {
   if (!windows.ok) return false;
   const last = time(status.ownerLastRunTime);
-  return Number.isNaN(last) || now.getTime() - last > 2 * windows.full.intervalMs;
+  if (Number.isNaN(last)) return true;
+  const stale = staleAfter(windows.full, new Date(last));
+  return !!stale && now.getTime() >= stale.at;
 }
 
 /** The status once a Job's result is in: the run record, owner, index blobs, handled times. */

@@ -1,13 +1,18 @@
+import { jest } from '@jest/globals';
+import { Cron } from 'croner';
 import type { MaintenanceStatus } from '../../../generated/types.js';
 import type { MoverResult } from '../../mover/mover-contract.js';
+import { iso } from '../../backupschedule/schedule-plan.js';
 import { actingMaintenance, conflictWith, type MaintenanceObject } from '../maintenance-operator.js';
 import { desiredDefaultMaintenance, mayMaintain, planDefaults } from '../maintenance-defaults.js';
 import {
   adoptableOwners,
   DEFAULT_MAINTENANCE_LABEL,
   dueSlot,
+  ownerIsStale,
   parseWindows,
   planMaintenance,
+  refreshConditions,
   statusFromResult,
   type MaintenanceInput,
 } from '../maintenance-plan.js';
@@ -271,20 +276,22 @@ describe('results, owners and alarms', () => {
     expect(adoptableOwners(ran, 'kopia-operator@verify.media')).toContain(OWNER);
   });
 
-  it('Stale once the last successful full run is older than twice the full interval, from the clock given', () => {
+  it('Stale once the second full cron time (plus jitter) after the last successful full run has passed, from the clock given', () => {
     const status = {
       ...ran,
       lastSuccessfulFullTime: '2026-11-02T03:12:30Z',
       lastFullScheduleTime: '2026-11-02T03:00:00Z',
       lastQuickScheduleTime: '2026-11-04T06:00:00Z',
     };
-    const fresh = planMaintenance(
-      input({ status, now: new Date('2026-11-04T03:12:29Z'), spec: { repository: { name: 'nas' }, suspend: true } }),
-    );
+    const spec = { repository: { name: 'nas' }, suspend: true };
+    const windows = parseWindows(spec, 'media', 'nas');
+    if (!windows.ok) throw new Error('windows did not parse');
+    // The default full cron, "0 3 * * *" with jitter 1h: 3 November 03:00, then 4 November 03:00.
+    const staleAt = Date.parse('2026-11-04T03:00:00Z') + windows.full.jitterMs;
+    const fresh = planMaintenance(input({ status, now: new Date(staleAt - 1000), spec }));
     expect(condition(fresh.status, 'Stale')).toMatchObject({ status: 'False', reason: 'MaintenanceCurrent' });
-    const stale = planMaintenance(
-      input({ status, now: new Date('2026-11-04T03:12:31Z'), spec: { repository: { name: 'nas' }, suspend: true } }),
-    );
+    expect(condition(fresh.status, 'Stale')!.message).toContain(`stale after ${iso(new Date(staleAt))}`);
+    const stale = planMaintenance(input({ status, now: new Date(staleAt), spec }));
     expect(condition(stale.status, 'Stale')).toMatchObject({ status: 'True', reason: 'MaintenanceStale' });
   });
 
@@ -308,5 +315,142 @@ describe('results, owners and alarms', () => {
     expect(next.step).toEqual({ action: 'idle' });
     const ready = condition(next.status, 'Ready');
     expect(ready).toMatchObject({ status: 'False', reason: 'MaintenanceFailed' });
+  });
+});
+
+describe('Stale counts full cron times, not a sampled interval', () => {
+  const staleOf = (over: Partial<MaintenanceInput>) => condition({ conditions: refreshConditions(input(over)) }, 'Stale');
+  const at = (t: string | number) => new Date(t);
+  const succeeded = (endTime: string): MaintenanceStatus => ({
+    ...ran,
+    lastSuccessfulFullTime: endTime,
+    lastFull: { startTime: endTime, endTime, result: 'Succeeded' },
+  });
+
+  it('Berlin daily with one failed run on the fall-back weekend: not Stale until Monday’s run has had its turn', () => {
+    const spec = { repository: { name: 'nas' }, timeZone: 'Europe/Berlin', full: { cron: '0 3 * * *' } };
+    // Saturday 03:12:30 CEST the full run succeeds; Sunday 03:00 CET (02:00Z, an hour longer day) it fails.
+    const status: MaintenanceStatus = {
+      ...succeeded('2026-10-24T01:12:30Z'),
+      lastFull: { startTime: '2026-10-25T02:00:00Z', endTime: '2026-10-25T02:05:00Z', result: 'Failed', error: 'Unreachable: x' },
+      lastFullScheduleTime: '2026-10-25T02:00:00Z',
+    };
+    for (let t = Date.parse('2026-10-24T01:12:30Z'); t < Date.parse('2026-10-26T02:00:00Z'); t += 30 * 60_000)
+      expect([iso(at(t)), staleOf({ spec, status, now: at(t) })?.status]).toEqual([iso(at(t)), 'False']);
+    // Monday 03:00 CET: the run for it starts, and is given its turn.
+    const monday = planMaintenance(
+      input({ spec, status: { ...status, lastQuickScheduleTime: '2026-10-26T01:00:00Z' }, now: at('2026-10-26T02:00:00Z') }),
+    );
+    expect(monday.step).toEqual({ action: 'start', purpose: { mode: 'full', fullSlot: '2026-10-26T02:00:00Z' } });
+    expect(condition(monday.status, 'Stale')).toMatchObject({ status: 'False' });
+    const running = { uid: 'j', finished: false, collected: false, purpose: { mode: 'full' as const, fullSlot: '2026-10-26T02:00:00Z' } };
+    expect(
+      condition(planMaintenance(input({ spec, status, job: running, now: at('2026-10-26T02:40:00Z') })).status, 'Stale'),
+    ).toMatchObject({
+      status: 'False',
+    });
+    // It fails too: two full times have passed without a success.
+    const failedAgain: MaintenanceStatus = {
+      ...status,
+      lastFull: { startTime: '2026-10-26T02:00:00Z', endTime: '2026-10-26T02:45:00Z', result: 'Failed', error: 'Unreachable: x' },
+      lastFullScheduleTime: '2026-10-26T02:00:00Z',
+    };
+    expect(staleOf({ spec, status: failedAgain, now: at('2026-10-26T02:45:01Z') })).toMatchObject({
+      status: 'True',
+      reason: 'MaintenanceStale',
+    });
+    // Without a run (suspended), the second time itself makes it Stale.
+    expect(staleOf({ spec: { ...spec, suspend: true }, status, now: at('2026-10-26T01:59:59Z') })?.status).toBe('False');
+    expect(staleOf({ spec: { ...spec, suspend: true }, status, now: at('2026-10-26T02:00:00Z') })?.status).toBe('True');
+  });
+
+  it('"*/5 2-4 * * 0" (Sunday nights): a success at the night’s last time stays current all week, until next Sunday’s second time plus jitter', () => {
+    const spec = { repository: { name: 'nas' }, suspend: true, full: { cron: '*/5 2-4 * * 0', jitter: '3m' } };
+    const windows = parseWindows(spec, 'media', 'nas');
+    if (!windows.ok) throw new Error('windows did not parse');
+    const jitter = windows.full.jitterMs;
+    const status = succeeded('2026-11-01T04:57:10Z');
+    expect(staleOf({ spec, status, now: at('2026-11-01T05:15:00Z') })?.status).toBe('False');
+    expect(staleOf({ spec, status, now: at('2026-11-05T12:00:00Z') })?.status).toBe('False');
+    // The next Sunday: 02:00 is the first time after the success, 02:05 the second.
+    const second = Date.parse('2026-11-08T02:05:00Z') + jitter;
+    expect(staleOf({ spec, status, now: at(second - 1000) })?.status).toBe('False');
+    expect(staleOf({ spec, status, now: at(second) })?.status).toBe('True');
+  });
+
+  it('"0 3 * 1-6 *" (January to June): a success on 30 June is current until the second of January', () => {
+    const spec = { repository: { name: 'nas' }, suspend: true, full: { cron: '0 3 * 1-6 *' } };
+    const status = succeeded('2026-06-30T03:10:00Z');
+    expect(staleOf({ spec, status, now: at('2026-07-02T04:00:00Z') })?.status).toBe('False');
+    expect(staleOf({ spec, status, now: at('2026-12-31T23:00:00Z') })?.status).toBe('False');
+    expect(staleOf({ spec, status, now: at('2027-01-02T02:59:59Z') })?.status).toBe('False');
+    expect(staleOf({ spec, status, now: at('2027-01-02T03:00:00Z') })).toMatchObject({ status: 'True', reason: 'MaintenanceStale' });
+    // Another owner is judged by the same rule: one that last ran on 30 June is not stale in September.
+    const windows = parseWindows(spec, 'media', 'nas');
+    expect(ownerIsStale({ ownerLastRunTime: '2026-06-30T03:10:00Z' }, windows, at('2026-09-01T00:00:00Z'))).toBe(false);
+    expect(ownerIsStale({ ownerLastRunTime: '2026-06-30T03:10:00Z' }, windows, at('2027-01-02T03:00:01Z'))).toBe(true);
+  });
+});
+
+describe('catch-up after downtime', () => {
+  const cronMethods = ['nextRun', 'nextRuns', 'previousRun', 'previousRuns'] as const;
+  /** Cron evaluations (croner's public next/previous calls) made while `f` runs. */
+  function cronEvaluations<T>(f: () => T): { result: T; evaluations: number } {
+    const spies = cronMethods.map((m) => jest.spyOn(Cron.prototype, m));
+    try {
+      const result = f();
+      return { result, evaluations: spies.reduce((n, s) => n + s.mock.calls.length, 0) };
+    } finally {
+      for (const s of spies) s.mockRestore();
+    }
+  }
+  const minutely = { repository: { name: 'nas' }, quick: { cron: '* * * * *' }, full: { cron: '0 3 * * *' } };
+  const monthBehind: MaintenanceStatus = {
+    ...ran,
+    lastQuickScheduleTime: '2026-11-01T00:00:00Z',
+    lastFullScheduleTime: '2026-11-01T03:00:00Z',
+    lastSuccessfulFullTime: '2026-11-01T03:05:00Z',
+  };
+  const now = new Date('2026-12-01T00:00:30Z');
+
+  it('a minutely cron a month behind: one run for the latest times, the next run after now, a few cron evaluations', () => {
+    const { result: plan, evaluations } = cronEvaluations(() => planMaintenance(input({ spec: minutely, status: monthBehind, now })));
+    expect(plan.step).toEqual({
+      action: 'start',
+      purpose: { mode: 'full', fullSlot: '2026-11-30T03:00:00Z', quickSlot: '2026-12-01T00:00:00Z' },
+    });
+    expect(plan.status.nextQuickTime).toBe('2026-12-01T00:01:00Z');
+    expect(plan.status.nextFullTime).toBe('2026-12-01T03:00:00Z');
+    // Parsing both windows, both due times and Stale: 8 today, not one per missed minute (the
+    // bound leaves room for a DST-aware Cron making a few more).
+    expect(evaluations).toBeLessThanOrEqual(30);
+  });
+
+  it('with jitter, the latest time whose run time has come, and the next run time after now', () => {
+    const spec = { ...minutely, quick: { cron: '*/10 * * * *', jitter: '5m' } };
+    const windows = parseWindows(spec, 'media', 'nas');
+    if (!windows.ok) throw new Error('windows did not parse');
+    const jitter = windows.quick.jitterMs;
+    const { result, evaluations } = cronEvaluations(() => dueSlot(windows.quick, new Date('2026-11-01T00:00:00Z'), now));
+    // 00:00 plus this object's jitter (over 30 s) has not come at 00:00:30: 23:50 is the latest.
+    expect(jitter).toBeGreaterThan(30_000);
+    expect(result.slot).toEqual(new Date('2026-11-30T23:50:00Z'));
+    expect(result.nextRunAt).toEqual(new Date(Date.parse('2026-12-01T00:00:00Z') + jitter));
+    // One look back, one ahead (2 today).
+    expect(evaluations).toBeLessThanOrEqual(8);
+  });
+
+  it('suspended: nothing is walked, and it wakes when Stale comes', () => {
+    const spec = { ...minutely, suspend: true };
+    const { result: plan, evaluations } = cronEvaluations(() => planMaintenance(input({ spec, status: monthBehind, now })));
+    expect(plan.step).toEqual({ action: 'idle' });
+    expect(plan.status.nextQuickTime).toBeUndefined();
+    // Parsing and Stale only (6 today).
+    expect(evaluations).toBeLessThanOrEqual(20);
+    // Stale (True here: a month without a success) is judged at once; one that becomes stale later wakes the operator.
+    expect(condition(plan.status, 'Stale')).toMatchObject({ status: 'True' });
+    const recent = { ...monthBehind, lastSuccessfulFullTime: '2026-11-30T03:05:00Z' };
+    const later = planMaintenance(input({ spec, status: recent, now }));
+    expect(later.requeueAfterMs).toBe(Date.parse('2026-12-02T03:00:00Z') - now.getTime());
   });
 });
