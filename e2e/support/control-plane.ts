@@ -135,7 +135,22 @@ export interface StartOptions {
   log?: (line: string) => void;
 }
 
+/** Attempts when a port picked free was taken before etcd or the API server bound it (other test worlds start beside this one). */
+const PORT_RACE_ATTEMPTS = 3;
+
 export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startControlPlaneOnce(opts);
+    } catch (e) {
+      if (attempt >= PORT_RACE_ATTEMPTS || !/address already in use/.test((e as Error).message)) throw e;
+      opts.log?.(`a port was taken before it was bound; starting again (attempt ${attempt + 1})`);
+      if (opts.dir) rmSync(join(opts.dir, 'etcd'), { recursive: true, force: true });
+    }
+  }
+}
+
+async function startControlPlaneOnce(opts: StartOptions): Promise<ControlPlane> {
   const log = opts.log ?? (() => undefined);
   const binDir = ensureTestBinaries(['etcd', 'kube']);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'kopia-cp-'));
