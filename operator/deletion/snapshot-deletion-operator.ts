@@ -235,9 +235,19 @@ export class SnapshotDeletionOperator extends KindOperator {
     });
     if (settled === 'conflict') return { requeueAfterMs: 200 };
     if (edited && request) {
-      // Deleted now or gone before: either way the snapshot no longer exists.
-      const gone = new Set(request.delete);
+      // Deleted now or gone before: either way the snapshot no longer exists — unless the mover
+      // still saw it after deleting (a concurrent manifest compaction undid it): that Backup
+      // keeps its finalizer and the next edit deletes again.
+      const present = new Set(edited.stillPresent ?? []);
+      const gone = new Set(request.delete.filter((id) => !present.has(id)));
       for (const b of this.backups.list().filter((x) => this.wantsDeletion(x) && gone.has(snapshotOf(x)!))) await this.releaseFinalizer(b);
+      if (present.size > 0)
+        await this.ctx.events.record(
+          repo,
+          'Warning',
+          Reason.SnapshotDeletionFailed,
+          `${present.size} deleted snapshot(s) were listed again after deleting (undone by another kopia client's concurrent manifest compaction); deleting again`,
+        );
       // kopia saves a snapshot whose pins change under a new id: follow it, in status and label.
       const pinned = new Set(request.pin);
       const unpinned = new Set(request.unpin);
@@ -261,6 +271,7 @@ export class SnapshotDeletionOperator extends KindOperator {
       await this.ctx.events.record(repo, 'Warning', Reason.SnapshotDeletionFailed, result.message);
     }
     await this.moverJobs.remove(job);
+    if (edited?.stillPresent?.length) return { requeueAfterMs: 10_000 };
     return result.ok ? undefined : { requeueAfterMs: 60_000 };
   }
 

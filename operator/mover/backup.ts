@@ -28,7 +28,7 @@ import {
   type KopiaPolicy,
   type KopiaSnapshot,
 } from './kopia-json.js';
-import { confirmDeletions, stillListed, undoneExpiries } from './deletion-check.js';
+import { confirmDeletions, stillListed, undoneExpiries, type DeletionCheckResult } from './deletion-check.js';
 import { connect, invalidRequest, KopiaFailure, type KopiaSession } from './kopia-session.js';
 import { MOVER_PATHS, type BackupRequest, type MoverSuccess } from './mover-contract.js';
 import { expiredBySnapshotAt, expiredNow, parseKopiaTime, type RetentionCandidate } from './retention.js';
@@ -98,49 +98,46 @@ export async function backup(kopia: KopiaSession, log: Logger, req: BackupReques
 
   const { id, startTime, endTime, incompleteReason, rootID, stats } = toCatalogSnapshot(saved);
   const snapshot: NonNullable<MoverSuccess['snapshot']> = { id, startTime, endTime, incompleteReason, rootID, stats };
-  let after = await listAfter(kopia, log, source, identity);
-  if (after && (before.wouldExpire > 0 || goneOf(before.existingIDs, after) > 0))
-    after = await confirmExpiries(kopia, log, source, identity, before.existingIDs, req.expireLimit, after);
+  const first = await listAfter(kopia, log, source, identity);
+  const checked =
+    first && before.predictedIDs.length > 0
+      ? await confirmExpiries(kopia, log, source, identity, before, req.expireLimit, saved.id)
+      : undefined;
+  const after = checked?.listing ?? first;
   const retentionReasons = after?.find((s) => s.id === saved.id)?.retentionReason ?? (after ? [] : undefined);
   if (retentionReasons) snapshot.retentionReasons = retentionReasons;
-  // What retention expired: the snapshots there before and gone now (unknown listing: the prediction, exact for this start time).
+  // What retention expired: the snapshots there before and gone now, and those deleted again
+  // after a concurrent compaction undid it (unknown listing: the prediction, exact for this start time).
   const remaining = new Set(after?.map((s) => s.id));
-  const expired = after ? before.existingIDs.filter((id) => !remaining.has(id)).length : before.wouldExpire;
+  const gone = new Set([...before.existingIDs.filter((id) => !remaining.has(id)), ...(checked?.deletedAgain ?? [])]);
+  const expired = after ? gone.size : before.wouldExpire;
   if (req.expireLimit !== undefined && expired > req.expireLimit)
     log.error('retention expired more than predicted', { source, expired, wouldExpire: before.wouldExpire, expireLimit: req.expireLimit });
   return { ok: true, operation: 'backup', snapshot, expired, ...(fileErrors ? { fileErrors } : {}), mover };
 }
 
-const goneOf = (ids: readonly string[], listing: readonly KopiaSnapshot[]) => ids.length - stillListed(ids, listing).length;
-
 /**
  * Retention's deletions can be undone by another client's concurrent manifest compaction
- * (deletion-check.ts): looks again and expires again what came back, within the breaker's
- * limit. The listing returned is the one the result is counted from; should the check itself
- * fail, the first listing stands (the snapshot is saved and its id must not be lost).
+ * (deletion-check.ts): looks again and expires again what came back — only snapshots
+ * predicted to expire at this run, and no more than predicted or the breaker allows.
  */
 async function confirmExpiries(
   kopia: KopiaSession,
   log: Logger,
   source: string,
   identity: Source,
-  beforeIDs: string[],
+  before: Prediction,
   expireLimit: number | undefined,
-  first: KopiaSnapshot[],
-): Promise<KopiaSnapshot[]> {
-  const limit = expireLimit ?? Number.POSITIVE_INFINITY;
-  try {
-    const checked = await confirmDeletions(kopia, log, {
-      operation: 'backup',
-      list: async () =>
-        parseSnapshotList(await kopia.runOrFail('backup', snapshotListCommand(source))).filter((s) => isSameSource(s, identity)),
-      undone: (listing) => undoneExpiries(beforeIDs, listing, limit - goneOf(beforeIDs, listing)),
-    });
-    return checked.listing;
-  } catch (e) {
-    log.warn('cannot check that retention deletions stuck', { source, error: (e as Error).message });
-    return first;
-  }
+  savedID: string,
+): Promise<DeletionCheckResult> {
+  const budget = Math.min(expireLimit ?? Number.POSITIVE_INFINITY, before.wouldExpire);
+  const goneFrom = (listing: KopiaSnapshot[]) => before.existingIDs.length - stillListed(before.existingIDs, listing).length;
+  return confirmDeletions(kopia, log, {
+    operation: 'backup',
+    list: async () =>
+      parseSnapshotList(await kopia.runOrFail('backup', snapshotListCommand(source))).filter((s) => isSameSource(s, identity)),
+    undone: (listing) => undoneExpiries(before.predictedIDs, listing, budget - goneFrom(listing), savedID),
+  });
 }
 
 function candidates(snapshots: KopiaSnapshot[]): RetentionCandidate[] {
@@ -153,6 +150,15 @@ function candidates(snapshots: KopiaSnapshot[]): RetentionCandidate[] {
   }));
 }
 
+interface Prediction {
+  /** How many snapshots retention expires at this run (the breaker's measure). */
+  wouldExpire: number;
+  /** Which: the model's answer for this start time, and those kopia already gives no reason to stay. */
+  predictedIDs: string[];
+  /** The source's snapshots now. */
+  existingIDs: string[];
+}
+
 /**
  * How many of the source's snapshots the policy now on it would expire when the next
  * snapshot, started at `startTime`, is saved; and which snapshots exist now. kopia's own
@@ -161,21 +167,18 @@ function candidates(snapshots: KopiaSnapshot[]): RetentionCandidate[] {
  * the new snapshot; should it ever disagree with kopia on the existing snapshots, the
  * larger count stands, so the breaker errs towards stopping.
  */
-async function predictExpiry(
-  kopia: KopiaSession,
-  log: Logger,
-  source: string,
-  identity: Source,
-  startTime: Date,
-): Promise<{ wouldExpire: number; existingIDs: string[] }> {
+async function predictExpiry(kopia: KopiaSession, log: Logger, source: string, identity: Source, startTime: Date): Promise<Prediction> {
   const listed = parseSnapshotList(await kopia.runOrFail('backup', snapshotListCommand(source))).filter((s) => isSameSource(s, identity));
   const retention = parseEffectivePolicy(await kopia.runOrFail('backup', policyShowCommand(source))).retention ?? {};
   const existing = candidates(listed);
-  const kopiaExpires = listed.filter((s) => !s.pins?.length && !s.retentionReason?.length).length;
+  const kopiaExpires = listed.filter((s) => !s.pins?.length && !s.retentionReason?.length).map((s) => s.id);
   const modelExpires = expiredNow(existing, retention).length;
-  if (modelExpires !== kopiaExpires) log.warn('retention model disagrees with kopia', { source, kopiaExpires, modelExpires });
+  if (modelExpires !== kopiaExpires.length)
+    log.warn('retention model disagrees with kopia', { source, kopiaExpires: kopiaExpires.length, modelExpires });
+  const atThisRun = expiredBySnapshotAt(existing, retention, startTime);
   return {
-    wouldExpire: Math.max(expiredBySnapshotAt(existing, retention, startTime).length, kopiaExpires),
+    wouldExpire: Math.max(atThisRun.length, kopiaExpires.length),
+    predictedIDs: [...new Set([...atThisRun, ...kopiaExpires])],
     existingIDs: listed.map((s) => s.id),
   };
 }

@@ -20,14 +20,18 @@ export const DELETION_SETTLE_MS = 3000;
 export const DELETION_CHECK_ROUNDS = 4;
 
 /**
- * Of the snapshots there before retention ran (`beforeIDs`), those the listing still holds
- * although kopia's policy gives them no reason to stay: retention's deletions undone. At
- * most `budget` (what the deletion breaker still allows), oldest first, as retention would.
+ * Of the snapshots retention was predicted to expire at this run (`predicted`), those a later
+ * listing still holds with no reason to stay and no pin: its deletions undone. At most
+ * `budget`, oldest first, as retention would. Only predicted ids: a snapshot retention kept
+ * is never named because some later listing lacks its reason (kopia lists every snapshot
+ * without reasons when it cannot read the policy) — and should the listing carry no reason
+ * even for the newest complete snapshot (`newest`, which always has one), nothing is named.
  */
-export function undoneExpiries(beforeIDs: readonly string[], listing: readonly KopiaSnapshot[], budget: number): string[] {
-  const before = new Set(beforeIDs);
+export function undoneExpiries(predicted: readonly string[], listing: readonly KopiaSnapshot[], budget: number, newest: string): string[] {
+  if (!listing.find((s) => s.id === newest)?.retentionReason?.length) return [];
+  const wanted = new Set(predicted);
   return listing
-    .filter((s) => before.has(s.id) && !s.retentionReason?.length && !s.pins?.length)
+    .filter((s) => wanted.has(s.id) && !s.retentionReason?.length && !s.pins?.length)
     .sort((a, b) => (parseKopiaTime(a.startTime) < parseKopiaTime(b.startTime) ? -1 : 1))
     .slice(0, Math.max(0, budget))
     .map((s) => s.id);
@@ -52,34 +56,47 @@ export interface DeletionCheck {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+export interface DeletionCheckResult {
+  /** The last listing taken (undefined: none could be). */
+  listing?: KopiaSnapshot[];
+  /** Ids deleted again by a command that succeeded. */
+  deletedAgain: string[];
+  /** Ids the last listing still holds; undefined when no listing could be taken (unknown). */
+  stillUndone?: string[];
+  /** Why the check stopped early, if it did. */
+  error?: string;
+}
+
 /**
  * Looks again after the mover's deletions and deletes again what came back, until a listing
- * taken `settleMs` after the last deletion shows none undone. Returns that listing and what
- * is still undone after the last round (logged as an error; the caller reports the count
- * from the listing, so nothing is claimed deleted that is not).
+ * taken `settleMs` after the last deletion shows none undone. Never throws: what was
+ * deleted before still stands, and the caller counts from the result.
  */
-export async function confirmDeletions(
-  kopia: KopiaSession,
-  log: Logger,
-  check: DeletionCheck,
-): Promise<{ listing: KopiaSnapshot[]; deletedAgain: number; stillUndone: string[] }> {
+export async function confirmDeletions(kopia: KopiaSession, log: Logger, check: DeletionCheck): Promise<DeletionCheckResult> {
   const sleep = check.sleep ?? realSleep;
   const settleMs = check.settleMs ?? DELETION_SETTLE_MS;
   const rounds = check.rounds ?? DELETION_CHECK_ROUNDS;
-  // The next listings must see other clients' writes (kopia caches index listings for 30 s).
-  await kopia.runOrFail(check.operation, listCacheOffCommand());
-  let deletedAgain = 0;
-  for (let round = 0; ; round++) {
-    await sleep(settleMs);
-    const listing = await check.list();
-    const undone = check.undone(listing);
-    if (undone.length === 0) return { listing, deletedAgain, stillUndone: [] };
-    if (round === rounds) {
-      log.error('snapshot deletions keep being undone by concurrent manifest compactions; giving up for this run', { ids: undone });
-      return { listing, deletedAgain, stillUndone: undone };
+  const deletedAgain: string[] = [];
+  let listing: KopiaSnapshot[] | undefined;
+  try {
+    // The next listings must see other clients' writes (kopia caches index listings for 30 s).
+    await kopia.runOrFail(check.operation, listCacheOffCommand());
+    for (let round = 0; ; round++) {
+      await sleep(settleMs);
+      listing = await check.list();
+      const undone = check.undone(listing);
+      if (undone.length === 0) return { listing, deletedAgain, stillUndone: [] };
+      if (round === rounds) {
+        log.error('snapshot deletions keep being undone by concurrent manifest compactions; giving up for this run', { ids: undone });
+        return { listing, deletedAgain, stillUndone: undone };
+      }
+      log.warn('snapshot deletions were undone by a concurrent manifest compaction; deleting again', { ids: undone, round: round + 1 });
+      await kopia.runOrFail(check.operation, snapshotDeleteCommand(undone));
+      deletedAgain.push(...undone);
     }
-    log.warn('snapshot deletions were undone by a concurrent manifest compaction; deleting again', { ids: undone, round: round + 1 });
-    await kopia.runOrFail(check.operation, snapshotDeleteCommand(undone));
-    deletedAgain += undone.length;
+  } catch (e) {
+    const error = (e as Error).message;
+    log.warn('cannot check that snapshot deletions stuck', { error });
+    return { listing, deletedAgain, stillUndone: listing ? check.undone(listing) : undefined, error };
   }
 }

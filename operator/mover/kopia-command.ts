@@ -219,10 +219,11 @@ export function snapshotListCommand(source: string): string[] {
 
 /**
  * Makes every later kopia call of this connection list the repository's index afresh (kopia
- * caches that listing for 30 s per connection, hiding other clients' writes).
+ * caches that listing for 30 s per connection, hiding other clients' writes). A writer's
+ * flags: kopia 0.23 may run automatic maintenance after `cache set` otherwise.
  */
 export function listCacheOffCommand(): string[] {
-  return ['cache', 'set', '--max-list-cache-duration=0s', ...globalFlags()];
+  return ['cache', 'set', '--max-list-cache-duration=0s', ...writerFlags()];
 }
 
 /** Every snapshot of every source, incomplete ones included. */

@@ -224,7 +224,15 @@ export interface MoverSuccess {
    * (a snapshot already in the wanted state, or gone, is not counted). kopia rewrites a
    * snapshot whose pins change under a new ID: newIDs maps each old id to its new one.
    */
-  edited?: { deleted: number; alreadyGone: number; pinned: number; unpinned: number; newIDs?: Record<string, string> };
+  edited?: {
+    deleted: number;
+    alreadyGone: number;
+    pinned: number;
+    unpinned: number;
+    newIDs?: Record<string, string>;
+    /** Deleted, but still listed when the mover last looked (undone by a concurrent manifest compaction): not gone. */
+    stillPresent?: string[];
+  };
   /** restore: what was written, and whether files got their recorded owners back. */
   restored?: {
     files: number;

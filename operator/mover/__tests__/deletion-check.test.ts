@@ -30,7 +30,7 @@ const snap = (id: string, day: number, extra: Partial<KopiaSnapshot> = {}): Kopi
   }) as KopiaSnapshot;
 
 describe('undoneExpiries', () => {
-  const before = [D1, D2, D3, D4];
+  const predicted = [D1, D2, D3, D4];
   const listing = [
     snap(D4, 4, { retentionReason: ['daily-2'] }),
     snap(D2, 2),
@@ -40,18 +40,25 @@ describe('undoneExpiries', () => {
     snap(OTHER, 0),
   ];
 
-  it('names what existed before, has no reason to stay and is not pinned, oldest first', () => {
-    expect(undoneExpiries(before, listing, Infinity)).toEqual([D1, D2]);
+  it('names what retention was predicted to expire, has no reason to stay and is not pinned, oldest first', () => {
+    expect(undoneExpiries(predicted, listing, Infinity, NEW)).toEqual([D1, D2]);
   });
 
-  it('never names more than the breaker still allows', () => {
-    expect(undoneExpiries(before, listing, 1)).toEqual([D1]);
-    expect(undoneExpiries(before, listing, 0)).toEqual([]);
-    expect(undoneExpiries(before, listing, -2)).toEqual([]);
+  it('never names more than the budget (the prediction and the breaker) still allows', () => {
+    expect(undoneExpiries(predicted, listing, 1, NEW)).toEqual([D1]);
+    expect(undoneExpiries(predicted, listing, 0, NEW)).toEqual([]);
+    expect(undoneExpiries(predicted, listing, -2, NEW)).toEqual([]);
   });
 
-  it('never names a snapshot that was not there before (the new one, or another source)', () => {
-    expect(undoneExpiries([], listing, Infinity)).toEqual([]);
+  it('never names a snapshot retention was not predicted to expire, though a listing gives it no reason', () => {
+    expect(undoneExpiries([], listing, Infinity, NEW)).toEqual([]);
+    expect(undoneExpiries([D2], listing, Infinity, NEW)).toEqual([D2]);
+  });
+
+  it('names nothing from a listing without reasons (kopia could not read the policy): the newest snapshot has none either', () => {
+    const noReasons = listing.map((s) => ({ ...s, retentionReason: undefined }));
+    expect(undoneExpiries(predicted, noReasons, Infinity, NEW)).toEqual([]);
+    expect(undoneExpiries(predicted, listing, Infinity, 'f'.repeat(32))).toEqual([]);
   });
 });
 
@@ -91,11 +98,11 @@ describe('confirmDeletions', () => {
     const out = await confirmDeletions(kopia, log, {
       operation: 'backup',
       list,
-      undone: (l) => undoneExpiries([D1, D2, KEEP], l, 5),
+      undone: (l) => undoneExpiries([D1, D2], l, 5, KEEP),
       sleep,
       settleMs: 3000,
     });
-    expect(out).toEqual({ listing: gone, deletedAgain: 4, stillUndone: [] });
+    expect(out).toEqual({ listing: gone, deletedAgain: [D1, D2, D1, D2], stillUndone: [] });
     expect(calls.map((c) => c.slice(0, 3).join(' '))).toEqual([
       'cache set --max-list-cache-duration=0s',
       'look',
@@ -115,15 +122,45 @@ describe('confirmDeletions', () => {
   it('deletes nothing when the first look finds the deletions held', async () => {
     const { kopia, calls, list } = scriptedKopia([[snap(KEEP, 3)]]);
     const out = await confirmDeletions(kopia, log, { operation: 'edit', list, undone: (l) => stillListed([D1], l), sleep });
-    expect(out.deletedAgain).toBe(0);
+    expect(out.deletedAgain).toEqual([]);
     expect(calls.filter((c) => c[0] === 'snapshot')).toEqual([]);
   });
 
   it('gives up after its rounds and names what is still back', async () => {
     const { kopia, calls, list } = scriptedKopia([[snap(D1, 1)]]);
     const out = await confirmDeletions(kopia, log, { operation: 'edit', list, undone: (l) => stillListed([D1], l), sleep, rounds: 2 });
-    expect(out).toMatchObject({ deletedAgain: 2, stillUndone: [D1] });
+    expect(out).toMatchObject({ deletedAgain: [D1, D1], stillUndone: [D1] });
     expect(calls.filter((c) => c[0] === 'snapshot')).toHaveLength(2);
     expect(logged.at(-1)).toMatch(/keep being undone/);
+  });
+
+  it('never throws: a failed look reports what it last saw and what it deleted again', async () => {
+    const { kopia, calls, list } = scriptedKopia([[snap(D1, 1)]]);
+    let looks = 0;
+    const failingSecondLook = async () => {
+      if (++looks === 2) throw new Error('storage unavailable');
+      return list();
+    };
+    const out = await confirmDeletions(kopia, log, {
+      operation: 'edit',
+      list: failingSecondLook,
+      undone: (l) => stillListed([D1], l),
+      sleep,
+    });
+    expect(out).toMatchObject({ deletedAgain: [D1], stillUndone: [D1], error: 'storage unavailable' });
+    expect(calls.filter((c) => c[0] === 'snapshot')).toHaveLength(1);
+  });
+
+  it('reports the outcome unknown when not even the first look could be taken', async () => {
+    const { kopia } = scriptedKopia([[]]);
+    const out = await confirmDeletions(kopia, log, {
+      operation: 'edit',
+      list: async () => {
+        throw new Error('storage unavailable');
+      },
+      undone: (l) => stillListed([D1], l),
+      sleep,
+    });
+    expect(out).toEqual({ listing: undefined, deletedAgain: [], stillUndone: undefined, error: 'storage unavailable' });
   });
 });
