@@ -1,15 +1,15 @@
 // Decisions for a BackupSchedule. Pure: the operator passes in the schedule, the Backups it
-// made and `now`, and gets back what to do and what the status becomes. Cron arithmetic —
-// time zones and daylight-saving changes included — is croner's, not ours: a time that a
-// spring-forward skips runs right after the gap, a time that a fall-back repeats runs once
-// (interval patterns such as "30 * * * *" run in both passes of the repeated hour).
-import { Cron } from 'croner';
+// made and `now`, and gets back what to do and what the status becomes. When a cron runs in
+// its time zone is CronTimes' (runtime/cron-times.ts): a local time that a spring-forward
+// skips runs right after the gap, a local time that a fall-back repeats runs once, for every
+// cron.
 import { createHash } from 'node:crypto';
 import type { BackupScheduleSpec, BackupScheduleStatus, SkippedRun } from '../../generated/types.js';
 import { SCHEDULE_LABEL } from '../backup/backup-operator.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition, type ConditionStatus } from '../runtime/conditions.js';
+import { CronTimes } from '../runtime/cron-times.js';
 import { parseDuration } from '../repository/repository-verification.js';
 
 export { SCHEDULE_LABEL };
@@ -31,7 +31,7 @@ export interface ScheduledBackup {
   deleting?: boolean;
 }
 
-export type ParsedSchedule = { ok: true; cron: Cron; jitterMs: number } | { ok: false; reason: string; message: string };
+export type ParsedSchedule = { ok: true; cron: CronTimes; jitterMs: number } | { ok: false; reason: string; message: string };
 
 export function isTimeZone(name: string): boolean {
   try {
@@ -47,9 +47,9 @@ export function parseSchedule(spec: BackupScheduleSpec, namespace: string, name:
   const timeZone = spec.timeZone ?? 'UTC';
   if (!isTimeZone(timeZone))
     return { ok: false, reason: Reason.InvalidTimeZone, message: `unknown IANA time zone ${JSON.stringify(timeZone)}` };
-  let cron: Cron;
+  let cron: CronTimes;
   try {
-    cron = new Cron(spec.cron, { timezone: timeZone, mode: '5-part' });
+    cron = new CronTimes(spec.cron, timeZone);
   } catch (e) {
     return { ok: false, reason: Reason.InvalidSchedule, message: `cron ${JSON.stringify(spec.cron)}: ${(e as Error).message}` };
   }
@@ -163,7 +163,7 @@ export function failedToPrune(backups: ScheduledBackup[], limit = DEFAULT_FAILED
 }
 
 /** Cron times strictly between from and to (capped). */
-function countSlots(cron: Cron, from: Date, to: Date): number {
+function countSlots(cron: CronTimes, from: Date, to: Date): number {
   let n = 0;
   for (let s = cron.nextRun(from); s && s < to && n < MISSED_COUNT_CAP; s = cron.nextRun(s)) n++;
   return n;
@@ -174,13 +174,13 @@ function countSlots(cron: Cron, from: Date, to: Date): number {
  * after the last handled one — at most one, however many were missed while nobody looked.
  */
 export function dueSlot(
-  cron: Cron,
+  cron: CronTimes,
   jitter: number,
   handled: { anchor: Date; fresh: boolean },
   runOnCreate: boolean,
   now: Date,
 ): { slot: Date; due: Date; missed: number } | undefined {
-  const [slot] = cron.previousRuns(1, new Date(now.getTime() - jitter + 1));
+  const slot = cron.previousRun(new Date(now.getTime() - jitter + 1));
   if (slot && slot > handled.anchor) {
     const missed = countSlots(cron, handled.anchor, slot) + (handled.fresh && runOnCreate ? 1 : 0);
     return { slot, due: new Date(slot.getTime() + jitter), missed };
@@ -190,7 +190,7 @@ export function dueSlot(
   return undefined;
 }
 
-function decideRun(input: ScheduleInput, cron: Cron, jitter: number): RunDecision {
+function decideRun(input: ScheduleInput, cron: CronTimes, jitter: number): RunDecision {
   const { spec, now, backups } = input;
   const handled = lastHandledSlot(input.status, backups, input.creationTime);
   const due = dueSlot(cron, jitter, handled, spec.runOnCreate ?? false, now);

@@ -29,7 +29,7 @@ const input = (o: Partial<ScheduleInput> = {}): ScheduleInput => ({
 const backup = (o: Partial<ScheduledBackup> & { name: string }): ScheduledBackup => ({ creationTime: '2026-11-20T03:00:00Z', ...o });
 const lastRun = (t: string): BackupScheduleStatus => ({ lastScheduleTime: t });
 
-describe('next run, per cron and time zone (croner decides daylight saving)', () => {
+describe('next run, per cron and time zone (schedule-dst.test.ts has every daylight-saving case)', () => {
   const cases: { name: string; given: Partial<ScheduleInput>; expect: string }[] = [
     { name: 'UTC by default', given: {}, expect: '2026-11-28T03:00:00.000Z' },
     { name: 'Europe/Berlin in winter (UTC+1)', given: { spec: spec({ timeZone: 'Europe/Berlin' }) }, expect: '2026-11-28T02:00:00.000Z' },
@@ -61,13 +61,13 @@ describe('next run, per cron and time zone (croner decides daylight saving)', ()
       expect: '2026-10-26T01:30:00.000Z',
     },
     {
-      name: 'an hourly pattern runs in both passes of the repeated hour',
+      name: 'an hourly pattern runs once in the repeated hour too: after 02:30 CEST comes 03:30 CET',
       given: {
         spec: spec({ cron: '30 * * * *', timeZone: 'Europe/Berlin' }),
         status: lastRun('2026-10-25T00:30:00Z'),
         now: new Date('2026-10-25T00:31:00Z'),
       },
-      expect: '2026-10-25T01:30:00.000Z',
+      expect: '2026-10-25T02:30:00.000Z',
     },
     {
       name: 'America/New_York, weekdays: Friday noon, then Monday',
