@@ -695,7 +695,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "integer",
               "minimum": 0,
               "maximum": 31536000,
-              "description": "A run not started within this many seconds of its time (the operator was down) is skipped. Unset, the most recent missed run is made."
+              "description": "A run not started within this many seconds of its time (jitter included) is skipped, as after operator downtime. Values below 10 count as 10: a wake-up can be seconds late (a busy queue, a slow API server). Unset, the most recent missed run is made."
             },
             "failedBackupsHistoryLimit": {
               "type": "integer",

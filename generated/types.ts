@@ -372,7 +372,7 @@ export interface BackupScheduleSpec {
    */
   concurrencyPolicy?: 'Forbid' | 'Allow' | 'Replace';
   /**
-   * A run not started within this many seconds of its time (the operator was down) is skipped. Unset, the most recent missed run is made.
+   * A run not started within this many seconds of its time (jitter included) is skipped, as after operator downtime. Values below 10 count as 10: a wake-up can be seconds late (a busy queue, a slow API server). Unset, the most recent missed run is made.
    */
   startingDeadlineSeconds?: number;
   /**

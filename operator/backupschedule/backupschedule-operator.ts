@@ -22,6 +22,7 @@ import {
   type ScheduleInput,
   type SchedulePlan,
   type ScheduledBackup,
+  wakeUpDelay,
 } from './schedule-plan.js';
 
 type ScheduleObject = KubeObject & BackupSchedule;
@@ -64,7 +65,10 @@ export class BackupScheduleOperator extends KindOperator {
     await this.announce(schedule, input.status, status);
     if ((await writeStatus(this.ctx.client, KopiaBackupSchedules, schedule, status, this.written)) === 'conflict')
       return { requeueAfterMs: 200 };
-    return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+    // Measured now, when the pass returns: the queue's timer starts now, and a wake-up late by
+    // the pass's own length would make every run late by it.
+    const requeueAfterMs = wakeUpDelay(plan.next, this.ctx.now());
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
   /** What the plan decides from: the schedule, its Backups, whether its BackupConfig exists, and the time. */

@@ -16,6 +16,11 @@ export { SCHEDULE_LABEL };
 /** The cron time a Backup was made for, on every Backup a schedule makes (RFC 3339, UTC). */
 export const SCHEDULED_TIME_ANNOTATION = 'kopia.io/scheduled-time';
 export const DEFAULT_FAILED_HISTORY_LIMIT = 3;
+/**
+ * A run this late or less is on time whatever startingDeadlineSeconds says: a wake-up is
+ * late by a pass or a queue of due schedules, and Kubernetes warns about deadlines below it.
+ */
+export const DEADLINE_FLOOR_SECONDS = 10;
 /** Missed runs are counted up to this many (for the message only). */
 const MISSED_COUNT_CAP = 100;
 
@@ -136,6 +141,7 @@ export interface SchedulePlan {
   prune: string[];
   /** When the next run starts (jitter included); none while suspended or not Ready. */
   next?: Date;
+  /** From `now` until `next`. */
   requeueAfterMs?: number;
 }
 
@@ -198,8 +204,10 @@ function decideRun(input: ScheduleInput, cron: CronTimes, jitter: number): RunDe
   const name = backupName(input.name, due.slot);
   if (backups.some((b) => b.name === name)) return { action: 'exists', slot: due.slot, name };
   const lateMs = now.getTime() - due.due.getTime();
-  if (spec.startingDeadlineSeconds !== undefined && lateMs > spec.startingDeadlineSeconds * 1000) {
-    const message = `skipped the run of ${iso(due.slot)}: ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds ${spec.startingDeadlineSeconds}`;
+  const deadline = spec.startingDeadlineSeconds;
+  if (deadline !== undefined && lateMs > Math.max(deadline, DEADLINE_FLOOR_SECONDS) * 1000) {
+    const floor = deadline < DEADLINE_FLOOR_SECONDS ? ` (a deadline counts as at least ${DEADLINE_FLOOR_SECONDS}s)` : '';
+    const message = `skipped the run of ${iso(due.slot)}: ${Math.round(lateMs / 100) / 10}s late, past startingDeadlineSeconds ${deadline}${floor}`;
     return { action: 'skip', slot: due.slot, reason: Reason.StartingDeadlineMissed, message };
   }
   const active = backups.filter(isActive).map((b) => b.name);
@@ -236,7 +244,12 @@ export function planSchedule(input: ScheduleInput): SchedulePlan {
   const from = Math.max(handled.getTime(), input.now.getTime() - parsed.jitterMs);
   const slot = parsed.cron.nextRun(new Date(from));
   const next = slot ? new Date(slot.getTime() + parsed.jitterMs) : undefined;
-  return { ready, run, prune, next, requeueAfterMs: next ? Math.max(1, next.getTime() - input.now.getTime()) : undefined };
+  return { ready, run, prune, next, requeueAfterMs: wakeUpDelay(next, input.now) };
+}
+
+/** How long from `at` until the next run starts. The operator measures it when its pass returns, not from the pass's start. */
+export function wakeUpDelay(next: Date | undefined, at: Date): number | undefined {
+  return next ? Math.max(1, next.getTime() - at.getTime()) : undefined;
 }
 
 /**

@@ -156,6 +156,26 @@ describe('due runs', () => {
       expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
     },
     {
+      name: 'startingDeadlineSeconds 0: a run one pass late (15 ms) is on time',
+      given: { spec: spec({ startingDeadlineSeconds: 0 }), status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:00:00.015Z') },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
+    },
+    {
+      name: 'a deadline below 10 s counts as 10 s: 9.9 s late runs',
+      given: { spec: spec({ startingDeadlineSeconds: 3 }), status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:00:09.900Z') },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
+    },
+    {
+      name: 'a deadline below 10 s counts as 10 s: 10.5 s late is skipped',
+      given: { spec: spec({ startingDeadlineSeconds: 0 }), status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:00:10.500Z') },
+      expect: {
+        action: 'skip',
+        slot: at('2026-11-27T03:00:00Z'),
+        reason: 'StartingDeadlineMissed',
+        message: 'skipped the run of 2026-11-27T03:00:00Z: 10.5s late, past startingDeadlineSeconds 0 (a deadline counts as at least 10s)',
+      },
+    },
+    {
       name: 'a time already skipped is not decided again',
       given: {
         status: {
