@@ -33,9 +33,16 @@ export class BackupScheduleOperator extends KindOperator {
   private schedules!: Informer<ScheduleObject>;
   private configs!: Informer<KubeObject>;
   private backups!: Informer<BackupObject>;
+  /** When this replica began making runs (it took the lead): runs whose time came before are catch-ups. */
+  private reconcilingSince?: Date;
 
   constructor(ctx: OperatorContext) {
     super(ctx);
+  }
+
+  override run(): void {
+    this.reconcilingSince ??= this.ctx.now();
+    super.run();
   }
 
   protected override async init(): Promise<void> {
@@ -96,6 +103,7 @@ export class BackupScheduleOperator extends KindOperator {
       backups,
       configExists: !!this.configs.get(`${ns}/${schedule.spec.configRef.name}`),
       now: this.ctx.now(),
+      reconcilingSince: this.reconcilingSince,
     };
   }
 

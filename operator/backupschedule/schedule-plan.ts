@@ -132,7 +132,9 @@ export type RunDecision =
   | { action: 'create'; slot: Date; name: string; replace: string[]; missed: number }
   /** The run's Backup is there already (a status write was lost): record it. */
   | { action: 'exists'; slot: Date; name: string }
-  | { action: 'skip'; slot: Date; reason: string; message: string };
+  | { action: 'skip'; slot: Date; reason: string; message: string }
+  /** A run missed while no operator ran, waiting for its turn after the restart (restart plus jitter). */
+  | { action: 'wait'; slot: Date; until: Date };
 
 export interface SchedulePlan {
   ready: { status: ConditionStatus; reason: string; message: string };
@@ -155,6 +157,12 @@ export interface ScheduleInput {
   backups: ScheduledBackup[];
   configExists: boolean;
   now: Date;
+  /**
+   * When this operator began making runs (it took the lead). A run whose time came before
+   * was missed while no operator ran: it is a catch-up, made at this time plus the
+   * schedule's jitter, so a restart does not start every missed run at once.
+   */
+  reconcilingSince?: Date;
 }
 
 /** Failed Backups to delete: all but the newest `limit`. Succeeded ones are Kopia retention's to decide. */
@@ -203,13 +211,19 @@ function decideRun(input: ScheduleInput, cron: CronTimes, jitter: number): RunDe
   if (!due) return { action: 'none' };
   const name = backupName(input.name, due.slot);
   if (backups.some((b) => b.name === name)) return { action: 'exists', slot: due.slot, name };
-  const lateMs = now.getTime() - due.due.getTime();
+  // A run whose time came before this operator began is a catch-up: as late as the restart
+  // found it, and started at the restart plus the jitter, spread like the regular runs.
+  const since = input.reconcilingSince;
+  const catchUp = since !== undefined && due.due < since;
+  const lateMs = (catchUp ? since : now).getTime() - due.due.getTime();
   const deadline = spec.startingDeadlineSeconds;
   if (deadline !== undefined && lateMs > Math.max(deadline, DEADLINE_FLOOR_SECONDS) * 1000) {
     const floor = deadline < DEADLINE_FLOOR_SECONDS ? ` (a deadline counts as at least ${DEADLINE_FLOOR_SECONDS}s)` : '';
     const message = `skipped the run of ${iso(due.slot)}: ${Math.round(lateMs / 100) / 10}s late, past startingDeadlineSeconds ${deadline}${floor}`;
     return { action: 'skip', slot: due.slot, reason: Reason.StartingDeadlineMissed, message };
   }
+  if (catchUp && now.getTime() < since.getTime() + jitter)
+    return { action: 'wait', slot: due.slot, until: new Date(since.getTime() + jitter) };
   const active = backups.filter(isActive).map((b) => b.name);
   const policy = spec.concurrencyPolicy ?? 'Forbid';
   if (active.length && policy === 'Forbid') {
@@ -239,11 +253,13 @@ export function planSchedule(input: ScheduleInput): SchedulePlan {
   const prune = failedToPrune(input.backups, input.spec.failedBackupsHistoryLimit);
   if (!parsed.ok || ready.reason !== Reason.Scheduling) return { ready, run: { action: 'none' }, prune };
   const run = decideRun(input, parsed.cron, parsed.jitterMs);
-  const handled = run.action === 'none' ? lastHandledSlot(input.status, input.backups, input.creationTime).anchor : run.slot;
-  // The first cron time after the handled one whose start (plus jitter) is still ahead.
+  const handled =
+    run.action === 'none' || run.action === 'wait' ? lastHandledSlot(input.status, input.backups, input.creationTime).anchor : run.slot;
+  // The first cron time after the handled one whose start (plus jitter) is still ahead, or a waiting catch-up's turn if sooner.
   const from = Math.max(handled.getTime(), input.now.getTime() - parsed.jitterMs);
   const slot = parsed.cron.nextRun(new Date(from));
-  const next = slot ? new Date(slot.getTime() + parsed.jitterMs) : undefined;
+  const regular = slot ? new Date(slot.getTime() + parsed.jitterMs) : undefined;
+  const next = run.action === 'wait' && !(regular && regular < run.until) ? run.until : regular;
   return { ready, run, prune, next, requeueAfterMs: wakeUpDelay(next, input.now) };
 }
 

@@ -16,13 +16,12 @@ const DAY = 24 * HOUR;
 /** Longer than any daylight-saving shift (at most 2 hours anywhere). */
 const LONGEST_SHIFT = 3 * HOUR;
 
-export class CronTimes {
-  private readonly fields: Cron;
-  private readonly clock: Intl.DateTimeFormat;
-
-  /** Throws croner's message for a pattern it cannot read, RangeError for an unknown time zone. */
-  constructor(pattern: string, timeZone: string) {
-    this.clock = new Intl.DateTimeFormat('en-US', {
+const clocks = new Map<string, Intl.DateTimeFormat>();
+/** A formatter per zone, kept: making one costs far more than using it. */
+function clockOf(timeZone: string): Intl.DateTimeFormat {
+  let clock = clocks.get(timeZone);
+  if (!clock) {
+    clock = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
       year: 'numeric',
@@ -32,6 +31,18 @@ export class CronTimes {
       minute: 'numeric',
       second: 'numeric',
     });
+    clocks.set(timeZone, clock);
+  }
+  return clock;
+}
+
+export class CronTimes {
+  private readonly fields: Cron;
+  private readonly clock: Intl.DateTimeFormat;
+
+  /** Throws croner's message for a pattern it cannot read, RangeError for an unknown time zone. */
+  constructor(pattern: string, timeZone: string) {
+    this.clock = clockOf(timeZone);
     // utcOffset 0: the fields are matched on the wall clock, with plain arithmetic.
     this.fields = new Cron(pattern, { utcOffset: 0, mode: '5-part' });
   }

@@ -219,6 +219,93 @@ describe('due runs', () => {
   it.each(cases)('$name', ({ given, expect: run }) => expect(planSchedule(input(given)).run).toEqual(run));
 });
 
+describe('catch-up after operator downtime', () => {
+  const at = (t: string) => new Date(t);
+  const MINUTE = 60_000;
+  /** The operator's passes over one schedule from its restart: when each Backup was made, and for which time. */
+  function passes(given: Partial<ScheduleInput>, since: Date, until: Date) {
+    const made: { at: number; slot: string; missed: number }[] = [];
+    let status = given.status;
+    const backups: ScheduledBackup[] = [];
+    for (let now = since.getTime(); now < until.getTime(); ) {
+      const pass = input({ ...given, status, backups, reconcilingSince: since, now: new Date(now) });
+      const plan = planSchedule(pass);
+      if (plan.run.action === 'create') {
+        made.push({ at: now, slot: plan.run.slot.toISOString(), missed: plan.run.missed });
+        backups.push({
+          name: plan.run.name,
+          phase: 'Succeeded',
+          scheduledTime: plan.run.slot.toISOString(),
+          creationTime: pass.now.toISOString(),
+        });
+      }
+      status = scheduleStatus(pass, plan, { deleted: [] });
+      now += Math.min(plan.requeueAfterMs ?? Infinity, 5 * MINUTE);
+    }
+    return made;
+  }
+
+  it('200 schedules at 03:00 with jitter 1h, operator back at 04:05: each catches up at 04:05 plus its own jitter, not all at once', () => {
+    const since = at('2026-11-27T04:05:00Z');
+    const names = Array.from({ length: 200 }, (_, i) => `nightly-${i}`);
+    const runs = names.map((name) => ({
+      name,
+      jitter: jitterMs('media', name, '1h'),
+      made: passes({ name, spec: spec({ jitter: '1h' }), status: lastRun('2026-11-26T03:00:00Z') }, since, at('2026-11-27T05:10:00Z')),
+    }));
+    // Each made the one missed run, once, at the restart plus its jitter.
+    for (const r of runs) expect(r.made).toEqual([{ at: since.getTime() + r.jitter, slot: '2026-11-27T03:00:00.000Z', missed: 0 }]);
+    const perMinute = new Map<number, number>();
+    for (const r of runs) perMinute.set(Math.floor(r.made[0].at / MINUTE), (perMinute.get(Math.floor(r.made[0].at / MINUTE)) ?? 0) + 1);
+    expect(Math.max(...perMinute.values())).toBeLessThanOrEqual(10);
+    expect(runs.filter((r) => r.made[0].at === since.getTime()).length).toBe(runs.filter((r) => r.jitter === 0).length);
+  });
+
+  type Case = { name: string; given: Partial<ScheduleInput>; expect: Partial<RunDecision> & { next?: string } };
+  const jitter = jitterMs('media', 'nightly', '1h');
+  const regular = new Date(Date.parse('2026-11-27T03:00:00Z') + jitter);
+  const cases: Case[] = [
+    {
+      name: 'the catch-up waits for the restart plus the jitter; status shows that as the next time',
+      given: { spec: spec({ jitter: '1h' }), reconcilingSince: at('2026-11-27T04:05:00Z'), now: at('2026-11-27T04:05:00Z') },
+      expect: {
+        action: 'wait',
+        slot: at('2026-11-27T03:00:00Z'),
+        until: new Date(Date.parse('2026-11-27T04:05:00Z') + jitter),
+        next: new Date(Date.parse('2026-11-27T04:05:00Z') + jitter).toISOString(),
+      },
+    },
+    {
+      name: 'a run due after the restart is not a catch-up: it runs at its time',
+      given: { spec: spec({ jitter: '1h' }), reconcilingSince: at('2026-11-27T02:00:00Z'), now: regular },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z') },
+    },
+    {
+      name: 'startingDeadlineSeconds is judged at the restart: back within it, the spread catch-up still runs',
+      given: {
+        spec: spec({ jitter: '1h', startingDeadlineSeconds: 3600 }),
+        reconcilingSince: new Date(regular.getTime() + 30 * MINUTE),
+        now: new Date(regular.getTime() + 30 * MINUTE + jitter),
+      },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z') },
+    },
+    {
+      name: 'startingDeadlineSeconds is judged at the restart: back after it, skipped at once',
+      given: {
+        spec: spec({ jitter: '1h', startingDeadlineSeconds: 3600 }),
+        reconcilingSince: new Date(regular.getTime() + 61 * MINUTE),
+        now: new Date(regular.getTime() + 61 * MINUTE),
+      },
+      expect: { action: 'skip', reason: 'StartingDeadlineMissed' },
+    },
+  ];
+  it.each(cases)('$name', ({ given, expect: { next, ...run } }) => {
+    const plan = planSchedule(input({ status: lastRun('2026-11-26T03:00:00Z'), ...given }));
+    expect(plan.run).toMatchObject(run);
+    if (next) expect(plan.next?.toISOString()).toBe(next);
+  });
+});
+
 describe('concurrency policy', () => {
   const due = { status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') };
   const running = backup({ name: 'nightly-202611260300', phase: 'Running' });
