@@ -702,7 +702,7 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "minimum": 0,
               "maximum": 100,
               "default": 3,
-              "description": "Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention."
+              "description": "Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention. Backups created before the schedule (a deleted one's of the same name) are not its own."
             }
           }
         },

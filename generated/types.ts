@@ -376,7 +376,7 @@ export interface BackupScheduleSpec {
    */
   startingDeadlineSeconds?: number;
   /**
-   * Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention.
+   * Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention. Backups created before the schedule (a deleted one's of the same name) are not its own.
    */
   failedBackupsHistoryLimit?: number;
 }

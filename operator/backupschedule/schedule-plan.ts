@@ -247,7 +247,17 @@ function readiness(input: ScheduleInput, parsed: ParsedSchedule): SchedulePlan['
   };
 }
 
-export function planSchedule(input: ScheduleInput): SchedulePlan {
+/**
+ * The Backups this schedule made. A deleted schedule's Backups stay (no owner reference) and
+ * keep its label, so a new schedule of the same name sees them too: those created before it
+ * are its predecessor's — not its runs, failures or history.
+ */
+export function ownBackups(backups: ScheduledBackup[], creationTime: Date): ScheduledBackup[] {
+  return backups.filter((b) => !(time(b.creationTime) < creationTime.getTime()));
+}
+
+export function planSchedule(scheduleInput: ScheduleInput): SchedulePlan {
+  const input = { ...scheduleInput, backups: ownBackups(scheduleInput.backups, scheduleInput.creationTime) };
   const parsed = parseSchedule(input.spec, input.namespace, input.name);
   const ready = readiness(input, parsed);
   const prune = failedToPrune(input.backups, input.spec.failedBackupsHistoryLimit);
@@ -295,7 +305,8 @@ export function failureStreak(
 }
 
 /** The status after this pass: what was run or skipped, the Backups still active, the failure streak, Ready. */
-export function scheduleStatus(input: ScheduleInput, plan: SchedulePlan, after: { deleted: string[] }): BackupScheduleStatus {
+export function scheduleStatus(scheduleInput: ScheduleInput, plan: SchedulePlan, after: { deleted: string[] }): BackupScheduleStatus {
+  const input = { ...scheduleInput, backups: ownBackups(scheduleInput.backups, scheduleInput.creationTime) };
   const before = input.status ?? {};
   const { run } = plan;
   const made = run.action === 'create' || run.action === 'exists' ? run : undefined;

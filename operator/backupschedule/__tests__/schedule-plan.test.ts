@@ -28,6 +28,8 @@ const input = (o: Partial<ScheduleInput> = {}): ScheduleInput => ({
 });
 const backup = (o: Partial<ScheduledBackup> & { name: string }): ScheduledBackup => ({ creationTime: '2026-11-20T03:00:00Z', ...o });
 const lastRun = (t: string): BackupScheduleStatus => ({ lastScheduleTime: t });
+/** A schedule that existed before its Backups (they are its own only then). */
+const longStanding = new Date('2026-11-01T00:00:00Z');
 
 describe('next run, per cron and time zone (schedule-dst.test.ts has every daylight-saving case)', () => {
   const cases: { name: string; given: Partial<ScheduleInput>; expect: string }[] = [
@@ -204,6 +206,7 @@ describe('due runs', () => {
     {
       name: 'the run whose Backup exists already is recorded, not made twice (a lost status write)',
       given: {
+        creationTime: longStanding,
         status: lastRun('2026-11-26T03:00:00Z'),
         now: at('2026-11-27T03:00:05Z'),
         backups: [backup({ name: 'nightly-202611270300', phase: 'Running' })],
@@ -212,7 +215,17 @@ describe('due runs', () => {
     },
     {
       name: "a Backup's scheduled-time annotation counts as handled when status lost it",
-      given: { backups: [backup({ name: 'nightly-202611270300', phase: 'Succeeded', scheduledTime: '2026-11-27T03:00:00Z' })] },
+      given: {
+        creationTime: longStanding,
+        backups: [
+          backup({
+            name: 'nightly-202611270300',
+            phase: 'Succeeded',
+            creationTime: '2026-11-27T03:00:00Z',
+            scheduledTime: '2026-11-27T03:00:00Z',
+          }),
+        ],
+      },
       expect: { action: 'none' },
     },
   ];
@@ -306,8 +319,69 @@ describe('catch-up after operator downtime', () => {
   });
 });
 
+describe("a re-created schedule (same name) leaves its predecessor's Backups alone", () => {
+  // Deleted on 1 June, created again on 10 June with runOnCreate. The old Backups still carry
+  // the kopia.io/schedule label (no owner reference: they outlive the schedule).
+  const old = (name: string, phase: ScheduledBackup['phase'], day: string) =>
+    backup({
+      name,
+      phase,
+      creationTime: `2026-${day}T03:00:00Z`,
+      scheduledTime: `2026-${day}T03:00:00Z`,
+      ...(phase === 'Running' ? {} : { completionTime: `2026-${day}T03:10:00Z` }),
+    });
+  const backups = [
+    old('nightly-202605300300', 'Succeeded', '05-30'),
+    old('nightly-202605310300', 'Failed', '05-31'),
+    old('nightly-202606010300', 'Running', '06-01'),
+  ];
+  const reborn = input({
+    spec: spec({ runOnCreate: true, failedBackupsHistoryLimit: 0 }),
+    creationTime: new Date('2026-06-10T12:00:00Z'),
+    now: new Date('2026-06-10T12:00:02Z'),
+    backups,
+  });
+
+  it('runs on create as a new schedule: no missed runs, not blocked by the old Running one', () => {
+    expect(planSchedule(reborn).run).toEqual({
+      action: 'create',
+      slot: new Date('2026-06-10T12:00:00Z'),
+      name: 'nightly-202606101200',
+      replace: [],
+      missed: 0,
+    });
+  });
+
+  it('neither prunes nor counts the old Failed Backups, nor lists the old Running one as active', () => {
+    const plan = planSchedule(reborn);
+    expect(plan.prune).toEqual([]);
+    const status = scheduleStatus(reborn, plan, { deleted: [] });
+    expect(status).toMatchObject({ consecutiveFailures: 0, active: ['nightly-202606101200'] });
+    expect(status.lastFailureTime).toBeUndefined();
+    expect(status.lastSuccessTime).toBeUndefined();
+  });
+
+  it('its own Backups count from its creation on (creation times have whole seconds)', () => {
+    const own = backup({
+      name: 'nightly-202606101200',
+      phase: 'Failed',
+      creationTime: '2026-06-10T12:00:00Z',
+      completionTime: '2026-06-10T12:05:00Z',
+    });
+    const later = input({
+      ...reborn,
+      status: lastRun('2026-06-10T12:00:00Z'),
+      backups: [...backups, own],
+      now: new Date('2026-06-10T13:00:00Z'),
+    });
+    const plan = planSchedule(later);
+    expect(plan.prune).toEqual(['nightly-202606101200']);
+    expect(scheduleStatus(later, plan, { deleted: [] })).toMatchObject({ consecutiveFailures: 1, lastFailureTime: '2026-06-10T12:05:00Z' });
+  });
+});
+
 describe('concurrency policy', () => {
-  const due = { status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') };
+  const due = { creationTime: longStanding, status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') };
   const running = backup({ name: 'nightly-202611260300', phase: 'Running' });
   type Case = { name: string; given: Partial<ScheduleInput>; expect: Partial<RunDecision> };
   const cases: Case[] = [
@@ -497,7 +571,7 @@ describe('Backup names and objects', () => {
 });
 
 describe('status', () => {
-  const due = input({ status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') });
+  const due = input({ creationTime: longStanding, status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') });
 
   it('records a made run, its Backup as active and the next time', () => {
     const status = scheduleStatus(due, planSchedule(due), { deleted: [] });
@@ -523,6 +597,7 @@ describe('status', () => {
   it('is unchanged on the next pass when nothing happened (no write at rest)', () => {
     const first = scheduleStatus(due, planSchedule(due), { deleted: [] });
     const later = input({
+      creationTime: longStanding,
       status: first,
       now: new Date('2026-11-27T09:00:00Z'),
       backups: [backup({ name: 'nightly-202611270300', scheduledTime: '2026-11-27T03:00:00Z' })],
