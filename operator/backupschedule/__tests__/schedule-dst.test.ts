@@ -1,7 +1,7 @@
 // The daylight-saving promise of a BackupSchedule, for every shape of cron: a local time that
 // a spring-forward skips runs once, right after the gap; a local time that a fall-back repeats
 // runs once, in its first pass. Each case drives planSchedule through the transition day the
-// way the operator does (a pass at each planned wake-up, and at least every 15 minutes), then
+// way the operator does (a pass at each planned wake-up, and at least every 30 minutes), then
 // counts the Backups each local time of the day got. Where a local time runs is read from the
 // zone's clock by brute force (every minute of the day formatted by Intl), not from the
 // planner's own arithmetic.
@@ -70,14 +70,21 @@ function localTime(zone: string, ms: number): string {
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
 }
 
-/** The local day of the zone's transition of this kind in this year, with every minute of it (and 6 hours either side) read off its clock. */
+const days = new Map<string, ReturnType<typeof readTransitionDay>>();
+/** The local day of the zone's transition of this kind in this year, with every minute around it read off its clock (read once, for all shapes). */
 function transitionDay(zone: string, year: number, rule: Rule) {
+  const key = `${zone} ${year} ${rule}`;
+  if (!days.has(key)) days.set(key, readTransitionDay(zone, year, rule));
+  return days.get(key)!;
+}
+
+function readTransitionDay(zone: string, year: number, rule: Rule) {
   const offset = (ms: number) => Date.parse(`${localTime(zone, ms).replace(' ', 'T')}:00Z`) - ms;
   let at = Date.UTC(year, 0, 1);
   while (rule === 'spring-forward' ? offset(at + HOUR) <= offset(at) : offset(at + HOUR) >= offset(at)) at += HOUR;
   const day = localTime(zone, at + HOUR).slice(0, 10);
   const minutes: { ms: number; local: string }[] = [];
-  for (let ms = at - 36 * HOUR; ms < at + 36 * HOUR; ms += MINUTE) minutes.push({ ms, local: localTime(zone, ms) });
+  for (let ms = at - 30 * HOUR; ms < at + 30 * HOUR; ms += MINUTE) minutes.push({ ms, local: localTime(zone, ms) });
   const start = minutes.find((m) => m.local.startsWith(day))!.ms;
   const end = minutes.find((m) => m.local.slice(0, 10) > day)!.ms;
   /** When the promise says a local time of the day runs: its first occurrence, or the first minute after the gap that skipped it. */
@@ -110,7 +117,7 @@ function simulate(cron: string, timeZone: string, from: number, to: number): Sch
       backups.push({ name: plan.run.name, phase: 'Succeeded', creationTime: at, completionTime: at, scheduledTime: iso(plan.run.slot) });
     }
     status = scheduleStatus(input, plan, { deleted: [] });
-    now += Math.min(plan.requeueAfterMs ?? Infinity, 15 * MINUTE);
+    now += Math.min(plan.requeueAfterMs ?? Infinity, 30 * MINUTE);
   }
   return backups;
 }
@@ -122,7 +129,7 @@ const cases = zones.flatMap((zone) =>
 describe('daylight saving: skipped local times run right after the gap, repeated ones once, for every cron shape', () => {
   it.each(cases)('$zone $rule $year, "$cron" ($why): each local time runs once, $expected Backups that day', (c) => {
     const { day, start, end, promisedRun } = transitionDay(c.zone, c.year, c.rule);
-    const backups = simulate(c.cron, c.zone, start - 12 * HOUR, end + 12 * HOUR);
+    const backups = simulate(c.cron, c.zone, start - 3 * HOUR, end + 3 * HOUR);
     const made = backups.map((b) => Date.parse(b.scheduledTime!));
 
     const runsPerLocalTime = Object.fromEntries(c.localTimes.map((t) => [t, made.filter((m) => m === promisedRun(t)).length]));
