@@ -695,14 +695,14 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "type": "integer",
               "minimum": 0,
               "maximum": 31536000,
-              "description": "A run not started within this many seconds of its time (the operator was down) is skipped. Unset, the most recent missed run is made."
+              "description": "A run not started within this many seconds of its time (jitter included) is skipped, as after operator downtime. Values below 10 count as 10: a wake-up can be seconds late (a busy queue, a slow API server). Unset, the most recent missed run is made."
             },
             "failedBackupsHistoryLimit": {
               "type": "integer",
               "minimum": 0,
               "maximum": 100,
               "default": 3,
-              "description": "Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention."
+              "description": "Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention. Backups created before the schedule (a deleted one's of the same name) are not its own."
             }
           }
         },

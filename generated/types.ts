@@ -372,11 +372,11 @@ export interface BackupScheduleSpec {
    */
   concurrencyPolicy?: 'Forbid' | 'Allow' | 'Replace';
   /**
-   * A run not started within this many seconds of its time (the operator was down) is skipped. Unset, the most recent missed run is made.
+   * A run not started within this many seconds of its time (jitter included) is skipped, as after operator downtime. Values below 10 count as 10: a wake-up can be seconds late (a busy queue, a slow API server). Unset, the most recent missed run is made.
    */
   startingDeadlineSeconds?: number;
   /**
-   * Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention.
+   * Failed Backups of this schedule to keep; older ones are deleted. Succeeded ones are left to Kopia's retention. Backups created before the schedule (a deleted one's of the same name) are not its own.
    */
   failedBackupsHistoryLimit?: number;
 }

@@ -215,7 +215,10 @@ describe('BackupSchedule', () => {
   });
 
   it('deletes Failed Backups beyond failedBackupsHistoryLimit, oldest first, never a Succeeded one; failures keep counting', async () => {
-    // Earlier runs of the schedule, the latest an hour ago (so no run is due now).
+    // Earlier runs of the schedule, made after it (Backups older than their schedule are a
+    // predecessor's, not its own). Suspended: while they arrive, an older one is the latest
+    // run time seen, and a run would be due; pruning and counting go on regardless.
+    await createSchedule('flaky', { cron: dailyCron().cron, failedBackupsHistoryLimit: 2, suspend: true });
     const base = Date.now() - 4 * DAY - 3600_000;
     const made: [string, string, number][] = [
       ['flaky-ok', 'Succeeded', base],
@@ -233,7 +236,6 @@ describe('BackupSchedule', () => {
       } as Obj);
       await setPhase(name, phase, iso(at + 60_000));
     }
-    await createSchedule('flaky', { cron: dailyCron().cron, failedBackupsHistoryLimit: 2 });
     await until('pruning to the limit', async () => (await backupsOf('flaky')).length === 3);
     expect((await backupsOf('flaky')).map((b) => b.metadata.name).sort()).toEqual(['flaky-f3', 'flaky-f4', 'flaky-ok']);
     const status = await waitForStatus('flaky', '4 failures', (s) => s.consecutiveFailures === 4);
@@ -244,6 +246,39 @@ describe('BackupSchedule', () => {
     // The pruned failures still count after the Backups are gone.
     await touch('flaky');
     expect((await getSchedule('flaky')).status.consecutiveFailures).toBe(4);
+  });
+
+  it("a schedule created again under a deleted one's name leaves the old Backups alone and starts afresh", async () => {
+    // Left by the deleted schedule (no owner reference), nine days ago, Failed.
+    const old = Date.now() - 9 * DAY;
+    const left = await t.client.create<Obj>(KopiaBackups, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Backup',
+      metadata: {
+        name: `reborn-${stamp(old)}`,
+        namespace: t.ns,
+        labels: { 'kopia.io/schedule': 'reborn' },
+        annotations: { 'kopia.io/scheduled-time': iso(old) },
+      },
+      spec: { configRef: { name: 'cfg' } },
+    } as Obj);
+    await setPhase(`reborn-${stamp(old)}`, 'Failed', iso(old + 60_000));
+    // Creation times have whole seconds: the schedule must come in a later one.
+    const leftAt = Date.parse(left.metadata.creationTimestamp!);
+    await until('a later second', async () => Date.now() >= leftAt + 1000, 5000, 50);
+    clock.set(new Date());
+    await createSchedule('reborn', { cron: dailyCron().cron, runOnCreate: true, failedBackupsHistoryLimit: 0 });
+    const created = Date.parse((await getSchedule('reborn')).metadata.creationTimestamp!);
+    await until('the runOnCreate Backup', async () => (await backupsOf('reborn')).length === 2);
+    const status = await waitForStatus('reborn', 'the run recorded', (s) => !!s.lastScheduleTime);
+    expect(status.status).toMatchObject({ lastScheduleTime: iso(created), consecutiveFailures: 0 });
+    expect(status.status.lastFailureTime).toBeUndefined();
+    await touch('reborn');
+    expect((await backupsOf('reborn')).map((b) => b.metadata.name).sort()).toEqual(
+      [`reborn-${stamp(created)}`, `reborn-${stamp(old)}`].sort(),
+    );
+    const scheduled = (await eventsAbout(t.client, t.ns, 'reborn')).find((e) => e.reason === 'BackupScheduled');
+    expect(scheduled.message).not.toContain('missed');
   });
 
   it('after operator downtime makes one catch-up run only, and skips one past startingDeadlineSeconds', async () => {

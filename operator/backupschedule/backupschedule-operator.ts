@@ -22,6 +22,7 @@ import {
   type ScheduleInput,
   type SchedulePlan,
   type ScheduledBackup,
+  wakeUpDelay,
 } from './schedule-plan.js';
 
 type ScheduleObject = KubeObject & BackupSchedule;
@@ -32,9 +33,16 @@ export class BackupScheduleOperator extends KindOperator {
   private schedules!: Informer<ScheduleObject>;
   private configs!: Informer<KubeObject>;
   private backups!: Informer<BackupObject>;
+  /** When this replica began making runs (it took the lead): runs whose time came before are catch-ups. */
+  private reconcilingSince?: Date;
 
   constructor(ctx: OperatorContext) {
     super(ctx);
+  }
+
+  override run(): void {
+    this.reconcilingSince ??= this.ctx.now();
+    super.run();
   }
 
   protected override async init(): Promise<void> {
@@ -64,7 +72,10 @@ export class BackupScheduleOperator extends KindOperator {
     await this.announce(schedule, input.status, status);
     if ((await writeStatus(this.ctx.client, KopiaBackupSchedules, schedule, status, this.written)) === 'conflict')
       return { requeueAfterMs: 200 };
-    return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+    // Measured now, when the pass returns: the queue's timer starts now, and a wake-up late by
+    // the pass's own length would make every run late by it.
+    const requeueAfterMs = wakeUpDelay(plan.next, this.ctx.now());
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
   /** What the plan decides from: the schedule, its Backups, whether its BackupConfig exists, and the time. */
@@ -92,6 +103,7 @@ export class BackupScheduleOperator extends KindOperator {
       backups,
       configExists: !!this.configs.get(`${ns}/${schedule.spec.configRef.name}`),
       now: this.ctx.now(),
+      reconcilingSince: this.reconcilingSince,
     };
   }
 

@@ -1,21 +1,26 @@
 // Decisions for a BackupSchedule. Pure: the operator passes in the schedule, the Backups it
-// made and `now`, and gets back what to do and what the status becomes. Cron arithmetic —
-// time zones and daylight-saving changes included — is croner's, not ours: a time that a
-// spring-forward skips runs right after the gap, a time that a fall-back repeats runs once
-// (interval patterns such as "30 * * * *" run in both passes of the repeated hour).
-import { Cron } from 'croner';
+// made and `now`, and gets back what to do and what the status becomes. When a cron runs in
+// its time zone is CronTimes' (runtime/cron-times.ts): a local time that a spring-forward
+// skips runs right after the gap, a local time that a fall-back repeats runs once, for every
+// cron.
 import { createHash } from 'node:crypto';
 import type { BackupScheduleSpec, BackupScheduleStatus, SkippedRun } from '../../generated/types.js';
 import { SCHEDULE_LABEL } from '../backup/backup-operator.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition, type ConditionStatus } from '../runtime/conditions.js';
+import { CronTimes } from '../runtime/cron-times.js';
 import { parseDuration } from '../repository/repository-verification.js';
 
 export { SCHEDULE_LABEL };
 /** The cron time a Backup was made for, on every Backup a schedule makes (RFC 3339, UTC). */
 export const SCHEDULED_TIME_ANNOTATION = 'kopia.io/scheduled-time';
 export const DEFAULT_FAILED_HISTORY_LIMIT = 3;
+/**
+ * A run this late or less is on time whatever startingDeadlineSeconds says: a wake-up is
+ * late by a pass or a queue of due schedules, and Kubernetes warns about deadlines below it.
+ */
+export const DEADLINE_FLOOR_SECONDS = 10;
 /** Missed runs are counted up to this many (for the message only). */
 const MISSED_COUNT_CAP = 100;
 
@@ -31,7 +36,7 @@ export interface ScheduledBackup {
   deleting?: boolean;
 }
 
-export type ParsedSchedule = { ok: true; cron: Cron; jitterMs: number } | { ok: false; reason: string; message: string };
+export type ParsedSchedule = { ok: true; cron: CronTimes; jitterMs: number } | { ok: false; reason: string; message: string };
 
 export function isTimeZone(name: string): boolean {
   try {
@@ -47,9 +52,9 @@ export function parseSchedule(spec: BackupScheduleSpec, namespace: string, name:
   const timeZone = spec.timeZone ?? 'UTC';
   if (!isTimeZone(timeZone))
     return { ok: false, reason: Reason.InvalidTimeZone, message: `unknown IANA time zone ${JSON.stringify(timeZone)}` };
-  let cron: Cron;
+  let cron: CronTimes;
   try {
-    cron = new Cron(spec.cron, { timezone: timeZone, mode: '5-part' });
+    cron = new CronTimes(spec.cron, timeZone);
   } catch (e) {
     return { ok: false, reason: Reason.InvalidSchedule, message: `cron ${JSON.stringify(spec.cron)}: ${(e as Error).message}` };
   }
@@ -127,7 +132,9 @@ export type RunDecision =
   | { action: 'create'; slot: Date; name: string; replace: string[]; missed: number }
   /** The run's Backup is there already (a status write was lost): record it. */
   | { action: 'exists'; slot: Date; name: string }
-  | { action: 'skip'; slot: Date; reason: string; message: string };
+  | { action: 'skip'; slot: Date; reason: string; message: string }
+  /** A run missed while no operator ran, waiting for its turn after the restart (restart plus jitter). */
+  | { action: 'wait'; slot: Date; until: Date };
 
 export interface SchedulePlan {
   ready: { status: ConditionStatus; reason: string; message: string };
@@ -136,6 +143,7 @@ export interface SchedulePlan {
   prune: string[];
   /** When the next run starts (jitter included); none while suspended or not Ready. */
   next?: Date;
+  /** From `now` until `next`. */
   requeueAfterMs?: number;
 }
 
@@ -149,6 +157,12 @@ export interface ScheduleInput {
   backups: ScheduledBackup[];
   configExists: boolean;
   now: Date;
+  /**
+   * When this operator began making runs (it took the lead). A run whose time came before
+   * was missed while no operator ran: it is a catch-up, made at this time plus the
+   * schedule's jitter, so a restart does not start every missed run at once.
+   */
+  reconcilingSince?: Date;
 }
 
 /** Failed Backups to delete: all but the newest `limit`. Succeeded ones are Kopia retention's to decide. */
@@ -163,7 +177,7 @@ export function failedToPrune(backups: ScheduledBackup[], limit = DEFAULT_FAILED
 }
 
 /** Cron times strictly between from and to (capped). */
-function countSlots(cron: Cron, from: Date, to: Date): number {
+function countSlots(cron: CronTimes, from: Date, to: Date): number {
   let n = 0;
   for (let s = cron.nextRun(from); s && s < to && n < MISSED_COUNT_CAP; s = cron.nextRun(s)) n++;
   return n;
@@ -174,13 +188,13 @@ function countSlots(cron: Cron, from: Date, to: Date): number {
  * after the last handled one — at most one, however many were missed while nobody looked.
  */
 export function dueSlot(
-  cron: Cron,
+  cron: CronTimes,
   jitter: number,
   handled: { anchor: Date; fresh: boolean },
   runOnCreate: boolean,
   now: Date,
 ): { slot: Date; due: Date; missed: number } | undefined {
-  const [slot] = cron.previousRuns(1, new Date(now.getTime() - jitter + 1));
+  const slot = cron.previousRun(new Date(now.getTime() - jitter + 1));
   if (slot && slot > handled.anchor) {
     const missed = countSlots(cron, handled.anchor, slot) + (handled.fresh && runOnCreate ? 1 : 0);
     return { slot, due: new Date(slot.getTime() + jitter), missed };
@@ -190,18 +204,26 @@ export function dueSlot(
   return undefined;
 }
 
-function decideRun(input: ScheduleInput, cron: Cron, jitter: number): RunDecision {
+function decideRun(input: ScheduleInput, cron: CronTimes, jitter: number): RunDecision {
   const { spec, now, backups } = input;
   const handled = lastHandledSlot(input.status, backups, input.creationTime);
   const due = dueSlot(cron, jitter, handled, spec.runOnCreate ?? false, now);
   if (!due) return { action: 'none' };
   const name = backupName(input.name, due.slot);
   if (backups.some((b) => b.name === name)) return { action: 'exists', slot: due.slot, name };
-  const lateMs = now.getTime() - due.due.getTime();
-  if (spec.startingDeadlineSeconds !== undefined && lateMs > spec.startingDeadlineSeconds * 1000) {
-    const message = `skipped the run of ${iso(due.slot)}: ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds ${spec.startingDeadlineSeconds}`;
+  // A run whose time came before this operator began is a catch-up: as late as the restart
+  // found it, and started at the restart plus the jitter, spread like the regular runs.
+  const since = input.reconcilingSince;
+  const catchUp = since !== undefined && due.due < since;
+  const lateMs = (catchUp ? since : now).getTime() - due.due.getTime();
+  const deadline = spec.startingDeadlineSeconds;
+  if (deadline !== undefined && lateMs > Math.max(deadline, DEADLINE_FLOOR_SECONDS) * 1000) {
+    const floor = deadline < DEADLINE_FLOOR_SECONDS ? ` (a deadline counts as at least ${DEADLINE_FLOOR_SECONDS}s)` : '';
+    const message = `skipped the run of ${iso(due.slot)}: ${Math.round(lateMs / 100) / 10}s late, past startingDeadlineSeconds ${deadline}${floor}`;
     return { action: 'skip', slot: due.slot, reason: Reason.StartingDeadlineMissed, message };
   }
+  if (catchUp && now.getTime() < since.getTime() + jitter)
+    return { action: 'wait', slot: due.slot, until: new Date(since.getTime() + jitter) };
   const active = backups.filter(isActive).map((b) => b.name);
   const policy = spec.concurrencyPolicy ?? 'Forbid';
   if (active.length && policy === 'Forbid') {
@@ -225,18 +247,35 @@ function readiness(input: ScheduleInput, parsed: ParsedSchedule): SchedulePlan['
   };
 }
 
-export function planSchedule(input: ScheduleInput): SchedulePlan {
+/**
+ * The Backups this schedule made. A deleted schedule's Backups stay (no owner reference) and
+ * keep its label, so a new schedule of the same name sees them too: those created before it
+ * are its predecessor's — not its runs, failures or history.
+ */
+export function ownBackups(backups: ScheduledBackup[], creationTime: Date): ScheduledBackup[] {
+  return backups.filter((b) => !(time(b.creationTime) < creationTime.getTime()));
+}
+
+export function planSchedule(scheduleInput: ScheduleInput): SchedulePlan {
+  const input = { ...scheduleInput, backups: ownBackups(scheduleInput.backups, scheduleInput.creationTime) };
   const parsed = parseSchedule(input.spec, input.namespace, input.name);
   const ready = readiness(input, parsed);
   const prune = failedToPrune(input.backups, input.spec.failedBackupsHistoryLimit);
   if (!parsed.ok || ready.reason !== Reason.Scheduling) return { ready, run: { action: 'none' }, prune };
   const run = decideRun(input, parsed.cron, parsed.jitterMs);
-  const handled = run.action === 'none' ? lastHandledSlot(input.status, input.backups, input.creationTime).anchor : run.slot;
-  // The first cron time after the handled one whose start (plus jitter) is still ahead.
+  const handled =
+    run.action === 'none' || run.action === 'wait' ? lastHandledSlot(input.status, input.backups, input.creationTime).anchor : run.slot;
+  // The first cron time after the handled one whose start (plus jitter) is still ahead, or a waiting catch-up's turn if sooner.
   const from = Math.max(handled.getTime(), input.now.getTime() - parsed.jitterMs);
   const slot = parsed.cron.nextRun(new Date(from));
-  const next = slot ? new Date(slot.getTime() + parsed.jitterMs) : undefined;
-  return { ready, run, prune, next, requeueAfterMs: next ? Math.max(1, next.getTime() - input.now.getTime()) : undefined };
+  const regular = slot ? new Date(slot.getTime() + parsed.jitterMs) : undefined;
+  const next = run.action === 'wait' && !(regular && regular < run.until) ? run.until : regular;
+  return { ready, run, prune, next, requeueAfterMs: wakeUpDelay(next, input.now) };
+}
+
+/** How long from `at` until the next run starts. The operator measures it when its pass returns, not from the pass's start. */
+export function wakeUpDelay(next: Date | undefined, at: Date): number | undefined {
+  return next ? Math.max(1, next.getTime() - at.getTime()) : undefined;
 }
 
 /**
@@ -266,7 +305,8 @@ export function failureStreak(
 }
 
 /** The status after this pass: what was run or skipped, the Backups still active, the failure streak, Ready. */
-export function scheduleStatus(input: ScheduleInput, plan: SchedulePlan, after: { deleted: string[] }): BackupScheduleStatus {
+export function scheduleStatus(scheduleInput: ScheduleInput, plan: SchedulePlan, after: { deleted: string[] }): BackupScheduleStatus {
+  const input = { ...scheduleInput, backups: ownBackups(scheduleInput.backups, scheduleInput.creationTime) };
   const before = input.status ?? {};
   const { run } = plan;
   const made = run.action === 'create' || run.action === 'exists' ? run : undefined;

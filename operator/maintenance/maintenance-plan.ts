@@ -10,7 +10,7 @@
 //   - Stale once the second full cron time (plus jitter) after the last successful full run
 //     (or the object's creation, before any) has passed — not when that run is
 //     older than twice the full interval.
-import { Cron } from 'croner';
+import { CronTimes as Cron } from '../runtime/cron-times.js'; // one DST rule for every cron shape
 import type { MaintenanceRun, MaintenanceSpec, MaintenanceStatus, MaintenanceWindow } from '../../generated/types.js';
 import type { MoverResult } from '../mover/mover-contract.js';
 import { isTimeZone, iso, jitterMs } from '../backupschedule/schedule-plan.js';
@@ -54,7 +54,7 @@ function parseWindow(
 ): Window | { reason: string; message: string } {
   let cron: Cron;
   try {
-    cron = new Cron(window.cron, { timezone: timeZone, mode: '5-part' });
+    cron = new Cron(window.cron, timeZone);
   } catch (e) {
     return { reason: Reason.InvalidSchedule, message: `${mode}.cron ${JSON.stringify(window.cron)}: ${(e as Error).message}` };
   }

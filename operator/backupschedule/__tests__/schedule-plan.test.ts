@@ -28,8 +28,10 @@ const input = (o: Partial<ScheduleInput> = {}): ScheduleInput => ({
 });
 const backup = (o: Partial<ScheduledBackup> & { name: string }): ScheduledBackup => ({ creationTime: '2026-11-20T03:00:00Z', ...o });
 const lastRun = (t: string): BackupScheduleStatus => ({ lastScheduleTime: t });
+/** A schedule that existed before its Backups (they are its own only then). */
+const longStanding = new Date('2026-11-01T00:00:00Z');
 
-describe('next run, per cron and time zone (croner decides daylight saving)', () => {
+describe('next run, per cron and time zone (schedule-dst.test.ts has every daylight-saving case)', () => {
   const cases: { name: string; given: Partial<ScheduleInput>; expect: string }[] = [
     { name: 'UTC by default', given: {}, expect: '2026-11-28T03:00:00.000Z' },
     { name: 'Europe/Berlin in winter (UTC+1)', given: { spec: spec({ timeZone: 'Europe/Berlin' }) }, expect: '2026-11-28T02:00:00.000Z' },
@@ -61,13 +63,13 @@ describe('next run, per cron and time zone (croner decides daylight saving)', ()
       expect: '2026-10-26T01:30:00.000Z',
     },
     {
-      name: 'an hourly pattern runs in both passes of the repeated hour',
+      name: 'an hourly pattern runs once in the repeated hour too: after 02:30 CEST comes 03:30 CET',
       given: {
         spec: spec({ cron: '30 * * * *', timeZone: 'Europe/Berlin' }),
         status: lastRun('2026-10-25T00:30:00Z'),
         now: new Date('2026-10-25T00:31:00Z'),
       },
-      expect: '2026-10-25T01:30:00.000Z',
+      expect: '2026-10-25T02:30:00.000Z',
     },
     {
       name: 'America/New_York, weekdays: Friday noon, then Monday',
@@ -156,6 +158,26 @@ describe('due runs', () => {
       expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
     },
     {
+      name: 'startingDeadlineSeconds 0: a run one pass late (15 ms) is on time',
+      given: { spec: spec({ startingDeadlineSeconds: 0 }), status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:00:00.015Z') },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
+    },
+    {
+      name: 'a deadline below 10 s counts as 10 s: 9.9 s late runs',
+      given: { spec: spec({ startingDeadlineSeconds: 3 }), status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:00:09.900Z') },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z'), name: 'nightly-202611270300', replace: [], missed: 0 },
+    },
+    {
+      name: 'a deadline below 10 s counts as 10 s: 10.5 s late is skipped',
+      given: { spec: spec({ startingDeadlineSeconds: 0 }), status: lastRun('2026-11-26T03:00:00Z'), now: at('2026-11-27T03:00:10.500Z') },
+      expect: {
+        action: 'skip',
+        slot: at('2026-11-27T03:00:00Z'),
+        reason: 'StartingDeadlineMissed',
+        message: 'skipped the run of 2026-11-27T03:00:00Z: 10.5s late, past startingDeadlineSeconds 0 (a deadline counts as at least 10s)',
+      },
+    },
+    {
       name: 'a time already skipped is not decided again',
       given: {
         status: {
@@ -184,6 +206,7 @@ describe('due runs', () => {
     {
       name: 'the run whose Backup exists already is recorded, not made twice (a lost status write)',
       given: {
+        creationTime: longStanding,
         status: lastRun('2026-11-26T03:00:00Z'),
         now: at('2026-11-27T03:00:05Z'),
         backups: [backup({ name: 'nightly-202611270300', phase: 'Running' })],
@@ -192,15 +215,173 @@ describe('due runs', () => {
     },
     {
       name: "a Backup's scheduled-time annotation counts as handled when status lost it",
-      given: { backups: [backup({ name: 'nightly-202611270300', phase: 'Succeeded', scheduledTime: '2026-11-27T03:00:00Z' })] },
+      given: {
+        creationTime: longStanding,
+        backups: [
+          backup({
+            name: 'nightly-202611270300',
+            phase: 'Succeeded',
+            creationTime: '2026-11-27T03:00:00Z',
+            scheduledTime: '2026-11-27T03:00:00Z',
+          }),
+        ],
+      },
       expect: { action: 'none' },
     },
   ];
   it.each(cases)('$name', ({ given, expect: run }) => expect(planSchedule(input(given)).run).toEqual(run));
 });
 
+describe('catch-up after operator downtime', () => {
+  const at = (t: string) => new Date(t);
+  const MINUTE = 60_000;
+  /** The operator's passes over one schedule from its restart: when each Backup was made, and for which time. */
+  function passes(given: Partial<ScheduleInput>, since: Date, until: Date) {
+    const made: { at: number; slot: string; missed: number }[] = [];
+    let status = given.status;
+    const backups: ScheduledBackup[] = [];
+    for (let now = since.getTime(); now < until.getTime(); ) {
+      const pass = input({ ...given, status, backups, reconcilingSince: since, now: new Date(now) });
+      const plan = planSchedule(pass);
+      if (plan.run.action === 'create') {
+        made.push({ at: now, slot: plan.run.slot.toISOString(), missed: plan.run.missed });
+        backups.push({
+          name: plan.run.name,
+          phase: 'Succeeded',
+          scheduledTime: plan.run.slot.toISOString(),
+          creationTime: pass.now.toISOString(),
+        });
+      }
+      status = scheduleStatus(pass, plan, { deleted: [] });
+      now += Math.min(plan.requeueAfterMs ?? Infinity, 5 * MINUTE);
+    }
+    return made;
+  }
+
+  it('200 schedules at 03:00 with jitter 1h, operator back at 04:05: each catches up at 04:05 plus its own jitter, not all at once', () => {
+    const since = at('2026-11-27T04:05:00Z');
+    const names = Array.from({ length: 200 }, (_, i) => `nightly-${i}`);
+    const runs = names.map((name) => ({
+      name,
+      jitter: jitterMs('media', name, '1h'),
+      made: passes({ name, spec: spec({ jitter: '1h' }), status: lastRun('2026-11-26T03:00:00Z') }, since, at('2026-11-27T05:10:00Z')),
+    }));
+    // Each made the one missed run, once, at the restart plus its jitter.
+    for (const r of runs) expect(r.made).toEqual([{ at: since.getTime() + r.jitter, slot: '2026-11-27T03:00:00.000Z', missed: 0 }]);
+    const perMinute = new Map<number, number>();
+    for (const r of runs) perMinute.set(Math.floor(r.made[0].at / MINUTE), (perMinute.get(Math.floor(r.made[0].at / MINUTE)) ?? 0) + 1);
+    expect(Math.max(...perMinute.values())).toBeLessThanOrEqual(10);
+    expect(runs.filter((r) => r.made[0].at === since.getTime()).length).toBe(runs.filter((r) => r.jitter === 0).length);
+  });
+
+  type Case = { name: string; given: Partial<ScheduleInput>; expect: Partial<RunDecision> & { next?: string } };
+  const jitter = jitterMs('media', 'nightly', '1h');
+  const regular = new Date(Date.parse('2026-11-27T03:00:00Z') + jitter);
+  const cases: Case[] = [
+    {
+      name: 'the catch-up waits for the restart plus the jitter; status shows that as the next time',
+      given: { spec: spec({ jitter: '1h' }), reconcilingSince: at('2026-11-27T04:05:00Z'), now: at('2026-11-27T04:05:00Z') },
+      expect: {
+        action: 'wait',
+        slot: at('2026-11-27T03:00:00Z'),
+        until: new Date(Date.parse('2026-11-27T04:05:00Z') + jitter),
+        next: new Date(Date.parse('2026-11-27T04:05:00Z') + jitter).toISOString(),
+      },
+    },
+    {
+      name: 'a run due after the restart is not a catch-up: it runs at its time',
+      given: { spec: spec({ jitter: '1h' }), reconcilingSince: at('2026-11-27T02:00:00Z'), now: regular },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z') },
+    },
+    {
+      name: 'startingDeadlineSeconds is judged at the restart: back within it, the spread catch-up still runs',
+      given: {
+        spec: spec({ jitter: '1h', startingDeadlineSeconds: 3600 }),
+        reconcilingSince: new Date(regular.getTime() + 30 * MINUTE),
+        now: new Date(regular.getTime() + 30 * MINUTE + jitter),
+      },
+      expect: { action: 'create', slot: at('2026-11-27T03:00:00Z') },
+    },
+    {
+      name: 'startingDeadlineSeconds is judged at the restart: back after it, skipped at once',
+      given: {
+        spec: spec({ jitter: '1h', startingDeadlineSeconds: 3600 }),
+        reconcilingSince: new Date(regular.getTime() + 61 * MINUTE),
+        now: new Date(regular.getTime() + 61 * MINUTE),
+      },
+      expect: { action: 'skip', reason: 'StartingDeadlineMissed' },
+    },
+  ];
+  it.each(cases)('$name', ({ given, expect: { next, ...run } }) => {
+    const plan = planSchedule(input({ status: lastRun('2026-11-26T03:00:00Z'), ...given }));
+    expect(plan.run).toMatchObject(run);
+    if (next) expect(plan.next?.toISOString()).toBe(next);
+  });
+});
+
+describe("a re-created schedule (same name) leaves its predecessor's Backups alone", () => {
+  // Deleted on 1 June, created again on 10 June with runOnCreate. The old Backups still carry
+  // the kopia.io/schedule label (no owner reference: they outlive the schedule).
+  const old = (name: string, phase: ScheduledBackup['phase'], day: string) =>
+    backup({
+      name,
+      phase,
+      creationTime: `2026-${day}T03:00:00Z`,
+      scheduledTime: `2026-${day}T03:00:00Z`,
+      ...(phase === 'Running' ? {} : { completionTime: `2026-${day}T03:10:00Z` }),
+    });
+  const backups = [
+    old('nightly-202605300300', 'Succeeded', '05-30'),
+    old('nightly-202605310300', 'Failed', '05-31'),
+    old('nightly-202606010300', 'Running', '06-01'),
+  ];
+  const reborn = input({
+    spec: spec({ runOnCreate: true, failedBackupsHistoryLimit: 0 }),
+    creationTime: new Date('2026-06-10T12:00:00Z'),
+    now: new Date('2026-06-10T12:00:02Z'),
+    backups,
+  });
+
+  it('runs on create as a new schedule: no missed runs, not blocked by the old Running one', () => {
+    expect(planSchedule(reborn).run).toEqual({
+      action: 'create',
+      slot: new Date('2026-06-10T12:00:00Z'),
+      name: 'nightly-202606101200',
+      replace: [],
+      missed: 0,
+    });
+  });
+
+  it('neither prunes nor counts the old Failed Backups, nor lists the old Running one as active', () => {
+    const plan = planSchedule(reborn);
+    expect(plan.prune).toEqual([]);
+    const status = scheduleStatus(reborn, plan, { deleted: [] });
+    expect(status).toMatchObject({ consecutiveFailures: 0, active: ['nightly-202606101200'] });
+    expect(status.lastFailureTime).toBeUndefined();
+    expect(status.lastSuccessTime).toBeUndefined();
+  });
+
+  it('its own Backups count from its creation on (creation times have whole seconds)', () => {
+    const own = backup({
+      name: 'nightly-202606101200',
+      phase: 'Failed',
+      creationTime: '2026-06-10T12:00:00Z',
+      completionTime: '2026-06-10T12:05:00Z',
+    });
+    const later = input({
+      ...reborn,
+      status: lastRun('2026-06-10T12:00:00Z'),
+      backups: [...backups, own],
+      now: new Date('2026-06-10T13:00:00Z'),
+    });
+    const plan = planSchedule(later);
+    expect(plan.prune).toEqual(['nightly-202606101200']);
+    expect(scheduleStatus(later, plan, { deleted: [] })).toMatchObject({ consecutiveFailures: 1, lastFailureTime: '2026-06-10T12:05:00Z' });
+  });
+});
+
 describe('concurrency policy', () => {
-  const due = { status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') };
+  const due = { creationTime: longStanding, status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') };
   const running = backup({ name: 'nightly-202611260300', phase: 'Running' });
   type Case = { name: string; given: Partial<ScheduleInput>; expect: Partial<RunDecision> };
   const cases: Case[] = [
@@ -390,7 +571,7 @@ describe('Backup names and objects', () => {
 });
 
 describe('status', () => {
-  const due = input({ status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') });
+  const due = input({ creationTime: longStanding, status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z') });
 
   it('records a made run, its Backup as active and the next time', () => {
     const status = scheduleStatus(due, planSchedule(due), { deleted: [] });
@@ -416,6 +597,7 @@ describe('status', () => {
   it('is unchanged on the next pass when nothing happened (no write at rest)', () => {
     const first = scheduleStatus(due, planSchedule(due), { deleted: [] });
     const later = input({
+      creationTime: longStanding,
       status: first,
       now: new Date('2026-11-27T09:00:00Z'),
       backups: [backup({ name: 'nightly-202611270300', scheduledTime: '2026-11-27T03:00:00Z' })],
