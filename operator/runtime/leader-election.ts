@@ -137,7 +137,8 @@ const microTime = (d: Date) => d.toISOString().replace('Z', '000Z');
 /** Local monotonic milliseconds: immune to wall-clock steps. */
 const monotonicMs = () => performance.now();
 
-type Attempt = { held: true } | { held: false; otherHolder?: string };
+/** held: our write landed; sentAt is when it was sent, the earliest it can have landed. */
+type Attempt = { held: true; sentAt: number } | { held: false; otherHolder?: string };
 
 export class LeaderElector {
   readonly identity: string;
@@ -176,36 +177,44 @@ export class LeaderElector {
    * Rejects if stop() is called first.
    */
   async acquire(onLost: () => void): Promise<void> {
-    let attemptStartedAt: number;
+    let sentAt: number;
     for (;;) {
       if (this.stopping.signal.aborted) throw new Error('leader election stopped');
-      attemptStartedAt = monotonicMs();
-      const attempt = await this.attempt(this.timings.renewDeadlineMs);
-      if (attempt.held) break;
+      const attemptStartedAt = monotonicMs();
+      // A candidate's slow attempt is harmless: its write lands only if the record is still
+      // the one it read, and its term counts from when the write was sent. The bound only
+      // frees a hung connection; it leaves room for a new connection's handshake, a read and
+      // a write at the latency renewals survive (3 × renewDeadline / 2 with the defaults).
+      const attempt = await this.attempt(this.timings.leaseDurationMs);
+      if (attempt.held) {
+        sentAt = attempt.sentAt;
+        break;
+      }
       // Paced from the attempt's start: a slow read does not stretch the period.
       await this.pause(attemptStartedAt + this.timings.retryPeriodMs - monotonicMs());
     }
     if (this.stopping.signal.aborted) throw new Error('leader election stopped');
     this.leading = true;
     this.log.info('leader election: acquired', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.identity });
-    this.renewing = this.renewUntilLost(attemptStartedAt, onLost);
+    this.renewing = this.renewUntilLost(sentAt, onLost);
   }
 
   /**
-   * The leader's loop. renewedAt is when the last successful attempt started, and the renew
-   * deadline counts from there. That start is the earliest moment our write can have landed,
+   * The leader's loop. renewedAt is when our last successful write was sent, and the renew
+   * deadline counts from there. That is the earliest moment the write can have landed,
    * so it is the earliest moment a standby's leaseDuration wait can have begun: stopping by
    * renewedAt + renewDeadline (< leaseDuration) stops us before any standby may take over,
    * however the request's latency splits between the way there and the way back.
    * client-go counts its deadline from the start of the renew round that follows a success
    * by retryPeriod, i.e. from when the success ended (plus retryPeriod): more lenient, but if
    * the write lands early and the answer comes back late (say 4 s), its leader may still
-   * lead after a standby took over (4 + 2 + 10 > 15). Counting from the start instead, a
-   * renewal needs only to start and end within renewDeadline of the previous one's start:
-   * with one request per renewal, requests of up to renewDeadline / 2 (5 s by default) keep
-   * the lease, with no margin for a failed attempt near that bound.
+   * lead after a standby took over (4 + 2 + 10 > 15). Counting from the send instead, a
+   * renewal needs only to be sent and answered within renewDeadline of the previous one's
+   * send: with one request per renewal, requests of up to renewDeadline / 2 (5 s by default)
+   * keep the lease, with no margin for a failed attempt near that bound.
    */
   private async renewUntilLost(renewedAt: number, onLost: () => void): Promise<void> {
+    // The first renewal comes retryPeriod after the acquiring write.
     let startedAt = renewedAt;
     for (;;) {
       const deadline = renewedAt + this.timings.renewDeadlineMs;
@@ -218,7 +227,7 @@ export class LeaderElector {
       // Bounded by what is left of the deadline, so a hung request cannot keep us leading past it.
       const attempt = await this.attempt(remaining);
       if (this.stopping.signal.aborted) return;
-      if (attempt.held) renewedAt = startedAt;
+      if (attempt.held) renewedAt = attempt.sentAt;
       else if (attempt.otherHolder) return this.lose(onLost, `the lease names ${attempt.otherHolder}`);
     }
   }
@@ -265,6 +274,7 @@ export class LeaderElector {
   /** Writes us in as the holder over current (POST when there is none), and remembers what was written. */
   private async write(method: 'PUT' | 'POST', signal: AbortSignal, current?: Lease): Promise<Attempt> {
     this.writing = true;
+    const sentAt = monotonicMs();
     const spec = holderRecord(current?.spec, this.identity, new Date(), this.leaseDurationSeconds);
     const written =
       method === 'POST'
@@ -277,7 +287,7 @@ export class LeaderElector {
         : await this.call<Lease>('PUT', signal, { ...current, spec });
     this.lastWritten = written;
     this.observation = observe(undefined, written!.spec ?? {}, monotonicMs());
-    return { held: true };
+    return { held: true, sentAt };
   }
 
   /** Reads the Lease, then writes us in if we may (client-go's slow path, and every candidate's attempt). */

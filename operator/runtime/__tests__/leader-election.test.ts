@@ -194,39 +194,70 @@ describe('leader elector renewals', () => {
     expect(server.lease?.spec.holderIdentity).toBe('me');
   });
 
-  it('keeps leading with the default timings when every request takes 2.1 s, and the standby never takes over', async () => {
-    // Virtual time: two simulated minutes in a moment. performance.now() is faked too.
+  // The defaults keep the lease while one request takes less than renewDeadline / 2.
+  it.each([2_100, 4_500])(
+    'keeps leading with the default timings when every request takes %i ms, and the standby never takes over',
+    async (delayMs) => {
+      // Virtual time: two simulated minutes in a moment. performance.now() is faked too.
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+      const server = new FakeLeaseServer();
+      server.delayMs = delayMs;
+      const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'leader' }, log);
+      const standby = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'standby' }, log);
+      try {
+        let lost = 0;
+        const leading = leader.acquire(() => lost++);
+        await jest.advanceTimersByTimeAsync(2 * delayMs + 1);
+        await leading;
+        let standbyLeads = false;
+        void standby
+          .acquire(() => undefined)
+          .then(
+            () => (standbyLeads = true),
+            () => undefined,
+          );
+        const from = performance.now();
+        await jest.advanceTimersByTimeAsync(120_000);
+        expect(lost).toBe(0);
+        expect(leader.isLeader).toBe(true);
+        expect(standbyLeads).toBe(false);
+        const renewals = server.writes.filter((w) => w.at > from);
+        expect(renewals.every((w) => w.holder === 'leader')).toBe(true);
+        // One PUT per renewal, one after the other: a renewal lands every retry period or request, whichever is longer.
+        expect(renewals.length).toBeGreaterThanOrEqual(120_000 / Math.max(DEFAULT_TIMINGS.retryPeriodMs, delayMs) - 1);
+        const gaps = renewals.map((w, i) => w.at - (renewals[i - 1]?.at ?? from));
+        expect(Math.max(...gaps)).toBeLessThanOrEqual(2 * server.delayMs);
+      } finally {
+        const stopped = Promise.all([standby.stop(), leader.stop()]);
+        await jest.advanceTimersByTimeAsync(10_000);
+        await stopped;
+        jest.useRealTimers();
+      }
+    },
+  );
+
+  it('stops leading, before the standby takes over, when every request takes more than renewDeadline / 2', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     const server = new FakeLeaseServer();
-    server.delayMs = 2_100;
+    server.delayMs = 5_500;
     const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'leader' }, log);
     const standby = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'standby' }, log);
+    const events: string[] = [];
     try {
-      let lost = 0;
-      const leading = leader.acquire(() => lost++);
-      await jest.advanceTimersByTimeAsync(5_000);
+      const leading = leader.acquire(() => events.push('leader lost'));
+      await jest.advanceTimersByTimeAsync(2 * server.delayMs + 1);
       await leading;
-      let standbyLeads = false;
-      void standby
-        .acquire(() => undefined)
-        .then(
-          () => (standbyLeads = true),
-          () => undefined,
-        );
-      const from = performance.now();
-      await jest.advanceTimersByTimeAsync(120_000);
-      expect(lost).toBe(0);
-      expect(leader.isLeader).toBe(true);
-      expect(standbyLeads).toBe(false);
-      const renewals = server.writes.filter((w) => w.at > from);
-      expect(renewals.every((w) => w.holder === 'leader')).toBe(true);
-      // One PUT per renewal, one after the other: a renewal lands every 2.1 s.
-      expect(renewals.length).toBeGreaterThanOrEqual(120_000 / 2_100 - 1);
-      const gaps = renewals.map((w, i) => w.at - (renewals[i - 1]?.at ?? from));
-      expect(Math.max(...gaps)).toBeLessThanOrEqual(2 * server.delayMs);
+      const standbyLeads = standby.acquire(() => undefined).then(() => events.push('standby acquired'));
+      await jest.advanceTimersByTimeAsync(60_000);
+      await standbyLeads;
+      expect(events).toEqual(['leader lost', 'standby acquired']);
+      // A renewal the leader gave up on still landed; the standby waited a lease duration after it.
+      const leaderWrites = server.writes.filter((w) => w.holder === 'leader');
+      const standbyWrite = server.writes.find((w) => w.holder === 'standby')!;
+      expect(standbyWrite.at - leaderWrites.at(-1)!.at).toBeGreaterThanOrEqual(DEFAULT_TIMINGS.leaseDurationMs);
     } finally {
       const stopped = Promise.all([standby.stop(), leader.stop()]);
-      await jest.advanceTimersByTimeAsync(10_000);
+      await jest.advanceTimersByTimeAsync(20_000);
       await stopped;
       jest.useRealTimers();
     }
