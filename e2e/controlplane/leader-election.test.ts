@@ -1,65 +1,20 @@
-// Leader election on a real Lease: one holder at a time; a slow API server does not end the
-// leader; an unreachable one ends it within renewDeadline, before a standby takes over; a
+// Leader election on a real Lease: one holder at a time; a slow API server (1, 2 and 4 s per
+// request, default timings) does not end the leader, and a standby takes over once it is
+// killed; an unreachable one ends it within renewDeadline, before a standby takes over; a
 // skewed or stale renewTime is never trusted; release on stop hands over at once.
 import { KubeConfig } from '@kubernetes/client-node';
-import net from 'node:net';
 import { KubeClient, resourcePath } from '../../operator/kube/kube-client.js';
 import { Leases } from '../../operator/kube/resources.js';
-import { LeaderElector, type LeaseRecord } from '../../operator/runtime/leader-election.js';
+import { DEFAULT_TIMINGS, LeaderElector, type LeaseRecord } from '../../operator/runtime/leader-election.js';
 import { createLogger } from '../../operator/runtime/logger.js';
 import { testClient, until, useTestNamespace } from '../support/cluster.js';
+import { startRelay, type FreezableRelay } from '../support/tcp-proxy.js';
 
 const t = useTestNamespace('lease');
 const log = createLogger('test', process.env.LOG_LEVEL ?? 'error');
 
-/**
- * A TCP relay in front of the API server: it can delay every chunk both ways, or stop
- * forwarding altogether (the API server becomes unreachable without refusing connections).
- */
-class Relay {
-  delayMs = 0;
-  forwarding = true;
-  private readonly sockets = new Set<net.Socket>();
-
-  private constructor(
-    private readonly server: net.Server,
-    readonly port: number,
-  ) {}
-
-  static async start(target: URL): Promise<Relay> {
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const relay = new Relay(server, (server.address() as net.AddressInfo).port);
-    server.on('connection', (downstream) => {
-      const upstream = net.connect(Number(target.port), target.hostname);
-      relay.pipe(downstream, upstream);
-      relay.pipe(upstream, downstream);
-    });
-    return relay;
-  }
-
-  private pipe(from: net.Socket, to: net.Socket): void {
-    this.sockets.add(from);
-    from.on('data', (chunk) => {
-      if (!this.forwarding) return;
-      // One delay for every chunk keeps their order.
-      setTimeout(() => to.destroyed || to.write(chunk), this.delayMs);
-    });
-    from.on('error', () => undefined);
-    from.on('close', () => {
-      this.sockets.delete(from);
-      setTimeout(() => to.destroy(), this.delayMs);
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
-}
-
 /** A client of the test API server that goes through relay. */
-async function clientThrough(relay: Relay): Promise<KubeClient> {
+async function clientThrough(relay: FreezableRelay): Promise<KubeClient> {
   const kc = new KubeConfig();
   kc.loadFromFile(process.env.KOPIA_TEST_KUBECONFIG!);
   const current = kc.getCurrentCluster()!;
@@ -72,11 +27,20 @@ async function clientThrough(relay: Relay): Promise<KubeClient> {
   return KubeClient.fromKubeConfig(kc);
 }
 
-async function apiServerUrl(): Promise<URL> {
+/** A relay in front of the test API server. */
+async function relayToApiServer(): Promise<FreezableRelay> {
   const kc = new KubeConfig();
   kc.loadFromFile(process.env.KOPIA_TEST_KUBECONFIG!);
-  return new URL(kc.getCurrentCluster()!.server);
+  const server = new URL(kc.getCurrentCluster()!.server);
+  return startRelay({ host: server.hostname, port: Number(server.port) });
 }
+
+/** promise, or an error after ms (so that a test that hangs still stops what it started). */
+const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref()),
+  ]);
 
 const readLease = (name: string) => t.client.request<{ spec: LeaseRecord }>('GET', resourcePath(Leases, t.ns, name));
 
@@ -100,6 +64,8 @@ function watchLease(name: string) {
   return {
     /** When the record last changed while it named holder. */
     lastChangeBy: (holder: string) => seen.changes.filter((c) => c.holder === holder).at(-1)?.at ?? Number.NaN,
+    /** Every change seen, in order. */
+    changes: seen.changes,
     stop: () => (seen.stopped = true),
   };
 }
@@ -130,7 +96,7 @@ it('lets one replica lead and another take over only after the leader stops rene
 }, 30_000);
 
 it('keeps leading through an API server slower than the retry period', async () => {
-  const relay = await Relay.start(await apiServerUrl());
+  const relay = await relayToApiServer();
   const slowClient = await clientThrough(relay);
   const timings = { leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 250 };
   const leader = new LeaderElector(slowClient, { namespace: t.ns, name: 'slow', identity: 'leader', ...timings }, log);
@@ -145,8 +111,8 @@ it('keeps leading through an API server slower than the retry period', async () 
         () => (standbyLeads = true),
         () => undefined,
       );
-    // Every chunk waits longer than the retry period; a renewal (read, then write) stays within the deadline.
-    relay.delayMs = 300;
+    // Every round trip is slower than the retry period, and a renewal stays within the deadline.
+    relay.setDelay(600);
     const putsBefore = slowClient.calls['PUT leases'] ?? 0;
     const slowFrom = performance.now();
     // Several renewals through the slow link, over more than a lease duration.
@@ -167,8 +133,76 @@ it('keeps leading through an API server slower than the retry period', async () 
   }
 }, 60_000);
 
+// The default timings (lease 15 s, renew deadline 10 s, retry 2 s) behind an API server whose
+// every round trip is slowed: one renewal is one PUT, so requests of up to renewDeadline / 2
+// keep the lease. Both electors go through the slow link; the test watches the Lease directly.
+describe.each([1000, 2000, 4000])('with an API server answering every request %i ms late', (delayMs) => {
+  it('keeps one leader without a lease loss, and a standby takes over once the leader is killed', async () => {
+    const { leaseDurationMs, retryPeriodMs } = DEFAULT_TIMINGS;
+    const relay = await relayToApiServer();
+    relay.setDelay(delayMs);
+    const leaderClient = await clientThrough(relay);
+    const standbyClient = await clientThrough(relay);
+    const name = `slow-${delayMs}`;
+    const leader = new LeaderElector(leaderClient, { namespace: t.ns, name, identity: 'leader' }, log);
+    const standby = new LeaderElector(standbyClient, { namespace: t.ns, name, identity: 'standby' }, log);
+    const lease = watchLease(name);
+    const lost: string[] = [];
+    let bothLeading = 0;
+    const sampler = setInterval(() => (bothLeading += leader.isLeader && standby.isLeader ? 1 : 0), 20);
+    try {
+      await within(
+        leader.acquire(() => lost.push('leader')),
+        20_000,
+        'the leader to acquire',
+      );
+      const acquiredAt = performance.now();
+      const standbyAcquired = standby.acquire(() => lost.push('standby')).then(() => performance.now());
+      let standbyLeads = false;
+      void standbyAcquired.then(() => (standbyLeads = true));
+      // Longer than the lease duration after the standby's first read (a TLS handshake and a
+      // GET through the slow link): only renewals keep it out.
+      const holdMs = 2 * delayMs + leaseDurationMs + 2 * retryPeriodMs;
+      await new Promise((r) => setTimeout(r, holdMs));
+      expect(lost).toEqual([]);
+      expect(leader.isLeader).toBe(true);
+      expect(standbyLeads).toBe(false);
+      const renewals = lease.changes.filter((c) => c.at > acquiredAt);
+      expect(renewals.map((c) => c.holder)).toEqual(renewals.map(() => 'leader'));
+      // One renewal per retry period or per round trip, whichever is longer (minus the edges).
+      expect(renewals.length).toBeGreaterThanOrEqual(Math.floor(holdMs / Math.max(retryPeriodMs, delayMs)) - 2);
+
+      // Killed: no release, no more renewals (a write already on its way still lands).
+      await leader.stop();
+      const killedAt = performance.now();
+      const standbyAt = await within(standbyAcquired, 60_000, 'the standby to take over');
+      const lastLeaderWrite = lease.lastChangeBy('leader');
+      // The standby waited a whole lease duration (its clock) after the leader's last write.
+      expect(standbyAt - lastLeaderWrite).toBeGreaterThanOrEqual(leaseDurationMs - 200);
+      // ...and not much more: seeing that write, one more read a lease duration later, a write.
+      expect(standbyAt - lastLeaderWrite).toBeLessThan(leaseDurationMs + 2 * retryPeriodMs + 4 * delayMs + 1000);
+      expect((await readLease(name)).spec.holderIdentity).toBe('standby');
+      expect(lost).toEqual([]);
+      expect(bothLeading).toBe(0);
+      console.log(
+        `leader election at ${delayMs} ms per request: ${renewals.length} renewals in ${Math.round(holdMs / 1000)} s; ` +
+          `standby took over ${Math.round(standbyAt - killedAt)} ms after the kill, ` +
+          `${Math.round(standbyAt - lastLeaderWrite)} ms after the leader's last write`,
+      );
+    } finally {
+      clearInterval(sampler);
+      lease.stop();
+      await standby.stop();
+      await leader.stop();
+      leaderClient.close();
+      standbyClient.close();
+      await relay.close();
+    }
+  }, 120_000);
+});
+
 it('stops leading within the renew deadline when the API server is unreachable, before the standby takes over', async () => {
-  const relay = await Relay.start(await apiServerUrl());
+  const relay = await relayToApiServer();
   const cutOffClient = await clientThrough(relay);
   const timings = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 200 };
   const leader = new LeaderElector(cutOffClient, { namespace: t.ns, name: 'cut-off', identity: 'leader', ...timings }, log);
@@ -188,7 +222,7 @@ it('stops leading within the renew deadline when the API server is unreachable, 
         return performance.now();
       });
     await until('the leader to renew', async () => (cutOffClient.calls['PUT leases'] ?? 0) >= 2);
-    relay.forwarding = false;
+    relay.freezeOpenConnections();
     const cutAt = performance.now();
     const acquiredAt = await standbyAcquired;
     expect(events).toEqual(['leader lost', 'standby acquired']);

@@ -1,6 +1,7 @@
 // Network middlemen for client tests, in the test process: an HTTP CONNECT proxy that
-// counts its tunnels, and a TCP relay whose open connections can be frozen (bytes stop
-// flowing, sockets stay open: a half-open connection, as a client sees it) or dropped.
+// counts its tunnels, and a TCP relay that can slow every round trip, and whose open
+// connections can be frozen (bytes stop flowing, sockets stay open: a half-open
+// connection, as a client sees it) or dropped.
 import http from 'node:http';
 import net from 'node:net';
 
@@ -55,6 +56,12 @@ export interface FreezableRelay {
   port: number;
   /** Connections accepted so far. */
   readonly connections: number;
+  /**
+   * Makes every round trip, on open and later connections, take roundTripMs longer: each
+   * chunk waits half of it on its way in either direction (a request lands half way through).
+   * Chunks keep their order when the delay changes.
+   */
+  setDelay(roundTripMs: number): void;
   /** Stops moving bytes on every connection open now, keeping their sockets open; later connections flow normally. */
   freezeOpenConnections(): void;
   /** Closes every connection open now, as a restarted load balancer would. */
@@ -62,26 +69,62 @@ export interface FreezableRelay {
   close(): Promise<void>;
 }
 
+interface RelayedConnection {
+  client: net.Socket;
+  upstream: net.Socket;
+  frozen: boolean;
+}
+
 /** A TCP relay on `listenHost` (127.0.0.1 by default) to target. */
 export async function startRelay(target: { host: string; port: number }, listenHost = '127.0.0.1'): Promise<FreezableRelay> {
-  const pairs = new Set<[net.Socket, net.Socket]>();
+  const open = new Set<RelayedConnection>();
   let connections = 0;
+  let oneWayDelayMs = 0;
+
+  /** Moves from's bytes, end and close to `to`, each oneWayDelayMs later, in order. */
+  const forward = (from: net.Socket, to: net.Socket, connection: RelayedConnection, end: () => void) => {
+    const queue: { due: number; act: () => void }[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const drain = () => {
+      timer = undefined;
+      // First in, first out, even when a lowered delay made a later entry due earlier.
+      while (queue.length > 0 && queue[0].due <= performance.now()) queue.shift()!.act();
+      if (queue.length > 0) timer = setTimeout(drain, queue[0].due - performance.now()).unref();
+    };
+    const later = (act: () => void) => {
+      if (oneWayDelayMs === 0 && queue.length === 0) return act();
+      queue.push({ due: performance.now() + oneWayDelayMs, act });
+      timer ??= setTimeout(drain, queue[0].due - performance.now()).unref();
+    };
+    from.on('data', (chunk: Buffer) =>
+      later(() => {
+        // Frozen: what was on its way never arrives.
+        if (connection.frozen || to.destroyed) return;
+        if (!to.write(chunk) && !from.isPaused()) {
+          // Backpressure, as pipe() would: read no more until the other side drains.
+          from.pause();
+          to.once('drain', () => connection.frozen || from.resume());
+        }
+      }),
+    );
+    from.on('end', () => later(() => connection.frozen || to.end()));
+    from.on('close', () => later(end));
+  };
+
   const server = net.createServer((client) => {
     connections++;
     const upstream = net.connect(target.port, target.host);
-    const pair: [net.Socket, net.Socket] = [client, upstream];
-    pairs.add(pair);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const connection: RelayedConnection = { client, upstream, frozen: false };
+    open.add(connection);
     const end = () => {
-      pairs.delete(pair);
+      open.delete(connection);
       client.destroy();
       upstream.destroy();
     };
-    for (const s of pair) {
-      s.on('error', end);
-      s.on('close', end);
-    }
+    forward(client, upstream, connection, end);
+    forward(upstream, client, connection, end);
+    client.on('error', end);
+    upstream.on('error', end);
   });
   await new Promise<void>((r) => server.listen(0, listenHost, r));
   return {
@@ -90,21 +133,23 @@ export async function startRelay(target: { host: string; port: number }, listenH
     get connections() {
       return connections;
     },
+    setDelay(roundTripMs) {
+      oneWayDelayMs = roundTripMs / 2;
+    },
     freezeOpenConnections() {
-      for (const [client, upstream] of pairs) {
-        client.unpipe(upstream);
-        upstream.unpipe(client);
+      for (const connection of open) {
+        connection.frozen = true;
         // Paused, nothing is read: whatever the peers send waits in kernel buffers, and
         // neither side sees a close or a reset.
-        client.pause();
-        upstream.pause();
+        connection.client.pause();
+        connection.upstream.pause();
       }
     },
     dropOpenConnections() {
-      for (const pair of pairs) pair.forEach((s) => s.destroy());
+      for (const { client, upstream } of open) [client, upstream].forEach((s) => s.destroy());
     },
     close: () => {
-      for (const pair of pairs) pair.forEach((s) => s.destroy());
+      for (const { client, upstream } of open) [client, upstream].forEach((s) => s.destroy());
       return new Promise((r) => server.close(() => r()));
     },
   };

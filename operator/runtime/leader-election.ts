@@ -1,7 +1,11 @@
 // Leader election on a coordination.k8s.io Lease, so only one replica reconciles, with the
 // semantics of client-go's leaderelection:
-// - the leader renews in a loop (one attempt in flight at a time, retryPeriod apart) and
-//   gives up leading once it has failed to renew for renewDeadline;
+// - the leader renews in a loop, one attempt in flight at a time, each starting retryPeriod
+//   after the previous one started (or when it ends, if it took longer); a renewal is one
+//   PUT of the object we last wrote (its resourceVersion), read again only after a conflict,
+//   so a slow API server costs one request per renewal, not two;
+// - the leader gives up leading once renewDeadline has passed since the start of its last
+//   successful renewal (see renewUntilLost for why the start);
 // - a candidate takes over only when the record has not changed for leaseDuration of its
 //   own monotonic time since it first saw it; remote timestamps are never compared with
 //   the local clock, so clock skew between replicas cannot cause two leaders;
@@ -11,8 +15,7 @@
 // simplest way to drop every in-flight assumption.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { isNotFound, resourcePath, type KubeClient, type KubeObject } from '../kube/kube-client.js';
+import { isConflict, isNotFound, resourcePath, type KubeClient, type KubeObject } from '../kube/kube-client.js';
 import { Leases } from '../kube/resources.js';
 import type { Logger } from './logger.js';
 
@@ -134,7 +137,8 @@ const microTime = (d: Date) => d.toISOString().replace('Z', '000Z');
 /** Local monotonic milliseconds: immune to wall-clock steps. */
 const monotonicMs = () => performance.now();
 
-type Attempt = { held: true } | { held: false; otherHolder?: string };
+/** held: our write landed; sentAt is when it was sent, the earliest it can have landed. */
+type Attempt = { held: true; sentAt: number } | { held: false; otherHolder?: string };
 
 export class LeaderElector {
   readonly identity: string;
@@ -144,6 +148,8 @@ export class LeaderElector {
   private readonly stopping = new AbortController();
   private readonly inFlight = new Set<AbortController>();
   private observation?: Observation;
+  /** The Lease as our last successful write returned it: the next renewal writes over it. */
+  private lastWritten?: Lease;
   private leading = false;
   /** A write naming us is on its way: if stop() interrupts it, it may still have landed. */
   private writing = false;
@@ -171,33 +177,57 @@ export class LeaderElector {
    * Rejects if stop() is called first.
    */
   async acquire(onLost: () => void): Promise<void> {
-    let attemptStartedAt: number;
+    let sentAt: number;
     for (;;) {
       if (this.stopping.signal.aborted) throw new Error('leader election stopped');
-      attemptStartedAt = monotonicMs();
-      const attempt = await this.attempt(this.timings.renewDeadlineMs);
-      if (attempt.held) break;
-      await this.pause(this.timings.retryPeriodMs);
+      const attemptStartedAt = monotonicMs();
+      // A candidate's slow attempt is harmless: its write lands only if the record is still
+      // the one it read, and its term counts from when the write was sent. The bound only
+      // frees a hung connection; it leaves room for a new connection's handshake, a read and
+      // a write at the latency renewals survive (3 × renewDeadline / 2 with the defaults).
+      const attempt = await this.attempt(this.timings.leaseDurationMs);
+      if (attempt.held) {
+        sentAt = attempt.sentAt;
+        break;
+      }
+      // Paced from the attempt's start: a slow read does not stretch the period.
+      await this.pause(attemptStartedAt + this.timings.retryPeriodMs - monotonicMs());
     }
     if (this.stopping.signal.aborted) throw new Error('leader election stopped');
     this.leading = true;
     this.log.info('leader election: acquired', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.identity });
-    this.renewing = this.renewUntilLost(attemptStartedAt, onLost);
+    this.renewing = this.renewUntilLost(sentAt, onLost);
   }
 
-  /** The leader's loop: renewedAt is when the last successful attempt started (others see our write no earlier). */
+  /**
+   * The leader's loop. renewedAt is when our last successful write was sent, and the renew
+   * deadline counts from there. That is the earliest moment the write can have landed,
+   * so it is the earliest moment a standby's leaseDuration wait can have begun: stopping by
+   * renewedAt + renewDeadline (< leaseDuration) stops us before any standby may take over,
+   * however the request's latency splits between the way there and the way back.
+   * client-go counts its deadline from the start of the renew round that follows a success
+   * by retryPeriod, i.e. from when the success ended (plus retryPeriod): more lenient, but if
+   * the write lands early and the answer comes back late (say 4 s), its leader may still
+   * lead after a standby took over (4 + 2 + 10 > 15). Counting from the send instead, a
+   * renewal needs only to be sent and answered within renewDeadline of the previous one's
+   * send: with one request per renewal, requests of up to renewDeadline / 2 (5 s by default)
+   * keep the lease, with no margin for a failed attempt near that bound.
+   */
   private async renewUntilLost(renewedAt: number, onLost: () => void): Promise<void> {
+    // The first renewal comes retryPeriod after the acquiring write.
+    let startedAt = renewedAt;
     for (;;) {
       const deadline = renewedAt + this.timings.renewDeadlineMs;
-      await this.pause(Math.min(this.timings.retryPeriodMs, deadline - monotonicMs()));
+      // retryPeriod after the previous attempt started; at once if it took longer than that.
+      await this.pause(Math.min(startedAt + this.timings.retryPeriodMs, deadline) - monotonicMs());
       if (this.stopping.signal.aborted) return;
       const remaining = deadline - monotonicMs();
       if (remaining <= 0) return this.lose(onLost, `could not renew for ${this.timings.renewDeadlineMs} ms`);
-      const startedAt = monotonicMs();
+      startedAt = monotonicMs();
       // Bounded by what is left of the deadline, so a hung request cannot keep us leading past it.
       const attempt = await this.attempt(remaining);
       if (this.stopping.signal.aborted) return;
-      if (attempt.held) renewedAt = startedAt;
+      if (attempt.held) renewedAt = attempt.sentAt;
       else if (attempt.otherHolder) return this.lose(onLost, `the lease names ${attempt.otherHolder}`);
     }
   }
@@ -209,48 +239,68 @@ export class LeaderElector {
     onLost();
   }
 
-  /** One read-then-write, as client-go's tryAcquireOrRenew; every failure is just a failed attempt. */
+  /**
+   * One attempt, as client-go's tryAcquireOrRenew: the leader writes over its last write
+   * (one PUT); if the Lease changed or vanished since, or we do not lead, read it and decide.
+   * Every failure is just a failed attempt.
+   */
   private async attempt(timeoutMs: number): Promise<Attempt> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`attempt timed out after ${Math.round(timeoutMs)} ms`)), timeoutMs);
     this.inFlight.add(controller);
     try {
-      const current = await this.call<Lease | undefined>('GET', controller.signal);
-      const now = monotonicMs();
-      if (!current) {
-        this.writing = true;
-        const created = await this.call<Lease>('POST', controller.signal, {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: { name: this.opts.name, namespace: this.opts.namespace },
-          spec: holderRecord(undefined, this.identity, new Date(), this.leaseDurationSeconds),
-        });
-        this.observation = observe(undefined, created!.spec ?? {}, now);
-        return { held: true };
+      if (this.leading && this.lastWritten) {
+        try {
+          return await this.write('PUT', controller.signal, this.lastWritten);
+        } catch (e) {
+          // Someone else wrote (or a write of ours that timed out landed after all): read it.
+          if (!isConflict(e) && !isNotFound(e)) throw e;
+        }
       }
-      const record = current.spec ?? {};
-      this.observation = observe(this.observation, record, now);
-      if (!mayAcquire(this.observation, this.identity, now, this.leaseDurationSeconds)) {
-        return { held: false, otherHolder: record.holderIdentity };
-      }
-      this.writing = true;
-      const written = await this.call<Lease>('PUT', controller.signal, {
-        ...current,
-        spec: holderRecord(record, this.identity, new Date(), this.leaseDurationSeconds),
-      });
-      this.observation = observe(undefined, written!.spec ?? {}, now);
-      return { held: true };
+      return await this.readThenWrite(controller.signal);
     } catch (e) {
       if (!this.stopping.signal.aborted) {
         this.log.warn('leader election: attempt failed', { identity: this.identity, leading: this.leading, error: (e as Error).message });
       }
-      // A failed write may still have landed; the next read tells.
+      // A failed write may still have landed; the next attempt's conflict or read tells.
       return { held: false };
     } finally {
       this.writing = false;
       clearTimeout(timer);
       this.inFlight.delete(controller);
     }
+  }
+
+  /** Writes us in as the holder over current (POST when there is none), and remembers what was written. */
+  private async write(method: 'PUT' | 'POST', signal: AbortSignal, current?: Lease): Promise<Attempt> {
+    this.writing = true;
+    const sentAt = monotonicMs();
+    const spec = holderRecord(current?.spec, this.identity, new Date(), this.leaseDurationSeconds);
+    const written =
+      method === 'POST'
+        ? await this.call<Lease>('POST', signal, {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name: this.opts.name, namespace: this.opts.namespace },
+            spec,
+          })
+        : await this.call<Lease>('PUT', signal, { ...current, spec });
+    this.lastWritten = written;
+    this.observation = observe(undefined, written!.spec ?? {}, monotonicMs());
+    return { held: true, sentAt };
+  }
+
+  /** Reads the Lease, then writes us in if we may (client-go's slow path, and every candidate's attempt). */
+  private async readThenWrite(signal: AbortSignal): Promise<Attempt> {
+    const current = await this.call<Lease | undefined>('GET', signal);
+    if (!current) return this.write('POST', signal);
+    const now = monotonicMs();
+    const record = current.spec ?? {};
+    this.observation = observe(this.observation, record, now);
+    if (!mayAcquire(this.observation, this.identity, now, this.leaseDurationSeconds)) {
+      return { held: false, otherHolder: record.holderIdentity };
+    }
+    return this.write('PUT', signal, current);
   }
 
   /** A request that ends when signal aborts even if the response stalls; GET answers undefined for NotFound. */
@@ -271,10 +321,19 @@ export class LeaderElector {
     }
   }
 
-  /** Waits ms, or less if stop() is called. */
-  private async pause(ms: number): Promise<void> {
-    if (ms <= 0) return;
-    await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  /** Waits ms, or less if stop() is called (on the global timers, which tests can drive). */
+  private pause(ms: number): Promise<void> {
+    const signal = this.stopping.signal;
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /**

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { KubeClient } from '../../kube/kube-client.js';
 import { ApiError } from '../../kube/kube-client.js';
 import {
@@ -121,8 +122,11 @@ class FakeLeaseServer {
   private version = 0;
   inFlight = 0;
   maxInFlight = 0;
+  gets = 0;
   puts = 0;
   delayMs = 0;
+  /** When (local time) each write landed, and whom it named. */
+  readonly writes: { at: number; holder?: string }[] = [];
 
   readonly client = {
     request: (method: string, _path: string, opts: { body?: unknown } = {}) => this.handle(method, opts.body),
@@ -135,6 +139,7 @@ class FakeLeaseServer {
       await new Promise((r) => setTimeout(r, this.delayMs));
       const obj = structuredClone(body) as { metadata: Record<string, unknown>; spec: LeaseRecord };
       if (method === 'GET') {
+        this.gets++;
         if (!this.lease) throw new ApiError(404, 'NotFound', 'not found');
         return structuredClone(this.lease);
       }
@@ -150,8 +155,14 @@ class FakeLeaseServer {
     }
   }
 
+  /** Another client's write: the record changes and, as with every write, so does the resourceVersion. */
+  writeBehindOurBack(spec: LeaseRecord): void {
+    this.store({ metadata: { ...this.lease!.metadata }, spec });
+  }
+
   private store(obj: { metadata: Record<string, unknown>; spec: LeaseRecord }) {
     this.lease = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.version) } };
+    this.writes.push({ at: performance.now(), holder: obj.spec.holderIdentity });
     return structuredClone(this.lease);
   }
 }
@@ -181,6 +192,100 @@ describe('leader elector renewals', () => {
     expect(server.maxInFlight).toBe(1);
     expect(lost).toBe(0);
     expect(server.lease?.spec.holderIdentity).toBe('me');
+  });
+
+  // The defaults keep the lease while one request takes less than renewDeadline / 2.
+  it.each([2_100, 4_500])(
+    'keeps leading with the default timings when every request takes %i ms, and the standby never takes over',
+    async (delayMs) => {
+      // Virtual time: two simulated minutes in a moment. performance.now() is faked too.
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+      const server = new FakeLeaseServer();
+      server.delayMs = delayMs;
+      const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'leader' }, log);
+      const standby = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'standby' }, log);
+      try {
+        let lost = 0;
+        const leading = leader.acquire(() => lost++);
+        await jest.advanceTimersByTimeAsync(2 * delayMs + 1);
+        await leading;
+        let standbyLeads = false;
+        void standby
+          .acquire(() => undefined)
+          .then(
+            () => (standbyLeads = true),
+            () => undefined,
+          );
+        const from = performance.now();
+        await jest.advanceTimersByTimeAsync(120_000);
+        expect(lost).toBe(0);
+        expect(leader.isLeader).toBe(true);
+        expect(standbyLeads).toBe(false);
+        const renewals = server.writes.filter((w) => w.at > from);
+        expect(renewals.every((w) => w.holder === 'leader')).toBe(true);
+        // One PUT per renewal, one after the other: a renewal lands every retry period or request, whichever is longer.
+        expect(renewals.length).toBeGreaterThanOrEqual(120_000 / Math.max(DEFAULT_TIMINGS.retryPeriodMs, delayMs) - 1);
+        const gaps = renewals.map((w, i) => w.at - (renewals[i - 1]?.at ?? from));
+        expect(Math.max(...gaps)).toBeLessThanOrEqual(2 * server.delayMs);
+      } finally {
+        const stopped = Promise.all([standby.stop(), leader.stop()]);
+        await jest.advanceTimersByTimeAsync(10_000);
+        await stopped;
+        jest.useRealTimers();
+      }
+    },
+  );
+
+  it('stops leading, before the standby takes over, when every request takes more than renewDeadline / 2', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const server = new FakeLeaseServer();
+    server.delayMs = 5_500;
+    const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'leader' }, log);
+    const standby = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'standby' }, log);
+    const events: string[] = [];
+    try {
+      const leading = leader.acquire(() => events.push('leader lost'));
+      await jest.advanceTimersByTimeAsync(2 * server.delayMs + 1);
+      await leading;
+      const standbyLeads = standby.acquire(() => undefined).then(() => events.push('standby acquired'));
+      await jest.advanceTimersByTimeAsync(60_000);
+      await standbyLeads;
+      expect(events).toEqual(['leader lost', 'standby acquired']);
+      // A renewal the leader gave up on still landed; the standby waited a lease duration after it.
+      const leaderWrites = server.writes.filter((w) => w.holder === 'leader');
+      const standbyWrite = server.writes.find((w) => w.holder === 'standby')!;
+      expect(standbyWrite.at - leaderWrites.at(-1)!.at).toBeGreaterThanOrEqual(DEFAULT_TIMINGS.leaseDurationMs);
+    } finally {
+      const stopped = Promise.all([standby.stop(), leader.stop()]);
+      await jest.advanceTimersByTimeAsync(20_000);
+      await stopped;
+      jest.useRealTimers();
+    }
+  });
+
+  it('renews with one PUT over its last write, and reads the lease only after a conflict', async () => {
+    const server = new FakeLeaseServer();
+    const elector = new LeaderElector(
+      server.client,
+      { namespace: 'ns', name: 'l', identity: 'me', leaseDurationMs: 2_000, renewDeadlineMs: 1_000, retryPeriodMs: 20 },
+      log,
+    );
+    let lost = 0;
+    await elector.acquire(() => lost++);
+    try {
+      const getsWhenLeading = server.gets;
+      await until('five renewals', () => server.puts >= 5);
+      expect(server.gets).toBe(getsWhenLeading);
+      // Another client writes the object (the record still names us): our next PUT conflicts.
+      server.writeBehindOurBack({ ...server.lease!.spec });
+      const putsBefore = server.puts;
+      await until('two more renewals', () => server.puts >= putsBefore + 3);
+      expect(server.gets).toBe(getsWhenLeading + 1);
+      expect(lost).toBe(0);
+      expect(server.lease?.spec.holderIdentity).toBe('me');
+    } finally {
+      await elector.stop();
+    }
   });
 
   it('treats a conflict as a failed attempt and retries instead of giving up the lease', async () => {
@@ -238,7 +343,7 @@ describe('leader elector renewals', () => {
     let lostAt = 0;
     await elector.acquire(() => (lostAt = performance.now()));
     const takenAt = performance.now();
-    server.lease = { ...server.lease!, spec: { ...server.lease!.spec, holderIdentity: 'usurper' } };
+    server.writeBehindOurBack({ ...server.lease!.spec, holderIdentity: 'usurper' });
     await until('onLost', () => lostAt > 0);
     expect(lostAt - takenAt).toBeLessThan(500);
     await elector.stop();
@@ -269,7 +374,7 @@ describe('leader elector stop', () => {
     const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'me', ...timings, retryPeriodMs: 1_000 }, log);
     await leader.acquire(() => undefined);
     expect(leader.isLeader).toBe(true);
-    server.lease = { ...server.lease!, spec: { ...server.lease!.spec, holderIdentity: 'successor' } };
+    server.writeBehindOurBack({ ...server.lease!.spec, holderIdentity: 'successor' });
     const putsBefore = server.puts;
     await leader.stop({ release: true });
     expect(server.lease?.spec.holderIdentity).toBe('successor');
