@@ -13,8 +13,8 @@
 //   HEALTH_PORT                      port of /healthz, /readyz and /metrics (8081; 0 picks a free one)
 //   LEADER_ELECTION                  "false" runs without a Lease (a single replica only)
 //   LEADER_ELECTION_LEASE_DURATION   seconds a standby waits after the lease last changed (15)
-//   LEADER_ELECTION_RENEW_DEADLINE   seconds the leader keeps failing to renew before it stops (10)
-//   LEADER_ELECTION_RETRY_PERIOD     seconds between attempts to acquire or renew (2)
+//   LEADER_ELECTION_RENEW_DEADLINE   seconds after sending its last successful renewal that the leader stops (10)
+//   LEADER_ELECTION_RETRY_PERIOD     seconds from the start of one attempt to the next (2)
 import http from 'node:http';
 import { KubeClient } from '../kube/kube-client.js';
 import { LeaderElector, timingsFromEnv } from '../runtime/leader-election.js';
