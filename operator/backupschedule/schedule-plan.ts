@@ -193,14 +193,15 @@ export function dueSlot(
   handled: { anchor: Date; fresh: boolean },
   runOnCreate: boolean,
   now: Date,
-): { slot: Date; due: Date; missed: number } | undefined {
+): { slot: Date; due: Date; missed: number; onCreate?: true } | undefined {
   const slot = cron.previousRun(new Date(now.getTime() - jitter + 1));
   if (slot && slot > handled.anchor) {
     const missed = countSlots(cron, handled.anchor, slot) + (handled.fresh && runOnCreate ? 1 : 0);
     return { slot, due: new Date(slot.getTime() + jitter), missed };
   }
   // runOnCreate: the creation itself is the first run's time, without jitter ("right away").
-  if (handled.fresh && runOnCreate && handled.anchor <= now) return { slot: handled.anchor, due: handled.anchor, missed: 0 };
+  if (handled.fresh && runOnCreate && handled.anchor <= now)
+    return { slot: handled.anchor, due: handled.anchor, missed: 0, onCreate: true };
   return undefined;
 }
 
@@ -214,7 +215,9 @@ function decideRun(input: ScheduleInput, cron: CronTimes, jitter: number): RunDe
   // A run whose time came before this operator began is a catch-up: as late as the restart
   // found it, and started at the restart plus the jitter, spread like the regular runs.
   const since = input.reconcilingSince;
-  const catchUp = since !== undefined && due.due < since;
+  // runOnCreate's run is never one: it is "right away" even when the schedule was applied
+  // with (or just before) the operator that makes it.
+  const catchUp = since !== undefined && due.due < since && !due.onCreate;
   const lateMs = (catchUp ? since : now).getTime() - due.due.getTime();
   const deadline = spec.startingDeadlineSeconds;
   if (deadline !== undefined && lateMs > Math.max(deadline, DEADLINE_FLOOR_SECONDS) * 1000) {

@@ -311,6 +311,17 @@ describe('catch-up after operator downtime', () => {
       },
       expect: { action: 'skip', reason: 'StartingDeadlineMissed' },
     },
+    {
+      name: 'runOnCreate of a schedule created just before the operator led (applied together) still runs right away, not after the jitter',
+      given: {
+        spec: spec({ jitter: '1h', runOnCreate: true }),
+        status: undefined,
+        creationTime: at('2026-11-27T10:00:00Z'),
+        reconcilingSince: at('2026-11-27T10:00:30Z'),
+        now: at('2026-11-27T10:00:30Z'),
+      },
+      expect: { action: 'create', slot: at('2026-11-27T10:00:00Z') },
+    },
   ];
   it.each(cases)('$name', ({ given, expect: { next, ...run } }) => {
     const plan = planSchedule(input({ status: lastRun('2026-11-26T03:00:00Z'), ...given }));
