@@ -173,11 +173,16 @@ describe('a retention change on 40 configs of one repository', () => {
     await t.client.patch(KopiaRepositories, t.ns, 'nas', {
       metadata: { annotations: { 'kopia.io/release-deletions': '2026-12-03T08:00:00Z' } },
     });
+    // Should it time out, the message names each backup not done and where the ledger stands.
     await until(
       'the released backups to finish',
       async () => {
         const all = await nightly();
-        return all.length === CONFIGS && all.every((b) => b.status?.phase === 'Succeeded');
+        const open = all.filter((b) => b.status?.phase !== 'Succeeded');
+        const ledger = (await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas')).status?.deletions;
+        const unfinished = `${open.map((b) => `${b.metadata.name} ${b.status?.phase}/${conditionOf(b)?.reason}: ${conditionOf(b)?.message}`).join('; ')}; ledger ${JSON.stringify(ledger)}`;
+        if (all.length === CONFIGS && open.length === 0) return true;
+        throw new Error(unfinished);
       },
       400_000,
       1000,
