@@ -5,6 +5,7 @@
 // object as a safety net. Handlers receive keys, never payloads to trust: reconcilers
 // re-read the cache (or the API) by key.
 import { isGone, type KubeClient, type KubeObject, type ResourceType, type WatchEvent } from '../kube/kube-client.js';
+import { abortableSleep } from './abortable-sleep.js';
 
 export type InformerEvent = 'ADDED' | 'MODIFIED' | 'DELETED' | 'RESYNC';
 export type InformerHandler<T extends KubeObject> = (event: InformerEvent, obj: T, old?: T) => void;
@@ -266,7 +267,7 @@ export class Informer<T extends KubeObject> {
             this.running = false;
             break;
           }
-          await sleep(backoffDelayMs(failures, backoff), signal);
+          await abortableSleep(backoffDelayMs(failures, backoff), signal);
           continue;
         }
       }
@@ -277,20 +278,7 @@ export class Informer<T extends KubeObject> {
       failures = next.failures;
       if (!next.backOff) continue;
       if (outcome.error !== undefined) this.report(outcome.error);
-      await sleep(backoffDelayMs(failures, backoff), signal);
+      await abortableSleep(backoffDelayMs(failures, backoff), signal);
     }
   }
-}
-
-/** Resolves after ms, or at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -18,6 +18,7 @@ import { hostname } from 'node:os';
 import { isConflict, isNotFound, resourcePath, type KubeClient, type KubeObject } from '../kube/kube-client.js';
 import { Leases } from '../kube/resources.js';
 import type { Logger } from './logger.js';
+import { abortableSleep } from './abortable-sleep.js';
 
 export interface LeaseRecord {
   holderIdentity?: string;
@@ -325,15 +326,7 @@ export class LeaderElector {
   private pause(ms: number): Promise<void> {
     const signal = this.stopping.signal;
     if (ms <= 0 || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return abortableSleep(ms, signal);
   }
 
   /**
