@@ -169,6 +169,18 @@ class FakeLeaseServer {
 
 describe('leader elector renewals', () => {
   const log = Object.assign(createLogger('test', 'error'), { silent: true });
+
+  /** A leader and a standby campaigning for the same Lease of the fake server. */
+  const leaderAndStandby = (server: FakeLeaseServer) =>
+    (['leader', 'standby'] as const).map((identity) => new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity }, log));
+
+  /** Stops the electors while simulated time runs (their requests are slow), then goes back to real timers. */
+  async function stopOnSimulatedTime(electors: LeaderElector[], advanceMs: number): Promise<void> {
+    const stopped = Promise.all(electors.map((e) => e.stop()));
+    await jest.advanceTimersByTimeAsync(advanceMs);
+    await stopped;
+    jest.useRealTimers();
+  }
   const until = async (what: string, check: () => boolean, timeoutMs = 5_000) => {
     const deadline = performance.now() + timeoutMs;
     while (!check()) {
@@ -202,8 +214,7 @@ describe('leader elector renewals', () => {
       jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
       const server = new FakeLeaseServer();
       server.delayMs = delayMs;
-      const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'leader' }, log);
-      const standby = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'standby' }, log);
+      const [leader, standby] = leaderAndStandby(server);
       try {
         let lost = 0;
         const leading = leader.acquire(() => lost++);
@@ -228,10 +239,7 @@ describe('leader elector renewals', () => {
         const gaps = renewals.map((w, i) => w.at - (renewals[i - 1]?.at ?? from));
         expect(Math.max(...gaps)).toBeLessThanOrEqual(2 * server.delayMs);
       } finally {
-        const stopped = Promise.all([standby.stop(), leader.stop()]);
-        await jest.advanceTimersByTimeAsync(10_000);
-        await stopped;
-        jest.useRealTimers();
+        await stopOnSimulatedTime([standby, leader], 10_000);
       }
     },
   );
@@ -240,8 +248,7 @@ describe('leader elector renewals', () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     const server = new FakeLeaseServer();
     server.delayMs = 5_500;
-    const leader = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'leader' }, log);
-    const standby = new LeaderElector(server.client, { namespace: 'ns', name: 'l', identity: 'standby' }, log);
+    const [leader, standby] = leaderAndStandby(server);
     const events: string[] = [];
     try {
       const leading = leader.acquire(() => events.push('leader lost'));
@@ -256,10 +263,7 @@ describe('leader elector renewals', () => {
       const standbyWrite = server.writes.find((w) => w.holder === 'standby')!;
       expect(standbyWrite.at - leaderWrites.at(-1)!.at).toBeGreaterThanOrEqual(DEFAULT_TIMINGS.leaseDurationMs);
     } finally {
-      const stopped = Promise.all([standby.stop(), leader.stop()]);
-      await jest.advanceTimersByTimeAsync(20_000);
-      await stopped;
-      jest.useRealTimers();
+      await stopOnSimulatedTime([standby, leader], 20_000);
     }
   });
 
