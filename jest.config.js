@@ -1,4 +1,4 @@
-// Three tiers (DESIGN.md section 4): unit (pure logic), kopia (the real kopia binary
+// Three tiers (DESIGN.md section 4), and the kind suite: unit (pure logic), kopia (the real kopia binary
 // against real repositories) and control plane (real etcd, kube-apiserver and
 // kube-controller-manager started once per run by the global setup).
 const tsJest = {
@@ -19,6 +19,8 @@ export default {
       globalSetup: '<rootDir>/e2e/support/global-setup.mjs',
       globalTeardown: '<rootDir>/e2e/support/global-teardown.mjs',
     },
+    // The kind suite (make e2e): a real cluster made by e2e/kind/run.sh, driven through kubectl.
+    { ...tsJest, displayName: 'kind', testMatch: ['<rootDir>/e2e/kind/**/*.test.ts'] },
   ],
   testTimeout: 120000,
 };

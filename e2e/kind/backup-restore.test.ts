@@ -1,0 +1,152 @@
+// The data path in a real cluster, as a user drives it with kubectl: a Repository on S3 and
+// one on a claim, a backup with each copy method (Direct reads the claim in place, Clone and
+// Snapshot through the CSI driver), and a populator restore into a new claim.
+import {
+  apply,
+  createNamespace,
+  deleteNamespace,
+  get,
+  kubectl,
+  leftovers,
+  list,
+  until,
+  waitForPhase,
+  waitForReady,
+  world,
+} from './support/kubectl.js';
+import { inventory, runInClaim, seedScript } from './support/volume-data.js';
+
+let ns: string;
+let original: string;
+
+const claim = (name: string, extra: object = {}) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: ns },
+    spec: { accessModes: ['ReadWriteOnce'], storageClassName: world.storageClass, resources: { requests: { storage: '1Gi' } }, ...extra },
+  });
+
+beforeAll(async () => {
+  ns = await createNamespace('e2e-data');
+  await apply(
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'kopia-repo', namespace: ns },
+      stringData: { KOPIA_PASSWORD: 'e2e data path', AWS_ACCESS_KEY_ID: 'e2e', AWS_SECRET_ACCESS_KEY: 'e2e-secret' },
+    }),
+  );
+  await apply(claim('app-data'));
+  await runInClaim(ns, 'app-data', seedScript());
+  original = await inventory(ns, 'app-data');
+}, 600_000);
+
+afterAll(async () => {
+  if (ns) await deleteNamespace(ns);
+}, 600_000);
+
+it('makes a Repository on S3 Ready', async () => {
+  await apply(
+    JSON.stringify({
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Repository',
+      metadata: { name: 's3', namespace: ns },
+      spec: {
+        backend: {
+          s3: {
+            bucket: world.s3Bucket,
+            prefix: `${ns}/`,
+            endpoint: world.s3Endpoint,
+            tls: { disabled: true },
+            credentialsSecretRef: { name: 'kopia-repo' },
+          },
+        },
+        passwordSecretRef: { name: 'kopia-repo', key: 'KOPIA_PASSWORD' },
+        create: { enabled: true },
+      },
+    }),
+  );
+  const repo = await waitForReady('repository', ns, 's3', 300_000);
+  expect(JSON.stringify(repo.status)).not.toContain('e2e-secret');
+}, 360_000);
+
+it('makes a Repository on a claim Ready', async () => {
+  await apply(claim('kopia-nas'));
+  // The default mover runs as 65534: the repository's volume is made writable for it, as a user would.
+  await runInClaim(ns, 'kopia-nas', 'chown 65534:65534 /data');
+  await apply(
+    JSON.stringify({
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Repository',
+      metadata: { name: 'nas', namespace: ns },
+      spec: {
+        backend: { filesystem: { path: '/', volume: { persistentVolumeClaim: { claimName: 'kopia-nas' } } } },
+        passwordSecretRef: { name: 'kopia-repo', key: 'KOPIA_PASSWORD' },
+        create: { enabled: true },
+      },
+    }),
+  );
+  await waitForReady('repository', ns, 'nas', 300_000);
+}, 360_000);
+
+describe.each([
+  ['Direct', 's3'],
+  ['Clone', 'nas'],
+  ['Snapshot', 's3'],
+])('a backup with copyMethod %s (repository %s)', (copyMethod, repository) => {
+  const name = `data-${copyMethod.toLowerCase()}`;
+  it('succeeds, reads every file, and leaves no Job, pod, clone or VolumeSnapshot behind', async () => {
+    await apply(
+      JSON.stringify({
+        apiVersion: 'kopia.io/v1alpha1',
+        kind: 'BackupConfig',
+        metadata: { name, namespace: ns },
+        spec: {
+          repository: { name: repository },
+          source: { pvc: 'app-data' },
+          copyMethod,
+          ...(copyMethod === 'Snapshot' ? { volumeSnapshotClassName: world.snapshotClass } : {}),
+        },
+      }),
+    );
+    await waitForReady('backupconfig', ns, name, 180_000);
+    await apply(
+      JSON.stringify({ apiVersion: 'kopia.io/v1alpha1', kind: 'Backup', metadata: { name, namespace: ns }, spec: { configRef: { name } } }),
+    );
+    const backup = await waitForPhase('backup', ns, name, 'Succeeded', 600_000);
+    expect(backup.status.snapshot.id).toMatch(/^k?[0-9a-f]+$/);
+    expect(backup.status.stats).toMatchObject({ errors: 0 });
+    expect(backup.status.stats.totalBytes).toBeGreaterThan(2 * 1024 * 1024);
+    await until(
+      'the mover Job, pod and any clone or VolumeSnapshot to be removed',
+      async () => {
+        const pvcs = (await list('pvc', ns)).map((p) => p.metadata.name).filter((n) => n !== 'app-data' && n !== 'kopia-nas');
+        const snapshots = copyMethod === 'Snapshot' ? await list('volumesnapshot', ns) : [];
+        const left = (await leftovers()).filter((l) => l.includes(` ${ns}/`));
+        return pvcs.length === 0 && snapshots.length === 0 && left.length === 0;
+      },
+      180_000,
+      async () => kubectl(['get', 'jobs,pods,pvc,volumesnapshot', '-n', ns]),
+    );
+  }, 900_000);
+});
+
+it('restores the newest Direct snapshot into a new claim through the populator', async () => {
+  await apply(
+    JSON.stringify({
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'Restore',
+      metadata: { name: 'data', namespace: ns },
+      spec: { source: { fromConfig: { name: 'data-direct', offset: 0 } }, target: { populator: {} }, onMissingSnapshot: 'Fail' },
+    }),
+  );
+  await apply(claim('restored', { dataSourceRef: { apiGroup: 'kopia.io', kind: 'Restore', name: 'data' } }));
+  // The inventory pod is the claim's first consumer: a WaitForFirstConsumer class binds for it.
+  const restored = await inventory(ns, 'restored');
+  expect(restored).toEqual(original);
+  const direct = await get('backup', ns, 'data-direct');
+  const restore = await get('restore', ns, 'data');
+  expect(restore.status.resolved.snapshotID).toBe(direct.status.snapshot.id);
+  expect((await leftovers()).filter((l) => l.includes(` ${ns}/`))).toEqual([]);
+}, 900_000);
