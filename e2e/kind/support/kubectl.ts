@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 /** What `make e2e` set up; each has the default e2e/kind/run.sh uses. */
 export const world = {
   system: process.env.E2E_SYSTEM_NAMESPACE ?? 'kopia-system',
-  storageClass: process.env.E2E_STORAGE_CLASS ?? 'csi-hostpath-sc',
+  storageClass: process.env.E2E_STORAGE_CLASS ?? 'standard',
   snapshotClass: process.env.E2E_SNAPSHOT_CLASS ?? 'csi-hostpath-snapclass',
   s3Endpoint: process.env.E2E_S3_ENDPOINT ?? 's3.kopia-e2e-storage.svc:9000',
   s3Bucket: process.env.E2E_S3_BUCKET ?? 'backups',
