@@ -1,40 +1,72 @@
 #!/usr/bin/env bash
-# make e2e: the operator in a real kind cluster. Needs a Docker engine and the kind and
-# kubectl commands. Builds the image, loads it into a fresh cluster, deploys manifests/
-# and checks a filesystem Repository becomes Ready through a real kubelet.
-# (Not runnable on machines without Docker; the control-plane tier covers the operator there.)
+# make e2e: the kind suite. Starts a container engine when none answers, builds (or loads
+# from the cache) our image and the suite's helper images, creates a kind cluster from a
+# node image built here (e2e/kind/cluster.sh), loads the images, deploys with `make deploy`,
+# runs the tests under e2e/kind/ through kubectl, measures the footprint of what ships, and
+# tears everything it made down again — also when a step fails.
+#
+# Environment: IMG (default kopia-operator:<package.json version>), KIND_CLUSTER,
+# KIND_NODE_IMAGE=upstream (use the node image kind defaults to, where a registry is
+# reachable), KEEP_CLUSTER=1 (leave the cluster up for a look; delete it with
+# e2e/kind/cluster.sh down). Any failure exits non-zero; nothing here skips.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-cluster=kopia-operator-e2e
-image=kopia-operator:e2e
-for tool in docker kind kubectl; do command -v "$tool" >/dev/null || { echo "make e2e: $tool is not installed" >&2; exit 1; }; done
-trap 'kind delete cluster --name "$cluster" >/dev/null 2>&1 || true' EXIT
-docker build -t "$image" .
-kind create cluster --name "$cluster" --wait 120s
-kind load docker-image "$image" --name "$cluster"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+export KIND_CLUSTER="${KIND_CLUSTER:-kopia-e2e-kind}"
+VERSION=$(node -p "require('./package.json').version")
+IMG="${IMG:-kopia-operator:$VERSION}"
+TOOLBOX=kopia-e2e/toolbox:bookworm
+S3_IMAGE=kopia-e2e/gofakes3:v1.2.0
+
+log() { printf '[e2e] %s\n' "$*" >&2; }
+timed() {
+  local label=$1 start=$SECONDS
+  shift
+  "$@"
+  log "$label: $((SECONDS - start)) s"
+}
+
+cleanup() {
+  local status=$?
+  if [ -n "${KEEP_CLUSTER:-}" ]; then
+    log "KEEP_CLUSTER is set: cluster $KIND_CLUSTER left up (KUBECONFIG=${KUBECONFIG:-}); e2e/kind/cluster.sh down deletes it"
+  else
+    e2e/kind/cluster.sh down || status=1
+  fi
+  scripts/container-engine.sh down || status=1
+  log "finished in $((SECONDS - started)) s with status $status"
+  exit "$status"
+}
+started=$SECONDS
+trap cleanup EXIT
+
+timed "container engine" scripts/container-engine.sh up
+timed "base images" scripts/base-images.sh
+BIN=$(scripts/build-test-binaries.sh kind s3 | tail -n 1)
+export PATH="$BIN:$PATH"
+timed "image $IMG" make --no-print-directory image IMG="$IMG"
+timed "runtime check of $IMG" scripts/check-image.sh "$IMG"
+
+# The suite's helper images: a context holding only what they copy.
+context=$(mktemp -d)
+cp "$BIN/gofakes3" "$context/"
+timed "helper images" bash -c "docker build -q --target toolbox -t $TOOLBOX -f e2e/kind/images/Dockerfile $context >/dev/null &&
+  docker build -q --target gofakes3 -t $S3_IMAGE -f e2e/kind/images/Dockerfile $context >/dev/null"
+rm -rf "$context"
+
+KUBECONFIG=$(e2e/kind/cluster.sh up | tail -n 1)
 export KUBECONFIG
-KUBECONFIG=$(mktemp)
-kind get kubeconfig --name "$cluster" >"$KUBECONFIG"
-node --import tsx scripts/apply.ts manifests
-kubectl -n kopia-system set image deployment/kopia-operator operator="$image"
-kubectl -n kopia-system set env deployment/kopia-operator MOVER_IMAGE="$image"
-kubectl -n kopia-system rollout status deployment/kopia-operator --timeout=180s
-kubectl create namespace e2e
-kubectl -n e2e create secret generic kopia-repo --from-literal=KOPIA_PASSWORD=e2e-password
-kubectl -n e2e apply -f - <<'YAML'
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: kopia-nas}
-spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
----
-apiVersion: kopia.io/v1alpha1
-kind: Repository
-metadata: {name: nas}
-spec:
-  backend: {filesystem: {path: /, volume: {persistentVolumeClaim: {claimName: kopia-nas}}}}
-  passwordSecretRef: {name: kopia-repo, key: KOPIA_PASSWORD}
-  create: {enabled: true}
-YAML
-kubectl -n e2e wait repository/nas --for=condition=Ready --timeout=300s
-kubectl -n e2e get repository nas -o wide
-echo "make e2e: passed"
+for image in "$IMG" "$TOOLBOX" "$S3_IMAGE"; do
+  timed "load $image" kind load docker-image --name "$KIND_CLUSTER" "$image" >/dev/null
+done
+
+timed "S3 server" bash -c 'kubectl apply -f e2e/kind/manifests/s3.yaml >/dev/null &&
+  kubectl -n kopia-e2e-storage rollout status deployment/s3 --timeout=180s >/dev/null'
+timed "make deploy" make --no-print-directory deploy IMG="$IMG"
+timed "rollout" kubectl -n kopia-system rollout status deployment/kopia-operator deployment/kopia-populator --timeout=300s
+
+export E2E_STORAGE_CLASS="${E2E_STORAGE_CLASS:-standard}" E2E_COPY_METHODS="${E2E_COPY_METHODS:-Direct}"
+timed "kind suite" node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js \
+  e2e/kind --selectProjects kind --runInBand --testTimeout=1800000
+timed "footprint" node --import tsx e2e/kind/footprint.ts
+log "make e2e: passed"
