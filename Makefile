@@ -65,8 +65,18 @@ bench: setup build ## benchmarks; results in bench/results/
 run: setup ## start the local control plane, node agent and operator; prints how to use it
 	$(NODE_TS) scripts/run-local.ts $(ARGS)
 
-deploy: node_modules/.package-lock.json ## apply CRDs and the operator to the cluster of the current kubeconfig
-	$(NODE_TS) scripts/apply.ts manifests
+# make deploy: the kustomize build of $(BASE) with the image set to $(IMG) through `images:`,
+# server-side applied to the cluster of the current kubeconfig; what the last deploy applied
+# and this one does not is pruned (never CRDs, namespaces or other data: docs/adr/0012-install.md).
+# Needs Node and, for the build, kustomize on PATH or kubectl >= 1.27 (KUSTOMIZE=... to choose).
+VERSION := $(shell node -p "require('./package.json').version")
+IMG ?= kopia-operator:$(VERSION)
+BASE ?= manifests
+deploy: node_modules/.package-lock.json ## install or upgrade: build manifests/ with IMG=..., apply, prune
+	$(NODE_TS) scripts/deploy.ts deploy --base $(BASE) --image $(IMG)
+
+undeploy: node_modules/.package-lock.json ## remove the install; keeps the CRDs (users' objects) and the namespace
+	$(NODE_TS) scripts/deploy.ts undeploy --base $(BASE)
 
 e2e: setup ## kind-based end-to-end suite (needs a Docker engine)
 	@if ! docker info >/dev/null 2>&1; then echo "make e2e: SKIPPED: no Docker engine here (kind needs one); the control-plane tier (make test) covers the operator without it"; exit 0; fi; \
