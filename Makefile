@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TS := node --import tsx
 JEST := node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js
 
-.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy e2e clean
+.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy chart e2e clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -68,12 +68,16 @@ run: setup ## start the local control plane, node agent and operator; prints how
 # make deploy: the kustomize build of $(BASE) with the image set to $(IMG) through `images:`,
 # server-side applied to the cluster of the current kubeconfig; what the last deploy applied
 # and this one does not is pruned (never CRDs, namespaces or other data: docs/adr/0012-install.md).
-# Needs Node and, for the build, kustomize on PATH or kubectl >= 1.27 (KUSTOMIZE=... to choose).
+# Needs Node and, for the build, kustomize on PATH or kubectl >= 1.27 (KUSTOMIZE='kubectl kustomize' to choose).
 VERSION := $(shell node -p "require('./package.json').version")
 IMG ?= kopia-operator:$(VERSION)
 BASE ?= manifests
+export KUSTOMIZE
 deploy: node_modules/.package-lock.json ## install or upgrade: build manifests/ with IMG=..., apply, prune
 	$(NODE_TS) scripts/deploy.ts deploy --base $(BASE) --image $(IMG)
+
+chart: node_modules/.package-lock.json ## regenerate the Helm chart (manifests/chart/) from the kustomize build of manifests/
+	$(NODE_TS) scripts/generate-chart.ts
 
 undeploy: node_modules/.package-lock.json ## remove the install; keeps the CRDs (users' objects) and the namespace
 	$(NODE_TS) scripts/deploy.ts undeploy --base $(BASE)

@@ -4,17 +4,11 @@
 //                                                   through `images:`, server-side apply, prune
 //   deploy.ts undeploy --base <dir>                 delete what the install owns, CRDs kept
 //
-// The build runs `$KUSTOMIZE <overlay dir>` (default: `kustomize build` when kustomize is on
-// PATH, else `kubectl kustomize`) on a temporary overlay whose only resource is <dir>. What a
-// deploy applied is recorded in the kopia-operator-install ConfigMap in the install's
-// namespace; the next deploy prunes what it lists and the new build lacks. The decisions
+// The build (kustomize.ts: $KUSTOMIZE, kustomize on PATH, or kubectl kustomize) runs on a
+// temporary overlay whose only resource is <dir>. What a deploy applied is recorded in the
+// kopia-operator-install ConfigMap in the install's namespace; the next deploy prunes what it lists and the new build lacks. The decisions
 // (order, what is never deleted) are in install-plan.ts.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseAllDocuments, stringify } from 'yaml';
 import { ApiError, isNotFound, KubeClient, resourcePath, type KubeObject, type ResourceType } from '../operator/kube/kube-client.js';
 import { ConfigMaps } from '../operator/kube/resources.js';
 import {
@@ -23,7 +17,6 @@ import {
   applyOrder,
   describe,
   entryOf,
-  imageOverride,
   installNamespace,
   inventoryConfigMap,
   inventoryDuringDeploy,
@@ -33,38 +26,7 @@ import {
   type DeletePlan,
   type InventoryEntry,
 } from './install-plan.js';
-
-function kustomizeCommand(): string[] {
-  if (process.env.KUSTOMIZE) return process.env.KUSTOMIZE.split(/\s+/).filter(Boolean);
-  try {
-    execFileSync('kustomize', ['version'], { stdio: 'ignore' });
-    return ['kustomize', 'build'];
-  } catch {
-    return ['kubectl', 'kustomize'];
-  }
-}
-
-/** The kustomize build of base, with the image replaced when one is given. */
-function build(base: string, image?: string): KubeObject[] {
-  const overlay = mkdtempSync(join(tmpdir(), 'kopia-operator-deploy-'));
-  try {
-    // kustomize refuses absolute paths to a base; a relative one may leave the overlay's root.
-    const kustomization = {
-      apiVersion: 'kustomize.config.k8s.io/v1beta1',
-      kind: 'Kustomization',
-      resources: [relative(overlay, resolve(base))],
-      ...(image ? { images: [imageOverride(image)] } : {}),
-    };
-    writeFileSync(join(overlay, 'kustomization.yaml'), stringify(kustomization));
-    const [command, ...args] = kustomizeCommand();
-    const yaml = execFileSync(command, [...args, overlay], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
-    return parseAllDocuments(yaml)
-      .map((d) => d.toJS() as KubeObject | null)
-      .filter((d): d is KubeObject => !!d?.kind);
-  } finally {
-    rmSync(overlay, { recursive: true, force: true });
-  }
-}
+import { kustomizeBuild as build } from './kustomize.js';
 
 /** Resource paths from API discovery, waiting for a group a CRD just added. */
 class Discovery {

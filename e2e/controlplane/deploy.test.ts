@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { isNotFound, type KubeObject } from '../../operator/kube/kube-client.js';
 import { KopiaRepositories, Secrets } from '../../operator/kube/resources.js';
 import { useTestNamespace } from '../support/cluster.js';
+import { ensureTestBinaries } from '../support/control-plane.js';
 import { repoRoot } from '../support/paths.js';
 
 const run = promisify(execFile);
@@ -20,7 +21,9 @@ const IMG = 'registry.example/team/kopia-operator:9.8.7';
  * reinstalling node_modules under the running tests when package-lock.json is newer.
  */
 async function make(target: string, ...vars: string[]): Promise<string> {
-  const env = { ...process.env, KUBECONFIG: process.env.KOPIA_TEST_KUBECONFIG! };
+  // The kustomize scripts/build-test-binaries.sh builds: CI machines need not have kubectl.
+  const kustomize = `${ensureTestBinaries(['kustomize'])}/kustomize build`;
+  const env = { ...process.env, KUBECONFIG: process.env.KOPIA_TEST_KUBECONFIG!, KUSTOMIZE: kustomize };
   const { stdout, stderr } = await run('make', ['-o', 'node_modules/.package-lock.json', target, ...vars], {
     cwd: repoRoot,
     env,
