@@ -8,7 +8,7 @@
 //
 // CRDs are templates (not the chart's crds/ directory, which `helm upgrade` never updates)
 // annotated helm.sh/resource-policy: keep, so `helm uninstall` leaves them and the users'
-// kopia.io objects.
+// kopia.io objects; so is the Namespace (ClusterRepositories' password Secrets live there).
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -105,7 +105,8 @@ export function renderChart(objects: Obj[], version: string): Map<string, string
     const o = structuredClone(original);
     templateNamespace(o, namespace);
     if (o.kind === 'Namespace') o.metadata.name = value('.Values.namespace.name');
-    if (o.kind === 'CustomResourceDefinition') o.metadata.annotations = { ...o.metadata.annotations, 'helm.sh/resource-policy': 'keep' };
+    if (o.kind === 'CustomResourceDefinition' || o.kind === 'Namespace')
+      o.metadata.annotations = { ...o.metadata.annotations, 'helm.sh/resource-policy': 'keep' };
     if (o.kind === 'Deployment') {
       const key = o.metadata.labels!['app.kubernetes.io/component'];
       o.spec.replicas = value(`.Values.${key}.replicas`);

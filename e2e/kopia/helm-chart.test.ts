@@ -39,7 +39,7 @@ function byKey(objects: KubeObject[]): Map<string, KubeObject> {
     objects.map((o) => {
       const copy = structuredClone(o);
       const annotations = copy.metadata.annotations;
-      if (copy.kind === 'CustomResourceDefinition' && annotations?.['helm.sh/resource-policy'] === 'keep') {
+      if (['CustomResourceDefinition', 'Namespace'].includes(copy.kind!) && annotations?.['helm.sh/resource-policy'] === 'keep') {
         delete annotations['helm.sh/resource-policy'];
         if (Object.keys(annotations).length === 0) delete copy.metadata.annotations;
       }
@@ -67,6 +67,22 @@ function sorted(v: unknown): unknown {
     );
   return v;
 }
+
+it('marks the CRDs and the namespace so Argo CD, Flux and helm uninstall leave them (and the users’ data)', async () => {
+  const kept = (objects: KubeObject[]) =>
+    objects
+      .filter((o) => o.kind === 'CustomResourceDefinition' || o.kind === 'Namespace')
+      .map((o) => [o.metadata.name, o.metadata.annotations]);
+  const built = kept(parseObjects(kustomizeBuildYaml(join(repoRoot, 'manifests'))));
+  expect(built).toHaveLength(8);
+  for (const [, annotations] of built)
+    expect(annotations).toMatchObject({
+      'argocd.argoproj.io/sync-options': 'Delete=false,Prune=false',
+      'kustomize.toolkit.fluxcd.io/prune': 'disabled',
+    });
+  for (const [, annotations] of kept(parseObjects(await helm('template', 'kopia-operator', chart))))
+    expect(annotations).toMatchObject({ 'helm.sh/resource-policy': 'keep' });
+});
 
 it('passes helm lint', async () => {
   expect(await helm('lint', '--strict', chart)).toContain('0 chart(s) failed');
