@@ -129,10 +129,11 @@ async function deploy(client: KubeClient, base: string, image: string): Promise<
 }
 
 async function undeploy(client: KubeClient, base: string): Promise<void> {
-  const namespace = installNamespace(build(base));
+  const built = build(base);
+  const namespace = installNamespace(built);
   const inventory = await readInventory(client, namespace);
   // Installed before the inventory existed (or by hand): what the build would install is the install.
-  const owned = inventory ?? build(base).map(entryOf);
+  const owned = inventory ?? built.map(entryOf);
   const removed = await carryOut(client, new Discovery(client), undeployPlan(owned), 'removed');
   if (inventory) await client.delete(ConfigMaps, namespace, INVENTORY_NAME);
   console.log(removed === 0 ? 'nothing to remove' : `removed ${removed} objects; the CRDs and the users' kopia.io objects are kept`);
