@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TS := node --import tsx
 JEST := node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js
 
-.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy e2e clean
+.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy chart e2e clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -18,7 +18,7 @@ setup: node_modules/.package-lock.json system-deps binaries ## install npm and D
 system-deps: ## Debian packages the test world needs (openssl, util-linux, rclone, openssh-server)
 	@scripts/install-system-deps.sh
 
-binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager from Go modules (cached in ~/.cache)
+binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager, kustomize, helm from Go modules (cached in ~/.cache)
 	@scripts/build-test-binaries.sh >/dev/null
 
 generate: node_modules/.package-lock.json ## regenerate TS types and CRDs from schemas/
@@ -65,8 +65,22 @@ bench: setup build ## benchmarks; results in bench/results/
 run: setup ## start the local control plane, node agent and operator; prints how to use it
 	$(NODE_TS) scripts/run-local.ts $(ARGS)
 
-deploy: node_modules/.package-lock.json ## apply CRDs and the operator to the cluster of the current kubeconfig
-	$(NODE_TS) scripts/apply.ts manifests
+# make deploy: the kustomize build of $(BASE) with the image set to $(IMG) through `images:`,
+# server-side applied to the cluster of the current kubeconfig; what the last deploy applied
+# and this one does not is pruned (never CRDs, namespaces or other data: docs/adr/0012-install.md).
+# Needs Node and, for the build, kustomize on PATH or kubectl >= 1.27 (KUSTOMIZE='kubectl kustomize' to choose).
+VERSION := $(shell node -p "require('./package.json').version")
+IMG ?= kopia-operator:$(VERSION)
+BASE ?= manifests
+export KUSTOMIZE
+deploy: node_modules/.package-lock.json ## install or upgrade: build manifests/ with IMG=..., apply, prune
+	$(NODE_TS) scripts/deploy.ts deploy --base $(BASE) --image $(IMG)
+
+chart: node_modules/.package-lock.json ## regenerate the Helm chart (manifests/chart/) from the kustomize build of manifests/
+	$(NODE_TS) scripts/generate-chart.ts
+
+undeploy: node_modules/.package-lock.json ## remove the install; keeps the CRDs (users' objects) and the namespace
+	$(NODE_TS) scripts/deploy.ts undeploy --base $(BASE)
 
 e2e: setup ## the kind suite: a cluster built here, our images, make deploy, tests through kubectl (needs root or a Docker engine)
 	e2e/kind/run.sh

@@ -3,7 +3,7 @@
 # pinned versions, into a cache outside the checkout. A second run finds them and returns
 # in seconds. Nothing is downloaded from release pages: only Go modules are fetched.
 #
-# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3 ...]   (default: all)
+# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kustomize|helm ...]   (default: all)
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
 
@@ -11,6 +11,8 @@ KOPIA_VERSION=v0.23.1
 ETCD_VERSION=v3.6.16
 KUBE_VERSION=v1.35.4
 GOFAKES3_VERSION=v1.2.0
+KUSTOMIZE_VERSION=v5.8.1
+HELM_VERSION=v4.3.2
 
 CACHE="${KOPIA_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kopia-operator}"
 BIN="$CACHE/bin"
@@ -123,11 +125,27 @@ build_s3() {
     github.com/johannesboyne/gofakes3/cmd/gofakes3 "-s -w"
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(kopia etcd s3 kube)
+# kustomize and helm: the install tests render manifests/ with both (make deploy, the chart).
+build_kustomize() {
+  if have kustomize "$KUSTOMIZE_VERSION"; then log "kustomize $KUSTOMIZE_VERSION cached"; return; fi
+  log "building kustomize $KUSTOMIZE_VERSION"
+  build_from_wrapper kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" \
+    sigs.k8s.io/kustomize/kustomize/v5 "-s -w"
+}
+
+build_helm() {
+  if have helm "$HELM_VERSION"; then log "helm $HELM_VERSION cached"; return; fi
+  log "building helm $HELM_VERSION (a few minutes on 2 cores)"
+  build_from_wrapper helm helm.sh/helm/v4 "$HELM_VERSION" helm.sh/helm/v4/cmd/helm \
+    "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+}
+
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(kopia etcd s3 kustomize helm kube)
 for t in "${targets[@]}"; do
   case "$t" in
     kopia) build_kopia ;; etcd) build_etcd ;; kube) build_kube ;; s3) build_s3 ;;
-    *) echo "unknown target: $t (kopia|etcd|kube|s3)" >&2; exit 2 ;;
+    kustomize) build_kustomize ;; helm) build_helm ;;
+    *) echo "unknown target: $t (kopia|etcd|kube|s3|kustomize|helm)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"
