@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TS := node --import tsx
 JEST := node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js
 
-.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy e2e clean
+.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run image check-image deploy undeploy e2e clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -64,6 +64,14 @@ bench: setup build ## benchmarks; results in bench/results/
 
 run: setup ## start the local control plane, node agent and operator; prints how to use it
 	$(NODE_TS) scripts/run-local.ts $(ARGS)
+
+image: ## build the image (IMG=...; default kopia-operator:<version>), cached by its inputs in ~/.cache
+	@scripts/container-engine.sh up
+	@scripts/base-images.sh
+	@scripts/image.sh $(IMG)
+
+check-image: image ## run the image as a restricted pod would (read-only, uid 65534, no capabilities) and check its entry points
+	@scripts/check-image.sh $(or $(IMG),kopia-operator:$$(node -p "require('./package.json').version"))
 
 deploy: node_modules/.package-lock.json ## apply CRDs and the operator to the cluster of the current kubeconfig
 	$(NODE_TS) scripts/apply.ts manifests
