@@ -45,6 +45,19 @@ if out=$(restricted "$(scratch /repository)" "$(scratch /kopia)" "$(scratch /cac
 else
   failed "mover verify: $(tail -n 3 <<<"$out")"
 fi
+# kopia's rclone backend: kopia execs rclone (serve webdav on loopback) in the same container.
+secrets=$(mktemp -d)
+mkdir -p "$secrets/rclone" && : >"$secrets/rclone/rclone.conf" && chmod -R a+rX "$secrets"
+request='{"operation":"verify","repository":{"backend":{"rclone":{"remotePath":":local:/repository/rclone","configSecretRef":{"name":"r","key":"rclone.conf"}}},"create":{"enabled":true}},"identity":{"username":"verify","hostname":"check-image"}}'
+if out=$(restricted "$(scratch /repository)" "$(scratch /kopia)" "$(scratch /cache)" "$(scratch /tmp)" -v "$secrets:/etc/kopia-secrets:ro" \
+  -e KOPIA_PASSWORD=check-image-password -e "KOPIA_MOVER_REQUEST=$request" -e KOPIA_MOVER_TERMINATION_LOG=/tmp/termination-log \
+  "$img" 2>&1) && grep -q '"ok":true' <<<"$out" && grep -q '"created":true' <<<"$out"; then
+  pass "mover verify creates a repository through kopia's rclone backend (kopia execs rclone)"
+else
+  failed "mover verify on rclone: $(tail -n 3 <<<"$out")"
+fi
+rm -rf "$secrets"
+
 code=0
 out=$(restricted "$img" 2>&1) || code=$?
 if [ "$code" -ne 0 ] && grep -q 'KOPIA_MOVER_REQUEST is not set' <<<"$out"; then
