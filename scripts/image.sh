@@ -76,5 +76,8 @@ log "built $img in $(($(date +%s) - start))s"
 
 docker save "$img" -o "$archive.partial" && mv "$archive.partial" "$archive"
 log "saved $(basename "$archive") ($(du -h "$archive" | cut -f1))"
+# Earlier builds this one replaced under the same tag: untagged, and labelled only by this
+# script (nothing else builds FROM this image here), so no one else's image is touched.
+docker images --quiet --filter dangling=true --filter "label=$LABEL" | xargs -r docker rmi >/dev/null 2>&1 || true
 # Older builds of the image are not needed to load this one; keep the newest few.
 ls -1t "$CACHE"/kopia-operator-*.tar 2>/dev/null | tail -n +$((KEEP_ARCHIVES + 1)) | xargs -r rm -f
