@@ -17,7 +17,7 @@ ARG GOSUMDB=sum.golang.org
 ENV GOPROXY=${GOPROXY} GOSUMDB=${GOSUMDB}
 WORKDIR /src
 COPY scripts/build-test-binaries.sh scripts/
-RUN KOPIA_OPERATOR_CACHE=/out scripts/build-test-binaries.sh kopia >/dev/null && /out/bin/kopia --version
+RUN KOPIA_OPERATOR_CACHE=/out KOPIA_BUILD_INFO=kopia-operator-image scripts/build-test-binaries.sh kopia >/dev/null && /out/bin/kopia --version
 
 # rclone and the CA bundle from Debian's packages (the same rclone the kopia test tier runs).
 FROM debian:bookworm-slim AS debian
