@@ -3,8 +3,9 @@
 #
 #   scripts/image.sh [IMG]     default kopia-operator:<package.json version>
 #
-# The inputs (Dockerfile, package manifests, the build script, operator/, generated/ and the
-# IDs of the base images) are hashed; the built image carries the hash as a label and is
+# The inputs (Dockerfile, package manifests, the build script, operator/ and generated/
+# without tests, which .dockerignore keeps out of the build as well, and the IDs of the
+# base images) are hashed; the built image carries the hash as a label and is
 # saved as a docker save archive under ~/.cache/kopia-operator/images/ named by version and
 # hash. A warm run finds the image in the engine, or loads the archive, and builds nothing.
 # Expects an engine (scripts/container-engine.sh up) and the base images
@@ -40,7 +41,8 @@ inputs_hash() { # base image IDs
   {
     echo "$1"
     find Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json \
-      scripts/build-test-binaries.sh operator generated -type f -print0 | sort -z | xargs -0 sha256sum
+      scripts/build-test-binaries.sh operator generated -type f \
+      -not -path '*/__tests__/*' -not -path 'operator/test-support/*' -print0 | sort -z | xargs -0 sha256sum
   } | sha256sum | cut -c1-16
 }
 
