@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TS := node --import tsx
 JEST := node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js
 
-.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run deploy undeploy chart e2e clean
+.PHONY: help setup system-deps binaries generate check-generated build typecheck lint lint-manifests test test-unit test-kopia test-control-plane bench run image check-image deploy undeploy chart e2e clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
@@ -73,6 +73,15 @@ VERSION := $(shell node -p "require('./package.json').version")
 IMG ?= kopia-operator:$(VERSION)
 BASE ?= manifests
 export KUSTOMIZE
+
+image: ## build the image (IMG=...; default kopia-operator:<version>), cached by its inputs in ~/.cache
+	@scripts/container-engine.sh up
+	@scripts/base-images.sh
+	@scripts/image.sh $(IMG)
+
+check-image: image ## run the image as a restricted pod would (read-only, uid 65534, no capabilities) and check its entry points
+	@scripts/check-image.sh $(IMG)
+
 deploy: node_modules/.package-lock.json ## install or upgrade: build manifests/ with IMG=..., apply, prune
 	$(NODE_TS) scripts/deploy.ts deploy --base $(BASE) --image $(IMG)
 

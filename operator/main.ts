@@ -10,7 +10,8 @@
 //   KUBECONFIG                       kubeconfig file (default: in-cluster or ~/.kube/config)
 //   POD_NAMESPACE                    where the Lease and ClusterRepository Jobs live (kopia-system)
 //   POD_NAME                         leader election identity (default: hostname plus a random suffix)
-//   MOVER_IMAGE                      the mover image
+//   MOVER_IMAGE                      overrides the image mover Jobs run (default: this pod's own container's image,
+//                                    read from its Pod POD_NAMESPACE/POD_NAME)
 //   HEALTH_PORT                      port of /healthz, /readyz and /metrics (8081; 0 picks a free one)
 //   INTAKE_PORT                      port where catalog Jobs upload snapshot listings (8082; 0 picks a free one)
 //   POD_IP                           the address movers reach the intake at (default 127.0.0.1)
@@ -20,6 +21,7 @@
 //   LEADER_ELECTION_RENEW_DEADLINE   seconds after sending its last successful renewal that the leader stops (10)
 //   LEADER_ELECTION_RETRY_PERIOD     seconds from the start of one attempt to the next (2)
 import http from 'node:http';
+import { resolveMoverImage } from './runtime/mover-image.js';
 import { KubeClient } from './kube/kube-client.js';
 import type { IntakeOptions } from './catalog/catalog-intake.js';
 import { startCaches, type Manager } from './manager.js';
@@ -28,7 +30,6 @@ import { createLogger } from './runtime/logger.js';
 
 const log = createLogger('operator');
 const namespace = process.env.POD_NAMESPACE ?? 'kopia-system';
-const moverImage = process.env.MOVER_IMAGE ?? 'kopia-operator:latest';
 const port = Number(process.env.HEALTH_PORT ?? 8081);
 
 /** Movers upload catalogs to this pod: its IP (downward API), or loopback when run on a workstation. */
@@ -48,6 +49,9 @@ let shuttingDown = false;
 
 async function main(): Promise<void> {
   const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();
+  // Before anything starts: a process that cannot name its movers' image must not reconcile.
+  const mover = await resolveMoverImage(client, process.env, namespace, 'operator');
+  log.info('mover image', { image: mover.image, from: mover.source });
   // Built before anything starts, so bad durations fail the process at once.
   const elector = leaderElection
     ? new LeaderElector(
@@ -96,7 +100,7 @@ async function main(): Promise<void> {
     client,
     log,
     namespace,
-    moverImage,
+    moverImage: mover.image,
     intake: intakeOptions(),
     clusterName: process.env.KOPIA_CLUSTER_NAME || undefined,
   }));

@@ -4,6 +4,7 @@
 # in seconds. Nothing is downloaded from release pages: only Go modules are fetched.
 #
 # Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kustomize|helm ...]   (default: all)
+# KOPIA_BUILD_INFO names the build in `kopia --version` (the Dockerfile: kopia-operator-image).
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
 
@@ -40,7 +41,7 @@ build_kopia() {
   if have kopia "$KOPIA_VERSION"; then log "kopia $KOPIA_VERSION cached"; return; fi
   log "building kopia $KOPIA_VERSION (a few minutes on 2 cores)"
   build_from_wrapper kopia github.com/kopia/kopia "$KOPIA_VERSION" github.com/kopia/kopia \
-    "-s -w -X github.com/kopia/kopia/repo.BuildVersion=${KOPIA_VERSION#v} -X github.com/kopia/kopia/repo.BuildInfo=kopia-operator-test"
+    "-s -w -X github.com/kopia/kopia/repo.BuildVersion=${KOPIA_VERSION#v} -X github.com/kopia/kopia/repo.BuildInfo=${KOPIA_BUILD_INFO:-kopia-operator-test}"
 }
 
 build_etcd() {

@@ -9,13 +9,15 @@
 //   KUBECONFIG                       kubeconfig file (default: in-cluster or ~/.kube/config)
 //   POD_NAMESPACE                    where the Lease lives (kopia-system)
 //   POD_NAME                         leader election identity (default: hostname plus a random suffix)
-//   MOVER_IMAGE                      the image restore Jobs run (kopia-operator:latest)
+//   MOVER_IMAGE                      overrides the image mover Jobs run (default: this pod's own container's image,
+//                                    read from its Pod POD_NAMESPACE/POD_NAME)
 //   HEALTH_PORT                      port of /healthz, /readyz and /metrics (8081; 0 picks a free one)
 //   LEADER_ELECTION                  "false" runs without a Lease (a single replica only)
 //   LEADER_ELECTION_LEASE_DURATION   seconds a standby waits after the lease last changed (15)
 //   LEADER_ELECTION_RENEW_DEADLINE   seconds after sending its last successful renewal that the leader stops (10)
 //   LEADER_ELECTION_RETRY_PERIOD     seconds from the start of one attempt to the next (2)
 import http from 'node:http';
+import { resolveMoverImage } from '../runtime/mover-image.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { LeaderElector, timingsFromEnv } from '../runtime/leader-election.js';
 import { createLogger } from '../runtime/logger.js';
@@ -24,7 +26,6 @@ import { startPopulatorCaches, type PopulatorManager } from './populator-manager
 
 const log = createLogger('populator');
 const namespace = process.env.POD_NAMESPACE ?? 'kopia-system';
-const moverImage = process.env.MOVER_IMAGE ?? 'kopia-operator:latest';
 const port = Number(process.env.HEALTH_PORT ?? 8081);
 const leaderElection = process.env.LEADER_ELECTION !== 'false';
 const POPULATOR_LEASE = 'kopia-populator';
@@ -32,6 +33,9 @@ let shuttingDown = false;
 
 async function main(): Promise<void> {
   const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();
+  // Before anything starts: a process that cannot name its movers' image must not reconcile.
+  const mover = await resolveMoverImage(client, process.env, namespace, 'populator');
+  log.info('mover image', { image: mover.image, from: mover.source });
   // Built before anything starts, so bad durations fail the process at once.
   const elector = leaderElection
     ? new LeaderElector(
@@ -83,7 +87,7 @@ async function main(): Promise<void> {
     client,
     log,
     namespace,
-    moverImage,
+    moverImage: mover.image,
     failpoint: failpointFromEnv(process.env, log),
   }));
   cachesSynced = true;
