@@ -1,4 +1,5 @@
-# The kopia-operator image: the operator (command node /app/dist/operator/main.js) and,
+# The kopia-operator image: the operator and the populator (commands node /app/dist/bundle/*.mjs,
+# one minified file each: scripts/bundle.ts says why) and,
 # as its default entrypoint, the mover that runs in Jobs with the real kopia binary.
 FROM golang:1.25-bookworm AS kopia
 WORKDIR /src
@@ -12,7 +13,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY operator operator
 COPY generated generated
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+COPY scripts/bundle.ts scripts/
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app

@@ -1,11 +1,13 @@
 // make bench, footprint: what the two shipped processes hold in memory. Three views:
-//  - imports: a process with the Deployment's node flags that loads what main.js imports
-//    (its static imports, not its body) and nothing else, then each runtime dependency
-//    alone: where the memory before any object goes;
+//  - imports: a process with the Deployment's node flags that loads what main.js in dist/
+//    imports (its static imports, not its body; module by module, as before bundling) and
+//    nothing else, then each runtime dependency alone: where the memory before any object goes;
 //  - idle: the operator and the populator started against the test world, settled, before
 //    any object of ours;
 //  - loaded: the same two processes with BENCH_FOOTPRINT_CONFIGS (1000) BackupConfigs, each
 //    with a BackupSchedule, converged and at rest.
+// The processes run the script their Deployment names (dist/bundle/*.mjs, scripts/bundle.ts);
+// BENCH_FOOTPRINT_UNBUNDLED=1 runs dist/'s main.js files instead, with the same flags.
 // Numbers only: the targets (operator 100 MB, populator 80 MB resident when idle) are
 // printed beside them, never asserted.
 import { execFileSync } from 'node:child_process';
@@ -21,6 +23,7 @@ import { grantClusterRole } from '../e2e/support/service-accounts.js';
 import {
   childPid,
   deploymentNodeFlags,
+  deploymentScript,
   inParallel,
   isReady,
   readyRepository,
@@ -35,9 +38,11 @@ import {
 
 const TARGETS = { operatorIdleMB: 100, populatorIdleMB: 80 };
 const PROCESSES = {
-  operator: { entry: 'dist/operator/main.js', manifest: 'manifests/operator/deployment.yaml' },
-  populator: { entry: 'dist/operator/populator/main.js', manifest: 'manifests/populator/deployment.yaml' },
+  operator: { unbundled: 'dist/operator/main.js', manifest: 'manifests/operator/deployment.yaml' },
+  populator: { unbundled: 'dist/operator/populator/main.js', manifest: 'manifests/populator/deployment.yaml' },
 } as const;
+const UNBUNDLED = process.env.BENCH_FOOTPRINT_UNBUNDLED === '1';
+const script = (name: keyof typeof PROCESSES) => (UNBUNDLED ? PROCESSES[name].unbundled : deploymentScript(PROCESSES[name].manifest));
 /** How long a process is left alone before its idle memory is read (startup garbage collected). */
 const SETTLE_MS = Number(process.env.BENCH_FOOTPRINT_SETTLE_MS ?? 15000);
 
@@ -79,7 +84,7 @@ function importsOf(flags: Record<keyof typeof PROCESSES, string[]>) {
   const baseline = importFootprint(flags.operator, []);
   const processes = Object.fromEntries(
     (Object.keys(PROCESSES) as (keyof typeof PROCESSES)[]).map((name) => {
-      const f = importFootprint(flags[name], staticImports(join(repoRoot, PROCESSES[name].entry)));
+      const f = importFootprint(flags[name], staticImports(join(repoRoot, PROCESSES[name].unbundled)));
       say(`footprint: ${name}'s imports alone: ${f.rssMB} MB resident (${f.anonMB} anonymous), ${f.heapMB} MB V8 heap`);
       return [name, f];
     }),
@@ -110,7 +115,8 @@ export async function benchFootprint(): Promise<Record<string, unknown>> {
   const imports = importsOf(flags);
 
   const n = Number(process.env.BENCH_FOOTPRINT_CONFIGS ?? 1000);
-  const bw = await startBenchWorld('bench-footprint');
+  const scripts = { operator: script('operator'), populator: script('populator') };
+  const bw = await startBenchWorld('bench-footprint', scripts.operator);
   let populator: ReturnType<typeof startGuarded> | undefined;
   try {
     const { client, ns } = bw;
@@ -130,7 +136,7 @@ export async function benchFootprint(): Promise<Record<string, unknown>> {
     populator = startGuarded(
       'populator',
       process.execPath,
-      [...flags.populator, join(repoRoot, PROCESSES.populator.entry)],
+      [...flags.populator, join(repoRoot, scripts.populator)],
       join(bw.world.controlPlane.dir, 'logs/populator.log'),
       {
         PATH: process.env.PATH,
@@ -148,11 +154,12 @@ export async function benchFootprint(): Promise<Record<string, unknown>> {
       60000,
       200,
     );
-    const populatorPid = childPid(populator, PROCESSES.populator.entry);
+    const populatorPid = childPid(populator, scripts.populator);
+    const atStart = { operator: bw.idleMemory, populator: processMemory(populatorPid) };
     await sleep(SETTLE_MS);
     const idle = { operator: bw.memory(), populator: processMemory(populatorPid) };
     say(
-      `footprint idle: operator ${idle.operator.rssMB} MB resident (target: ${TARGETS.operatorIdleMB}), populator ${idle.populator.rssMB} MB (target: ${TARGETS.populatorIdleMB})`,
+      `footprint idle (${scripts.operator}, ${scripts.populator}): operator ${idle.operator.rssMB} MB resident (target: ${TARGETS.operatorIdleMB}), populator ${idle.populator.rssMB} MB (target: ${TARGETS.populatorIdleMB})`,
     );
 
     await readyRepository(bw, 'nas');
@@ -194,8 +201,10 @@ export async function benchFootprint(): Promise<Record<string, unknown>> {
       `footprint with ${n} BackupConfigs and schedules, at rest: operator ${loaded.operator.rssMB} MB resident (peak ${loaded.operator.peakMB}), populator ${loaded.populator.rssMB} MB (peak ${loaded.populator.peakMB})`,
     );
     return {
+      scripts,
       nodeFlags: flags,
       imports,
+      atStart: { ...atStart, note: 'the operator once ready, the populator once leading' },
       idle: { ...idle, settledSeconds: secs(SETTLE_MS) },
       loaded: { configs: n, schedules: n, convergeSeconds, restSeconds: rest.windowSeconds, apiWritesAtRest: rest.apiWrites, ...loaded },
       targets: { ...TARGETS, note: 'resident set (VmRSS) when idle; peak is VmHWM since start' },
