@@ -10,7 +10,9 @@ test("the client names the bundles hand @dot-i/k8s-operator are the ones its cod
   const file = createRequire(import.meta.url).resolve('@dot-i/k8s-operator');
   const source = readFileSync(file, 'utf8');
   // TypeScript's CommonJS output: `const k8s = __importStar(require("@kubernetes/client-node"))`, `const client_node_1 = require(...)`.
-  const bindings = [...source.matchAll(/(?:const|var|let)\s+(\w+)\s*=\s*(?:__importStar\()?require\("@kubernetes\/client-node"\)/g)].map((m) => m[1]);
+  const bindings = [...source.matchAll(/(?:const|var|let)\s+(\w+)\s*=\s*(?:__importStar\()?require\("@kubernetes\/client-node"\)/g)].map(
+    (m) => m[1],
+  );
   expect(bindings.length).toBeGreaterThan(0);
   const used = new Set(bindings.flatMap((b) => [...source.matchAll(new RegExp(`(?<![\\w.])${b}\\.(\\w+)`, 'g'))].map((m) => m[1])));
   expect([...used].sort()).toEqual([...DOT_I_CLIENT_NAMES].sort());
