@@ -207,7 +207,9 @@ async function main(): Promise<void> {
   if (!wants('backup'))
     await group('rebackup', async () => void (results.rebackup = (await benchBackups({ big: false, rebackup: true })).rebackup));
   await group('populator', async () => void (results.populator = await benchPopulator()));
-  await group('footprint', async () => void (results.footprint = await benchFootprint()));
+  // BENCH_FOOTPRINT_UNBUNDLED=1 measures dist/'s main.js files instead of the shipped bundles, apart.
+  const footprintKey = process.env.BENCH_FOOTPRINT_UNBUNDLED === '1' ? 'footprintUnbundled' : 'footprint';
+  await group('footprint', async () => void (results[footprintKey] = await benchFootprint()));
   say(`results written to bench/results/latest.json (${secs(Date.now() - started)} s in all)`);
 }
 
