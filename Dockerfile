@@ -1,8 +1,9 @@
 # The kopia-operator image: one image for the operator, the populator and the mover
 # (docs/adr/0011-images.md). Its entrypoint is the mover, which mover Jobs run without a
-# command; the Deployments name the operator's and the populator's entry points:
-#   node /app/dist/operator/main.js             the operator
-#   node /app/dist/operator/populator/main.js   the populator
+# command; the Deployments name the operator's and the populator's entry points, one
+# minified file each (scripts/bundle.ts says why):
+#   node /app/dist/bundle/operator.mjs    the operator
+#   node /app/dist/bundle/populator.mjs   the populator
 # The final stage is FROM scratch: node and the shared libraries it loads, kopia, rclone
 # (kopia's rclone backend execs it), CA certificates and passwd/group entries. No shell,
 # no package manager. Runs as 65534:65534 on a read-only root filesystem.
@@ -35,11 +36,12 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY generated generated
 COPY operator operator
+COPY scripts/bundle.ts scripts/
 # Type declarations, source maps and docs are never loaded at run time: ~40 of ~85 MB.
-RUN npx tsc -p tsconfig.build.json \
+RUN npm run build \
  && npm prune --omit=dev --ignore-scripts \
  && rm -rf node_modules/.cache \
- && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete
+ && find node_modules dist/bundle -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete
 
 # The root filesystem of the final image: node and exactly the libraries `ldd` says it and
 # rclone load, at their own paths; users; an empty /tmp for a mounted emptyDir.

@@ -27,8 +27,8 @@ generate: node_modules/.package-lock.json ## regenerate TS types and CRDs from s
 check-generated: node_modules/.package-lock.json ## fail when generated files are stale
 	$(NODE_TS) scripts/generate.ts --check
 
-build: node_modules/.package-lock.json ## compile to dist/
-	npx tsc -p tsconfig.build.json
+build: node_modules/.package-lock.json ## compile to dist/, and the operator and populator to one file each (dist/bundle/)
+	npm run build
 
 typecheck: node_modules/.package-lock.json
 	npx tsc -p tsconfig.json --noEmit

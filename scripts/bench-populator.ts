@@ -43,6 +43,7 @@ import {
   type Obj,
   moverLogEntries,
   deploymentNodeFlags,
+  deploymentScript,
 } from './bench-support.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- status is read structurally */
@@ -50,7 +51,7 @@ const SINGLE_RUNS = Number(process.env.BENCH_POPULATOR_SINGLE ?? 3);
 const CLAIMS = Number(process.env.BENCH_POPULATOR_CLAIMS ?? 20);
 const TARGET_SECONDS = 5;
 const TARGET = `claim created → Bound, less the restore itself, under ${TARGET_SECONDS} s`;
-const POPULATOR_ENTRY = join(repoRoot, 'dist/operator/populator/main.js');
+const POPULATOR_SCRIPT = deploymentScript('manifests/populator/deployment.yaml');
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const quantile = (xs: number[], q: number) => {
@@ -398,7 +399,7 @@ export async function benchPopulator(): Promise<Record<string, unknown>> {
     populator = startGuarded(
       'populator',
       process.execPath,
-      [...deploymentNodeFlags('manifests/populator/deployment.yaml'), POPULATOR_ENTRY],
+      [...deploymentNodeFlags('manifests/populator/deployment.yaml'), join(repoRoot, POPULATOR_SCRIPT)],
       join(logsDir, 'populator.log'),
       {
         PATH: process.env.PATH,
@@ -416,7 +417,7 @@ export async function benchPopulator(): Promise<Record<string, unknown>> {
       60000,
       200,
     );
-    const populatorPid = childPid(populator, 'dist/operator/populator/main.js');
+    const populatorPid = childPid(populator, POPULATOR_SCRIPT);
     const watch = await PopulationWatch.start(bw);
     const settled = (tls: Timeline[]) =>
       until(`${tls.length} claim(s) Bound and settled`, async () => tls.every((tl) => tl.settled !== undefined), 600000, 50);
@@ -492,8 +493,7 @@ export async function benchPopulator(): Promise<Record<string, unknown>> {
         'Bound = the bench’s claim watch sees status.phase Bound, timed from just before the create request; the restore’s own time subtracted = ' +
         'the mover Pod’s container running time (Pod Running → Succeeded as the bench’s Pod watch sees the node agent report it, ms); ' +
         'also given: less the Job’s status.startTime → completionTime (whole seconds in the API) and less the mover-logged kopia snapshot restore alone',
-      populatorProcess:
-        'dist/operator/populator/main.js, its own process, leader-elected, with a token of ServiceAccount kopia-populator bound to the rules of manifests/populator/rbac.yaml',
+      populatorProcess: `${POPULATOR_SCRIPT}, its own process, leader-elected, with a token of ServiceAccount kopia-populator bound to the rules of manifests/populator/rbac.yaml`,
       singleClaim: {
         runs: SINGLE_RUNS,
         first: single[0],

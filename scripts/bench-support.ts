@@ -138,7 +138,7 @@ export function childPid(p: GuardedProcess, script: string): number {
 }
 
 /** A test world, a namespace, and the operator as it ships: its own process, compiled (make bench builds dist/ first). */
-export async function startBenchWorld(ns: string): Promise<BenchWorld> {
+export async function startBenchWorld(ns: string, operatorEntry = deploymentScript(OPERATOR_MANIFEST)): Promise<BenchWorld> {
   const t = Date.now();
   const world = await startTestWorld();
   const startSeconds = secs(Date.now() - t);
@@ -157,7 +157,7 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
     operator = startGuarded(
       'operator',
       process.execPath,
-      [...deploymentNodeFlags('manifests/operator/deployment.yaml'), join(repoRoot, 'dist/operator/main.js')],
+      [...deploymentNodeFlags(OPERATOR_MANIFEST), join(repoRoot, operatorEntry)],
       join(world.controlPlane.dir, 'logs/operator.log'),
       {
         ...process.env,
@@ -170,7 +170,7 @@ export async function startBenchWorld(ns: string): Promise<BenchWorld> {
       },
     );
     await until('the operator to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 60000, 200);
-    const pid = childPid(operator, 'dist/operator/main.js');
+    const pid = childPid(operator, operatorEntry);
     const metrics = async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const calls: Calls = {};
@@ -372,14 +372,30 @@ export function moverLogEntries(bw: BenchWorld, podUID: string): { t: number; me
     });
 }
 
+const OPERATOR_MANIFEST = 'manifests/operator/deployment.yaml';
+
+/** The script a shipped Deployment runs (its command's last word), relative to the checkout (the image's /app). */
+export function deploymentScript(manifest: string): string {
+  const command = deploymentCommand(manifest);
+  const script = command[command.length - 1];
+  if (!script.startsWith('/app/')) throw new Error(`${manifest}: the command's script ${script} is not under /app`);
+  return script.slice('/app/'.length);
+}
+
+function deploymentCommand(manifest: string): string[] {
+  const docs = parseAllDocuments(readFileSync(join(repoRoot, manifest), 'utf8')).map((d) => d.toJS() as Obj);
+  const deployment = docs.find((d) => d.kind === 'Deployment');
+  const command = deployment?.spec?.template?.spec?.containers?.[0]?.command as string[] | undefined;
+  if (!command || command[0] !== 'node') throw new Error(`${manifest}: no Deployment whose command starts with node`);
+  return command;
+}
+
 /**
  * The node flags a shipped Deployment runs its process with (its command between `node` and
  * the script), so the bench measures the process as deployed.
  */
 export function deploymentNodeFlags(manifest: string): string[] {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot, manifest), 'utf8')).map((d) => d.toJS() as Obj);
-  const deployment = docs.find((d) => d.kind === 'Deployment');
-  const command = deployment?.spec?.template?.spec?.containers?.[0]?.command as string[] | undefined;
-  if (!command || command[0] !== 'node') throw new Error(`${manifest}: no Deployment whose command starts with node`);
-  return command.slice(1).filter((arg) => arg.startsWith('--'));
+  return deploymentCommand(manifest)
+    .slice(1)
+    .filter((arg) => arg.startsWith('--'));
 }

@@ -5,11 +5,12 @@
 //
 //   BENCH_ONLY=catalog,deletions make bench   runs only those (results merged into latest.json)
 //
-// Groups: validation, maintenance, repositories, schedules, catalog, deletions, backup, rebackup, populator.
+// Groups: validation, maintenance, repositories, schedules, catalog, deletions, backup, rebackup, populator, footprint.
 // Sizes: BENCH_REPOSITORIES (20), BENCH_SCHEDULES (1000), BENCH_CATALOG_SOURCES (500) ×
 // BENCH_CATALOG_ROUNDS (20), then a mirror-only run of BENCH_CATALOG_LARGE_ROUNDS (60: 30,000), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
 // BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000), BENCH_POPULATOR_SINGLE (3) one-claim runs,
-// BENCH_POPULATOR_CLAIMS (20) claims at once; BENCH_REST_MS (30000) for windows at rest.
+// BENCH_POPULATOR_CLAIMS (20) claims at once; BENCH_FOOTPRINT_CONFIGS (1000) BackupConfigs and schedules beside
+// the idle operator and populator; BENCH_REST_MS (30000) for windows at rest.
 // BENCH_KEEP_LOGS=<dir> keeps the populator group's process logs (the world's directory goes).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { benchCatalog, benchSchedules } from './bench-scale.js';
 import { benchBackups } from './bench-backups.js';
 import { benchPopulator } from './bench-populator.js';
 import { benchMaintenancePlan } from './bench-maintenance.js';
+import { benchFootprint } from './bench-footprint.js';
 
 const GROUPS = [
   'validation',
@@ -36,6 +38,7 @@ const GROUPS = [
   'backup',
   'rebackup',
   'populator',
+  'footprint',
 ] as const;
 type Group = (typeof GROUPS)[number];
 const only = process.env.BENCH_ONLY?.split(',')
@@ -204,6 +207,9 @@ async function main(): Promise<void> {
   if (!wants('backup'))
     await group('rebackup', async () => void (results.rebackup = (await benchBackups({ big: false, rebackup: true })).rebackup));
   await group('populator', async () => void (results.populator = await benchPopulator()));
+  // BENCH_FOOTPRINT_UNBUNDLED=1 measures dist/'s main.js files instead of the shipped bundles, apart.
+  const footprintKey = process.env.BENCH_FOOTPRINT_UNBUNDLED === '1' ? 'footprintUnbundled' : 'footprint';
+  await group('footprint', async () => void (results[footprintKey] = await benchFootprint()));
   say(`results written to bench/results/latest.json (${secs(Date.now() - started)} s in all)`);
 }
 

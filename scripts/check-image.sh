@@ -79,7 +79,7 @@ users: [{ name: nobody, user: { token: not-a-real-token } }]
 contexts: [{ name: unreachable, context: { cluster: unreachable, user: nobody } }]
 current-context: unreachable
 EOF
-for entry in operator:/app/dist/operator/main.js populator:/app/dist/operator/populator/main.js; do
+for entry in operator:/app/dist/bundle/operator.mjs populator:/app/dist/bundle/populator.mjs; do
   name=${entry%%:*} path=${entry#*:} code=0
   out=$(timeout 120 docker run --rm --read-only --user 65534:65534 --cap-drop ALL --security-opt no-new-privileges --network none \
     -v "$kubeconfig:/etc/kubeconfig:ro" -e KUBECONFIG=/etc/kubeconfig -e POD_NAMESPACE=kopia-system -e POD_NAME="$name-0" \

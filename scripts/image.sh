@@ -41,7 +41,7 @@ inputs_hash() { # base image IDs
   {
     echo "$1"
     find Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json \
-      scripts/build-test-binaries.sh operator generated -type f \
+      scripts/build-test-binaries.sh scripts/bundle.ts operator generated -type f \
       -not -path '*/__tests__/*' -not -path 'operator/test-support/*' -print0 | sort -z | xargs -0 sha256sum
   } | sha256sum | cut -c1-16
 }
