@@ -3,7 +3,7 @@
 # pinned versions, into a cache outside the checkout. A second run finds them and returns
 # in seconds. Nothing is downloaded from release pages: only Go modules are fetched.
 #
-# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3 ...]   (default: all)
+# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kind ...]   (default: all but kind)
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ KOPIA_VERSION=v0.23.1
 ETCD_VERSION=v3.6.16
 KUBE_VERSION=v1.35.4
 GOFAKES3_VERSION=v1.2.0
+KIND_VERSION=v0.33.0
 
 CACHE="${KOPIA_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kopia-operator}"
 BIN="$CACHE/bin"
@@ -123,11 +124,17 @@ build_s3() {
     github.com/johannesboyne/gofakes3/cmd/gofakes3 "-s -w"
 }
 
+build_kind() {
+  if have kind "$KIND_VERSION"; then log "kind $KIND_VERSION cached"; return; fi
+  log "building kind $KIND_VERSION (the kind e2e tier's cluster tool, about a minute)"
+  build_from_wrapper kind sigs.k8s.io/kind "$KIND_VERSION" sigs.k8s.io/kind "-s -w"
+}
+
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(kopia etcd s3 kube)
 for t in "${targets[@]}"; do
   case "$t" in
-    kopia) build_kopia ;; etcd) build_etcd ;; kube) build_kube ;; s3) build_s3 ;;
-    *) echo "unknown target: $t (kopia|etcd|kube|s3)" >&2; exit 2 ;;
+    kopia) build_kopia ;; etcd) build_etcd ;; kube) build_kube ;; s3) build_s3 ;; kind) build_kind ;;
+    *) echo "unknown target: $t (kopia|etcd|kube|s3|kind)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"
