@@ -104,6 +104,19 @@ ensure_image() {
   timed "build $tag" "$@" "$tag" || fail "building $tag failed"
   mkdir -p "$KIND_CACHE"
   timed "archive $tag" docker save -o "$archive.tmp" "$tag" && mv "$archive.tmp" "$archive"
+  forget_other_versions "$tag"
+}
+
+# An image's earlier versions (other keys of the same name) go from the cache and from
+# Docker once a new one is archived: they are only ever stale.
+forget_other_versions() {
+  local tag=$1 name=${1%:*} old
+  for old in "$KIND_CACHE/${name//\//_}"_*.tar; do
+    [ -f "$old" ] && [ "$old" != "$KIND_CACHE/${tag//[\/:]/_}.tar" ] && rm -f "$old"
+  done
+  for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "$name"); do
+    [ "$old" = "$tag" ] || docker rmi "$old" >/dev/null 2>&1 || true
+  done
 }
 
 build_static_image() { # binary entrypoint(yes|no) tag
@@ -262,11 +275,14 @@ up() {
   rm -f "$config"
   timed "node Ready" "$BIN/kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Ready node --all --timeout=300s >&2 ||
     fail "the node did not become Ready"
+  timed "kube-system pods Ready" "$BIN/kubectl" --kubeconfig "$kubeconfig" -n kube-system wait --for=condition=Ready pod --all --timeout=180s >&2 ||
+    fail "kube-system pods did not become Ready ($BIN/kubectl --kubeconfig $kubeconfig -n kube-system get pods)"
   echo "$kubeconfig"
 }
 
 # The cluster does what the e2e suite needs of it: an image loaded from this Docker engine
-# runs in a pod, and a claim on the default StorageClass binds and is writable.
+# runs in a pod, a claim on the default StorageClass binds and is writable, and cluster
+# DNS resolves a Service (coredns reached through kube-proxy's rules).
 check() {
   need_docker
   local kubeconfig="$KIND_CACHE/$CLUSTER.kubeconfig" kind_bin="$CACHE/bin/kind" kubectl="$CACHE/bin/kubectl"
@@ -296,8 +312,10 @@ YAML
     fail "the smoke pod did not run ($kubectl --kubeconfig $kubeconfig describe pod kind-smoke)"
   "$kubectl" --kubeconfig "$kubeconfig" wait --for=jsonpath='{.status.phase}'=Bound pvc/kind-smoke --timeout=60s >&2 || fail "the smoke claim did not bind"
   [ "$("$kubectl" --kubeconfig "$kubeconfig" exec kind-smoke -- sh -c 'for i in 1 2 3 4 5; do [ -s /data/proof ] && break; sleep 1; done; cat /data/proof')" = written-in-pod ] || fail "the smoke pod could not write its claim"
+  "$kubectl" --kubeconfig "$kubeconfig" exec kind-smoke -- getent hosts kubernetes.default.svc.cluster.local >&2 ||
+    fail "the smoke pod could not resolve the API server's Service through cluster DNS"
   "$kubectl" --kubeconfig "$kubeconfig" delete pod/kind-smoke pvc/kind-smoke --wait=false >&2
-  log "check passed: local image ran, claim bound and written"
+  log "check passed: local image ran, claim bound and written, DNS answered"
 }
 
 down() {
