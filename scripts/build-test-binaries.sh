@@ -3,7 +3,7 @@
 # pinned versions, into a cache outside the checkout. A second run finds them and returns
 # in seconds. Nothing is downloaded from release pages: only Go modules are fetched.
 #
-# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kind|kube-node|containerd|crictl|coredns|pause ...]
+# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kind|kube-node|containerd|crictl|coredns|pause|snapshotter ...]
 #   (default: kopia etcd s3 kube; the others are the kind tier's, see e2e/kind/cluster.sh)
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -18,6 +18,8 @@ KIND_VERSION=v0.33.0
 CONTAINERD_VERSION=v2.3.4
 CRICTL_VERSION=v1.37.0
 COREDNS_VERSION=v1.13.1
+# VolumeSnapshot CRDs, snapshot-controller and the csi-snapshotter sidecar (kind tier).
+SNAPSHOTTER_VERSION=v8.4.0
 
 CACHE="${KOPIA_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kopia-operator}"
 BIN="$CACHE/bin"
@@ -192,12 +194,36 @@ build_pause() {
   stamp pause "$KUBE_VERSION"
 }
 
+# external-snapshotter replaces its client module with ./client and pins k8s.io modules by
+# replace; a wrapper module requires the published client at the same version and carries
+# upstream's k8s.io replaces (read from its go.mod).
+build_snapshotter() {
+  if have snapshot-controller "$SNAPSHOTTER_VERSION" && have csi-snapshotter "$SNAPSHOTTER_VERSION"; then
+    log "snapshot-controller and csi-snapshotter $SNAPSHOTTER_VERSION cached"; return
+  fi
+  log "building snapshot-controller and csi-snapshotter $SNAPSHOTTER_VERSION"
+  local dir="$WORK/snapshotter-$SNAPSHOTTER_VERSION" m=github.com/kubernetes-csi/external-snapshotter
+  rm -rf "$dir" && mkdir -p "$dir"
+  local upstream_mod
+  upstream_mod=$(cd "$dir" && go mod download -json "$m/v8@$SNAPSHOTTER_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  {
+    printf 'module kopia-operator.test/snapshotter\n\ngo 1.25\n\n'
+    printf 'require (\n\t%s/v8 %s\n\t%s/client/v8 %s\n)\n\n' "$m" "$SNAPSHOTTER_VERSION" "$m" "$SNAPSHOTTER_VERSION"
+    grep -E '^replace k8s\.io/' "$upstream_mod"
+  } >"$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "%s/v8/cmd/snapshot-controller"\n\t_ "%s/v8/cmd/csi-snapshotter"\n)\n' "$m" "$m" >"$dir/tools.go"
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true
+   cd "$dir" && go build -mod=mod -pgo=off -ldflags "-s -w -X main.version=$SNAPSHOTTER_VERSION" -o "$dir/out/" \
+     "$m/v8/cmd/snapshot-controller" "$m/v8/cmd/csi-snapshotter")
+  for c in snapshot-controller csi-snapshotter; do mv "$dir/out/$c" "$BIN/"; stamp "$c" "$SNAPSHOTTER_VERSION"; done
+}
+
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(kopia etcd s3 kube)
 for t in "${targets[@]}"; do
   case "$t" in
     kopia) build_kopia ;; etcd) build_etcd ;; kube) build_kube ;; s3) build_s3 ;; kind) build_kind ;; kube-node) build_kube_node ;;
-    containerd) build_containerd ;; crictl) build_crictl ;; coredns) build_coredns ;; pause) build_pause ;;
-    *) echo "unknown target: $t (kopia|etcd|kube|s3|kind|kube-node|containerd|crictl|coredns|pause)" >&2; exit 2 ;;
+    containerd) build_containerd ;; crictl) build_crictl ;; coredns) build_coredns ;; pause) build_pause ;; snapshotter) build_snapshotter ;;
+    *) echo "unknown target: $t (kopia|etcd|kube|s3|kind|kube-node|containerd|crictl|coredns|pause|snapshotter)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"

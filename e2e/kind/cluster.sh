@@ -16,6 +16,8 @@
 # and containerd ask for, under the names they ask for (read from kubeadm and from kind's
 # containerd configuration at build time, not written here).
 #
+# It also installs the VolumeSnapshot CRDs and snapshot-controller (external-snapshotter).
+#
 # Environment: KIND_CLUSTER (default kopia-e2e-kind), KOPIA_OPERATOR_CACHE, KIND_RETAIN=1
 # (keep a node that failed to come up, to read its logs).
 # Any failure exits non-zero with one line on stderr naming the cause.
@@ -47,6 +49,7 @@ KIND_VERSION=$(pin KIND_VERSION)
 CONTAINERD_VERSION=$(pin CONTAINERD_VERSION)
 CRICTL_VERSION=$(pin CRICTL_VERSION)
 COREDNS_VERSION=$(pin COREDNS_VERSION)
+SNAPSHOTTER_VERSION=$(pin SNAPSHOTTER_VERSION)
 [ -n "$KUBE_VERSION" ] && [ -n "$KIND_VERSION" ] || fail "could not read the version pins from scripts/build-test-binaries.sh"
 ETCD_TAG=${ETCD_VERSION#v}
 
@@ -82,12 +85,14 @@ use_docker_shim_if_unprivileged() {
 
 build_binaries() {
   local out
-  out=$(nice -n 10 "$ROOT/scripts/build-test-binaries.sh" kind etcd kube kube-node containerd crictl coredns pause) ||
+  out=$(nice -n 10 "$ROOT/scripts/build-test-binaries.sh" kind etcd kube kube-node containerd crictl coredns pause snapshotter) ||
     fail "building the binaries failed (scripts/build-test-binaries.sh; see its output above)"
   BIN=$(printf '%s\n' "$out" | tail -n1)
   KIND_MODULE_DIR=$(cd "$CACHE/build" && go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -d "$KIND_MODULE_DIR/images/base/files" ] || fail "kind $KIND_VERSION module has no images/base/files"
 }
+
+quietly() { "$@" >/dev/null 2>&1; }
 
 # A short key for a recipe: the given strings plus the content of the given files.
 recipe_key() { { printf '%s\n' "$@"; for f in "$@"; do [ -f "$f" ] && cat "$f"; done; } | sha256sum | cut -c1-12; }
@@ -261,6 +266,11 @@ $(kubeadm_cluster_patch | sed 's/^/    /')
 YAML
 }
 
+wait_for_system_workloads() { # kubeconfig
+  "$BIN/kubectl" --kubeconfig "$1" -n kube-system rollout status deployment/coredns --timeout=180s &&
+    "$BIN/kubectl" --kubeconfig "$1" -n kube-system rollout status daemonset/kube-proxy --timeout=180s
+}
+
 up() {
   node_image
   local kubeconfig="$KIND_CACHE/$CLUSTER.kubeconfig" config
@@ -275,8 +285,9 @@ up() {
   rm -f "$config"
   timed "node Ready" "$BIN/kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Ready node --all --timeout=300s >&2 ||
     fail "the node did not become Ready"
-  timed "kube-system pods Ready" "$BIN/kubectl" --kubeconfig "$kubeconfig" -n kube-system wait --for=condition=Ready pod --all --timeout=180s >&2 ||
-    fail "kube-system pods did not become Ready ($BIN/kubectl --kubeconfig $kubeconfig -n kube-system get pods)"
+  timed "coredns and kube-proxy ready" quietly wait_for_system_workloads "$kubeconfig" ||
+    fail "coredns or kube-proxy did not become ready ($BIN/kubectl --kubeconfig $kubeconfig -n kube-system get pods)"
+  install_snapshot_controller "$kubeconfig"
   echo "$kubeconfig"
 }
 
@@ -316,6 +327,52 @@ YAML
     fail "the smoke pod could not resolve the API server's Service through cluster DNS"
   "$kubectl" --kubeconfig "$kubeconfig" delete pod/kind-smoke pvc/kind-smoke --wait=false >&2
   log "check passed: local image ran, claim bound and written, DNS answered"
+}
+
+# The VolumeSnapshot API: external-snapshotter's CRDs and its snapshot-controller, from the
+# client and main modules at SNAPSHOTTER_VERSION, with the controller image built here.
+# (No CSI driver yet: csi-driver-host-path and node-driver-registrar are not served by
+# the module proxy here; see the kind tier notes.)
+install_snapshot_controller() { # kubeconfig
+  local kubeconfig=$1 m=github.com/kubernetes-csi/external-snapshotter client_dir main_dir tag upstream_image k
+  client_dir=$(cd "$CACHE/build" && go mod download -json "$m/client/v8@$SNAPSHOTTER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  main_dir=$(cd "$CACHE/build" && go mod download -json "$m/v8@$SNAPSHOTTER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$client_dir/config/crd" ] && [ -d "$main_dir/deploy/kubernetes/snapshot-controller" ] ||
+    fail "external-snapshotter $SNAPSHOTTER_VERSION modules lack config/crd or deploy/kubernetes/snapshot-controller"
+  tag="$PREFIX/kind-snapshot-controller:$(recipe_key "$SNAPSHOTTER_VERSION" "$HERE/node/Dockerfile.static")"
+  ensure_image "$tag" build_static_image snapshot-controller yes
+  timed "kind load snapshot-controller" quietly "$BIN/kind" load docker-image "$tag" --name "$CLUSTER" ||
+    fail "kind load docker-image $tag failed"
+  upstream_image=$(sed -n 's/^[[:space:]]*image: \(.*\):.*/\1/p' "$main_dir/deploy/kubernetes/snapshot-controller/setup-snapshot-controller.yaml")
+  # kustomize takes no absolute resource paths: upstream's two manifests are read from a
+  # copy beside the overlay.
+  k=$(mktemp -d)
+  cp "$main_dir/deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml" \
+    "$main_dir/deploy/kubernetes/snapshot-controller/setup-snapshot-controller.yaml" "$k/"
+  cat >"$k/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - rbac-snapshot-controller.yaml
+  - setup-snapshot-controller.yaml
+images:
+  - name: $upstream_image
+    newName: ${tag%:*}
+    newTag: ${tag##*:}
+replicas:
+  - name: snapshot-controller
+    count: 1
+YAML
+  timed "VolumeSnapshot CRDs" "$BIN/kubectl" --kubeconfig "$kubeconfig" apply --server-side -k "$client_dir/config/crd" >/dev/null &&
+    "$BIN/kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Established crd/volumesnapshots.snapshot.storage.k8s.io \
+      crd/volumesnapshotcontents.snapshot.storage.k8s.io crd/volumesnapshotclasses.snapshot.storage.k8s.io --timeout=60s >/dev/null ||
+    { rm -rf "$k"; fail "installing the VolumeSnapshot CRDs failed"; }
+  "$BIN/kubectl" --kubeconfig "$kubeconfig" apply --server-side -k "$k" >/dev/null || { rm -rf "$k"; fail "applying snapshot-controller failed"; }
+  rm -rf "$k"
+  # Not `wait --for=condition=Available`: with one replica and maxUnavailable 1 that holds
+  # before any pod runs. The rollout includes upstream's minReadySeconds (35 s).
+  timed "snapshot-controller rolled out" quietly "$BIN/kubectl" --kubeconfig "$kubeconfig" -n kube-system rollout status deployment/snapshot-controller --timeout=180s ||
+    fail "snapshot-controller did not become Available"
 }
 
 down() {
