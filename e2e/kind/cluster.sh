@@ -231,7 +231,10 @@ fill_node_container() { # container tag
 node_image() {
   need_docker
   timed "binaries" build_binaries
-  local recipe=("$HERE/node/Dockerfile.base" "$HERE/node/Dockerfile.static" "$HERE/node/Dockerfile.kube-proxy" "$HERE/node/10-kopia-e2e-ptp.conflist" "$0")
+  # The node's key covers its files and the functions that assemble it, not this whole
+  # script, so an unrelated edit here does not rebuild the node.
+  local recipe=("$HERE/node/Dockerfile.base" "$HERE/node/Dockerfile.static" "$HERE/node/Dockerfile.kube-proxy" "$HERE/node/10-kopia-e2e-ptp.conflist"
+    "$(declare -f kubeadm_cluster_patch plan_component_images build_node_image fill_node_container build_static_image build_kube_proxy_image)")
   local base_key component_key node_key
   base_key=$(recipe_key "$KIND_VERSION" "$CONTAINERD_VERSION" "$CRICTL_VERSION" "$HERE/node/Dockerfile.base" "$HERE/node/node-init.sh")
   component_key=$(recipe_key "$KUBE_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION" "$HERE/node/Dockerfile.static" "$HERE/node/Dockerfile.kube-proxy")
