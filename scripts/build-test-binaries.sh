@@ -3,7 +3,8 @@
 # pinned versions, into a cache outside the checkout. A second run finds them and returns
 # in seconds. Nothing is downloaded from release pages: only Go modules are fetched.
 #
-# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kustomize|helm ...]   (default: all)
+# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kustomize|helm|kind|kube-node|containerd|crictl|coredns|pause|snapshotter ...]
+#   (default: kopia etcd s3 kustomize helm kube; the others are the kind tier's, see e2e/kind/cluster.sh)
 # KOPIA_BUILD_INFO names the build in `kopia --version` (the Dockerfile: kopia-operator-image).
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -14,6 +15,14 @@ KUBE_VERSION=v1.35.4
 GOFAKES3_VERSION=v1.2.0
 KUSTOMIZE_VERSION=v5.8.1
 HELM_VERSION=v4.3.2
+KIND_VERSION=v0.33.0
+# The kind node image's runtime and add-ons, at the versions kind v0.33.0 and kubeadm
+# v1.35.4 name (containerd: kind's base image pin; coredns: kubeadm's default).
+CONTAINERD_VERSION=v2.3.4
+CRICTL_VERSION=v1.37.0
+COREDNS_VERSION=v1.13.1
+# VolumeSnapshot CRDs, snapshot-controller and the csi-snapshotter sidecar (kind tier).
+SNAPSHOTTER_VERSION=v8.4.0
 
 CACHE="${KOPIA_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kopia-operator}"
 BIN="$CACHE/bin"
@@ -73,17 +82,18 @@ GO
   stamp etcd "$ETCD_VERSION"
 }
 
-build_kube() {
-  if have kube-apiserver "$KUBE_VERSION" && have kube-controller-manager "$KUBE_VERSION"; then
-    log "kube-apiserver and kube-controller-manager $KUBE_VERSION cached"; return
-  fi
-  log "building kube-apiserver and kube-controller-manager $KUBE_VERSION (the long one: 10-25 min cold)"
-  local dir="$WORK/kube-$KUBE_VERSION" staging_version="v0.${KUBE_VERSION#v1.}"
+# One wrapper module for Kubernetes commands: every staging module is required at v0.0.0
+# with a local replace upstream, so the wrapper points each at its published release.
+# kube_wrapper_build <wrapper-dir-name> <command...>: builds k8s.io/kubernetes/cmd/<command>
+# into $BIN and stamps each with KUBE_VERSION.
+kube_wrapper_build() {
+  local name=$1; shift
+  local dir="$WORK/$name-$KUBE_VERSION" staging_version="v0.${KUBE_VERSION#v1.}"
   rm -rf "$dir" && mkdir -p "$dir"
   local upstream_mod
   upstream_mod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
   {
-    echo "module kopia-operator.test/kube"
+    echo "module kopia-operator.test/$name"
     echo
     echo "go 1.25.0"
     echo
@@ -92,31 +102,44 @@ build_kube() {
     echo
     echo "require k8s.io/kubernetes $KUBE_VERSION"
     echo
-    # Every staging module is required at v0.0.0 with a local replace upstream; point
-    # each at its published release instead. The list is read from upstream's go.mod.
     grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$upstream_mod" | awk -v v="$staging_version" '{print "replace " $1 " => " $1 " " v}'
   } >"$dir/go.mod"
-  cat >"$dir/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
-)
-GO
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for cmd in "$@"; do
+      # A main package cannot be imported, but `go mod tidy -e` still records what it needs.
+      printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$cmd"
+    done
+    printf ')\n'
+  } >"$dir/tools.go"
   local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  local ld="-s -w"
+  local ld="-s -w" pkgs=()
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
   (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true
-   cd "$dir" && go build -mod=mod -pgo=off -tags=selinux,notest -ldflags "$ld" -o "$dir/out/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
-  mv "$dir/out/kube-apiserver" "$dir/out/kube-controller-manager" "$BIN/"
-  stamp kube-apiserver "$KUBE_VERSION"; stamp kube-controller-manager "$KUBE_VERSION"
+   cd "$dir" && go build -mod=mod -pgo=off -tags=selinux,notest -ldflags "$ld" -o "$dir/out/" "${pkgs[@]}")
+  for cmd in "$@"; do mv "$dir/out/$cmd" "$BIN/"; stamp "$cmd" "$KUBE_VERSION"; done
+}
+
+build_kube() {
+  if have kube-apiserver "$KUBE_VERSION" && have kube-controller-manager "$KUBE_VERSION"; then
+    log "kube-apiserver and kube-controller-manager $KUBE_VERSION cached"; return
+  fi
+  log "building kube-apiserver and kube-controller-manager $KUBE_VERSION (the long one: 10-25 min cold)"
+  kube_wrapper_build kube kube-apiserver kube-controller-manager
+}
+
+# The rest of a Kubernetes node, for the kind tier's locally built node image.
+KUBE_NODE_COMMANDS=(kubelet kubeadm kubectl kube-scheduler kube-proxy)
+build_kube_node() {
+  local missing=() cmd
+  for cmd in "${KUBE_NODE_COMMANDS[@]}"; do have "$cmd" "$KUBE_VERSION" || missing+=("$cmd"); done
+  if [ ${#missing[@]} -eq 0 ]; then log "kubelet, kubeadm, kubectl, kube-scheduler, kube-proxy $KUBE_VERSION cached"; return; fi
+  log "building ${missing[*]} $KUBE_VERSION (10-20 min cold; shares the Go build cache with kube)"
+  kube_wrapper_build kube-node "${missing[@]}"
 }
 
 build_s3() {
@@ -141,12 +164,86 @@ build_helm() {
     "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
 }
 
+build_kind() {
+  if have kind "$KIND_VERSION"; then log "kind $KIND_VERSION cached"; return; fi
+  log "building kind $KIND_VERSION (the kind e2e tier's cluster tool, about a minute)"
+  build_from_wrapper kind sigs.k8s.io/kind "$KIND_VERSION" sigs.k8s.io/kind "-s -w"
+}
+
+build_containerd() {
+  if have containerd "$CONTAINERD_VERSION" && have containerd-shim-runc-v2 "$CONTAINERD_VERSION" && have ctr "$CONTAINERD_VERSION"; then
+    log "containerd $CONTAINERD_VERSION cached"; return
+  fi
+  log "building containerd, ctr, containerd-shim-runc-v2 $CONTAINERD_VERSION (kind node runtime, a few minutes)"
+  local dir="$WORK/containerd-$CONTAINERD_VERSION" m=github.com/containerd/containerd/v2
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf 'module kopia-operator.test/containerd\n\ngo 1.26.3\n\nrequire %s %s\n' "$m" "$CONTAINERD_VERSION" >"$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "%s/cmd/containerd"\n\t_ "%s/cmd/ctr"\n\t_ "%s/cmd/containerd-shim-runc-v2"\n)\n' "$m" "$m" "$m" >"$dir/tools.go"
+  # Static, without the snapshotters a kind node never selects (as kind's base image builds it).
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true
+   cd "$dir" && go build -mod=mod -pgo=off -tags "no_aufs no_zfs no_btrfs no_devmapper" \
+     -ldflags "-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Package=$m" -o "$dir/out/" \
+     "$m/cmd/containerd" "$m/cmd/ctr" "$m/cmd/containerd-shim-runc-v2")
+  for c in containerd ctr containerd-shim-runc-v2; do mv "$dir/out/$c" "$BIN/"; stamp "$c" "$CONTAINERD_VERSION"; done
+}
+
+build_crictl() {
+  if have crictl "$CRICTL_VERSION"; then log "crictl $CRICTL_VERSION cached"; return; fi
+  log "building crictl $CRICTL_VERSION"
+  build_from_wrapper crictl sigs.k8s.io/cri-tools "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl \
+    "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
+}
+
+build_coredns() {
+  if have coredns "$COREDNS_VERSION"; then log "coredns $COREDNS_VERSION cached"; return; fi
+  log "building coredns $COREDNS_VERSION (the cluster DNS kubeadm deploys)"
+  build_from_wrapper coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns "-s -w"
+}
+
+# The sandbox ("pause") container is C in the Kubernetes tree; it is compiled from the
+# k8s.io/kubernetes module at KUBE_VERSION, statically, as upstream's image carries it.
+build_pause() {
+  if have pause "$KUBE_VERSION"; then log "pause from $KUBE_VERSION cached"; return; fi
+  log "compiling pause from k8s.io/kubernetes $KUBE_VERSION"
+  local src
+  src=$(cd "$WORK" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  cc -Os -Wall -Werror -static -DVERSION="kopia-operator-$KUBE_VERSION" -o "$BIN/pause" "$src/build/pause/linux/pause.c"
+  strip "$BIN/pause"
+  stamp pause "$KUBE_VERSION"
+}
+
+# external-snapshotter replaces its client module with ./client and pins k8s.io modules by
+# replace; a wrapper module requires the published client at the same version and carries
+# upstream's k8s.io replaces (read from its go.mod).
+build_snapshotter() {
+  if have snapshot-controller "$SNAPSHOTTER_VERSION" && have csi-snapshotter "$SNAPSHOTTER_VERSION"; then
+    log "snapshot-controller and csi-snapshotter $SNAPSHOTTER_VERSION cached"; return
+  fi
+  log "building snapshot-controller and csi-snapshotter $SNAPSHOTTER_VERSION"
+  local dir="$WORK/snapshotter-$SNAPSHOTTER_VERSION" m=github.com/kubernetes-csi/external-snapshotter
+  rm -rf "$dir" && mkdir -p "$dir"
+  local upstream_mod
+  upstream_mod=$(cd "$dir" && go mod download -json "$m/v8@$SNAPSHOTTER_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  {
+    printf 'module kopia-operator.test/snapshotter\n\ngo 1.25\n\n'
+    printf 'require (\n\t%s/v8 %s\n\t%s/client/v8 %s\n)\n\n' "$m" "$SNAPSHOTTER_VERSION" "$m" "$SNAPSHOTTER_VERSION"
+    grep -E '^replace k8s\.io/' "$upstream_mod"
+  } >"$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "%s/v8/cmd/snapshot-controller"\n\t_ "%s/v8/cmd/csi-snapshotter"\n)\n' "$m" "$m" >"$dir/tools.go"
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true
+   cd "$dir" && go build -mod=mod -pgo=off -ldflags "-s -w -X main.version=$SNAPSHOTTER_VERSION" -o "$dir/out/" \
+     "$m/v8/cmd/snapshot-controller" "$m/v8/cmd/csi-snapshotter")
+  for c in snapshot-controller csi-snapshotter; do mv "$dir/out/$c" "$BIN/"; stamp "$c" "$SNAPSHOTTER_VERSION"; done
+}
+
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(kopia etcd s3 kustomize helm kube)
 for t in "${targets[@]}"; do
   case "$t" in
     kopia) build_kopia ;; etcd) build_etcd ;; kube) build_kube ;; s3) build_s3 ;;
     kustomize) build_kustomize ;; helm) build_helm ;;
-    *) echo "unknown target: $t (kopia|etcd|kube|s3|kustomize|helm)" >&2; exit 2 ;;
+    kind) build_kind ;; kube-node) build_kube_node ;; containerd) build_containerd ;; crictl) build_crictl ;;
+    coredns) build_coredns ;; pause) build_pause ;; snapshotter) build_snapshotter ;;
+    *) echo "unknown target: $t (kopia|etcd|kube|s3|kustomize|helm|kind|kube-node|containerd|crictl|coredns|pause|snapshotter)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"
