@@ -5,6 +5,7 @@
 #                               the node to be Ready; prints the kubeconfig path last
 #   e2e/kind/cluster.sh down    delete the cluster
 #   e2e/kind/cluster.sh check   a pod from a locally loaded image runs with a bound claim
+#   e2e/kind/cluster.sh load IMAGE...  load images from this Docker engine into the node
 #   e2e/kind/cluster.sh image   only build or load the node image; prints its tag last
 #
 # No image registry is reachable from the machines this runs on, so nothing is pulled:
@@ -21,7 +22,9 @@
 # Environment: KIND_CLUSTER (default kopia-e2e-kind), KOPIA_OPERATOR_CACHE, KIND_RETAIN=1
 # (keep a node that failed to come up, to read its logs).
 # Any failure exits non-zero with one line on stderr naming the cause.
-set -euo pipefail
+set -Eeuo pipefail
+# Anything that fails without its own message still ends in one line naming it.
+trap 'fail "unexpected failure (line $LINENO): $BASH_COMMAND"' ERR
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/e2e/kind"
@@ -95,7 +98,12 @@ build_binaries() {
 quietly() { "$@" >/dev/null 2>&1; }
 
 # A short key for a recipe: the given strings plus the content of the given files.
-recipe_key() { { printf '%s\n' "$@"; for f in "$@"; do [ -f "$f" ] && cat "$f"; done; } | sha256sum | cut -c1-12; }
+recipe_key() {
+  {
+    printf '%s\n' "$@"
+    for f in "$@"; do if [ -f "$f" ]; then cat "$f"; fi; done
+  } | sha256sum | cut -c1-12
+}
 
 # ensure_image <tag> <builder function> [args]: present in Docker, loaded from the cache
 # archive, or built and then archived.
@@ -365,6 +373,11 @@ images:
 replicas:
   - name: snapshot-controller
     count: 1
+# A fresh one-replica test install has no rolling upgrade to pace: upstream's 35 s
+# minReadySeconds would only delay every run.
+patches:
+  - target: {kind: Deployment, name: snapshot-controller}
+    patch: '[{"op": "replace", "path": "/spec/minReadySeconds", "value": 0}]'
 YAML
   timed "VolumeSnapshot CRDs" "$BIN/kubectl" --kubeconfig "$kubeconfig" apply --server-side -k "$client_dir/config/crd" >/dev/null &&
     "$BIN/kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Established crd/volumesnapshots.snapshot.storage.k8s.io \
@@ -373,9 +386,19 @@ YAML
   "$BIN/kubectl" --kubeconfig "$kubeconfig" apply --server-side -k "$k" >/dev/null || { rm -rf "$k"; fail "applying snapshot-controller failed"; }
   rm -rf "$k"
   # Not `wait --for=condition=Available`: with one replica and maxUnavailable 1 that holds
-  # before any pod runs. The rollout includes upstream's minReadySeconds (35 s).
+  # before any pod runs.
   timed "snapshot-controller rolled out" quietly "$BIN/kubectl" --kubeconfig "$kubeconfig" -n kube-system rollout status deployment/snapshot-controller --timeout=180s ||
     fail "snapshot-controller did not become Available"
+}
+
+# Loads images from this Docker engine into the cluster's node, through the shim where
+# --privileged fails (kind's `load` execs into the node with --privileged).
+load() {
+  need_docker
+  local kind_bin="$CACHE/bin/kind"
+  [ $# -gt 0 ] || fail "usage: e2e/kind/cluster.sh load IMAGE..."
+  [ -x "$kind_bin" ] || fail "kind is not built ($kind_bin)"
+  timed "kind load $*" quietly "$kind_bin" load docker-image "$@" --name "$CLUSTER" || fail "kind load docker-image $* failed"
 }
 
 down() {
@@ -390,6 +413,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   check) check ;;
+  load) shift; load "$@" ;;
   image) node_image && echo "$NODE_IMAGE" ;;
-  *) fail "usage: e2e/kind/cluster.sh up|down|check|image" ;;
+  *) fail "usage: e2e/kind/cluster.sh up|down|check|load IMAGE...|image" ;;
 esac
