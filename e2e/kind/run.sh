@@ -56,9 +56,7 @@ rm -rf "$context"
 
 KUBECONFIG=$(e2e/kind/cluster.sh up | tail -n 1)
 export KUBECONFIG
-for image in "$IMG" "$TOOLBOX" "$S3_IMAGE"; do
-  timed "load $image" kind load docker-image --name "$KIND_CLUSTER" "$image" >/dev/null
-done
+e2e/kind/cluster.sh load "$IMG" "$TOOLBOX" "$S3_IMAGE"
 
 timed "S3 server" bash -c 'kubectl apply -f e2e/kind/manifests/s3.yaml >/dev/null &&
   kubectl -n kopia-e2e-storage rollout status deployment/s3 --timeout=180s >/dev/null'
