@@ -16,7 +16,7 @@ import {
   waitForReady,
   world,
 } from './support/kubectl.js';
-import { inventory, runInClaim, seedScript } from './support/volume-data.js';
+import { inventory, restoreMover, runInClaim, seedScript } from './support/volume-data.js';
 
 let ns: string;
 let original: string;
@@ -30,7 +30,7 @@ const claim = (name: string, extra: object = {}) =>
   });
 
 beforeAll(async () => {
-  ns = await createNamespace('e2e-data');
+  ns = await createNamespace('e2e-data', { 'kopia.io/privileged-movers': 'true' });
   await apply(
     JSON.stringify({
       apiVersion: 'v1',
@@ -143,7 +143,12 @@ it('restores the newest Direct snapshot into a new claim through the populator',
       apiVersion: 'kopia.io/v1alpha1',
       kind: 'Restore',
       metadata: { name: 'data', namespace: ns },
-      spec: { source: { fromConfig: { name: 'data-direct-s3', offset: 0 } }, target: { populator: {} }, onMissingSnapshot: 'Fail' },
+      spec: {
+        source: { fromConfig: { name: 'data-direct-s3', offset: 0 } },
+        target: { populator: {} },
+        onMissingSnapshot: 'Fail',
+        mover: restoreMover,
+      },
     }),
   );
   await apply(claim('restored', { dataSourceRef: { apiGroup: 'kopia.io', kind: 'Restore', name: 'data' } }));

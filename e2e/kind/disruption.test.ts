@@ -14,7 +14,7 @@ import {
   waitForReady,
   world,
 } from './support/kubectl.js';
-import { inventory, runInClaim, seedScript } from './support/volume-data.js';
+import { inventory, restoreMover, runInClaim, seedScript } from './support/volume-data.js';
 
 let ns: string;
 let original: string;
@@ -43,7 +43,7 @@ async function killAll(component: 'operator' | 'populator'): Promise<void> {
 }
 
 beforeAll(async () => {
-  ns = await createNamespace('e2e-disrupt');
+  ns = await createNamespace('e2e-disrupt', { 'kopia.io/privileged-movers': 'true' });
   await apply(
     JSON.stringify({
       apiVersion: 'v1',
@@ -137,7 +137,12 @@ it('populates a claim whose populator pods were deleted mid-population: the data
       apiVersion: 'kopia.io/v1alpha1',
       kind: 'Restore',
       metadata: { name: 'data', namespace: ns },
-      spec: { source: { fromConfig: { name: 'data', offset: 0 } }, target: { populator: {} }, onMissingSnapshot: 'Fail' },
+      spec: {
+        source: { fromConfig: { name: 'data', offset: 0 } },
+        target: { populator: {} },
+        onMissingSnapshot: 'Fail',
+        mover: restoreMover,
+      },
     }),
   );
   await apply(

@@ -39,6 +39,9 @@ cleanup() {
 }
 started=$SECONDS
 trap cleanup EXIT
+# A run stopped by a signal is a failed run, whatever the last command returned.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 timed "container engine" scripts/container-engine.sh up
 timed "base images" scripts/base-images.sh

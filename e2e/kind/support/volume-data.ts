@@ -4,6 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { apply, describe, get, kubectl, until, world } from './kubectl.js';
 
+/**
+ * The mover settings of the suite's populator restores. kind's storage (the in-tree host-path
+ * provisioner) makes each new volume a root-owned directory and ignores fsGroup, so only a
+ * root mover can write a new claim's root; the namespaces opt into privileged movers for it
+ * (kopia.io/privileged-movers). A default mover fails loudly there and the claim stays Pending.
+ */
+export const restoreMover = { securityContext: { runAsUser: 0, runAsGroup: 0 } };
+
 /** Runs `script` (sh) in a pod with `claim` at /data, as root; returns its output. Fails on a non-zero exit. */
 export async function runInClaim(namespace: string, claim: string, script: string, timeoutMs = 300_000): Promise<string> {
   const name = `toolbox-${randomBytes(3).toString('hex')}`;
