@@ -21,7 +21,10 @@ export const MOVER_PATHS = {
   config: '/kopia/config/repository.config',
   logs: '/kopia/logs',
   cache: '/cache',
-  data: '/data',
+  // The claim sits one level below the writable scratch volume, never at the root: kopia's
+  // restore ends each directory by removing `<dir>.kopia-entry` beside it, and on a
+  // read-only root filesystem that unlink fails (EROFS) even when nothing is there.
+  data: '/kopia/data',
 } as const;
 
 /** Files a backend needs, mounted from Secrets under MOVER_PATHS.secrets. */

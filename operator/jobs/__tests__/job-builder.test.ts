@@ -142,6 +142,18 @@ describe('mover Job', () => {
     expect(pod.containers[0].volumeMounts.map((m: any) => m.mountPath)).not.toContain('/app');
   });
 
+  it('mounts the data claim directly below a writable volume, listed after it: kopia unlinks `<target>.kopia-entry` beside its target', () => {
+    // On a read-only root filesystem a claim at /data made every restore fail with
+    // "unlinkat //data.kopia-entry: read-only file system" (seen in the kind suite).
+    const pod = (buildMoverJob(input({ data: { claimName: 'app-data', readOnly: false } })) as any).spec.template.spec;
+    const mounts: { name: string; mountPath: string }[] = pod.containers[0].volumeMounts;
+    const parent = MOVER_PATHS.data.slice(0, MOVER_PATHS.data.lastIndexOf('/'));
+    const holder = mounts.findIndex((m) => m.mountPath === parent);
+    expect(holder).toBeGreaterThanOrEqual(0);
+    expect(pod.volumes.find((v: any) => v.name === mounts[holder].name)).toHaveProperty('emptyDir');
+    expect(holder).toBeLessThan(mounts.findIndex((m) => m.name === 'data'));
+  });
+
   it('is deterministic: the same input gives the same Job and spec hash', () => {
     expect(buildMoverJob(input())).toEqual(buildMoverJob(input()));
     const a = buildMoverJob(input()).metadata.annotations!['kopia.io/spec-hash'];

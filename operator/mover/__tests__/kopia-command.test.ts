@@ -234,7 +234,7 @@ describe('snapshot create', () => {
 
   it('snapshots the data volume as the source with the cleaned path, with tags as key:value and JSON output', () => {
     const argv = snapshotCreateCommand({ ...app, path: '/data/' }, { app: 'media', 'mover-uid': '65534', note: 'a:b' }, false);
-    expect(argv.slice(0, 5)).toEqual(['snapshot', 'create', '/data', '--override-source=app@media:/data', '--json']);
+    expect(argv.slice(0, 5)).toEqual(['snapshot', 'create', '/kopia/data', '--override-source=app@media:/data', '--json']);
     expect(argv).toEqual(expect.arrayContaining(['--tags=app:media', '--tags=mover-uid:65534', '--tags=note:a:b']));
     expect(argv.some((a) => a.startsWith('--pin'))).toBe(false);
   });
