@@ -4,7 +4,7 @@
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BackupRequest, MoverSuccess } from '../../operator/mover/mover-contract.js';
+import { MOVER_PATHS, type BackupRequest, type MoverSuccess } from '../../operator/mover/mover-contract.js';
 import { ensureTestBinaries } from '../support/control-plane.js';
 import { runMover } from '../support/run-mover.js';
 import { FILESYSTEM_REPOSITORY, inventory, kopiaCalls, makeVariedTree, PlainKopia, type KopiaListed } from './plain-kopia.js';
@@ -64,7 +64,7 @@ describe('a backup of a varied tree', () => {
         tags: { app: 'media', 'kopia.io/backup': 'media-manual-1' },
         pin: true,
       }),
-      { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD }, mounts: { '/data': data } },
+      { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD }, mounts: { [MOVER_PATHS.data]: data } },
     );
     expect(run.result).toMatchObject({ ok: true });
     expect(run.code).toBe(0);
@@ -132,7 +132,7 @@ describe('a backup of a varied tree', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
     });
     expect(run.result).toMatchObject({ ok: true, snapshot: { retentionReasons: expect.arrayContaining(['latest-1']) } });
     const defined = (await kopia.policies())['media@cluster-a:/data'] as { files: object; compression: object; retention: object };
@@ -147,7 +147,7 @@ describe('a backup of a varied tree', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
     });
     expect(run.result).toMatchObject({ ok: true });
     expect(kopiaCalls(run.log, 'policy', 'set')).toEqual([]);
@@ -175,7 +175,7 @@ describe('a non-root mover meeting a file only root may read', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
       runAs: { uid: 65534, gid: 65534 },
     });
     expect(run.log).toContain('fatal error');
@@ -203,7 +203,7 @@ describe('a non-root mover meeting a file only root may read', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
       runAs: { uid: 65534, gid: 65534 },
     });
     expect(run.code).not.toBe(0);
@@ -227,7 +227,7 @@ describe('an identity path other than the data mount (/app)', () => {
         kopiaBinDir,
         repositoryDir: kopia.repoDir,
         env: { KOPIA_PASSWORD: PASSWORD },
-        mounts: { '/data': data },
+        mounts: { [MOVER_PATHS.data]: data },
       });
       expect(run.result).toMatchObject({ ok: true });
       return run.result as MoverSuccess;
@@ -275,7 +275,7 @@ it('runs a non-root mover started from a directory only root can enter', async (
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
       runAs: { uid: 65534, gid: 65534 },
     });
   } finally {
@@ -291,7 +291,7 @@ it('backs up nothing and sets no policy in a repository other than the one verif
   const data = mkdtempSync(join(scratch, 'data-'));
   const run = await runMover(
     request({ repository: { ...FILESYSTEM_REPOSITORY, expectedUniqueID: '0'.repeat(64) }, policy: { retention: { keepLatest: 1 } } }),
-    { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD }, mounts: { '/data': data } },
+    { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD }, mounts: { [MOVER_PATHS.data]: data } },
   );
   expect(run.code).not.toBe(0);
   expect(run.result).toMatchObject({ ok: false, operation: 'backup', errorClass: 'RepositoryChanged' });
@@ -343,7 +343,7 @@ describe('the mass-deletion breaker', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
     });
     expect(run.code).not.toBe(0);
     expect(run.result).toMatchObject({
@@ -364,7 +364,7 @@ describe('the mass-deletion breaker', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
     });
     expect(run.result).toMatchObject({ ok: true, snapshot: { retentionReasons: ['latest-1'] }, expired: 5 });
     const remaining: KopiaListed[] = await kopia.snapshots();
@@ -381,7 +381,7 @@ describe('the mass-deletion breaker', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
     });
     expect(run.result).toMatchObject({ ok: false, errorClass: 'ExpireLimitExceeded', wouldExpire: 6 });
     expect(await kopia.policies()).toEqual(before);
@@ -394,7 +394,7 @@ describe('the mass-deletion breaker', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
     });
     expect(run.result).toMatchObject({ ok: true, expired: 0 });
     expect(await kopia.snapshots()).toHaveLength(7);

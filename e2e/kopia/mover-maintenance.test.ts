@@ -7,7 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { BackupRequest, MaintenanceRequest, MoverFailure, MoverSuccess } from '../../operator/mover/mover-contract.js';
+import {
+  MOVER_PATHS,
+  type BackupRequest,
+  type MaintenanceRequest,
+  type MoverFailure,
+  type MoverSuccess,
+} from '../../operator/mover/mover-contract.js';
 import { ensureTestBinaries } from '../support/control-plane.js';
 import { runMover } from '../support/run-mover.js';
 import { FILESYSTEM_REPOSITORY, kopiaCalls, PlainKopia } from './plain-kopia.js';
@@ -182,7 +188,7 @@ describe('a repository the verify identity created', () => {
       kopiaBinDir,
       repositoryDir: kopia.repoDir,
       env: { KOPIA_PASSWORD: PASSWORD },
-      mounts: { '/data': data },
+      mounts: { [MOVER_PATHS.data]: data },
     });
     expect(run.result).toMatchObject({ ok: true, operation: 'backup' });
     expect(newRuns(before, await info(kopia))).toEqual([]);

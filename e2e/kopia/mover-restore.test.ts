@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RestoreRequest } from '../../operator/mover/mover-contract.js';
+import { MOVER_PATHS, type RestoreRequest } from '../../operator/mover/mover-contract.js';
 import { ensureTestBinaries } from '../support/control-plane.js';
 import type { TreeEntry } from '../support/kopia-cli.js';
 import { runMover, type MoverRunOptions } from '../support/run-mover.js';
@@ -91,7 +91,13 @@ function request(options: Partial<RestoreRequest['options']> = {}, overrides: Pa
 }
 
 const restore = (req: RestoreRequest, target: string, opts: Partial<MoverRunOptions> = {}) =>
-  runMover(req, { kopiaBinDir, repositoryDir: kopia.repoDir, env: { KOPIA_PASSWORD: PASSWORD }, mounts: { '/data': target }, ...opts });
+  runMover(req, {
+    kopiaBinDir,
+    repositoryDir: kopia.repoDir,
+    env: { KOPIA_PASSWORD: PASSWORD },
+    mounts: { [MOVER_PATHS.data]: target },
+    ...opts,
+  });
 
 function newTarget(uid = 0): string {
   const target = mkdtempSync(join(scratch, 'target-'));
@@ -126,7 +132,7 @@ describe('into an empty volume', () => {
     expect(argv).toEqual(
       expect.arrayContaining([
         snapshotID,
-        '/data',
+        MOVER_PATHS.data,
         '--parallel=4',
         '--no-skip-owners',
         '--ignore-permission-errors',
