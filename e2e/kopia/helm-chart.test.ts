@@ -131,7 +131,7 @@ it('sets image, replicas, resources, cluster name, namespace and the optional pa
   expect(populator.spec.replicas).toBe(2);
   for (const d of [operator, populator]) expect(d.spec.template.spec.containers[0].image).toBe('registry.example/kopia-operator:1.2.3');
   expect(populator.spec.template.spec.containers[0].resources).toEqual({
-    requests: { cpu: '20m', memory: '64Mi' },
+    requests: { cpu: '20m', memory: '80Mi' }, // the default request, kept beside the new limit
     limits: { memory: '256Mi' },
   });
   expect(operator.spec.template.spec.containers[0].env).toContainEqual({ name: 'KOPIA_CLUSTER_NAME', value: 'prod-a' });
