@@ -14,17 +14,16 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { KopiaBackupConfigs, KopiaBackupSchedules, PersistentVolumeClaims, ServiceAccounts } from '../operator/kube/resources.js';
+import { KopiaBackupConfigs, KopiaBackupSchedules, PersistentVolumeClaims } from '../operator/kube/resources.js';
 import { claimObject } from '../e2e/support/objects.js';
 import { repoRoot } from '../e2e/support/paths.js';
-import { freePort, startGuarded } from '../e2e/support/processes.js';
-import { POPULATOR_SERVICE_ACCOUNT, populatorKubeconfig, populatorManifestRules } from '../e2e/support/populator.js';
-import { grantClusterRole } from '../e2e/support/service-accounts.js';
+import { startGuarded } from '../e2e/support/processes.js';
+
 import {
-  childPid,
+  createConfigsAndSchedules,
+  startDeployedPopulator,
   deploymentNodeFlags,
   deploymentScript,
-  inParallel,
   isReady,
   readyRepository,
   say,
@@ -120,41 +119,14 @@ export async function benchFootprint(): Promise<Record<string, unknown>> {
   let populator: ReturnType<typeof startGuarded> | undefined;
   try {
     const { client, ns } = bw;
-    // The populator as the Deployment runs it: compiled, its own process, its ServiceAccount's token.
-    await client.create(ServiceAccounts, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: POPULATOR_SERVICE_ACCOUNT, namespace: ns },
-    } as Obj);
-    await grantClusterRole(client, `kopia-populator-${ns}`, { namespace: ns, name: POPULATOR_SERVICE_ACCOUNT }, [
-      ...populatorManifestRules('ClusterRole', 'kopia-populator'),
-      ...populatorManifestRules('Role', 'kopia-populator-leader-election'),
-    ]);
-    process.env.KOPIA_TEST_KUBECONFIG = bw.world.controlPlane.kubeconfig;
-    const kubeconfig = await populatorKubeconfig(client, ns, join(bw.world.controlPlane.dir, 'populator.kubeconfig'));
-    const port = await freePort();
-    populator = startGuarded(
-      'populator',
-      process.execPath,
-      [...flags.populator, join(repoRoot, scripts.populator)],
-      join(bw.world.controlPlane.dir, 'logs/populator.log'),
-      {
-        PATH: process.env.PATH,
-        KUBECONFIG: kubeconfig,
-        POD_NAMESPACE: ns,
-        POD_NAME: 'bench-footprint-populator',
-        MOVER_IMAGE: 'kopia-operator:bench',
-        HEALTH_PORT: String(port),
-        LOG_LEVEL: 'warn',
-      },
-    );
-    await until(
-      'the populator to lead',
-      async () => /kopia_populator_leader_election_leader\{[^}]*\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
-      60000,
-      200,
-    );
-    const populatorPid = childPid(populator, scripts.populator);
+    const started = await startDeployedPopulator(bw, {
+      script: scripts.populator,
+      logFile: join(bw.world.controlPlane.dir, 'logs/populator.log'),
+      podName: 'bench-footprint-populator',
+      logLevel: 'warn',
+    });
+    populator = started.process;
+    const populatorPid = started.pid;
     const atStart = { operator: bw.idleMemory, populator: processMemory(populatorPid) };
     await sleep(SETTLE_MS);
     const idle = { operator: bw.memory(), populator: processMemory(populatorPid) };
@@ -165,22 +137,8 @@ export async function benchFootprint(): Promise<Record<string, unknown>> {
     await readyRepository(bw, 'nas');
     await client.create(PersistentVolumeClaims, claimObject({ name: 'app-data', namespace: ns }));
     const cron = `0 ${(new Date().getUTCHours() + 12) % 24} * * *`; // no run falls into the benchmark
-    const names = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(4, '0')}`);
     const t0 = Date.now();
-    await inParallel(names, 16, async (name) => {
-      await client.create(KopiaBackupConfigs, {
-        apiVersion: 'kopia.io/v1alpha1',
-        kind: 'BackupConfig',
-        metadata: { name, namespace: ns },
-        spec: { repository: { name: 'nas' }, source: { pvc: 'app-data' }, copyMethod: 'Direct' },
-      } as Obj);
-      await client.create(KopiaBackupSchedules, {
-        apiVersion: 'kopia.io/v1alpha1',
-        kind: 'BackupSchedule',
-        metadata: { name, namespace: ns },
-        spec: { configRef: { name }, cron, timeZone: 'UTC', jitter: '30m' },
-      } as Obj);
-    });
+    await createConfigsAndSchedules(client, ns, n, cron);
     await until(
       `${n} configs Ready and ${n} schedules with a next time`,
       async () => {

@@ -18,18 +18,16 @@ import {
   PersistentVolumeClaims,
   PersistentVolumes,
   Pods,
-  ServiceAccounts,
 } from '../operator/kube/resources.js';
 import { FINALIZER, HELD_RECLAIM_POLICY, POPULATED, claimUIDFromName } from '../operator/populator/populator-plan.js';
 import { POPULATOR_JOB_SELECTOR } from '../operator/populator/populator.js';
 import { claimObject } from '../e2e/support/objects.js';
 import { STORAGE_CLASS } from '../e2e/support/node-agent.js';
-import { repoRoot } from '../e2e/support/paths.js';
-import { freePort, startGuarded } from '../e2e/support/processes.js';
-import { POPULATOR_SERVICE_ACCOUNT, populatorKubeconfig, populatorManifestRules } from '../e2e/support/populator.js';
-import { grantClusterRole } from '../e2e/support/service-accounts.js';
+
+import { startGuarded } from '../e2e/support/processes.js';
+
 import {
-  childPid,
+  startDeployedPopulator,
   cpuBetween,
   isReady,
   readyRepository,
@@ -42,7 +40,6 @@ import {
   type Calls,
   type Obj,
   moverLogEntries,
-  deploymentNodeFlags,
   deploymentScript,
 } from './bench-support.js';
 
@@ -382,42 +379,15 @@ export async function benchPopulator(): Promise<Record<string, unknown>> {
       200,
     );
 
-    // The populator as the Deployment runs it: compiled, its own process, its ServiceAccount's token.
-    await client.create(ServiceAccounts, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: POPULATOR_SERVICE_ACCOUNT, namespace: ns },
-    } as Obj);
-    await grantClusterRole(client, `kopia-populator-${ns}`, { namespace: ns, name: POPULATOR_SERVICE_ACCOUNT }, [
-      ...populatorManifestRules('ClusterRole', 'kopia-populator'),
-      ...populatorManifestRules('Role', 'kopia-populator-leader-election'),
-    ]);
-    // populatorKubeconfig takes the API server's address from the admin kubeconfig the tests name.
-    process.env.KOPIA_TEST_KUBECONFIG = bw.world.controlPlane.kubeconfig;
-    const kubeconfig = await populatorKubeconfig(client, ns, join(bw.world.controlPlane.dir, 'populator.kubeconfig'));
-    const port = await freePort();
-    populator = startGuarded(
-      'populator',
-      process.execPath,
-      [...deploymentNodeFlags('manifests/populator/deployment.yaml'), join(repoRoot, POPULATOR_SCRIPT)],
-      join(logsDir, 'populator.log'),
-      {
-        PATH: process.env.PATH,
-        KUBECONFIG: kubeconfig,
-        POD_NAMESPACE: ns,
-        POD_NAME: 'bench-populator',
-        MOVER_IMAGE: 'kopia-operator:bench',
-        HEALTH_PORT: String(port),
-        LOG_LEVEL: process.env.BENCH_POPULATOR_LOG_LEVEL ?? 'info',
-      },
-    );
-    await until(
-      'the populator to lead',
-      async () => /kopia_populator_leader_election_leader\{[^}]*\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
-      60000,
-      200,
-    );
-    const populatorPid = childPid(populator, POPULATOR_SCRIPT);
+    const started = await startDeployedPopulator(bw, {
+      script: POPULATOR_SCRIPT,
+      logFile: join(logsDir, 'populator.log'),
+      podName: 'bench-populator',
+      logLevel: process.env.BENCH_POPULATOR_LOG_LEVEL ?? 'info',
+    });
+    populator = started.process;
+    const populatorPid = started.pid;
+    const port = started.port;
     const watch = await PopulationWatch.start(bw);
     const settled = (tls: Timeline[]) =>
       until(`${tls.length} claim(s) Bound and settled`, async () => tls.every((tl) => tl.settled !== undefined), 600000, 50);

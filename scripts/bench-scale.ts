@@ -18,6 +18,7 @@ import {
 import { LABELS, MOVER_SELECTOR } from '../operator/jobs/job-builder.js';
 import { claimObject, repositoryObject, secretObject } from '../e2e/support/objects.js';
 import {
+  createConfigsAndSchedules,
   BENCH_PASSWORD,
   callsBetween,
   cpuBetween,
@@ -74,21 +75,7 @@ export async function benchSchedules(): Promise<Record<string, unknown>> {
     say(`schedules: creating ${n} BackupConfigs and ${n} BackupSchedules (cron "${cron}" UTC, jitter 30m)`);
     const before = await bw.metrics();
     const t0 = Date.now();
-    const names = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(4, '0')}`);
-    await inParallel(names, 16, async (name) => {
-      await client.create(KopiaBackupConfigs, {
-        apiVersion: 'kopia.io/v1alpha1',
-        kind: 'BackupConfig',
-        metadata: { name, namespace: ns },
-        spec: { repository: { name: 'nas' }, source: { pvc: 'app-data' }, copyMethod: 'Direct' },
-      } as Obj);
-      await client.create(KopiaBackupSchedules, {
-        apiVersion: 'kopia.io/v1alpha1',
-        kind: 'BackupSchedule',
-        metadata: { name, namespace: ns },
-        spec: { configRef: { name }, cron, timeZone: 'UTC', jitter: '30m' },
-      } as Obj);
-    });
+    await createConfigsAndSchedules(client, ns, n, cron);
     const createdMs = Date.now() - t0;
     say(`schedules: ${2 * n} objects created in ${secs(createdMs)} s; waiting for them to converge`);
     await until(`${n} configs Ready and ${n} schedules with a next time`, async () => converged !== undefined, 600000, 100);

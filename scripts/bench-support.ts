@@ -9,12 +9,24 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { KubeClient, type KubeObject, type ResourceType } from '../operator/kube/kube-client.js';
-import { Jobs, KopiaRepositories, Namespaces, PersistentVolumeClaims, PersistentVolumes, Secrets } from '../operator/kube/resources.js';
+import {
+  Jobs,
+  KopiaBackupConfigs,
+  KopiaBackupSchedules,
+  KopiaRepositories,
+  Namespaces,
+  PersistentVolumeClaims,
+  PersistentVolumes,
+  Secrets,
+  ServiceAccounts,
+} from '../operator/kube/resources.js';
 import { DEFAULT_MOVER_ID } from '../operator/jobs/mover-privileges.js';
 import { Informer, type InformerHandler } from '../operator/runtime/informer.js';
 import { freePort, startGuarded, type GuardedProcess } from '../e2e/support/processes.js';
 import { claimObject, repositoryObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot } from '../e2e/support/paths.js';
+import { POPULATOR_SERVICE_ACCOUNT, populatorKubeconfig, populatorManifestRules } from '../e2e/support/populator.js';
+import { grantClusterRole } from '../e2e/support/service-accounts.js';
 import { startTestWorld, until, type TestWorld } from '../e2e/support/test-world.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- status is read structurally */
@@ -398,4 +410,69 @@ export function deploymentNodeFlags(manifest: string): string[] {
   return deploymentCommand(manifest)
     .slice(1)
     .filter((arg) => arg.startsWith('--'));
+}
+
+/** `n` BackupConfigs on claim app-data of Repository nas, each with a daily schedule at `cron` (app-0000, ...). */
+export async function createConfigsAndSchedules(client: KubeClient, ns: string, n: number, cron: string): Promise<void> {
+  const names = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(4, '0')}`);
+  await inParallel(names, 16, async (name) => {
+    await client.create(KopiaBackupConfigs, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'BackupConfig',
+      metadata: { name, namespace: ns },
+      spec: { repository: { name: 'nas' }, source: { pvc: 'app-data' }, copyMethod: 'Direct' },
+    } as Obj);
+    await client.create(KopiaBackupSchedules, {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind: 'BackupSchedule',
+      metadata: { name, namespace: ns },
+      spec: { configRef: { name }, cron, timeZone: 'UTC', jitter: '30m' },
+    } as Obj);
+  });
+}
+
+/**
+ * The populator as the Deployment runs it: `script` with the Deployment's node flags, its own
+ * process, its ServiceAccount's token; returns once it leads.
+ */
+export async function startDeployedPopulator(
+  bw: BenchWorld,
+  opts: { script: string; logFile: string; podName: string; logLevel: string },
+): Promise<{ process: GuardedProcess; pid: number; port: number }> {
+  const { client, ns } = bw;
+  await client.create(ServiceAccounts, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: POPULATOR_SERVICE_ACCOUNT, namespace: ns },
+  } as Obj);
+  await grantClusterRole(client, `kopia-populator-${ns}`, { namespace: ns, name: POPULATOR_SERVICE_ACCOUNT }, [
+    ...populatorManifestRules('ClusterRole', 'kopia-populator'),
+    ...populatorManifestRules('Role', 'kopia-populator-leader-election'),
+  ]);
+  // populatorKubeconfig takes the API server's address from the admin kubeconfig the tests name.
+  process.env.KOPIA_TEST_KUBECONFIG = bw.world.controlPlane.kubeconfig;
+  const kubeconfig = await populatorKubeconfig(client, ns, join(bw.world.controlPlane.dir, 'populator.kubeconfig'));
+  const port = await freePort();
+  const populator = startGuarded(
+    'populator',
+    process.execPath,
+    [...deploymentNodeFlags('manifests/populator/deployment.yaml'), join(repoRoot, opts.script)],
+    opts.logFile,
+    {
+      PATH: process.env.PATH,
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: ns,
+      POD_NAME: opts.podName,
+      MOVER_IMAGE: 'kopia-operator:bench',
+      HEALTH_PORT: String(port),
+      LOG_LEVEL: opts.logLevel,
+    },
+  );
+  await until(
+    'the populator to lead',
+    async () => /kopia_populator_leader_election_leader\{[^}]*\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+    60000,
+    200,
+  );
+  return { process: populator, pid: childPid(populator, opts.script), port };
 }
