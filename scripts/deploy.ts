@@ -14,6 +14,7 @@ import { ConfigMaps } from '../operator/kube/resources.js';
 import {
   FIELD_MANAGER,
   INVENTORY_NAME,
+  appliedByDeploy,
   applyOrder,
   describe,
   entryOf,
@@ -83,8 +84,20 @@ async function carryOut(client: KubeClient, discovery: Discovery, plan: DeletePl
   for (const e of plan.remove) {
     const type = await discovery.type(e, false);
     if (!type) continue; // its API is gone, and so is it
+    let uid = e.uid;
+    if (!uid) {
+      // Recorded before it was applied (a deploy that stopped), or no inventory at all: delete
+      // it only if make deploy applied it, and only that very object.
+      const live = await client.getOrUndefined<KubeObject>(type, e.namespace, e.name);
+      if (!live) continue;
+      if (!appliedByDeploy(live)) {
+        console.log(`left in place ${describe(e)}: make deploy did not apply it (no fields of ${FIELD_MANAGER})`);
+        continue;
+      }
+      uid = live.metadata.uid;
+    }
     try {
-      if (await client.delete(type, e.namespace, e.name, { propagationPolicy: 'Background', uid: e.uid })) {
+      if (await client.delete(type, e.namespace, e.name, { propagationPolicy: 'Background', uid })) {
         console.log(`${verb} ${describe(e)}`);
         removed++;
       }

@@ -53,18 +53,46 @@ export function describe(e: InventoryEntry): string {
   return `${e.kind} ${e.namespace ? `${e.namespace}/` : ''}${e.name}`;
 }
 
+/** What prune and undeploy may delete: the kinds the base installs besides CRDs and its Namespace. */
+const REMOVABLE_KINDS = new Set([
+  '/ServiceAccount',
+  '/Service',
+  '/ConfigMap',
+  'apps/Deployment',
+  'rbac.authorization.k8s.io/Role',
+  'rbac.authorization.k8s.io/RoleBinding',
+  'rbac.authorization.k8s.io/ClusterRole',
+  'rbac.authorization.k8s.io/ClusterRoleBinding',
+  'policy/PodDisruptionBudget',
+  'networking.k8s.io/NetworkPolicy',
+  'monitoring.coreos.com/ServiceMonitor',
+  'monitoring.coreos.com/PrometheusRule',
+]);
+
 /**
- * Why deleting this object would take users' data with it, if it would. Prune and undeploy
- * leave such objects in place, whatever the build says.
+ * Why prune and undeploy leave this object in place, whatever the build says: it holds users'
+ * data, or it is of a kind the base does not install (an overlay's VolumeSnapshot with
+ * deletionPolicy Delete would take its stored snapshot along).
  */
-export function dataBearingReason(e: InventoryEntry): string | undefined {
+export function keepReason(e: InventoryEntry): string | undefined {
   if (e.group === 'apiextensions.k8s.io' && e.kind === 'CustomResourceDefinition')
     return "deleting a CRD deletes every object of its kind (the users' Repositories, BackupConfigs, Backups...)";
   if (e.group === '' && e.kind === 'Namespace')
     return "deleting a namespace deletes everything in it (ClusterRepositories' password and key Secrets live in kopia-system)";
   if (e.group === '' && ['Secret', 'PersistentVolumeClaim', 'PersistentVolume'].includes(e.kind)) return 'it may hold users’ data';
   if (e.group === 'kopia.io') return 'it is a kopia.io object (users’ configuration and the catalog of their snapshots)';
+  if (!REMOVABLE_KINDS.has(`${e.group}/${e.kind}`)) return `make deploy removes only the kinds its base installs, not ${e.kind}`;
   return undefined;
+}
+
+/**
+ * Whether `make deploy` applied this live object (its field manager holds fields of it). An
+ * entry recorded without a uid (a deploy that stopped before applying it, or an undeploy with no
+ * inventory) is deleted only then, so a same-named object someone else made is never taken.
+ */
+export function appliedByDeploy(live: KubeObject | undefined): boolean {
+  const fields = live?.metadata?.managedFields as { manager?: string }[] | undefined;
+  return !!fields?.some((f) => f.manager === FIELD_MANAGER);
 }
 
 /** CRDs first (objects of them may follow), then Namespaces, then everything else, each in build order. */
@@ -106,7 +134,7 @@ function deletePlan(candidates: InventoryEntry[]): DeletePlan {
   const remove: InventoryEntry[] = [];
   const leave: DeletePlan['leave'] = [];
   for (const entry of candidates) {
-    const reason = dataBearingReason(entry);
+    const reason = keepReason(entry);
     if (reason) leave.push({ entry, reason });
     else remove.push(entry);
   }

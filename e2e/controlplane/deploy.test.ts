@@ -161,4 +161,23 @@ describe('make deploy / make undeploy', () => {
     expect(await make('undeploy')).toContain('nothing to remove');
     await t.client.delete(Secrets, 'kopia-system', 'kopia-repo');
   }, 180_000);
+
+  it('undeploy with no inventory leaves same-named objects make deploy never applied (another install’s RBAC)', async () => {
+    // Another install (an overlay in another namespace, Helm, GitOps) owns cluster-wide RBAC of
+    // the same names; this cluster has no inventory in kopia-system.
+    const clusterRole = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'kopia-operator' },
+      rules: [{ apiGroups: ['kopia.io'], resources: ['*'], verbs: ['get'] }],
+    };
+    await t.client.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { body: JSON.stringify(clusterRole) });
+    try {
+      const out = await make('undeploy');
+      expect(out).toContain('left in place ClusterRole kopia-operator: make deploy did not apply it');
+      expect(await exists(paths.operatorRole)).toBe(true);
+    } finally {
+      await t.client.request('DELETE', paths.operatorRole);
+    }
+  }, 180_000);
 });

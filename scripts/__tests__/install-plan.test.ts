@@ -4,6 +4,7 @@ import {
   imageOverride,
   installNamespace,
   inventoryDuringDeploy,
+  appliedByDeploy,
   prunePlan,
   undeployPlan,
   type InventoryEntry,
@@ -59,6 +60,17 @@ describe('prunePlan', () => {
     expect(plan.leave[0].reason).toMatch(/deletes every object of its kind/);
   });
 
+  it('deletes only the kinds the base installs: anything else an overlay adds is left in place', () => {
+    // A VolumeSnapshot with deletionPolicy Delete would take its stored snapshot with it.
+    const snapshot = entry('snapshot.storage.k8s.io', 'VolumeSnapshot', 'before-upgrade', 'kopia-system');
+    const plan = prunePlan([snapshot, entry('batch', 'CronJob', 'extra', 'kopia-system')], []);
+    expect(plan.remove).toEqual([]);
+    expect(plan.leave.map((l) => l.reason)).toEqual([
+      expect.stringMatching(/only the kinds its base installs/),
+      expect.stringMatching(/only the kinds its base installs/),
+    ]);
+  });
+
   it('matches objects across API versions: a kind moved to a new version is not pruned', () => {
     expect(prunePlan([deployment], [{ ...deployment, version: 'v2' }]).remove).toEqual([]);
   });
@@ -69,6 +81,21 @@ describe('undeployPlan', () => {
     const plan = undeployPlan([crd, ns, role, deployment]);
     expect(plan.remove).toEqual([deployment, role]);
     expect(plan.leave.map((l) => l.entry)).toEqual([crd, ns]);
+  });
+});
+
+describe('appliedByDeploy', () => {
+  const live = (managers: string[]) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'm', uid: 'u1', managedFields: managers.map((manager) => ({ manager, operation: 'Apply' })) },
+    }) as KubeObject;
+  it('is true only for an object make deploy applied (its field manager), so a same-named object of someone else is never deleted', () => {
+    expect(appliedByDeploy(live(['kopia-operator-deploy', 'kube-controller-manager']))).toBe(true);
+    expect(appliedByDeploy(live(['kubectl-client-side-apply']))).toBe(false);
+    expect(appliedByDeploy(live([]))).toBe(false);
+    expect(appliedByDeploy(undefined)).toBe(false);
   });
 });
 
