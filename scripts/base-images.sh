@@ -85,7 +85,12 @@ debian() {
     echo 'FROM kopia-e2e/debian-base:bookworm' >"$dir/Dockerfile"
     build_from "$tag" "$dir" "$archive"
   else
-    command -v mmdebstrap >/dev/null || fail "$tag is missing and mmdebstrap is not installed (apt-get install mmdebstrap)"
+    if ! command -v mmdebstrap >/dev/null; then
+      [ "$(id -u)" = 0 ] || fail "$tag is missing and mmdebstrap is not installed (apt-get install mmdebstrap)"
+      log "installing mmdebstrap (apt)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >&2 ||
+        fail "$tag is missing and apt-get install mmdebstrap failed (see above)"
+    fi
     log "$tag: mmdebstrap --variant=minbase bookworm (about a minute)"
     mmdebstrap --quiet --variant=minbase bookworm - | docker import -c 'CMD ["bash"]' -c "LABEL $STANDIN_LABEL=$(basename "$archive")" - "$tag" >/dev/null ||
       fail "mmdebstrap | docker import failed for $tag"

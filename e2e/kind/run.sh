@@ -45,6 +45,9 @@ trap 'exit 143' TERM
 
 timed "container engine" scripts/container-engine.sh up
 timed "base images" scripts/base-images.sh
+# The kind node's base (e2e/kind/cluster.sh) starts from the Debian base; on a machine that
+# has none yet, the Dockerfile's Debian stand-in (or the real image) is that base.
+docker image inspect kopia-e2e/debian-base:bookworm >/dev/null 2>&1 || docker tag debian:bookworm-slim kopia-e2e/debian-base:bookworm
 BIN=$(scripts/build-test-binaries.sh kind s3 | tail -n 1)
 export PATH="$BIN:$PATH"
 timed "image $IMG" make --no-print-directory image IMG="$IMG"
