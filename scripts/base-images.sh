@@ -88,7 +88,7 @@ debian() {
     if ! command -v mmdebstrap >/dev/null; then
       [ "$(id -u)" = 0 ] || fail "$tag is missing and mmdebstrap is not installed (apt-get install mmdebstrap)"
       log "installing mmdebstrap (apt)"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >&2 ||
+      { DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >&2; } ||
         fail "$tag is missing and apt-get install mmdebstrap failed (see above)"
     fi
     log "$tag: mmdebstrap --variant=minbase bookworm (about a minute)"
