@@ -16,29 +16,17 @@ import {
   waitForReady,
   world,
 } from './support/kubectl.js';
+import { claim as claimObject, repositorySecret, s3Repository } from './support/objects.js';
 import { inventory, restoreMover, runInClaim, seedScript } from './support/volume-data.js';
 
 let ns: string;
 let original: string;
 
-const claim = (name: string, extra: object = {}) =>
-  JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name, namespace: ns },
-    spec: { accessModes: ['ReadWriteOnce'], storageClassName: world.storageClass, resources: { requests: { storage: '1Gi' } }, ...extra },
-  });
+const claim = (name: string, extra: object = {}) => JSON.stringify(claimObject(ns, name, '1Gi', extra));
 
 beforeAll(async () => {
   ns = await createNamespace('e2e-data', { 'kopia.io/privileged-movers': 'true' });
-  await apply(
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'kopia-repo', namespace: ns },
-      stringData: { KOPIA_PASSWORD: 'e2e data path', AWS_ACCESS_KEY_ID: 'e2e', AWS_SECRET_ACCESS_KEY: 'e2e-secret' },
-    }),
-  );
+  await apply(JSON.stringify(repositorySecret(ns, 'e2e data path')));
   await apply(claim('app-data'));
   await runInClaim(ns, 'app-data', seedScript());
   original = await inventory(ns, 'app-data');
@@ -49,26 +37,7 @@ afterAll(async () => {
 }, 600_000);
 
 it('makes a Repository on S3 Ready', async () => {
-  await apply(
-    JSON.stringify({
-      apiVersion: 'kopia.io/v1alpha1',
-      kind: 'Repository',
-      metadata: { name: 's3', namespace: ns },
-      spec: {
-        backend: {
-          s3: {
-            bucket: world.s3Bucket,
-            prefix: `${ns}/`,
-            endpoint: world.s3Endpoint,
-            tls: { disabled: true },
-            credentialsSecretRef: { name: 'kopia-repo' },
-          },
-        },
-        passwordSecretRef: { name: 'kopia-repo', key: 'KOPIA_PASSWORD' },
-        create: { enabled: true },
-      },
-    }),
-  );
+  await apply(JSON.stringify(s3Repository(ns)));
   const repo = await waitForReady('repository', ns, 's3', 300_000);
   expect(JSON.stringify(repo.status)).not.toContain('e2e-secret');
 }, 360_000);

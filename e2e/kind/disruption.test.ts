@@ -14,6 +14,7 @@ import {
   waitForReady,
   world,
 } from './support/kubectl.js';
+import { claim, repositorySecret, s3Repository } from './support/objects.js';
 import { inventory, restoreMover, runInClaim, seedScript } from './support/volume-data.js';
 
 let ns: string;
@@ -44,44 +45,14 @@ async function killAll(component: 'operator' | 'populator'): Promise<void> {
 
 beforeAll(async () => {
   ns = await createNamespace('e2e-disrupt', { 'kopia.io/privileged-movers': 'true' });
-  await apply(
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'kopia-repo', namespace: ns },
-      stringData: { KOPIA_PASSWORD: 'e2e disruption', AWS_ACCESS_KEY_ID: 'e2e', AWS_SECRET_ACCESS_KEY: 'e2e-secret' },
-    }),
-  );
-  const claim = (name: string, extra: object = {}) => ({
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name, namespace: ns },
-    spec: { accessModes: ['ReadWriteOnce'], storageClassName: world.storageClass, resources: { requests: { storage: '2Gi' } }, ...extra },
-  });
-  await apply(JSON.stringify(claim('app-data')));
+  await apply(JSON.stringify(repositorySecret(ns, 'e2e disruption')));
+  await apply(JSON.stringify(claim(ns, 'app-data', '2Gi')));
   // Large enough that the mover is still running when the pods are deleted.
   await runInClaim(ns, 'app-data', seedScript({ bigMiB: 400 }));
   original = await inventory(ns, 'app-data');
   await apply(
     [
-      {
-        apiVersion: 'kopia.io/v1alpha1',
-        kind: 'Repository',
-        metadata: { name: 's3', namespace: ns },
-        spec: {
-          backend: {
-            s3: {
-              bucket: world.s3Bucket,
-              prefix: `${ns}/`,
-              endpoint: world.s3Endpoint,
-              tls: { disabled: true },
-              credentialsSecretRef: { name: 'kopia-repo' },
-            },
-          },
-          passwordSecretRef: { name: 'kopia-repo', key: 'KOPIA_PASSWORD' },
-          create: { enabled: true },
-        },
-      },
+      s3Repository(ns),
       {
         apiVersion: 'kopia.io/v1alpha1',
         kind: 'BackupConfig',
@@ -145,19 +116,7 @@ it('populates a claim whose populator pods were deleted mid-population: the data
       },
     }),
   );
-  await apply(
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'restored', namespace: ns },
-      spec: {
-        accessModes: ['ReadWriteOnce'],
-        storageClassName: world.storageClass,
-        resources: { requests: { storage: '2Gi' } },
-        dataSourceRef: { apiGroup: 'kopia.io', kind: 'Restore', name: 'data' },
-      },
-    }),
-  );
+  await apply(JSON.stringify(claim(ns, 'restored', '2Gi', { dataSourceRef: { apiGroup: 'kopia.io', kind: 'Restore', name: 'data' } })));
   // The consumer waits for the claim; meanwhile the populator's pods go away mid-restore.
   const consumer = inventory(ns, 'restored');
   await until(
