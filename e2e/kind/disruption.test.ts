@@ -129,8 +129,8 @@ it('populates a claim whose populator pods were deleted mid-population: the data
   );
   await killAll('populator');
   expect(await consumer).toEqual(original);
-  const claim = await get('pvc', ns, 'restored');
-  expect(claim.status.phase).toBe('Bound');
+  const restored = await get('pvc', ns, 'restored');
+  expect(restored.status.phase).toBe('Bound');
   await until(
     'no populate Job, pod or prime claim left',
     async () => (await mine()).length === 0,
