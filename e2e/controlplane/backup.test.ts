@@ -18,6 +18,7 @@ import {
   Secrets,
   VolumeSnapshots,
 } from '../../operator/kube/resources.js';
+import { removeTree } from '../support/remove-tree.js';
 import { conditionOf, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { inventory, KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
@@ -102,7 +103,7 @@ beforeAll(async () => {
 afterAll(() => {
   operator.stop();
   kopia.close();
-  rmSync(scratch, { recursive: true, force: true });
+  removeTree(scratch);
 });
 
 describe('a manual Backup', () => {

@@ -2,7 +2,7 @@
 // only once kopia has really let its snapshot go, and a removal never becomes a snapshot
 // deletion. The operator's clock runs ten minutes behind the API server's here, as a node's
 // clock may: whatever the mirror compares, it compares on one clock.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '../../operator/kube/kube-client.js';
@@ -16,6 +16,7 @@ import {
 } from '../../operator/kube/resources.js';
 import type { CatalogOperator } from '../../operator/catalog/catalog-operator.js';
 import { Informer } from '../../operator/runtime/informer.js';
+import { removeTree } from '../support/remove-tree.js';
 import { until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
@@ -73,7 +74,7 @@ afterAll(async () => {
   jobs?.stop();
   await operator?.stop();
   kopia?.close();
-  rmSync(scratch, { recursive: true, force: true });
+  removeTree(scratch);
 });
 
 describe('removing an object whose snapshot kopia no longer keeps', () => {

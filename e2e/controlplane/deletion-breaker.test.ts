@@ -5,7 +5,7 @@
 // Event with the release command; a release lets exactly those through, and a backup
 // started afterwards waits again. A second Repository object over the same kopia repository
 // shares that budget, and its Maintenance yields to the acting one.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import {
   PersistentVolumes,
   Secrets,
 } from '../../operator/kube/resources.js';
+import { removeTree } from '../support/remove-tree.js';
 import { conditionOf, eventsAbout, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
@@ -114,7 +115,7 @@ beforeAll(async () => {
 afterAll(() => {
   operator?.stop();
   kopia?.close();
-  rmSync(scratch, { recursive: true, force: true });
+  removeTree(scratch);
 });
 
 describe('a retention change on 40 configs of one repository', () => {

@@ -4,7 +4,7 @@
 // again bring the files back byte for byte, with their modes and owners. The repository
 // is a ClusterRepository on a node directory, so it outlives the namespace; the populator
 // runs under its own ServiceAccount, the operator resolves.
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import {
   PersistentVolumes,
   Secrets,
 } from '../../operator/kube/resources.js';
+import { removeTree } from '../support/remove-tree.js';
 import { createNamespace, deleteNamespace, testClient, until, waitForReady, type Obj } from '../support/cluster.js';
 import { inventory, type TreeEntry } from '../support/kopia-cli.js';
 import { secretObject } from '../support/objects.js';
@@ -135,7 +136,7 @@ afterAll(async () => {
   await client.delete(KopiaClusterRepositories, undefined, repository);
   await deleteNamespace(client, system);
   client.close();
-  rmSync(nodeDir, { recursive: true, force: true });
+  removeTree(nodeDir);
 });
 
 it('comes up empty on an empty repository, and with its files, modes and owners after the namespace is rebuilt', async () => {

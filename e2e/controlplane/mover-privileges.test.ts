@@ -1,7 +1,7 @@
 // A tenant must not borrow the operator's rights: privileged mover settings in a
 // namespaced object give a condition and an Event, never a Pod, until a cluster
 // administrator opts the namespace in; a ClusterRepository (admin-owned) may use them.
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
   Namespaces,
   Secrets,
 } from '../../operator/kube/resources.js';
+import { removeTree } from '../support/remove-tree.js';
 import { createNamespace, deleteNamespace, eventsAbout, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
@@ -28,7 +29,7 @@ beforeAll(async () => {
 });
 afterAll(() => {
   operator.stop();
-  rmSync(nodeDir, { recursive: true, force: true });
+  removeTree(nodeDir);
 });
 
 const password = (name: string, namespace = t.ns) =>

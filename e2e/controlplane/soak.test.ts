@@ -4,7 +4,7 @@
 // then a fresh backup, mirror of a new repository's foreign snapshots and restore still
 // finish in their normal time. A world like that once mirrored nothing in 120 s and backed
 // up nothing in 300 s (each application pod held one of the node agent's pod workers).
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import {
   Pods,
   Secrets,
 } from '../../operator/kube/resources.js';
+import { removeTree } from '../support/remove-tree.js';
 import { createNamespace, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
@@ -125,7 +126,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await operator.stop();
-  rmSync(scratch, { recursive: true, force: true });
+  removeTree(scratch);
 });
 
 describe('a world that has served the user stories one after another', () => {

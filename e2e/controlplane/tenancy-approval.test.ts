@@ -8,7 +8,7 @@
 // - Rule 5: copies of the ClusterRepository's keys in tenant namespaces follow tenancy:
 //   deleted when the namespace leaves allowedNamespaces or its last consumer goes, and
 //   refreshed when the source Secret is rotated.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeClient } from '../../operator/kube/kube-client.js';
@@ -35,6 +35,7 @@ import {
   waitForReady,
   type Obj,
 } from '../support/cluster.js';
+import { removeTree } from '../support/remove-tree.js';
 import { KopiaCli } from '../support/kopia-cli.js';
 import { STORAGE_CLASS_WFFC } from '../support/node-agent.js';
 import { claimObject, clusterRepositoryObject, secretObject } from '../support/objects.js';
@@ -175,7 +176,7 @@ afterAll(async () => {
   for (const client of Object.values(tenants)) client.close();
   for (const namespace of Object.values(ns)) if (namespace) await deleteNamespace(t.client, namespace);
   await t.client.delete(KopiaClusterRepositories, undefined, repository).catch(() => undefined);
-  rmSync(nodeDir, { recursive: true, force: true });
+  removeTree(nodeDir);
 });
 
 describe('rule 3: privileged mover settings are checked at every Job build', () => {

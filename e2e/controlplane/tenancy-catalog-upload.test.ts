@@ -5,7 +5,7 @@
 // upload (no token, a guessed token, the old password HMAC) is refused and said so in an
 // Event, writes no Backup and nothing to the repository; a finished upload cannot be replayed.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -22,6 +22,7 @@ import {
 import { encodeCatalog } from '../../operator/mover/catalog-upload.js';
 import type { CatalogRequest, CatalogSnapshot } from '../../operator/mover/mover-contract.js';
 import { Informer } from '../../operator/runtime/informer.js';
+import { removeTree } from '../support/remove-tree.js';
 import { until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
@@ -111,7 +112,7 @@ afterAll(async () => {
   jobs?.stop();
   await operator?.stop();
   kopia?.close();
-  rmSync(scratch, { recursive: true, force: true });
+  removeTree(scratch);
 });
 
 it("brings the real mover's listing through the token path; the Job spec holds no token, only a reference to a Secret the Job owns, gone with the Job", async () => {

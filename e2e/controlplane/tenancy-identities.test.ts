@@ -5,7 +5,7 @@
 // id with deletionPolicy Delete (with and without the catalog mirror's labels forged), and
 // a Restore of B's snapshot. Each is refused with a condition and an Event; kopia's own
 // listing shows B's history untouched and no Job ran for the attacker.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import {
   waitForReady,
   type Obj,
 } from '../support/cluster.js';
+import { removeTree } from '../support/remove-tree.js';
 import { inventory, KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, clusterRepositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
@@ -162,7 +163,7 @@ afterAll(async () => {
   for (const ns of [A, B, C, system]) if (ns) await deleteNamespace(admin, ns);
   await admin.delete(KopiaClusterRepositories, undefined, repository).catch(() => undefined);
   admin.close();
-  rmSync(nodeDir, { recursive: true, force: true });
+  removeTree(nodeDir);
 });
 
 describe('a Restore in A', () => {

@@ -4,7 +4,7 @@
 // in its namespace: its Maintenance is refused with a condition and an Event, the default
 // one in the operator's namespace keeps acting, and kopia's maintenance owner stays the
 // platform's.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeClient } from '../../operator/kube/kube-client.js';
@@ -19,6 +19,7 @@ import {
   waitForReady,
   type Obj,
 } from '../support/cluster.js';
+import { removeTree } from '../support/remove-tree.js';
 import { clusterRepositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 import { tenantClient } from '../support/tenant.js';
@@ -60,7 +61,7 @@ afterAll(async () => {
   await deleteNamespace(admin, app);
   await deleteNamespace(admin, system);
   admin.close();
-  rmSync(nodeDir, { recursive: true, force: true });
+  removeTree(nodeDir);
 });
 
 it("a tenant's Maintenance of a ClusterRepository is refused and runs nothing; the platform's keeps acting", async () => {

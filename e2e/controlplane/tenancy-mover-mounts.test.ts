@@ -5,7 +5,7 @@
 // repository's password. The claim is mounted at one fixed path and kopia is told the
 // identity's path (--override-source), so any identity path backs up and restores.
 // Rule 7: movers carry no Kubernetes credentials: no mover Pod mounts a service-account token.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeClient } from '../../operator/kube/kube-client.js';
 import {
@@ -20,6 +20,7 @@ import {
 } from '../../operator/kube/resources.js';
 import { Informer } from '../../operator/runtime/informer.js';
 import { MOVER_PATHS } from '../../operator/mover/mover-contract.js';
+import { removeTree } from '../support/remove-tree.js';
 import { createNamespace, deleteNamespace, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { inventory, KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, secretObject } from '../support/objects.js';
@@ -159,8 +160,8 @@ afterAll(async () => {
   kopia?.close();
   await deleteNamespace(t.client, tenantNs);
   await t.client.delete(KopiaClusterRepositories, undefined, repository);
-  rmSync(attackDir, { recursive: true, force: true });
-  rmSync(nodeDir, { recursive: true, force: true });
+  removeTree(attackDir);
+  removeTree(nodeDir);
 });
 
 describe("rule 4: a tenant's data never lands on the mover's code or tools", () => {
