@@ -366,3 +366,10 @@ export type MetricName = (typeof METRICS)[number]['name'];
 export function metricNamesOf(process: 'operator' | 'populator'): string[] {
   return METRICS.filter((m) => m.process === process || m.process === 'both').map((m) => m.name);
 }
+
+/** One sample of an object metric, computed from the caches at scrape time. */
+export interface Series {
+  name: MetricName;
+  labels: Record<string, string>;
+  value: number;
+}
