@@ -15,7 +15,7 @@ node_modules/.package-lock.json: package-lock.json
 
 setup: node_modules/.package-lock.json system-deps binaries ## install npm and Debian packages, build the test binaries (cached)
 
-system-deps: ## Debian packages the test world needs (openssl, util-linux, rclone, openssh-server)
+system-deps: ## Debian packages the test world needs (openssl, util-linux, rclone, openssh-server, lua5.1)
 	@scripts/install-system-deps.sh
 
 binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager, kustomize, helm from Go modules (cached in ~/.cache)

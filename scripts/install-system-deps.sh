@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test world uses, when missing: openssl (test
-# certificates), util-linux (unshare, setpriv for the node agent), rclone (WebDAV server)
-# and openssh-server (SFTP server). Idempotent; a second run does nothing.
+# certificates), util-linux (unshare, setpriv for the node agent), rclone (WebDAV server),
+# openssh-server (SFTP server) and lua5.1 (the Argo CD health checks' tests: Argo CD runs Lua
+# 5.1). Idempotent; a second run does nothing.
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
@@ -9,6 +10,7 @@ command -v unshare >/dev/null && command -v setpriv >/dev/null || need+=(util-li
 command -v rclone >/dev/null || need+=(rclone)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v lua5.1 >/dev/null || need+=(lua5.1)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system-deps: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2

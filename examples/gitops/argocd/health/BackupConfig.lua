@@ -1,0 +1,2 @@
+-- kopia.io/BackupConfig: Ready decides.
+return kopiaHealth({})

@@ -1,0 +1,2 @@
+-- kopia.io/BackupSchedule: spec.suspend shows as Suspended.
+return kopiaHealth({ suspendable = true })

@@ -1,0 +1,2 @@
+-- kopia.io/ClusterRepository: Ready decides.
+return kopiaHealth({})

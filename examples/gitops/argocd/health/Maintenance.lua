@@ -1,0 +1,2 @@
+-- kopia.io/Maintenance: spec.suspend shows as Suspended.
+return kopiaHealth({ suspendable = true })

@@ -1,0 +1,2 @@
+-- kopia.io/Repository: Ready decides.
+return kopiaHealth({})

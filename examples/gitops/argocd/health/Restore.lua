@@ -1,0 +1,2 @@
+-- kopia.io/Restore: Completed (and Ready) is Healthy; Failed is final.
+return kopiaHealth({ successPhase = "Completed", failedPhase = "Failed" })
