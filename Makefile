@@ -21,11 +21,13 @@ system-deps: ## Debian packages the test world needs (openssl, util-linux, rclon
 binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager, kustomize, helm from Go modules (cached in ~/.cache)
 	@scripts/build-test-binaries.sh >/dev/null
 
-generate: node_modules/.package-lock.json ## regenerate TS types and CRDs from schemas/
+generate: node_modules/.package-lock.json ## regenerate TS types and CRDs from schemas/, and the Argo CD health snippet from its Lua
 	$(NODE_TS) scripts/generate.ts
+	$(NODE_TS) scripts/gitops-health.ts
 
 check-generated: node_modules/.package-lock.json ## fail when generated files are stale
 	$(NODE_TS) scripts/generate.ts --check
+	$(NODE_TS) scripts/gitops-health.ts --check
 
 build: node_modules/.package-lock.json ## compile to dist/, and the operator and populator to one file each (dist/bundle/)
 	npm run build
