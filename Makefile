@@ -18,7 +18,7 @@ setup: node_modules/.package-lock.json system-deps binaries ## install npm and D
 system-deps: ## Debian packages the test world needs (openssl, util-linux, rclone, openssh-server)
 	@scripts/install-system-deps.sh
 
-binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager, kustomize, helm from Go modules (cached in ~/.cache)
+binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager, kustomize, helm, prometheus, promtool from Go modules (cached in ~/.cache)
 	@scripts/build-test-binaries.sh >/dev/null
 
 generate: node_modules/.package-lock.json ## regenerate TS types and CRDs from schemas/
