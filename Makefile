@@ -85,7 +85,8 @@ check-image: image ## run the image as a restricted pod would (read-only, uid 65
 deploy: node_modules/.package-lock.json ## install or upgrade: build manifests/ with IMG=..., apply, prune
 	$(NODE_TS) scripts/deploy.ts deploy --base $(BASE) --image $(IMG)
 
-chart: node_modules/.package-lock.json ## regenerate the Helm chart (manifests/chart/) from the kustomize build of manifests/
+chart: node_modules/.package-lock.json ## regenerate the PrometheusRule from the rule file, and the Helm chart (manifests/chart/) from the kustomize build of manifests/
+	$(NODE_TS) scripts/generate-monitoring.ts
 	$(NODE_TS) scripts/generate-chart.ts
 
 undeploy: node_modules/.package-lock.json ## remove the install; keeps the CRDs (users' objects) and the namespace
