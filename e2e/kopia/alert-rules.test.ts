@@ -28,7 +28,7 @@ interface RuleGroups {
 }
 interface PromtoolTests {
   rule_files: string[];
-  tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[];
+  tests: { alert_rule_test?: { eval_time: string; alertname: string; exp_alerts?: unknown[] }[] }[];
 }
 
 const alertNames = () => (parse(readFileSync(ruleFile, 'utf8')) as RuleGroups).groups.flatMap((g) => g.rules.map((r) => r.alert!));
@@ -64,18 +64,29 @@ it('promtool test rules passes every test file', async () => {
   expect(output.match(/SUCCESS/g)).toHaveLength(files.length);
 });
 
-it('tests every alert firing and not firing, against the rule file itself', () => {
+it('tests every alert firing, not firing, and resolving after it fired, against the rule file itself', () => {
   const fires = new Set<string>();
   const quiet = new Set<string>();
+  const resolves = new Set<string>();
+  const minutes = (t: string) => Number(/^(\d+)m$/.exec(t)?.[1] ?? NaN);
   for (const file of testFiles(monitoring)) {
     const spec = parse(readFileSync(file, 'utf8')) as PromtoolTests;
     expect(spec.rule_files).toEqual(['../kopia-operator.rules.yaml']);
-    for (const t of spec.tests)
-      for (const check of t.alert_rule_test ?? []) (check.exp_alerts?.length ? fires : quiet).add(check.alertname);
+    for (const t of spec.tests) {
+      const checks = t.alert_rule_test ?? [];
+      for (const check of checks) (check.exp_alerts?.length ? fires : quiet).add(check.alertname);
+      // resolving: in one series of inputs, quiet at a time after it fired
+      for (const firing of checks.filter((c) => c.exp_alerts?.length))
+        if (
+          checks.some((c) => c.alertname === firing.alertname && !c.exp_alerts?.length && minutes(c.eval_time) > minutes(firing.eval_time))
+        )
+          resolves.add(firing.alertname);
+    }
   }
   const alerts = alertNames().sort();
   expect([...fires].sort()).toEqual(alerts);
   expect([...quiet].sort()).toEqual(alerts);
+  expect([...resolves].sort()).toEqual(alerts);
 });
 
 it('fails when a rule is broken (the tests can fail): no max by across a leader change, a shorter for', async () => {
