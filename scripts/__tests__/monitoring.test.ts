@@ -5,7 +5,7 @@
 // promtool runs the rules in e2e/kopia/alert-rules.test.ts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { METRICS } from '../../operator/metrics/metric-catalog.js';
 import { dashboardExpressions, isKnownMetric, metricNamesIn, unknownMetrics } from '../monitoring-names.js';
 import { prometheusRuleFile, renderPrometheusRule, ruleFile } from '../generate-monitoring.js';
@@ -127,6 +127,24 @@ describe('alert rules', () => {
     const prometheusRule = parse(read(prometheusRuleFile)) as { kind: string; spec: Rules };
     expect(prometheusRule.kind).toBe('PrometheusRule');
     expect(prometheusRule.spec.groups).toEqual(rules().groups);
+  });
+});
+
+describe('service-monitors.yaml', () => {
+  /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are read structurally */
+  it('scrapes both metrics Services and keeps the metrics’ own namespace label (honorLabels)', () => {
+    // Prometheus gives every scraped series its target's namespace (kopia-system); without
+    // honorLabels an object's namespace label would become exported_namespace and every
+    // per-object alert would name kopia-system.
+    const monitors = parseAllDocuments(read(join(monitoring, 'service-monitors.yaml'))).map((d) => d.toJS() as any);
+    const services = ['operator', 'populator'].map((c) => parse(read(join(root, `manifests/${c}/metrics-service.yaml`))) as any);
+    expect(monitors.map((m) => m.kind)).toEqual(['ServiceMonitor', 'ServiceMonitor']);
+    for (const [i, service] of services.entries()) {
+      const monitor = monitors[i];
+      expect(monitor.metadata.namespace).toBe(service.metadata.namespace);
+      expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+      expect(monitor.spec.endpoints).toEqual([{ port: service.spec.ports[0].name, path: '/metrics', interval: '30s', honorLabels: true }]);
+    }
   });
 });
 
