@@ -18,7 +18,7 @@ setup: node_modules/.package-lock.json system-deps binaries ## install npm and D
 system-deps: ## Debian packages the test world needs (openssl, util-linux, rclone, openssh-server, lua5.1)
 	@scripts/install-system-deps.sh
 
-binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager, kustomize, helm from Go modules (cached in ~/.cache)
+binaries: ## build kopia, etcd, kube-apiserver, kube-controller-manager, kustomize, helm, prometheus, promtool from Go modules (cached in ~/.cache)
 	@scripts/build-test-binaries.sh >/dev/null
 
 generate: node_modules/.package-lock.json ## regenerate TS types and CRDs from schemas/, and the Argo CD health snippet from its Lua
@@ -87,7 +87,8 @@ check-image: image ## run the image as a restricted pod would (read-only, uid 65
 deploy: node_modules/.package-lock.json ## install or upgrade: build manifests/ with IMG=..., apply, prune
 	$(NODE_TS) scripts/deploy.ts deploy --base $(BASE) --image $(IMG)
 
-chart: node_modules/.package-lock.json ## regenerate the Helm chart (manifests/chart/) from the kustomize build of manifests/
+chart: node_modules/.package-lock.json ## regenerate the PrometheusRule from the rule file, and the Helm chart (manifests/chart/) from the kustomize build of manifests/
+	$(NODE_TS) scripts/generate-monitoring.ts
 	$(NODE_TS) scripts/generate-chart.ts
 
 undeploy: node_modules/.package-lock.json ## remove the install; keeps the CRDs (users' objects) and the namespace

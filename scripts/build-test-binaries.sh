@@ -3,8 +3,8 @@
 # pinned versions, into a cache outside the checkout. A second run finds them and returns
 # in seconds. Nothing is downloaded from release pages: only Go modules are fetched.
 #
-# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kustomize|helm|kind|kube-node|containerd|crictl|coredns|pause|snapshotter ...]
-#   (default: kopia etcd s3 kustomize helm kube; the others are the kind tier's, see e2e/kind/cluster.sh)
+# Usage: scripts/build-test-binaries.sh [kopia|etcd|kube|s3|kustomize|helm|prometheus|kind|kube-node|containerd|crictl|coredns|pause|snapshotter ...]
+#   (default: kopia etcd s3 kustomize helm prometheus kube; the others are the kind tier's, see e2e/kind/cluster.sh)
 # KOPIA_BUILD_INFO names the build in `kopia --version` (the Dockerfile: kopia-operator-image).
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -15,6 +15,8 @@ KUBE_VERSION=v1.35.4
 GOFAKES3_VERSION=v1.2.0
 KUSTOMIZE_VERSION=v5.8.1
 HELM_VERSION=v4.3.2
+# Prometheus 3.x's Go module versions are v0.3xx (v0.316.0 is Prometheus 3.16.0).
+PROMETHEUS_VERSION=v0.316.0
 KIND_VERSION=v0.33.0
 # The kind node image's runtime and add-ons, at the versions kind v0.33.0 and kubeadm
 # v1.35.4 name (containerd: kind's base image pin; coredns: kubeadm's default).
@@ -164,6 +166,27 @@ build_helm() {
     "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
 }
 
+# promtool unit-tests the alert rules (manifests/monitoring); prometheus scrapes the real
+# metrics endpoints. Both from one wrapper module. Without the builtinassets tag the web UI
+# is not embedded (not needed here), and remove_all_sd leaves out the cloud service
+# discovery SDKs (static and file targets remain), which halves the build.
+build_prometheus() {
+  if have prometheus "$PROMETHEUS_VERSION" && have promtool "$PROMETHEUS_VERSION"; then
+    log "prometheus and promtool $PROMETHEUS_VERSION cached"; return
+  fi
+  log "building prometheus and promtool $PROMETHEUS_VERSION"
+  local dir="$WORK/prometheus-$PROMETHEUS_VERSION" m=github.com/prometheus/prometheus v=github.com/prometheus/common/version
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf 'module kopia-operator.test/prometheus\n\ngo 1.26.7\n\nrequire %s %s\n' "$m" "$PROMETHEUS_VERSION" >"$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "%s/cmd/prometheus"\n\t_ "%s/cmd/promtool"\n)\n' "$m" "$m" >"$dir/tools.go"
+  local release="3.${PROMETHEUS_VERSION#v0.3}" # v0.316.0 -> 3.16.0
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true
+   cd "$dir" && go build -mod=mod -pgo=off -tags "netgo remove_all_sd" \
+     -ldflags "-s -w -X $v.Version=$release -X $v.Revision=$PROMETHEUS_VERSION -X $v.Branch=module" -o "$dir/out/" \
+     "$m/cmd/prometheus" "$m/cmd/promtool")
+  for c in prometheus promtool; do mv "$dir/out/$c" "$BIN/"; stamp "$c" "$PROMETHEUS_VERSION"; done
+}
+
 build_kind() {
   if have kind "$KIND_VERSION"; then log "kind $KIND_VERSION cached"; return; fi
   log "building kind $KIND_VERSION (the kind e2e tier's cluster tool, about a minute)"
@@ -236,14 +259,14 @@ build_snapshotter() {
   for c in snapshot-controller csi-snapshotter; do mv "$dir/out/$c" "$BIN/"; stamp "$c" "$SNAPSHOTTER_VERSION"; done
 }
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(kopia etcd s3 kustomize helm kube)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(kopia etcd s3 kustomize helm prometheus kube)
 for t in "${targets[@]}"; do
   case "$t" in
     kopia) build_kopia ;; etcd) build_etcd ;; kube) build_kube ;; s3) build_s3 ;;
-    kustomize) build_kustomize ;; helm) build_helm ;;
+    kustomize) build_kustomize ;; helm) build_helm ;; prometheus) build_prometheus ;;
     kind) build_kind ;; kube-node) build_kube_node ;; containerd) build_containerd ;; crictl) build_crictl ;;
     coredns) build_coredns ;; pause) build_pause ;; snapshotter) build_snapshotter ;;
-    *) echo "unknown target: $t (kopia|etcd|kube|s3|kustomize|helm|kind|kube-node|containerd|crictl|coredns|pause|snapshotter)" >&2; exit 2 ;;
+    *) echo "unknown target: $t (kopia|etcd|kube|s3|kustomize|helm|prometheus|kind|kube-node|containerd|crictl|coredns|pause|snapshotter)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"

@@ -3,6 +3,8 @@
 // users set (image, replicas, resources, cluster name, namespace) and switches for the
 // optional parts. `helm template` with the default values renders the build itself
 // (e2e/kopia/helm-chart.test.ts checks it, and that this script's output is committed).
+// The monitoring component (manifests/monitoring: PrometheusRule, ServiceMonitors, Grafana
+// dashboard ConfigMap) is built in too, each kind behind a switch that is off by default.
 //
 //   node --import tsx scripts/generate-chart.ts [--check]
 //
@@ -33,6 +35,17 @@ function toTemplate(yaml: string): string {
       return `${indent}${key}:\n${indent}  {{- toYaml ${expr} | nindent ${indent.length + 2} }}`;
     })
     .replace(/['"]?@@helm:(.+?)@@['"]?/g, (_, expr: string) => `{{ ${expr} }}`);
+}
+
+/**
+ * Every string of the object with `{{` and `}}` written as Helm template literals: alert
+ * annotations and dashboard legends are templates of Prometheus and Grafana, not of Helm.
+ */
+function escapeTemplateBraces(node: any): any {
+  if (typeof node === 'string') return node.replace(/\{\{|\}\}/g, (braces) => `{{\`${braces}\`}}`);
+  if (Array.isArray(node)) return node.map(escapeTemplateBraces);
+  if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, escapeTemplateBraces(v)]));
+  return node;
 }
 
 /** Replaces every namespace field naming the base's namespace (metadata, RBAC subjects). */
@@ -91,6 +104,13 @@ export function renderChart(objects: Obj[], version: string): Map<string, string
         return o.metadata.name!.endsWith('-metrics') ? '.Values.metrics.enabled' : undefined;
       case 'NetworkPolicy':
         return '.Values.networkPolicy.enabled';
+      case 'PrometheusRule':
+        return '.Values.monitoring.prometheusRule.enabled';
+      case 'ServiceMonitor': // it scrapes the metrics Services
+        return 'and .Values.metrics.enabled .Values.monitoring.serviceMonitor.enabled';
+      case 'ConfigMap':
+        if (o.metadata.labels?.grafana_dashboard) return '.Values.monitoring.grafanaDashboard.enabled';
+        throw new Error(`ConfigMap ${o.metadata.name}: the chart has no switch for it`);
       case 'PodDisruptionBudget':
         if (!component || !components.has(component))
           throw new Error(`PodDisruptionBudget ${o.metadata.name}: no Deployment of component ${component}`);
@@ -102,8 +122,13 @@ export function renderChart(objects: Obj[], version: string): Map<string, string
   };
 
   for (const original of objects) {
-    const o = structuredClone(original);
+    const o = escapeTemplateBraces(original) as Obj;
     templateNamespace(o, namespace);
+    if (o.metadata.labels?.['app.kubernetes.io/component'] === 'monitoring') {
+      // Prometheus and Grafana often select these by a label of their own (monitoring.labels).
+      const pairs = Object.entries(o.metadata.labels).map(([k, v]) => `${JSON.stringify(k)} ${JSON.stringify(v)}`);
+      o.metadata.labels = block(`(merge (dict ${pairs.join(' ')}) .Values.monitoring.labels)`) as any;
+    }
     if (o.kind === 'Namespace') o.metadata.name = value('.Values.namespace.name');
     if (o.kind === 'CustomResourceDefinition' || o.kind === 'Namespace')
       o.metadata.annotations = { ...o.metadata.annotations, 'helm.sh/resource-policy': 'keep' };
@@ -131,6 +156,12 @@ export function renderChart(objects: Obj[], version: string): Map<string, string
     metrics: { enabled: true },
     networkPolicy: { enabled: true },
     podDisruptionBudget: { enabled: true },
+    monitoring: {
+      serviceMonitor: { enabled: false },
+      prometheusRule: { enabled: false },
+      grafanaDashboard: { enabled: false },
+      labels: {},
+    },
   };
   files.set(
     'values.yaml',
@@ -143,6 +174,9 @@ export function renderChart(objects: Obj[], version: string): Map<string, string
         '# operator, populator: replicas (a PodDisruptionBudget is rendered when > 1) and resources.',
         '# crds.install: the kopia.io CRDs, kept by `helm uninstall` (helm.sh/resource-policy: keep).',
         '# metrics: the /metrics Services; networkPolicy: the catalog intake policy (README, "Install").',
+        '# monitoring: the Prometheus Operator objects (its CRDs must exist) and the Grafana dashboard',
+        '#   ConfigMap (label grafana_dashboard), off by default; labels are added to all three, e.g.',
+        '#   release: kube-prometheus-stack (README, "Observability").',
         '',
       ].join('\n') +
       stringify(values, { lineWidth: 0 }),
@@ -175,7 +209,7 @@ function existingFiles(dir: string, prefix = ''): string[] {
 function main(): number {
   const check = process.argv.includes('--check');
   const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-  const files = renderChart(kustomizeBuild(join(repoRoot, 'manifests')), version);
+  const files = renderChart(kustomizeBuild(join(repoRoot, 'manifests'), undefined, [join(repoRoot, 'manifests/monitoring')]), version);
   if (check) {
     const stale = [...files].filter(([path, text]) => {
       try {

@@ -23,8 +23,8 @@ function kustomizeCommand(): string[] {
   return existsSync(cached) ? [cached, 'build'] : ['kubectl', 'kustomize'];
 }
 
-/** The build's output as YAML text. */
-export function kustomizeBuildYaml(base: string, image?: string): string {
+/** The build's output as YAML text; components (e.g. manifests/monitoring) are added to the base. */
+export function kustomizeBuildYaml(base: string, image?: string, components: string[] = []): string {
   const overlay = mkdtempSync(join(tmpdir(), 'kopia-operator-kustomize-'));
   try {
     // kustomize refuses an absolute path to a base; a relative one may leave the overlay's root.
@@ -33,6 +33,7 @@ export function kustomizeBuildYaml(base: string, image?: string): string {
       kind: 'Kustomization',
       resources: [relative(overlay, resolve(base))],
       ...(image ? { images: [imageOverride(image)] } : {}),
+      ...(components.length ? { components: components.map((c) => relative(overlay, resolve(c))) } : {}),
     };
     writeFileSync(join(overlay, 'kustomization.yaml'), stringify(kustomization));
     const [command, ...args] = kustomizeCommand();
@@ -48,6 +49,6 @@ export function parseObjects(yaml: string): KubeObject[] {
     .filter((d): d is KubeObject => !!d?.kind);
 }
 
-export function kustomizeBuild(base: string, image?: string): KubeObject[] {
-  return parseObjects(kustomizeBuildYaml(base, image));
+export function kustomizeBuild(base: string, image?: string, components: string[] = []): KubeObject[] {
+  return parseObjects(kustomizeBuildYaml(base, image, components));
 }

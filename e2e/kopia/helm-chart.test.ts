@@ -48,10 +48,10 @@ function byKey(objects: KubeObject[]): Map<string, KubeObject> {
   );
 }
 
-/** What differs between the chart's default rendering and the build of base: object keys. */
-async function differences(base: string): Promise<string[]> {
-  const built = byKey(parseObjects(kustomizeBuildYaml(base)));
-  const rendered = byKey(parseObjects(await helm('template', 'kopia-operator', chart)));
+/** What differs between the chart's rendering (default values, or helmArgs) and the build of base (with components): object keys. */
+async function differences(base: string, components: string[] = [], helmArgs: string[] = []): Promise<string[]> {
+  const built = byKey(parseObjects(kustomizeBuildYaml(base, undefined, components)));
+  const rendered = byKey(parseObjects(await helm('template', 'kopia-operator', chart, ...helmArgs)));
   const keys = new Set([...built.keys(), ...rendered.keys()]);
   return [...keys].filter((k) => JSON.stringify(sorted(built.get(k))) !== JSON.stringify(sorted(rendered.get(k)))).sort();
 }
@@ -92,6 +92,47 @@ it('renders, with the default values, exactly the kustomize build of manifests/'
   const objects = parseObjects(await helm('template', 'kopia-operator', chart));
   expect(objects.length).toBeGreaterThan(20);
   expect(await differences(join(repoRoot, 'manifests'))).toEqual([]);
+});
+
+const allMonitoring =
+  'monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboard.enabled=true';
+
+it('renders, with the monitoring values on, exactly the build of manifests/ with the manifests/monitoring component', async () => {
+  const monitoring = join(repoRoot, 'manifests/monitoring');
+  // the base installs on a cluster without the Prometheus Operator's CRDs
+  expect(
+    parseObjects(kustomizeBuildYaml(join(repoRoot, 'manifests'))).filter((o) => o.apiVersion!.startsWith('monitoring.coreos.com/')),
+  ).toEqual([]);
+  expect(await differences(join(repoRoot, 'manifests'), [monitoring], ['--set', allMonitoring])).toEqual([]);
+  // and the comparison sees them: the default rendering lacks exactly the component's objects
+  expect(await differences(join(repoRoot, 'manifests'), [monitoring])).toEqual([
+    'monitoring.coreos.com/v1 PrometheusRule kopia-system/kopia-operator',
+    'monitoring.coreos.com/v1 ServiceMonitor kopia-system/kopia-operator',
+    'monitoring.coreos.com/v1 ServiceMonitor kopia-system/kopia-populator',
+    'v1 ConfigMap kopia-system/kopia-operator-grafana-dashboard',
+  ]);
+});
+
+it('switches each monitoring object on its own, adds monitoring.labels, and keeps Prometheus and Grafana templates', async () => {
+  /* eslint-disable @typescript-eslint/no-explicit-any -- rendered objects are read structurally */
+  const render = async (set: string) => parseObjects(await helm('template', 'kopia-operator', chart, '--set', set)) as any[];
+  const kinds = (objects: any[]) =>
+    objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'monitoring').map((o) => o.kind);
+  expect(kinds(await render('monitoring.prometheusRule.enabled=true'))).toEqual(['PrometheusRule']);
+  expect(kinds(await render('monitoring.grafanaDashboard.enabled=true'))).toEqual(['ConfigMap']);
+  expect(kinds(await render('monitoring.serviceMonitor.enabled=true'))).toEqual(['ServiceMonitor', 'ServiceMonitor']);
+  expect(kinds(await render('monitoring.serviceMonitor.enabled=true,metrics.enabled=false'))).toEqual([]); // no Services to scrape
+
+  const objects = await render(`${allMonitoring},monitoring.labels.release=kube-prometheus-stack`);
+  const monitoringObjects = objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'monitoring');
+  expect(monitoringObjects).toHaveLength(4);
+  for (const o of monitoringObjects)
+    expect(o.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack', 'app.kubernetes.io/name': 'kopia-operator' });
+  const rule = objects.find((o) => o.kind === 'PrometheusRule');
+  const stale = rule.spec.groups[0].rules.find((r: any) => r.alert === 'KopiaBackupStale');
+  expect(stale.annotations.summary).toBe('BackupConfig {{ $labels.namespace }}/{{ $labels.name }} has no recent successful backup.');
+  const dashboard = JSON.parse(objects.find((o) => o.kind === 'ConfigMap').data['kopia-operator.json']);
+  expect(dashboard).toEqual(JSON.parse(readFileSync(join(repoRoot, 'manifests/monitoring/grafana-dashboard.json'), 'utf8')));
 });
 
 it('is what scripts/generate-chart.ts writes (make chart)', async () => {
