@@ -19,11 +19,24 @@ import type {
   Restore,
 } from '../../generated/types.js';
 import { resolveIdentity } from '../backupconfig/backupconfig-identity.js';
-import type { KubeObject } from '../kube/kube-client.js';
-import { DEFAULT_INDEX_BLOB_WARNING_THRESHOLD, lastRun } from '../maintenance/maintenance-plan.js';
+import type { KubeObject, ResourceType } from '../kube/kube-client.js';
+import {
+  KopiaBackupConfigs,
+  KopiaBackups,
+  KopiaBackupSchedules,
+  KopiaClusterRepositories,
+  KopiaMaintenances,
+  KopiaRepositories,
+  KopiaRestores,
+  Namespaces,
+} from '../kube/resources.js';
+import { clusterName, FALLBACK_CLUSTER_NAME } from '../maintenance/cluster-name.js';
+import { DEFAULT_INDEX_BLOB_WARNING_THRESHOLD, defaultOwner, lastRun } from '../maintenance/maintenance-plan.js';
 import { canonicalPath } from '../mover/mover-contract.js';
 import { ConditionType } from '../reasons.js';
 import { findCondition } from '../runtime/conditions.js';
+import type { Informer } from '../runtime/informer.js';
+import type { InformerFactory, InformerSelection } from '../runtime/kind-operator.js';
 import type { MetricName, Series } from './metric-catalog.js';
 import { rememberedLongestGapMs } from './schedule-interval.js';
 
@@ -228,4 +241,42 @@ export function maintenanceSeries(maintenances: readonly MaintenanceObject[], de
     out.add('kopia_maintenance_index_blobs_threshold', labels, m.spec.indexBlobWarningThreshold ?? DEFAULT_INDEX_BLOB_WARNING_THRESHOLD);
   }
   return out.items;
+}
+
+// --- the operator's caches ---
+
+/**
+ * An informer the process already keeps for the type (and selection), or undefined: a scrape
+ * never makes one (it would be empty, and start with the next startAll).
+ */
+export function keptInformer<T extends KubeObject>(
+  informers: InformerFactory,
+  type: ResourceType,
+  selection: InformerSelection = {},
+): Informer<T> | undefined {
+  const kept = informers.all().some((i) => i.type.group === type.group && i.type.plural === type.plural && i.type.version === type.version);
+  return kept ? informers.get<T>(type, selection) : undefined;
+}
+
+/**
+ * Every object series of the operator, from its informer caches (call on the leader, whose
+ * caches are the ones reconciled from). `clusterName`: KOPIA_CLUSTER_NAME, as the operator
+ * was given it (the default maintenance owner is derived from it, else from kube-system's UID).
+ */
+export function operatorObjectSeries(informers: InformerFactory, now: Date, options: { clusterName?: string } = {}): Series[] {
+  const list = <T extends KubeObject>(type: ResourceType) => keptInformer<T>(informers, type)?.list() ?? [];
+  const namespaces = keptInformer<KubeObject>(informers, Namespaces);
+  const cluster = namespaces ? clusterName(options, namespaces) : (options.clusterName ?? FALLBACK_CLUSTER_NAME);
+  return [
+    ...backupConfigSeries(
+      list<BackupConfigObject>(KopiaBackupConfigs),
+      list<BackupScheduleObject>(KopiaBackupSchedules),
+      list<BackupObject>(KopiaBackups),
+      now,
+    ),
+    ...restoreSeries(list<RestoreObject>(KopiaRestores)),
+    ...repositorySeries('Repository', list<RepositoryObject>(KopiaRepositories)),
+    ...repositorySeries('ClusterRepository', list<RepositoryObject>(KopiaClusterRepositories)),
+    ...maintenanceSeries(list<MaintenanceObject>(KopiaMaintenances), defaultOwner(cluster)),
+  ];
 }
