@@ -79,26 +79,36 @@ const objectLabels = (o: KubeObject) => ({ namespace: o.metadata.namespace ?? ''
 
 // --- BackupConfig ---
 
-const sameIdentity = (a: Identity | undefined, b: Required<Identity>) =>
-  !!a && a.username === b.username && a.hostname === b.hostname && canonicalPath(a.path ?? '') === b.path;
+/** Where a config's Backups are found: its own by name, mirrored ones by repository and identity. */
+const ownKey = (namespace: string | undefined, config: string) => `own\0${namespace}\0${config}`;
+const mirroredKey = (namespace: string | undefined, repo: { kind?: string; name: string } | undefined, id: Identity | undefined) =>
+  `mirrored\0${namespace}\0${repo?.kind ?? 'Repository'}\0${repo?.name}\0${id?.username}@${id?.hostname}:${canonicalPath(id?.path ?? '')}`;
+
+function pushTo<T>(map: Map<string, T[]>, key: string, item: T): void {
+  const items = map.get(key);
+  if (items) items.push(item);
+  else map.set(key, [item]);
+}
+
+/** The Backups by config: one pass over them all, so a scrape stays linear in Backups (30,000 in the bench). */
+export function indexBackups(backups: readonly BackupObject[]): Map<string, BackupObject[]> {
+  const index = new Map<string, BackupObject[]>();
+  for (const b of backups) {
+    const key = b.spec.configRef
+      ? ownKey(b.metadata.namespace, b.spec.configRef.name)
+      : b.status?.origin === 'Discovered'
+        ? mirroredKey(b.metadata.namespace, b.status.repository, b.status.snapshot?.identity)
+        : undefined;
+    if (key) pushTo(index, key, b);
+  }
+  return index;
+}
 
 /** The config's Backups: its own, and the mirrored snapshots of its identity in its repository. */
-export function backupsOfConfig(config: BackupConfigObject, backups: readonly BackupObject[]): BackupObject[] {
+export function backupsOfConfig(config: BackupConfigObject, index: Map<string, BackupObject[]>): BackupObject[] {
   const ns = config.metadata.namespace;
-  const name = config.metadata.name!;
-  const identity = resolveIdentity(config.spec, name, ns!);
-  const repo = config.spec.repository;
-  return backups.filter((b) => {
-    if (b.metadata.namespace !== ns) return false;
-    if (b.spec.configRef) return b.spec.configRef.name === name;
-    const status = b.status;
-    return (
-      status?.origin === 'Discovered' &&
-      (status.repository?.kind ?? 'Repository') === (repo.kind ?? 'Repository') &&
-      status.repository?.name === repo.name &&
-      sameIdentity(status.snapshot?.identity, identity)
-    );
-  });
+  const identity = resolveIdentity(config.spec, config.metadata.name!, ns!);
+  return [...(index.get(ownKey(ns, config.metadata.name!)) ?? []), ...(index.get(mirroredKey(ns, config.spec.repository, identity)) ?? [])];
 }
 
 const finishedAt = (b: BackupObject) => (b.status?.completionTime ? Date.parse(b.status.completionTime) : NaN);
@@ -127,12 +137,18 @@ export function backupConfigSeries(
   now: Date,
 ): Series[] {
   const out = new SeriesList();
+  const index = indexBackups(backups);
+  const schedulesOf = new Map<string, BackupScheduleObject[]>();
+  for (const s of schedules) {
+    const key = ownKey(s.metadata.namespace, s.spec.configRef.name);
+    pushTo(schedulesOf, key, s);
+  }
   for (const config of configs) {
     const labels = objectLabels(config);
     const { ready, reason } = readiness(config.status?.conditions);
     out.add('kopia_backupconfig_ready', { ...labels, reason }, ready);
 
-    const mine = backupsOfConfig(config, backups);
+    const mine = backupsOfConfig(config, index);
     const finished = mine
       .filter((b) => (b.status?.phase === 'Succeeded' || b.status?.phase === 'Failed') && !Number.isNaN(finishedAt(b)))
       .sort((a, b) => finishedAt(b) - finishedAt(a));
@@ -144,9 +160,7 @@ export function backupConfigSeries(
       .reduce<number | undefined>((a, b) => Math.max(a ?? b, b), undefined);
     out.add('kopia_backupconfig_last_success_timestamp_seconds', labels, successMs === undefined ? undefined : seconds(successMs));
 
-    const mySchedules = schedules.filter(
-      (s) => s.metadata.namespace === config.metadata.namespace && s.spec.configRef.name === config.metadata.name,
-    );
+    const mySchedules = schedulesOf.get(ownKey(config.metadata.namespace, config.metadata.name!)) ?? [];
     if (lastAttempt) {
       const s = lastAttempt.status!;
       out.add('kopia_backupconfig_last_attempt_timestamp_seconds', labels, unixSeconds(s.startTime ?? s.completionTime));

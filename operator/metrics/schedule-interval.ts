@@ -5,8 +5,9 @@
 //
 // Listing every run is too slow for a minute cron at scrape time (~80 µs a run, 11,520 runs
 // in 8 days), so the gaps are found by probing instead: the run before and the run after a
-// point every PROBE_MS are consecutive, and every gap longer than PROBE_MS contains such a
-// point. When no gap is longer than that, the runs of the next day are listed one by one.
+// point are consecutive, and a gap longer than the probes' spacing holds a probe. The spacing
+// grows with the longest gap found (a daily cron takes about nine probes). When no gap is
+// longer than PROBE_MS, the runs of the next day are listed one by one.
 import { CronTimes } from '../runtime/cron-times.js';
 
 const MINUTE = 60_000;
@@ -41,19 +42,26 @@ export function longestGapMs(schedules: readonly CronSchedule[], now: Date): num
   // A cron that never runs again (30 February) answers only after a long search: ask once.
   if (next(now.getTime()) === undefined) return undefined;
   let longest: number | undefined;
-  // Probes between whole minutes (runs are at whole minutes, or whole seconds after a spring-forward gap).
-  const start = Math.floor(now.getTime() / MINUTE) * MINUTE + MINUTE / 2;
-  for (let probe = start; probe <= now.getTime() + INTERVAL_HORIZON_MS; probe += PROBE_MS) {
+  // The first probe falls between whole minutes, the later ones half a second before whole
+  // seconds: never on a run (runs are at whole minutes, or whole seconds after a spring-forward
+  // gap), whose neighbours are not consecutive. After a probe found the gap (before, after),
+  // the next probe comes `step` after `after`: every later gap longer than step holds a probe,
+  // and step never exceeds the longest gap found, so the longest (if over PROBE_MS) is found.
+  const end = now.getTime() + INTERVAL_HORIZON_MS;
+  let probe = Math.floor(now.getTime() / MINUTE) * MINUTE + MINUTE / 2;
+  while (probe <= end) {
     const before = previous(probe);
     const after = next(probe);
-    if (before !== undefined && after !== undefined) longest = Math.max(longest ?? 0, after - before);
+    if (after === undefined) break;
+    if (before !== undefined) longest = Math.max(longest ?? 0, after - before);
+    probe = after + Math.max(longest ?? 0, PROBE_MS) - 500;
   }
   if (longest !== undefined && longest > PROBE_MS) return longest;
 
   // Every gap is an hour or less (or the probes saw no run before them): list the runs.
-  const end = now.getTime() + DENSE_SCAN_MS;
+  const denseEnd = now.getTime() + DENSE_SCAN_MS;
   let run = next(now.getTime());
-  while (run !== undefined && run <= end) {
+  while (run !== undefined && run <= denseEnd) {
     const following = next(run);
     if (following === undefined) break;
     longest = Math.max(longest ?? 0, following - run);
