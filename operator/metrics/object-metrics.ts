@@ -161,7 +161,11 @@ export function backupConfigSeries(
     out.add('kopia_backupconfig_last_success_timestamp_seconds', labels, successMs === undefined ? undefined : seconds(successMs));
 
     const mySchedules = schedulesOf.get(ownKey(config.metadata.namespace, config.metadata.name!)) ?? [];
-    if (lastAttempt) {
+    if (successMs !== undefined && (!lastAttempt || successMs > finishedAt(lastAttempt))) {
+      // Only the status remembers the newest attempt, a success whose Backup is gone: its start and duration are unknown.
+      out.add('kopia_backupconfig_last_attempt_succeeded', labels, true);
+      out.add('kopia_backupconfig_consecutive_failures', labels, 0);
+    } else if (lastAttempt) {
       const s = lastAttempt.status!;
       out.add('kopia_backupconfig_last_attempt_timestamp_seconds', labels, unixSeconds(s.startTime ?? s.completionTime));
       out.add('kopia_backupconfig_last_attempt_succeeded', labels, s.phase === 'Succeeded');

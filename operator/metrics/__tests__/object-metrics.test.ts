@@ -160,9 +160,15 @@ describe('BackupConfig series', () => {
     expect(valueOf(series, 'kopia_backupconfig_last_attempt_succeeded', JELLYFIN)).toBe(1);
   });
 
-  it("keeps the status's last success when its Backup is gone", () => {
+  it("keeps the status's last success when its Backup is gone, and an older failure does not make it failing", () => {
     const series = backupConfigSeries([config({ 'status.lastSuccessTime': '2027-06-07T03:05:00Z' })], [], [], NOW);
     expect(valueOf(series, 'kopia_backupconfig_last_success_timestamp_seconds', JELLYFIN)).toBe(unix('2027-06-07T03:05:00Z'));
+    const older = backup('Failed', '2027-06-06T03:00:00Z', '2027-06-06T03:01:00Z');
+    const withOlder = backupConfigSeries([config({ 'status.lastSuccessTime': '2027-06-07T03:05:00Z' })], [], [older], NOW);
+    expect(valueOf(withOlder, 'kopia_backupconfig_last_attempt_succeeded', JELLYFIN)).toBe(1);
+    expect(valueOf(withOlder, 'kopia_backupconfig_consecutive_failures', JELLYFIN)).toBe(0);
+    // Its start is not known: no attempt time rather than the older failure's.
+    expect(valueOf(withOlder, 'kopia_backupconfig_last_attempt_timestamp_seconds', JELLYFIN)).toBeUndefined();
   });
 
   it('exports the schedule interval of its unsuspended schedules only, honouring their time zone', () => {
