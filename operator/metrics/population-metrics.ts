@@ -23,6 +23,7 @@ import {
   nextAttemptAt,
   planPopulation,
   POPULATED,
+  restoreSucceeded,
   SELECTED_NODE,
   type Claim,
   type PopulationObserved,
@@ -41,7 +42,7 @@ import { keptInformer } from './object-metrics.js';
 
 /** Why a claim waits when its plan tells no Event about it: the stage it is in. */
 export const WaitingStage = {
-  /** The restore Job runs. */
+  /** The restore Job runs (or has just finished and is being collected). */
   Restoring: Reason.Restoring,
   /** The data is in; the volume is being handed to the claim. */
   BindingVolume: PopulatorReason.BindingVolume,
@@ -58,7 +59,11 @@ export function claimWaitReason(o: PopulationObserved, step: PopulationStep = pl
   const claim = o.claim;
   if (!isPopulatorClaim(claim) || claim.metadata.deletionTimestamp || claim.status?.phase === 'Bound') return undefined;
   if (step.action === 'wait' && step.event) return step.event.reason;
-  if (o.job && !o.job.metadata.deletionTimestamp && !isJobFinished(o.job)) return WaitingStage.Restoring;
+  if (o.job && !o.job.metadata.deletionTimestamp) {
+    // A finished Job is being collected: a failed one is retried after a backoff.
+    if (isJobFinished(o.job) && o.jobResult && !restoreSucceeded(o.jobResult)) return WaitingStage.RetryingAfterFailure;
+    return WaitingStage.Restoring;
+  }
   if ((o.prime?.metadata.annotations?.[POPULATED] && !o.prime.metadata.deletionTimestamp) || o.claimVolume)
     return WaitingStage.BindingVolume;
   const retryAt = o.prime && nextAttemptAt(o.prime, o.retry);
