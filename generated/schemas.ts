@@ -2179,6 +2179,11 @@ export const schemaFiles: { id: string; schema: JsonSchema }[] = [
               "minimum": 0,
               "description": "Snapshots with no namespace allowed to show them."
             },
+            "uploadBytes": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "Size of the newest listing the catalog Job uploaded (gzip bytes)."
+            },
             "lastError": {
               "type": "string",
               "maxLength": 1024

@@ -920,6 +920,10 @@ export interface CatalogStatus {
    * Snapshots with no namespace allowed to show them.
    */
   unassigned?: number;
+  /**
+   * Size of the newest listing the catalog Job uploaded (gzip bytes).
+   */
+  uploadBytes?: number;
   lastError?: string;
 }
 /**

@@ -23,6 +23,7 @@ import { conditionOf, until, useTestNamespace, waitForReady, type Obj } from '..
 import { inventory, KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
+import { operatorObjectSeries } from '../../operator/metrics/object-metrics.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const t = useTestNamespace('backup');
@@ -121,6 +122,20 @@ describe('a manual Backup', () => {
     expect(done.status.stats.files).toBe(4);
     snapshotID = done.status.snapshot.id;
     expect(done.metadata.labels).toMatchObject({ 'kopia.io/snapshot-id': snapshotID });
+
+    // The leader's caches as the metrics read them: this success, its size, the repository Ready.
+    const metric = (name: string, labels: Record<string, string>) =>
+      operatorObjectSeries(operator.manager.informers, new Date()).find(
+        (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+      )?.value;
+    const app = { namespace: t.ns, name: 'app' };
+    await until('the success in the metrics', async () => metric('kopia_backupconfig_snapshots', app) === 1);
+    expect(metric('kopia_backupconfig_last_success_timestamp_seconds', app)).toBe(Date.parse(done.status.completionTime) / 1000);
+    expect(metric('kopia_backupconfig_last_attempt_succeeded', app)).toBe(1);
+    expect(metric('kopia_backupconfig_consecutive_failures', app)).toBe(0);
+    expect(metric('kopia_backupconfig_last_bytes', app)).toBe(done.status.stats.totalBytes);
+    expect(metric('kopia_backupconfig_last_files', app)).toBe(4);
+    expect(metric('kopia_repository_ready', { kind: 'Repository', namespace: t.ns, name: 'nas', reason: 'Verified' })).toBe(1);
 
     const listed = (await kopia.snapshots()).find((s) => s.id === snapshotID);
     expect(listed?.source).toEqual({ userName: 'app', host: t.ns, path: '/data' });

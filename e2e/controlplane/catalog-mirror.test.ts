@@ -85,6 +85,11 @@ describe('removing an object whose snapshot kopia no longer keeps', () => {
       await kopia.run('snapshot', 'create', join(scratch, name), '--json');
     }
     await until('two Discovered Backups', async () => (await backupsOf('laptop')).length === 2, 60000, 250);
+    // The listing's upload size is in the status (metric kopia_catalog_upload_bytes): gzip of two snapshots' lines.
+    await until('the upload size in the status', async () => {
+      const bytes = (await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas')).status.catalog?.uploadBytes as number | undefined;
+      return bytes !== undefined && bytes > 100 && bytes < 10_000;
+    });
     const docs = (await backupsOf('laptop')).find((b) => b.status.snapshot.identity.path.endsWith('/docs'))!;
     await t.client.patch(KopiaBackups, t.ns, docs.metadata.name!, { spec: { deletionPolicy: 'Delete' } });
     await until('the snapshot finalizer', async () =>

@@ -27,6 +27,7 @@ import { STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 import { populatorIdentity, startTestPopulator, type TestPopulator } from '../support/populator.js';
+import { populatorObjectSeries } from '../../operator/metrics/population-metrics.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const t = useTestNamespace('populator');
@@ -226,6 +227,13 @@ describe('a claim whose dataSourceRef names a Restore', () => {
     expect(after.metadata.finalizers ?? []).not.toContain(FINALIZER);
     expect(await claimOf(`kopia-prime-${claim.metadata.uid}`)).toBeUndefined();
     expect((await restoreOf('nothing-fail')).status.phase).toBe('Failed');
+    // The populator's caches as its metrics read them: one claim here waits, for that reason.
+    const waiting = populatorObjectSeries(populator.manager.informers, identity.client, new Date(), RETRY).filter(
+      (s) => s.labels.namespace === t.ns,
+    );
+    expect(waiting).toEqual([
+      { name: 'kopia_population_claims_waiting', labels: { namespace: t.ns, reason: 'PopulatorRestoreFailed' }, value: 1 },
+    ]);
   });
 
   it('an already Bound claim is left alone', async () => {

@@ -66,6 +66,8 @@ export class CatalogIntake {
   private server?: http.Server;
   private readonly expected = new Map<string, Expected>();
   private readonly received = new Map<string, MirroredSnapshot[]>();
+  /** Body bytes (gzip) of each received upload. */
+  private readonly receivedBytes = new Map<string, number>();
   private base = '';
 
   constructor(
@@ -111,10 +113,16 @@ export class CatalogIntake {
     return this.received.get(uploadId);
   }
 
+  /** The body size (gzip bytes) of a received catalog; undefined when none arrived. */
+  size(uploadId: string): number | undefined {
+    return this.receivedBytes.get(uploadId);
+  }
+
   /** Drops what is kept for a run, once it is mirrored (or given up). */
   forget(uploadId: string): void {
     this.expected.delete(uploadId);
     this.received.delete(uploadId);
+    this.receivedBytes.delete(uploadId);
   }
 
   private get maxUploadBytes(): number {
@@ -133,9 +141,17 @@ export class CatalogIntake {
     if (refusal) return this.refuse(req, res, refusal, uploadId, expected);
     expected.taken = { state: 'receiving' };
     let snapshots: MirroredSnapshot[];
+    let bodyBytes = 0;
+    // Left undestroyed when decoding stops early, so the refusal can still be answered.
+    const body = req.iterator({ destroyOnReturn: false });
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of body) {
+        bodyBytes += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+    }
     try {
-      // Left undestroyed when decoding stops early, so the refusal can still be answered.
-      snapshots = await decodeCatalogStream(req.iterator({ destroyOnReturn: false }), {
+      snapshots = await decodeCatalogStream(counted(), {
         maxBodyBytes: this.maxUploadBytes,
         maxDecodedBytes: this.maxUploadBytes * DECODED_PER_UPLOAD_BYTE,
       });
@@ -153,6 +169,7 @@ export class CatalogIntake {
     }
     expected.taken = { state: 'received' };
     this.received.set(uploadId, snapshots);
+    this.receivedBytes.set(uploadId, bodyBytes);
     res.writeHead(204).end();
     expected.onReceived();
   }

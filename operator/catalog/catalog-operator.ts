@@ -274,8 +274,13 @@ export class CatalogOperator extends KindOperator {
       uniqueID: moverRequestOf<CatalogRequest>(job)?.repository.expectedUniqueID,
     });
     // Turned off, the mirror makes and removes no Backup objects: this listing was for a Restore only.
+    // The newest upload's size (a failed listing above keeps the last one's).
+    const uploadBytes = this.intake.size(uploadId);
     if (repo.spec.catalog?.enabled === false)
-      return { ...status, catalog: { ...base, snapshots: undefined, incomplete: undefined, unassigned: undefined, lastError: undefined } };
+      return {
+        ...status,
+        catalog: { ...base, uploadBytes, snapshots: undefined, incomplete: undefined, unassigned: undefined, lastError: undefined },
+      };
     const repository: MirrorInput['repository'] = {
       kind: repo.kind as 'Repository' | 'ClusterRepository',
       name: repo.metadata.name!,
@@ -325,6 +330,7 @@ export class CatalogOperator extends KindOperator {
       ...status,
       catalog: {
         ...base,
+        uploadBytes,
         snapshots: snapshots.length - plan.incomplete,
         incomplete: plan.incomplete,
         unassigned: plan.unassigned,

@@ -155,53 +155,18 @@ export class RestorePopulator extends KindOperator {
     return { requeueAfterMs: 10_000 };
   }
 
-  /** Everything the plan looks at, from the caches. */
+  /** Everything the plan looks at, from the caches; the Restore as we last wrote it when that is fresher. */
   private observe(claim: Claim): PopulationObserved {
-    const ns = claim.metadata.namespace!;
-    const uid = claim.metadata.uid!;
-    const cachedRestore = this.restores.get(`${ns}/${restoreName(claim)}`);
-    const restore = cachedRestore ? this.written.latest(cachedRestore) : undefined;
-    const prime = this.claims.get(`${ns}/${primeClaimName(uid)}`);
-    const job = this.moverJobs.get(ns, populateJobName(uid));
-    const answer = answerOf(restore?.status, uid);
-    const ref = answer?.repository;
-    const repository = !ref
-      ? undefined
-      : ref.kind === 'ClusterRepository'
-        ? this.clusterRepositories.get(ref.name)
-        : this.repositories.get(`${ns}/${ref.name}`);
-    return {
-      claim,
-      restore,
-      answer,
-      storageClass: claim.spec?.storageClassName ? this.storageClasses.get(claim.spec.storageClassName) : undefined,
-      prime,
-      primeVolume: prime?.spec?.volumeName ? this.volumes.get(prime.spec.volumeName) : undefined,
-      // A volume is the claim's only when it names the claim: a claim's spec.volumeName alone
-      // (anyone may write one) must not let it act on another claim's volume.
-      claimVolume: this.claimVolume(claim),
-      strayVolumes: this.volumes
-        .list()
-        .filter(
-          (v) =>
-            isHeld(v) &&
-            v.spec?.claimRef?.namespace === ns &&
-            v.spec.claimRef.name === primeClaimName(uid) &&
-            v.spec.claimRef.uid !== prime?.metadata.uid,
-        ),
-      job,
-      jobResult: job && isJobFinished(job) ? this.moverJobs.result(job, this.ctx.now()) : undefined,
-      repository,
-      now: this.ctx.now(),
-      retry: this.retry,
+    const caches: PopulationCaches = {
+      claims: this.claims,
+      volumes: this.volumes,
+      restores: this.restores,
+      repositories: this.repositories,
+      clusterRepositories: this.clusterRepositories,
+      storageClasses: this.storageClasses,
+      moverJobs: this.moverJobs,
     };
-  }
-
-  private claimVolume(claim: Claim): Volume | undefined {
-    const uid = claim.metadata.uid;
-    const named = claim.spec?.volumeName ? this.volumes.get(claim.spec.volumeName) : undefined;
-    if (named) return named.spec?.claimRef?.uid === uid ? named : undefined;
-    return this.volumes.list().find((v) => v.spec?.claimRef?.uid === uid);
+    return observePopulation(caches, claim, this.ctx.now(), this.retry, (r) => this.written.latest(r));
   }
 
   private async act(step: PopulationStep, o: PopulationObserved): Promise<void> {
@@ -314,4 +279,73 @@ export class RestorePopulator extends KindOperator {
   private wakeByUID(uid: string | undefined): void {
     for (const key of this.keysOfUID(uid)) this.queue.add(key);
   }
+}
+
+/** The caches a claim's population is observed through: the populator's informers. */
+export interface PopulationCaches {
+  claims: Informer<Claim>;
+  volumes: Informer<Volume>;
+  restores: Informer<RestoreObject>;
+  repositories: Informer<AnyRepository>;
+  clusterRepositories: Informer<AnyRepository>;
+  storageClasses: Informer<StorageClass>;
+  moverJobs: Pick<MoverJobs, 'get' | 'result'>;
+}
+
+/**
+ * Everything planPopulation looks at for one claim, from the caches (the reconciler, and the
+ * metrics that tell why claims wait). `fresher`: a newer copy of the cached Restore, if known.
+ */
+export function observePopulation(
+  caches: PopulationCaches,
+  claim: Claim,
+  now: Date,
+  retry: RetryPolicy,
+  fresher: (restore: RestoreObject) => RestoreObject = (r) => r,
+): PopulationObserved {
+  const ns = claim.metadata.namespace!;
+  const uid = claim.metadata.uid!;
+  const cachedRestore = caches.restores.get(`${ns}/${restoreName(claim)}`);
+  const restore = cachedRestore ? fresher(cachedRestore) : undefined;
+  const prime = caches.claims.get(`${ns}/${primeClaimName(uid)}`);
+  const job = caches.moverJobs.get(ns, populateJobName(uid));
+  const answer = answerOf(restore?.status, uid);
+  const ref = answer?.repository;
+  const repository = !ref
+    ? undefined
+    : ref.kind === 'ClusterRepository'
+      ? caches.clusterRepositories.get(ref.name)
+      : caches.repositories.get(`${ns}/${ref.name}`);
+  return {
+    claim,
+    restore,
+    answer,
+    storageClass: claim.spec?.storageClassName ? caches.storageClasses.get(claim.spec.storageClassName) : undefined,
+    prime,
+    primeVolume: prime?.spec?.volumeName ? caches.volumes.get(prime.spec.volumeName) : undefined,
+    // A volume is the claim's only when it names the claim: a claim's spec.volumeName alone
+    // (anyone may write one) must not let it act on another claim's volume.
+    claimVolume: claimVolume(caches.volumes, claim),
+    strayVolumes: caches.volumes
+      .list()
+      .filter(
+        (v) =>
+          isHeld(v) &&
+          v.spec?.claimRef?.namespace === ns &&
+          v.spec.claimRef.name === primeClaimName(uid) &&
+          v.spec.claimRef.uid !== prime?.metadata.uid,
+      ),
+    job,
+    jobResult: job && isJobFinished(job) ? caches.moverJobs.result(job, now) : undefined,
+    repository,
+    now,
+    retry,
+  };
+}
+
+function claimVolume(volumes: Informer<Volume>, claim: Claim): Volume | undefined {
+  const uid = claim.metadata.uid;
+  const named = claim.spec?.volumeName ? volumes.get(claim.spec.volumeName) : undefined;
+  if (named) return named.spec?.claimRef?.uid === uid ? named : undefined;
+  return volumes.list().find((v) => v.spec?.claimRef?.uid === uid);
 }

@@ -151,6 +151,15 @@ it('takes the upload of an expected id with its credentials', async () => {
   expect(received).toBe(1);
 });
 
+it("tells the size of an upload's body as it came (gzip bytes), for the repository's status and metrics", async () => {
+  const up = register();
+  const body = encodeCatalog(generated(500));
+  expect((await post(intake.url(up.id), up.headers(pathOf(up.id), body), body)).status).toBe(204);
+  expect(intake.size(up.id)).toBe(body.length);
+  intake.forget(up.id);
+  expect(intake.size(up.id)).toBeUndefined();
+});
+
 it('refuses a request without the upload token before reading its body, and the real upload still goes through', async () => {
   const up = register();
   const forged = randomBytes(4 * LIMIT);
