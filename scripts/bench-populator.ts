@@ -322,7 +322,12 @@ function populatorCpuSeconds(pid: number): number {
 async function populatorCalls(port: number): Promise<Calls> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const calls: Calls = {};
-  for (const m of text.matchAll(/verb="([A-Z]+)",resource="([^"]+)"\} (\d+)/g)) calls[`${m[1]} ${m[2]}`] = Number(m[3]);
+  // One series per verb, resource and HTTP code: summed over the codes.
+  for (const m of text.matchAll(/^kopia_api_requests_total\{([^}]*)\} (\d+)$/gm)) {
+    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[1])?.[1];
+    const key = `${label('verb')} ${label('resource')}`;
+    calls[key] = (calls[key] ?? 0) + Number(m[2]);
+  }
   return calls;
 }
 

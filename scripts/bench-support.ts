@@ -470,7 +470,7 @@ export async function startDeployedPopulator(
   );
   await until(
     'the populator to lead',
-    async () => /kopia_populator_leader_election_leader\{[^}]*\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+    async () => /kopia_leader\{lease="kopia-populator"\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
     60000,
     200,
   );

@@ -158,7 +158,7 @@ export async function startPopulatorProcess(o: {
     status,
     async leading() {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
-      return /kopia_populator_leader_election_leader\{[^}]*\} 1/.test((await res?.text()) ?? '');
+      return /kopia_leader\{lease="kopia-populator"\} 1/.test((await res?.text()) ?? '');
     },
     async kill() {
       // The guard's child runs node with the entry point; the guard itself is a shell.

@@ -9,6 +9,7 @@
 // replica that is not the leader (two replicas never export the same series).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import packageJson from '../../package.json' with { type: 'json' };
+import type { KubeClient } from '../kube/kube-client.js';
 import type { Logger } from '../runtime/logger.js';
 import { METRICS, type MetricDefinition, type MetricName, type Series } from './metric-catalog.js';
 
@@ -55,6 +56,12 @@ export interface ProcessMetrics {
 }
 
 export const PACKAGE_VERSION: string = packageJson.version;
+
+/** Counts every request of client in kopia_api_requests_total (code 0: no response). */
+export function countApiRequests(client: KubeClient, metrics: ProcessMetrics): void {
+  const requests = metrics.metric('kopia_api_requests_total');
+  client.observeRequests((verb, resource, code) => requests.inc({ verb, resource, code: String(code) }));
+}
 
 export function definitionsOf(process: MetricsProcess): MetricDefinition[] {
   return METRICS.filter((m) => m.process === process || m.process === 'both');
