@@ -8,6 +8,7 @@ import { KopiaRepositories, Leases } from '../../operator/kube/resources.js';
 import { metricNamesOf } from '../../operator/metrics/metric-catalog.js';
 import type { LeaseRecord } from '../../operator/runtime/leader-election.js';
 import { until, useTestNamespace } from '../support/cluster.js';
+import { scrapeMetrics, sampleValue } from '../support/metrics-text.js';
 import { repositoryObject } from '../support/objects.js';
 import { repoRoot, tsNode } from '../support/paths.js';
 import { freePort, startGuarded, type GuardedProcess } from '../support/processes.js';
@@ -52,13 +53,8 @@ const status = (r: Replica, path: string) =>
     (res) => res.status,
     () => 0,
   );
-const scrape = async (r: Replica) => (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
-/** The value of the first sample of name whose labels include every one given; undefined without one. */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm')))
-    if (Object.entries(labels).every(([k, v]) => m[1].split(',').includes(`${k}="${v}"`))) return Number(m[2]);
-  return undefined;
-}
+const scrape = (r: Replica) => scrapeMetrics(r.port);
+const sample = sampleValue;
 const leading = async (r: Replica) =>
   /kopia_leader\{lease="kopia-operator"\} 1/.test(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text());
 const leaseHolder = async () =>
