@@ -195,7 +195,13 @@ it('the process: Ready, leads and fills a claim; SIGKILLed mid-way, the next pro
     );
     await emptyClaim('by-process');
     await populated('by-process');
-    // Its /metrics: every catalogue name of the populator, its reconciles, requests and the population.
+    // Its /metrics: every catalogue name of the populator, its reconciles, requests and the population
+    // (counted once the step that released the volume has told its Event: a moment after the test sees it).
+    const succeeded = { namespace: t.ns, outcome: 'Succeeded', reason: 'PopulatorFinished' };
+    await until(
+      'the population to be counted',
+      async () => sampleValue(await first.metrics(), 'kopia_populations_total', succeeded) !== undefined,
+    );
     const text = await first.metrics();
     for (const name of metricNamesOf('populator')) {
       expect(text).toContain(`# HELP ${name} `);
@@ -207,7 +213,7 @@ it('the process: Ready, leads and fills a claim; SIGKILLed mid-way, the next pro
     expect(
       sampleValue(text, 'kopia_api_requests_total', { verb: 'PATCH', resource: 'persistentvolumes', code: '200' }),
     ).toBeGreaterThanOrEqual(1);
-    expect(sampleValue(text, 'kopia_populations_total', { namespace: t.ns, outcome: 'Succeeded', reason: 'PopulatorFinished' })).toBe(1);
+    expect(sampleValue(text, 'kopia_populations_total', succeeded)).toBe(1);
     expect(sampleValue(text, 'kopia_population_duration_seconds_count', { outcome: 'Succeeded' })).toBe(1);
 
     const claim = await emptyClaim('killed');
