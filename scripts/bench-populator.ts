@@ -37,6 +37,7 @@ import {
   startBenchWorld,
   until,
   type BenchWorld,
+  apiCallsOf,
   type Calls,
   type Obj,
   moverLogEntries,
@@ -320,15 +321,7 @@ function populatorCpuSeconds(pid: number): number {
 }
 
 async function populatorCalls(port: number): Promise<Calls> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const calls: Calls = {};
-  // One series per verb, resource and HTTP code: summed over the codes.
-  for (const m of text.matchAll(/^kopia_api_requests_total\{([^}]*)\} (\d+)$/gm)) {
-    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[1])?.[1];
-    const key = `${label('verb')} ${label('resource')}`;
-    calls[key] = (calls[key] ?? 0) + Number(m[2]);
-  }
-  return calls;
+  return apiCallsOf(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
 }
 
 const totalCalls = (before: Calls, after: Calls) => Object.entries(after).reduce((n, [k, v]) => n + v - (before[k] ?? 0), 0);
