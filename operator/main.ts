@@ -27,6 +27,7 @@ import type { IntakeOptions } from './catalog/catalog-intake.js';
 import { startCaches, type Manager } from './manager.js';
 import { LeaderElector, timingsFromEnv } from './runtime/leader-election.js';
 import { createLogger } from './runtime/logger.js';
+import { countApiRequests, createProcessMetrics } from './metrics/metrics-registry.js';
 
 const log = createLogger('operator');
 const namespace = process.env.POD_NAMESPACE ?? 'kopia-system';
@@ -49,6 +50,14 @@ let shuttingDown = false;
 
 async function main(): Promise<void> {
   const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();
+  // First, so every API request is counted; kopia_leader reads the election made below.
+  const metrics = createProcessMetrics({
+    process: 'operator',
+    lease: LEASE_NAME,
+    isLeader: () => (elector ? elector.isLeader : !!running.manager),
+    log,
+  });
+  countApiRequests(client, metrics);
   // Before anything starts: a process that cannot name its movers' image must not reconcile.
   const mover = await resolveMoverImage(client, process.env, namespace, 'operator');
   log.info('mover image', { image: mover.image, from: mover.source });
@@ -67,17 +76,21 @@ async function main(): Promise<void> {
     if (req.url === '/healthz') return void res.writeHead(200).end('ok');
     if (req.url === '/readyz') return void res.writeHead(cachesSynced ? 200 : 503).end(cachesSynced ? 'ok' : 'caches not synced');
     if (req.url === '/metrics') {
-      const lines = Object.entries(client.calls).map(([key, n]) => {
-        const [verb, resource] = key.split(' ');
-        return `kopia_operator_api_requests_total{verb="${verb}",resource="${resource}"} ${n}`;
-      });
-      const leading = elector ? elector.isLeader : !!running.manager;
-      lines.push(`kopia_operator_leader_election_leader{lease="${LEASE_NAME}"} ${leading ? 1 : 0}`);
-      return void res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
+      metrics.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
+        (e: Error) => {
+          log.error('metrics scrape failed', { error: e.message });
+          res.writeHead(500).end();
+        },
+      );
+      return;
     }
     res.writeHead(404).end();
   });
-  server.listen(port);
+  server.listen(port, () => {
+    const address = server.address();
+    if (address && typeof address === 'object') log.info('health endpoints listening', { port: address.port });
+  });
 
   // Orderly: no reconcile after the lease is released, no request after the client is closed.
   const shutdown = async (code: number, why: string) => {
@@ -101,6 +114,7 @@ async function main(): Promise<void> {
     log,
     namespace,
     moverImage: mover.image,
+    metrics,
     intake: intakeOptions(),
     clusterName: process.env.KOPIA_CLUSTER_NAME || undefined,
   }));

@@ -18,6 +18,7 @@ import { ApiEventRecorder } from './runtime/events.js';
 import { InformerFactory, type KindOperator, type OperatorContext } from './runtime/kind-operator.js';
 import type { Logger } from './runtime/logger.js';
 import { createValidator } from './validation/validator.js';
+import type { ProcessMetrics } from './metrics/metrics-registry.js';
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -26,6 +27,8 @@ export interface ManagerOptions {
   moverImage: string;
   resyncMs?: number;
   now?: () => Date;
+  /** The process's runtime metrics (kopia_reconcile_*, kopia_api_requests_total, ...); none in most tests. */
+  metrics?: ProcessMetrics;
   /** This cluster's name in default maintenance owners. */
   clusterName?: string;
   /** Where catalog Jobs upload snapshot listings; without it the catalog mirror does not run. */
@@ -52,7 +55,7 @@ export async function startManager(opts: ManagerOptions): Promise<Manager> {
 
 /** Phase one: every operator registers its watches and every informer has its first list; nothing reconciles yet. */
 export async function startCaches(opts: ManagerOptions): Promise<Manager> {
-  const informers = new InformerFactory(opts.client, opts.log, opts.resyncMs);
+  const informers = new InformerFactory(opts.client, opts.log, opts.resyncMs, opts.metrics);
   const ctx: OperatorContext = {
     client: opts.client,
     informers,
@@ -61,6 +64,7 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     namespace: opts.namespace,
     moverImage: opts.moverImage,
     now: opts.now ?? (() => new Date()),
+    metrics: opts.metrics,
     clusterName: opts.clusterName,
   };
   const validator = createValidator();

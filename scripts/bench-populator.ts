@@ -37,6 +37,7 @@ import {
   startBenchWorld,
   until,
   type BenchWorld,
+  apiCallsOf,
   type Calls,
   type Obj,
   moverLogEntries,
@@ -320,10 +321,7 @@ function populatorCpuSeconds(pid: number): number {
 }
 
 async function populatorCalls(port: number): Promise<Calls> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const calls: Calls = {};
-  for (const m of text.matchAll(/verb="([A-Z]+)",resource="([^"]+)"\} (\d+)/g)) calls[`${m[1]} ${m[2]}`] = Number(m[3]);
-  return calls;
+  return apiCallsOf(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
 }
 
 const totalCalls = (before: Calls, after: Calls) => Object.entries(after).reduce((n, [k, v]) => n + v - (before[k] ?? 0), 0);

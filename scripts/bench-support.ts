@@ -43,6 +43,17 @@ export const REST_WINDOW_MS = Number(process.env.BENCH_REST_MS ?? 30000);
 const isWrite = (key: string) => /^(POST|PUT|PATCH|DELETE) /.test(key);
 const isLease = (key: string) => key.endsWith(' leases');
 
+/** kopia_api_requests_total from /metrics text as "VERB resource" counts, summed over the HTTP codes. */
+export function apiCallsOf(metricsText: string): Calls {
+  const calls: Calls = {};
+  for (const m of metricsText.matchAll(/^kopia_api_requests_total\{([^}]*)\} (\d+)$/gm)) {
+    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[1])?.[1];
+    const key = `${label('verb')} ${label('resource')}`;
+    calls[key] = (calls[key] ?? 0) + Number(m[2]);
+  }
+  return calls;
+}
+
 /** Calls made between two readings of /metrics, only those that changed. */
 export function callsBetween(before: Calls, after: Calls): Calls {
   const out: Calls = {};
@@ -183,12 +194,7 @@ export async function startBenchWorld(ns: string, operatorEntry = deploymentScri
     );
     await until('the operator to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 60000, 200);
     const pid = childPid(operator, operatorEntry);
-    const metrics = async () => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const calls: Calls = {};
-      for (const m of text.matchAll(/verb="([A-Z]+)",resource="([^"]+)"\} (\d+)/g)) calls[`${m[1]} ${m[2]}`] = Number(m[3]);
-      return calls;
-    };
+    const metrics = async () => apiCallsOf(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
     const memory = (): Memory => {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const mb = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024);
@@ -470,7 +476,7 @@ export async function startDeployedPopulator(
   );
   await until(
     'the populator to lead',
-    async () => /kopia_populator_leader_election_leader\{[^}]*\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+    async () => /kopia_leader\{lease="kopia-populator"\} 1/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
     60000,
     200,
   );

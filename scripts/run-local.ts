@@ -26,7 +26,7 @@ import {
 import { conditionOf } from '../e2e/support/cluster.js';
 import { claimObject, secretObject } from '../e2e/support/objects.js';
 import { repoRoot, tsNode } from '../e2e/support/paths.js';
-import { startGuarded, supervise, type Supervised } from '../e2e/support/processes.js';
+import { freePort, startGuarded, supervise, type Supervised } from '../e2e/support/processes.js';
 import { startTestWorld, until, type TestWorld } from '../e2e/support/test-world.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -78,6 +78,8 @@ async function main(): Promise<number> {
   }
 }
 
+const metricsUrl = (port: number) => `http://127.0.0.1:${port}/metrics`;
+
 async function volumeDir(client: KubeClient, claim: string): Promise<string> {
   await until(`claim ${claim} to bind`, async () => (await client.get<Obj>(PersistentVolumeClaims, NS, claim)).status?.phase === 'Bound');
   const pvc = await client.get<Obj>(PersistentVolumeClaims, NS, claim);
@@ -90,6 +92,10 @@ async function runDemo(world: TestWorld, running: Running): Promise<void> {
   for (const name of ['kopia-system', NS])
     await client.create(Namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } as Obj);
   const [node, ...nodeArgs] = tsNode();
+  // Fixed for the whole run (a restarted process listens on the same port), so the metrics URLs printed stay true.
+  const operatorPort = await freePort();
+  let populatorPort = await freePort();
+  while (populatorPort === operatorPort) populatorPort = await freePort();
   const operatorLog = join(dir, 'logs/operator.log');
   running.operator = supervise(
     'operator',
@@ -99,12 +105,12 @@ async function runDemo(world: TestWorld, running: Running): Promise<void> {
         KUBECONFIG: kubeconfig,
         POD_NAMESPACE: 'kopia-system',
         MOVER_IMAGE: 'kopia-operator:dev',
-        HEALTH_PORT: '0',
+        HEALTH_PORT: String(operatorPort),
         INTAKE_PORT: '0', // catalog uploads: a free port on loopback, where the movers (local processes) reach it
       }),
     say,
   );
-  say(`operator started (log: ${operatorLog})`);
+  say(`operator started (log: ${operatorLog}; metrics: ${metricsUrl(operatorPort)})`);
   // The populator beside it, as its own Deployment would run: claims naming a Restore are filled.
   const populatorLog = join(dir, 'logs/populator.log');
   running.populator = supervise(
@@ -115,11 +121,11 @@ async function runDemo(world: TestWorld, running: Running): Promise<void> {
         KUBECONFIG: kubeconfig,
         POD_NAMESPACE: 'kopia-system',
         MOVER_IMAGE: 'kopia-operator:dev',
-        HEALTH_PORT: '0',
+        HEALTH_PORT: String(populatorPort),
       }),
     say,
   );
-  say(`populator started (log: ${populatorLog})`);
+  say(`populator started (log: ${populatorLog}; metrics: ${metricsUrl(populatorPort)})`);
 
   const demo = [
     {
@@ -267,6 +273,8 @@ async function runDemo(world: TestWorld, running: Running): Promise<void> {
     'BackupSchedule demo/app-every-10-minutes makes a Backup every 10 minutes; Maintenance demo/nas runs quick maintenance every 6 hours and full daily.',
   );
   say('try: kubectl get kopia -n demo; kubectl get kbk -n demo -o wide; kubectl get pvc -n demo; kubectl describe kmaint nas -n demo');
+  say(`operator metrics: ${metricsUrl(operatorPort)}`);
+  say(`populator metrics: ${metricsUrl(populatorPort)}`);
   writeFileSync(join(dir, 'KUBECONFIG'), kubeconfig);
   say(`kubectl works against it: export KUBECONFIG=${kubeconfig}`);
   client.close();

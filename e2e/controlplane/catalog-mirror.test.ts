@@ -21,12 +21,14 @@ import { until, useTestNamespace, waitForReady, type Obj } from '../support/clus
 import { KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
+import { createProcessMetrics } from '../../operator/metrics/metrics-registry.js';
 
 const t = useTestNamespace('catalog');
 const PASSWORD = 'catalog password';
 const SKEW_MS = 10 * 60_000;
 const operatorNow = () => new Date(Date.now() - SKEW_MS);
 let operator: Awaited<ReturnType<typeof startTestOperator>>;
+const metrics = createProcessMetrics({ process: 'operator', lease: 'kopia-operator', isLeader: () => true });
 let kopia: KopiaCli;
 let scratch: string;
 let jobs: Informer<KubeObject>;
@@ -55,7 +57,7 @@ async function listingsCollected(count: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  operator = await startTestOperator(t.ns, { now: operatorNow });
+  operator = await startTestOperator(t.ns, { now: operatorNow, metrics });
   scratch = mkdtempSync(join(tmpdir(), 'catalog-test-'));
   chmodSync(scratch, 0o777); // plain kopia runs as the movers' uid (KopiaCli)
   jobs = new Informer<KubeObject>(t.client, Jobs, { namespace: t.ns });
@@ -90,6 +92,13 @@ describe('removing an object whose snapshot kopia no longer keeps', () => {
       const bytes = (await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas')).status.catalog?.uploadBytes as number | undefined;
       return bytes !== undefined && bytes > 100 && bytes < 10_000;
     });
+    // Each mirrored listing is timed from its Job's start on the operator's (skewed) clock: seconds, not the skew.
+    const { values } = await metrics.metric('kopia_catalog_sync_duration_seconds').get();
+    const count = values.find((v) => v.metricName === 'kopia_catalog_sync_duration_seconds_count' && v.labels.kind === 'Repository')?.value;
+    const sum = values.find((v) => v.metricName === 'kopia_catalog_sync_duration_seconds_sum' && v.labels.kind === 'Repository')?.value;
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(sum! / count!).toBeGreaterThan(0);
+    expect(sum! / count!).toBeLessThan(120);
     const docs = (await backupsOf('laptop')).find((b) => b.status.snapshot.identity.path.endsWith('/docs'))!;
     await t.client.patch(KopiaBackups, t.ns, docs.metadata.name!, { spec: { deletionPolicy: 'Delete' } });
     await until('the snapshot finalizer', async () =>

@@ -1,9 +1,12 @@
 // `make run` as a user runs it: it stays up, starts the operator again when it dies, and
 // on Ctrl-C (SIGINT to the terminal's whole process group) stops every process it started
 // and removes its data directory. It brings its own control plane, not the shared one.
+// It prints the metrics URL of the operator and of the populator, and both answer.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { metricNamesOf } from '../../operator/metrics/metric-catalog.js';
 import { until } from '../support/cluster.js';
+import { sampleValue } from '../support/metrics-text.js';
 import { repoRoot } from '../support/paths.js';
 
 /** Processes whose command line or environment mentions text (the run's data directory). */
@@ -37,6 +40,19 @@ it('stays up until Ctrl-C, restarts a dead operator, then leaves nothing behind'
     await until('make run to say it is running', async () => /running \(data in (\S+)\)/.test(output), 150000, 250);
     dir = /running \(data in (\S+)\)/.exec(output)![1];
     expect(output).toMatch(/Repository demo\/nas: Ready=True \(Verified\)/);
+    for (const proc of ['operator', 'populator'] as const) {
+      const url = new RegExp(`${proc} metrics: (http://\\S+/metrics)`).exec(output)?.[1];
+      expect(url).toBeDefined();
+      const res = await fetch(url!);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      expect(sampleValue(text, 'kopia_build_info')).toBe(1);
+      expect(sampleValue(text, 'kopia_leader', { lease: `kopia-${proc}` })).toBe(1);
+      for (const name of metricNamesOf(proc)) {
+        expect(text).toContain(`# HELP ${name} `);
+        expect(text).toContain(`# TYPE ${name} `);
+      }
+    }
 
     // Nothing keeps Node's event loop busy here: the run must stay up by itself.
     await new Promise((r) => setTimeout(r, 3000));

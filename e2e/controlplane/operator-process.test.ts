@@ -1,11 +1,15 @@
 // Two replicas of the real operator process (as the Deployment runs them): both become Ready
 // once their caches are synced while exactly one holds the lease; SIGTERM to the leader
 // releases the lease, so the other takes over at once rather than after the lease duration.
+// Their /metrics are prom-client's exposition of the metric catalogue.
 import { join } from 'node:path';
 import { resourcePath } from '../../operator/kube/kube-client.js';
-import { Leases } from '../../operator/kube/resources.js';
+import { KopiaRepositories, Leases } from '../../operator/kube/resources.js';
+import { metricNamesOf } from '../../operator/metrics/metric-catalog.js';
 import type { LeaseRecord } from '../../operator/runtime/leader-election.js';
 import { until, useTestNamespace } from '../support/cluster.js';
+import { scrapeMetrics, sampleValue } from '../support/metrics-text.js';
+import { repositoryObject } from '../support/objects.js';
 import { repoRoot, tsNode } from '../support/paths.js';
 import { freePort, startGuarded, type GuardedProcess } from '../support/processes.js';
 
@@ -49,8 +53,10 @@ const status = (r: Replica, path: string) =>
     (res) => res.status,
     () => 0,
   );
+const scrape = (r: Replica) => scrapeMetrics(r.port);
+const sample = sampleValue;
 const leading = async (r: Replica) =>
-  /kopia_operator_leader_election_leader\{[^}]*\} 1/.test(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text());
+  /kopia_leader\{lease="kopia-operator"\} 1/.test(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text());
 const leaseHolder = async () =>
   (await t.client.request<{ spec: LeaseRecord }>('GET', resourcePath(Leases, t.ns, 'kopia-operator'))).spec.holderIdentity;
 
@@ -74,6 +80,30 @@ it('makes both replicas Ready while one leads, and hands over at once on SIGTERM
   expect(leader).toBeDefined();
   expect(await leading(leader)).toBe(true);
   expect(await leading(standby)).toBe(false);
+  // The leader's own metrics: every catalogue name with HELP and TYPE, its reconciles and API requests.
+  await t.client.create(KopiaRepositories, repositoryObject({ name: 'watched', namespace: t.ns }));
+  await until('the leader to count a Repository reconcile', async () => {
+    const text = await scrape(leader);
+    return sample(text, 'kopia_reconcile_total', { kind: 'Repository' }) !== undefined;
+  });
+  const text = await scrape(leader);
+  for (const name of metricNamesOf('operator')) {
+    expect(text).toContain(`# HELP ${name} `);
+    expect(text).toContain(`# TYPE ${name} `);
+  }
+  expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+  expect(sample(text, 'kopia_leader', { lease: 'kopia-operator' })).toBe(1);
+  expect(sample(text, 'kopia_build_info', {})).toBe(1);
+  // The lease taken: created (201) by the first leader, or updated (200) by a later one.
+  const leaseWrites =
+    (sample(text, 'kopia_api_requests_total', { verb: 'POST', resource: 'leases', code: '201' }) ?? 0) +
+    (sample(text, 'kopia_api_requests_total', { verb: 'PUT', resource: 'leases', code: '200' }) ?? 0);
+  expect(leaseWrites).toBeGreaterThanOrEqual(1);
+  expect(sample(text, 'kopia_api_requests_total', { verb: 'WATCH', resource: 'repositories', code: '200' })).toBeGreaterThanOrEqual(1);
+  expect(sample(text, 'kopia_reconcile_duration_seconds_count', { kind: 'Repository' })).toBeGreaterThanOrEqual(1);
+  expect(sample(await scrape(standby), 'kopia_leader', { lease: 'kopia-operator' })).toBe(0);
+  expect(sample(await scrape(standby), 'kopia_reconcile_total', { kind: 'Repository' })).toBeUndefined();
+
   // The standby is Ready (caches synced) though it does not lead; both are alive.
   expect(await status(standby, '/readyz')).toBe(200);
   expect(await status(leader, '/readyz')).toBe(200);

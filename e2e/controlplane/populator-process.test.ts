@@ -19,6 +19,8 @@ import {
 import { FINALIZER, HELD_RECLAIM_POLICY } from '../../operator/populator/populator-plan.js';
 import { VOLUME_POPULATOR_NAME, VolumePopulators } from '../../operator/populator/volume-populator-registration.js';
 import { until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
+import { metricNamesOf } from '../../operator/metrics/metric-catalog.js';
+import { sampleValue } from '../support/metrics-text.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 import {
@@ -193,6 +195,26 @@ it('the process: Ready, leads and fills a claim; SIGKILLed mid-way, the next pro
     );
     await emptyClaim('by-process');
     await populated('by-process');
+    // Its /metrics: every catalogue name of the populator, its reconciles, requests and the population
+    // (counted once the step that released the volume has told its Event: a moment after the test sees it).
+    const succeeded = { namespace: t.ns, outcome: 'Succeeded', reason: 'PopulatorFinished' };
+    await until(
+      'the population to be counted',
+      async () => sampleValue(await first.metrics(), 'kopia_populations_total', succeeded) !== undefined,
+    );
+    const text = await first.metrics();
+    for (const name of metricNamesOf('populator')) {
+      expect(text).toContain(`# HELP ${name} `);
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    expect(sampleValue(text, 'kopia_leader', { lease: 'kopia-populator' })).toBe(1);
+    expect(sampleValue(text, 'kopia_build_info')).toBe(1);
+    expect(sampleValue(text, 'kopia_reconcile_total', { kind: 'PersistentVolumeClaim', result: 'requeue' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sampleValue(text, 'kopia_api_requests_total', { verb: 'PATCH', resource: 'persistentvolumes', code: '200' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(text, 'kopia_populations_total', succeeded)).toBe(1);
+    expect(sampleValue(text, 'kopia_population_duration_seconds_count', { outcome: 'Succeeded' })).toBe(1);
 
     const claim = await emptyClaim('killed');
     await until(

@@ -18,10 +18,18 @@ import {
 import { conditionOf, eventsAbout, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
+import { createProcessMetrics, type ProcessMetrics } from '../../operator/metrics/metrics-registry.js';
 import { grantClusterRole, serviceAccountClient } from '../support/service-accounts.js';
 
 const t = useTestNamespace('restore');
 let operator: Awaited<ReturnType<typeof startTestOperator>>;
+const operatorMetrics = () => createProcessMetrics({ process: 'operator', lease: 'kopia-operator', isLeader: () => true });
+let metrics: ProcessMetrics = operatorMetrics();
+/** kopia_restores_total of this test's namespace for one outcome and reason. */
+async function restoresCounted(m: ProcessMetrics, outcome: string, reason: string): Promise<number> {
+  const { values } = await m.metric('kopia_restores_total').get();
+  return values.find((v) => v.labels.namespace === t.ns && v.labels.outcome === outcome && v.labels.reason === reason)?.value ?? 0;
+}
 let source: string;
 const snapshots: string[] = [];
 
@@ -72,7 +80,7 @@ async function finished(name: string): Promise<Obj> {
 }
 
 beforeAll(async () => {
-  operator = await startTestOperator(t.ns);
+  operator = await startTestOperator(t.ns, { metrics });
   await t.client.create(
     Secrets,
     secretObject({ name: 'nas-password', namespace: t.ns, stringData: { KOPIA_PASSWORD: 'restore password' } }),
@@ -109,6 +117,7 @@ describe('a Restore into an existing claim', () => {
       ownersRestored: false,
     });
     expect(conditionOf(done)).toMatchObject({ status: 'True', reason: 'OwnersNotRestored' });
+    expect(await restoresCounted(metrics, 'Completed', 'OwnersNotRestored')).toBe(1);
     const dir = await volumeDir('target');
     expect(readFileSync(join(dir, 'version.txt'), 'utf8')).toBe('two\n');
     expect(readFileSync(join(dir, 'sub/data.bin')).equals(Buffer.alloc(100_000, 7))).toBe(true);
@@ -175,6 +184,16 @@ describe('a missing snapshot', () => {
     expect(conditionOf(done)).toMatchObject({ reason: 'SnapshotMissing' });
     const warning = (await eventsAbout(t.client, t.ns, 'missing')).find((e) => e.reason === 'SnapshotMissing');
     expect(warning?.type).toBe('Warning');
+    await operator.manager.whenIdle();
+    expect(await restoresCounted(metrics, 'Failed', 'SnapshotMissing')).toBe(1);
+    // A restarted operator reads the ended Restore again and does not count it again.
+    await operator.stop();
+    metrics = operatorMetrics();
+    operator = await startTestOperator(t.ns, { metrics });
+    await operator.manager.whenIdle();
+    expect(await restoresCounted(metrics, 'Failed', 'SnapshotMissing')).toBe(0);
+    const { values } = await metrics.metric('kopia_reconcile_total').get();
+    expect(values.find((v) => v.labels.kind === 'Restore')?.value).toBeGreaterThanOrEqual(1);
   });
 
   it('is an empty volume only with onMissingSnapshot Continue, and only when kopia answered', async () => {

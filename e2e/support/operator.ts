@@ -2,6 +2,7 @@
 import { KubeClient } from '../../operator/kube/kube-client.js';
 import { startManager, type Manager } from '../../operator/manager.js';
 import { createLogger } from '../../operator/runtime/logger.js';
+import type { ProcessMetrics } from '../../operator/metrics/metrics-registry.js';
 import { grantClusterRole, manifestClusterRoleRules, serviceAccountClient } from './service-accounts.js';
 
 export const TEST_MOVER_IMAGE = 'kopia-operator:test';
@@ -15,6 +16,8 @@ export interface TestOperatorOptions {
   admin?: boolean;
   /** The catalog intake's upload limit (bytes of gzip; CATALOG_UPLOAD_LIMIT_MB in a real operator). */
   catalogUploadLimitBytes?: number;
+  /** Runtime metrics for the test to read (createProcessMetrics); none otherwise. */
+  metrics?: ProcessMetrics;
 }
 
 /** A clock the test moves by hand. */
@@ -64,6 +67,7 @@ export async function startTestOperator(
     client,
     now: opts.now,
     clusterName: opts.clusterName,
+    metrics: opts.metrics,
     log: createLogger('operator', process.env.LOG_LEVEL ?? 'error'),
     namespace,
     moverImage: TEST_MOVER_IMAGE,

@@ -14,6 +14,7 @@ import { TEST_MOVER_IMAGE } from './operator.js';
 import { repoRoot, tsNode } from './paths.js';
 import { freePort, processesMentioning, startGuarded, type GuardedProcess } from './processes.js';
 import { grantClusterRole, serviceAccountClient, type PolicyRule } from './service-accounts.js';
+import { scrapeMetrics } from './metrics-text.js';
 
 export const POPULATOR_SERVICE_ACCOUNT = 'kopia-populator';
 
@@ -117,6 +118,8 @@ export interface PopulatorProcess {
   /** HTTP status of one of its endpoints; 0 while it does not listen. */
   status(path: string): Promise<number>;
   leading(): Promise<boolean>;
+  /** Its /metrics text. */
+  metrics(): Promise<string>;
   /** SIGKILL to the populator itself (not its guard): no cleanup, no release of the Lease. */
   kill(): Promise<void>;
 }
@@ -158,8 +161,9 @@ export async function startPopulatorProcess(o: {
     status,
     async leading() {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
-      return /kopia_populator_leader_election_leader\{[^}]*\} 1/.test((await res?.text()) ?? '');
+      return /kopia_leader\{lease="kopia-populator"\} 1/.test((await res?.text()) ?? '');
     },
+    metrics: () => scrapeMetrics(port),
     async kill() {
       // The guard's child runs node with the entry point; the guard itself is a shell.
       const pids = (await processesMentioning(entry)).filter((pid) => {

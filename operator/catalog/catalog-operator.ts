@@ -34,6 +34,8 @@ import { uploadTokenSecret, uploadTokenUse } from './catalog-upload-token.js';
 import {
   backupJustSucceeded,
   discoveredBackup,
+  catalogSyncSeconds,
+  LISTING_STARTED_ANNOTATION,
   mirrorCandidate,
   planMirror,
   SNAPSHOT_ID_LABEL,
@@ -48,8 +50,6 @@ type RepoObject = AnyRepository & { spec: { allowedNamespaces?: any } };
 type BackupObject = KubeObject & Backup;
 
 const UPLOAD_ANNOTATION = 'kopia.io/upload-id';
-/** When the operator asked for the listing, on its own clock: the clock of every Backup's completionTime. */
-const LISTING_STARTED_ANNOTATION = 'kopia.io/listing-started-at';
 const CATALOG_DEADLINE_SECONDS = 1800;
 /** How soon after a backup its repository's catalog is listed again (backups in a burst share one run). */
 const AFTER_BACKUP_DELAY_MS = 2000;
@@ -146,6 +146,10 @@ export class CatalogOperator extends KindOperator {
       if (!status) return { requeueAfterMs: RESULT_PENDING_REQUEUE_MS };
       const written = await writeStatus(this.ctx.client, type, repo, status, this.written);
       if (written === 'conflict') return { requeueAfterMs: 200 };
+      // A listing mirrored and recorded, once per Job: the next pass finds it collected.
+      const seconds = catalogSyncSeconds(job, this.ctx.now());
+      if (written === 'written' && !status.catalog?.lastError && seconds !== undefined)
+        this.ctx.metrics?.metric('kopia_catalog_sync_duration_seconds').observe({ kind: cached.kind! }, seconds);
       this.intake.forget(job.metadata.annotations?.[UPLOAD_ANNOTATION] ?? '');
       await this.moverJobs.remove(job);
       // A listing asked for while this one ran (a Restore created meanwhile) starts right away.

@@ -20,6 +20,8 @@ import type { InformerEvent } from '../runtime/informer.js';
 
 export const SNAPSHOT_ID_LABEL = 'kopia.io/snapshot-id';
 export const REPOSITORY_ID_LABEL = 'kopia.io/repository-id';
+/** When the operator asked for the listing, on its own clock: the clock of every Backup's completionTime. */
+export const LISTING_STARTED_ANNOTATION = 'kopia.io/listing-started-at';
 /** The pin the operator gives snapshots (spec.pin). */
 export const OPERATOR_PIN = 'kopia-operator';
 
@@ -353,4 +355,14 @@ export function backupJustSucceeded(event: InformerEvent, b: MirroredBackup, old
   // Only a change seen happening: a resync, or the first sight of an object at start, re-announces a backup long made.
   if (event !== 'MODIFIED' || !old || b.spec.snapshot) return false;
   return b.status?.phase === 'Succeeded' && old.status?.phase !== 'Succeeded';
+}
+
+/**
+ * Seconds from a catalog Job's start (the operator's own mark; the Job's creation for an
+ * older operator's Job) to now, when its listing is mirrored; undefined without either.
+ */
+export function catalogSyncSeconds(job: KubeObject, now: Date): number | undefined {
+  const marked = Date.parse(job.metadata.annotations?.[LISTING_STARTED_ANNOTATION] ?? '');
+  const started = Number.isNaN(marked) ? Date.parse(job.metadata.creationTimestamp ?? '') : marked;
+  return Number.isNaN(started) ? undefined : Math.max(0, (now.getTime() - started) / 1000);
 }

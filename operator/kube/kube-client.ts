@@ -214,9 +214,13 @@ function agentFor(server: URL, proxyUrl: string | undefined, tls: https.RequestO
   });
 }
 
+/** Sees each request once its answer's status line arrived (code) or it failed without one (code 0). */
+export type RequestObserver = (verb: string, resource: string, code: number) => void;
+
 export class KubeClient {
   /** Counts API calls as "VERB resource" (e.g. "PUT leases"); /metrics and the benchmarks read it. */
   readonly calls: Record<string, number> = {};
+  private requestObserver?: RequestObserver;
 
   private constructor(
     private readonly server: URL,
@@ -254,13 +258,30 @@ export class KubeClient {
     this.agent.destroy();
   }
 
+  /** Tells observer every request's verb, resource and HTTP code (0: no response); kopia_api_requests_total. */
+  observeRequests(observer: RequestObserver): void {
+    this.requestObserver = observer;
+  }
+
   private async open(method: string, path: string, opts: RequestOptions, signal: AbortSignal): Promise<http.IncomingMessage> {
     const url = new URL(path, this.server);
+    const verb = method === 'GET' && opts.query?.watch ? 'WATCH' : method;
+    const resource = resourceOfPath(url.pathname);
+    const key = `${verb} ${resource}`;
+    this.calls[key] = (this.calls[key] ?? 0) + 1;
+    let code = 0;
+    try {
+      const res = await this.send(method, url, opts, signal);
+      code = res.statusCode ?? 0;
+      return res;
+    } finally {
+      this.requestObserver?.(verb, resource, code);
+    }
+  }
+
+  private async send(method: string, url: URL, opts: RequestOptions, signal: AbortSignal): Promise<http.IncomingMessage> {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-    const verb = method === 'GET' && opts.query?.watch ? 'WATCH' : method;
-    const key = `${verb} ${resourceOfPath(url.pathname)}`;
-    this.calls[key] = (this.calls[key] ?? 0) + 1;
     // An exec plugin that hangs counts against the request's time too.
     const auth = await untilAborted(this.credentials.headers(), signal);
     return new Promise((resolve, reject) => {

@@ -21,6 +21,7 @@ import { resolveMoverImage } from '../runtime/mover-image.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { LeaderElector, timingsFromEnv } from '../runtime/leader-election.js';
 import { createLogger } from '../runtime/logger.js';
+import { countApiRequests, createProcessMetrics } from '../metrics/metrics-registry.js';
 import { failpointFromEnv } from '../runtime/failpoint.js';
 import { startPopulatorCaches, type PopulatorManager } from './populator-manager.js';
 
@@ -33,6 +34,14 @@ let shuttingDown = false;
 
 async function main(): Promise<void> {
   const client = process.env.KUBECONFIG ? await KubeClient.fromFile(process.env.KUBECONFIG) : await KubeClient.fromDefault();
+  // First, so every API request is counted; kopia_leader reads the election made below.
+  const metrics = createProcessMetrics({
+    process: 'populator',
+    lease: POPULATOR_LEASE,
+    isLeader: () => (elector ? elector.isLeader : !!running.manager),
+    log,
+  });
+  countApiRequests(client, metrics);
   // Before anything starts: a process that cannot name its movers' image must not reconcile.
   const mover = await resolveMoverImage(client, process.env, namespace, 'populator');
   log.info('mover image', { image: mover.image, from: mover.source });
@@ -51,13 +60,14 @@ async function main(): Promise<void> {
     if (req.url === '/healthz') return void res.writeHead(200).end('ok');
     if (req.url === '/readyz') return void res.writeHead(cachesSynced ? 200 : 503).end(cachesSynced ? 'ok' : 'caches not synced');
     if (req.url === '/metrics') {
-      const lines = Object.entries(client.calls).map(([key, n]) => {
-        const [verb, resource] = key.split(' ');
-        return `kopia_populator_api_requests_total{verb="${verb}",resource="${resource}"} ${n}`;
-      });
-      const leading = elector ? elector.isLeader : !!running.manager;
-      lines.push(`kopia_populator_leader_election_leader{lease="${POPULATOR_LEASE}"} ${leading ? 1 : 0}`);
-      return void res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
+      metrics.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
+        (e: Error) => {
+          log.error('metrics scrape failed', { error: e.message });
+          res.writeHead(500).end();
+        },
+      );
+      return;
     }
     res.writeHead(404).end();
   });
@@ -88,6 +98,7 @@ async function main(): Promise<void> {
     log,
     namespace,
     moverImage: mover.image,
+    metrics,
     failpoint: failpointFromEnv(process.env, log),
   }));
   cachesSynced = true;

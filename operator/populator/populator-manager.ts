@@ -9,6 +9,7 @@ import type { Failpoint } from '../runtime/failpoint.js';
 import type { RetryPolicy } from './populator-plan.js';
 import { RestorePopulator } from './populator.js';
 import { registerVolumePopulator } from './volume-populator-registration.js';
+import type { ProcessMetrics } from '../metrics/metrics-registry.js';
 
 export const POPULATOR_COMPONENT = 'kopia-populator';
 
@@ -21,6 +22,8 @@ export interface PopulatorManagerOptions {
   namespace: string;
   resyncMs?: number;
   now?: () => Date;
+  /** The process's runtime metrics (kopia_reconcile_*, kopia_api_requests_total, ...); none in most tests. */
+  metrics?: ProcessMetrics;
   retry?: RetryPolicy;
   failpoint?: Failpoint;
 }
@@ -35,7 +38,7 @@ export interface PopulatorManager {
 }
 
 export async function startPopulatorCaches(opts: PopulatorManagerOptions): Promise<PopulatorManager> {
-  const informers = new InformerFactory(opts.client, opts.log, opts.resyncMs);
+  const informers = new InformerFactory(opts.client, opts.log, opts.resyncMs, opts.metrics);
   const ctx: OperatorContext = {
     client: opts.client,
     informers,
@@ -44,6 +47,7 @@ export async function startPopulatorCaches(opts: PopulatorManagerOptions): Promi
     namespace: opts.namespace,
     moverImage: opts.moverImage,
     now: opts.now ?? (() => new Date()),
+    metrics: opts.metrics,
   };
   const populator = new RestorePopulator(ctx, { retry: opts.retry, failpoint: opts.failpoint });
   await populator.start();

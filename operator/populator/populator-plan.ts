@@ -524,3 +524,29 @@ export function recordFailurePatch(prime: Claim, job: JobObject, now: Date): Rec
     },
   };
 }
+
+/** A population's outcome as kopia_populations_total and kopia_population_duration_seconds count it. */
+export interface PopulationOutcome {
+  outcome: 'Succeeded' | 'Failed' | 'Retried';
+  reason: string;
+  /** From the claim's creation (its first sight, whichever populator saw it); ended outcomes only. */
+  seconds?: number;
+}
+
+/**
+ * What a step, once done, says about the population. Each is counted once: the finished
+ * hand-over and the failure record change what the next pass plans, and a failed answer
+ * counts when its Warning is told (told: once per process).
+ */
+export function populationOutcome(step: PopulationStep, o: PopulationObserved, told: boolean): PopulationOutcome | undefined {
+  const created = Date.parse(o.claim.metadata.creationTimestamp ?? '');
+  const seconds = Number.isNaN(created) ? undefined : Math.max(0, (o.now.getTime() - created) / 1000);
+  const ended = (outcome: 'Succeeded' | 'Failed', reason: string): PopulationOutcome =>
+    seconds === undefined ? { outcome, reason } : { outcome, reason, seconds };
+  if (step.action === 'releaseVolume' && step.finished) return ended('Succeeded', PopulatorEvent.Finished);
+  if (step.action === 'recordFailure')
+    return { outcome: 'Retried', reason: o.jobResult && !o.jobResult.ok ? o.jobResult.errorClass : 'NoRestoreCounts' };
+  if (step.action === 'wait' && step.event?.reason === PopulatorEvent.RestoreFailed && told && o.answer?.failed)
+    return ended('Failed', o.answer.failed.reason);
+  return undefined;
+}

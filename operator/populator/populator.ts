@@ -41,6 +41,7 @@ import {
   POPULATED,
   POPULATED_WITH,
   planPopulation,
+  populationOutcome,
   populateJobName,
   primeClaimName,
   recordFailurePatch,
@@ -50,6 +51,7 @@ import {
   type Claim,
   type PlannedEvent,
   type PopulationObserved,
+  type PopulationOutcome,
   type PopulationStep,
   type RetryPolicy,
   type StorageClass,
@@ -148,7 +150,8 @@ export class RestorePopulator extends KindOperator {
       if (isNotFound(e)) return;
       throw e;
     }
-    await this.tell(claim, step);
+    const told = await this.tell(claim, step);
+    this.countOutcome(populationOutcome(step, observed, told), claim);
     if (step.action === 'wait') return { requeueAfterMs: step.requeueAfterMs };
     if (step.action === 'none') return;
     // The watch of what the step changed brings the claim back; this is the safety net.
@@ -245,17 +248,25 @@ export class RestorePopulator extends KindOperator {
     }
   }
 
-  /** The step's Event; a wait is told once per reason and message, not on every pass. */
-  private async tell(claim: Claim, step: PopulationStep): Promise<void> {
+  /** The step's Event; a wait is told once per reason and message, not on every pass. True when told now. */
+  private async tell(claim: Claim, step: PopulationStep): Promise<boolean> {
     const uid = claim.metadata.uid!;
     if (step.action !== 'wait') this.toldWait.delete(uid);
-    if (!step.event) return;
+    if (!step.event) return false;
     if (step.action === 'wait') {
       const told = `${step.event.reason}/${step.event.message}`;
-      if (this.toldWait.get(uid) === told) return;
+      if (this.toldWait.get(uid) === told) return false;
       this.toldWait.set(uid, told);
     }
     await this.record(claim, step.event);
+    return true;
+  }
+
+  private countOutcome(o: PopulationOutcome | undefined, claim: Claim): void {
+    const metrics = this.ctx.metrics;
+    if (!o || !metrics) return;
+    metrics.metric('kopia_populations_total').inc({ namespace: claim.metadata.namespace!, outcome: o.outcome, reason: o.reason });
+    if (o.seconds !== undefined) metrics.metric('kopia_population_duration_seconds').observe({ outcome: o.outcome }, o.seconds);
   }
 
   private record(claim: Claim, event: PlannedEvent): Promise<void> {

@@ -69,6 +69,7 @@ import {
   pinnedSnapshot,
   resolvedOf,
   snapshotsOf,
+  restoreEnding,
   type ClaimView,
   type Resolution,
   type SnapshotChoice,
@@ -199,6 +200,7 @@ export class RestoreOperator extends KindOperator {
     await this.announce(restore, before, status);
     const written = await writeStatus(this.ctx.client, KopiaRestores, restore, status, this.written);
     if (written === 'conflict') return { requeueAfterMs: 200 };
+    if (written === 'written') this.countEnding(restore, before, status);
     if (removeJob) await this.moverJobs.remove(removeJob);
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
@@ -262,9 +264,16 @@ export class RestoreOperator extends KindOperator {
     await this.announce(restore, before, status, new Set(answerEvents.map((e) => e.message)));
     const written = await writeStatus(this.ctx.client, KopiaRestores, restore, status, this.written);
     if (written === 'conflict') return { requeueAfterMs: 200 };
+    if (written === 'written') this.countEnding(restore, before, status);
     // Told once the answers are stored: a conflicting write answers again next pass.
     for (const e of answerEvents) await this.ctx.events.record(restore, e.type, e.reason, e.message);
     return waiting ? { requeueAfterMs: WAIT_MS } : undefined;
+  }
+
+  /** kopia_restores_total: only the write that ended the Restore counts, so each ending is counted once. */
+  private countEnding(restore: RestoreObject, before: RestoreStatus, after: RestoreStatus): void {
+    const ending = restoreEnding(before, after);
+    if (ending) this.ctx.metrics?.metric('kopia_restores_total').inc({ namespace: restore.metadata.namespace!, ...ending });
   }
 
   /** Claims in the Restore's namespace whose dataSourceRef names it. */

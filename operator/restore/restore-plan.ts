@@ -205,3 +205,19 @@ export function pinnedSnapshot(r: Resolved | ClaimResolution | undefined): Pinne
   if (!r?.snapshotID) return undefined;
   return { snapshotID: r.snapshotID, snapshotTime: r.snapshotTime, rootID: r.rootID };
 }
+
+/**
+ * What kopia_restores_total counts for a status write: an ending when the phase becomes
+ * Completed or Failed from another phase, with the Ready condition's reason; undefined
+ * otherwise. A status that had ended already never counts again, so a later pass or a
+ * restarted operator does not recount it.
+ */
+export function restoreEnding(
+  before: RestoreStatus,
+  after: RestoreStatus,
+): { outcome: 'Completed' | 'Failed'; reason: string } | undefined {
+  if (after.phase !== 'Completed' && after.phase !== 'Failed') return undefined;
+  if (before.phase === after.phase) return undefined;
+  const reason = after.conditions?.find((c) => c.type === 'Ready')?.reason ?? 'Unknown';
+  return { outcome: after.phase, reason };
+}

@@ -35,6 +35,8 @@ export interface InformerOptions {
   backoff?: Partial<BackoffPolicy>;
   /** Failed lists and watches (before each retry), and errors thrown by handlers. */
   onError?: (error: unknown) => void;
+  /** A watch ended or failed and another follows (kopia_watch_restarts_total). */
+  onWatchRestart?: () => void;
 }
 
 /** A handler threw while being told about an object; the informer carries on. */
@@ -273,6 +275,7 @@ export class Informer<T extends KubeObject> {
       }
       const outcome = await this.watchOnce(signal);
       if (signal.aborted) break;
+      this.options.onWatchRestart?.();
       const next = afterWatch(outcome, this.resourceVersion !== '', failures);
       needList = next.relist;
       failures = next.failures;

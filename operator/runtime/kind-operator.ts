@@ -6,6 +6,7 @@
 import dotI from '@dot-i/k8s-operator';
 import type { ResourceEvent } from '@dot-i/k8s-operator';
 import type { KubeClient, KubeObject, ResourceType } from '../kube/kube-client.js';
+import type { ProcessMetrics } from '../metrics/metrics-registry.js';
 import type { EventRecorder } from './events.js';
 import { Informer, InformerHandlerError, objectKey } from './informer.js';
 import type { Logger } from './logger.js';
@@ -32,6 +33,7 @@ export class InformerFactory {
     private readonly client: KubeClient,
     private readonly log: Logger,
     private readonly resyncMs = 10 * 60_000,
+    private readonly metrics?: ProcessMetrics,
   ) {}
 
   get<T extends KubeObject>(type: ResourceType, selection: InformerSelection = {}): Informer<T> {
@@ -43,6 +45,7 @@ export class InformerFactory {
         labelSelector,
         metadataOnly,
         resyncMs: this.resyncMs,
+        onWatchRestart: () => this.metrics?.metric('kopia_watch_restarts_total').inc({ resource: type.plural }),
         onError: (e) =>
           e instanceof InformerHandlerError
             ? this.log.error('informer handler failed', { resource: type.plural, error: e.message })
@@ -79,6 +82,8 @@ export interface OperatorContext {
   now: () => Date;
   /** This cluster's name in default maintenance owners (KOPIA_CLUSTER_NAME); unset: derived from kube-system's UID. */
   clusterName?: string;
+  /** The process's runtime metrics; tests that need none leave it out. */
+  metrics?: ProcessMetrics;
 }
 
 export abstract class KindOperator extends DotIOperator {
@@ -96,16 +101,28 @@ export abstract class KindOperator extends DotIOperator {
       error: (m: string) => ctx.log.error(m),
     });
     this.log = ctx.log;
+    const metrics = ctx.metrics;
+    // this.kind is a subclass field: read when the queue calls back, never here.
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       concurrency: 4,
       paused: true,
-      onError: (key, error, retryInMs) =>
+      onError: (key, error, retryInMs) => {
+        metrics?.metric('kopia_workqueue_retries_total').inc({ kind: this.kind });
         this.log.warn('reconcile failed; retrying', {
           kind: this.kind,
           key,
           retryInMs,
           error: error instanceof Error ? error.message : String(error),
-        }),
+        });
+      },
+      onRunEnd: metrics
+        ? (_key, result, seconds) => {
+            metrics.metric('kopia_reconcile_duration_seconds').observe({ kind: this.kind }, seconds);
+            metrics.metric('kopia_reconcile_total').inc({ kind: this.kind, result });
+            if (result === 'error') metrics.metric('kopia_reconcile_errors_total').inc({ kind: this.kind });
+          }
+        : undefined,
+      onDepth: metrics ? (depth) => metrics.metric('kopia_workqueue_depth').set({ kind: this.kind }, depth) : undefined,
     });
   }
 

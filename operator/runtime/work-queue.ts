@@ -20,7 +20,14 @@ export interface WorkQueueOptions {
   onError?: (key: string, error: unknown, retryInMs: number) => void;
   /** Start paused: keys collect until resume() (operators wait for their caches). */
   paused?: boolean;
+  /** Each run's end: how it ended and how long it took (kopia_reconcile_*). */
+  onRunEnd?: (key: string, result: RunResult, seconds: number) => void;
+  /** The keys waiting to run, whenever that changes (kopia_workqueue_depth). */
+  onDepth?: (depth: number) => void;
 }
+
+/** How one run ended: done, asked to run again later, or failed (retried with backoff). */
+export type RunResult = 'success' | 'requeue' | 'error';
 
 export class WorkQueue {
   private readonly queue: string[] = [];
@@ -66,6 +73,7 @@ export class WorkQueue {
     if (this.queued.has(key)) return;
     this.queued.add(key);
     this.queue.push(key);
+    this.options.onDepth?.(this.queue.length);
     this.pump();
   }
 
@@ -112,6 +120,7 @@ export class WorkQueue {
     this.timers.clear();
     this.queue.length = 0;
     this.queued.clear();
+    this.options.onDepth?.(0);
   }
 
   private isIdle(): boolean {
@@ -121,6 +130,7 @@ export class WorkQueue {
   private pump(): void {
     while (!this.stopped && !this.paused && this.active < this.concurrency && this.queue.length > 0) {
       const key = this.queue.shift()!;
+      this.options.onDepth?.(this.queue.length);
       this.queued.delete(key);
       this.running.add(key);
       this.active++;
@@ -130,9 +140,12 @@ export class WorkQueue {
   }
 
   private async runOne(key: string): Promise<void> {
+    const started = performance.now();
+    let outcome: RunResult = 'error';
     try {
       const result = await this.reconcile(key);
       this.failures.delete(key);
+      outcome = result?.requeueAfterMs !== undefined ? 'requeue' : 'success';
       if (result?.requeueAfterMs !== undefined) this.addAfterFinish(key, result.requeueAfterMs);
     } catch (error) {
       const delay = this.backoffFor(key);
@@ -140,6 +153,7 @@ export class WorkQueue {
       this.options.onError?.(key, error, delay);
       this.addAfterFinish(key, delay);
     } finally {
+      this.options.onRunEnd?.(key, outcome, (performance.now() - started) / 1000);
       this.running.delete(key);
       this.active--;
       if (this.dirty.delete(key)) this.add(key);

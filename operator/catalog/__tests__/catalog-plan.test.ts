@@ -1,9 +1,12 @@
 import type { CatalogSnapshot } from '../../mover/mover-contract.js';
+import type { KubeObject } from '../../kube/kube-client.js';
 import {
   backupJustSucceeded,
+  catalogSyncSeconds,
   discoveredBackup,
   discoveredName,
   discoveredStatus,
+  LISTING_STARTED_ANNOTATION,
   mirrorCandidate,
   planMirror,
   sameSnapshot,
@@ -396,5 +399,20 @@ describe('the catalog mirror on a shared repository (issue 14: tenants act only 
     // Finished (refused or mirrored): the status decides, whatever the spec says.
     const refusedOne = { ...forged('anywhere', 'k1'), status: { phase: 'Failed' as const, origin: 'Discovered' as const } };
     expect(mirrorCandidate(refusedOne, { kind: 'ClusterRepository', name: 'shared' })).toBe(false);
+  });
+});
+
+describe('how long a catalog sync took (kopia_catalog_sync_duration_seconds)', () => {
+  const job = (annotations: Record<string, string> = {}, creationTimestamp = '2026-11-27T11:59:00Z'): KubeObject => ({
+    metadata: { name: 'kopia-catalog-nas', creationTimestamp, annotations },
+  });
+  it.each([
+    { given: job({ [LISTING_STARTED_ANNOTATION]: '2026-11-27T11:59:30.500Z' }), expect: 29.5 },
+    // An older operator's Job: its creation on the API server's clock.
+    { given: job(), expect: 60 },
+    { given: job({ [LISTING_STARTED_ANNOTATION]: 'garbage' }, ''), expect: undefined },
+    { given: job({ [LISTING_STARTED_ANNOTATION]: '2026-11-27T12:00:10Z' }), expect: 0 },
+  ])('$expect s', ({ given, expect: expected }) => {
+    expect(catalogSyncSeconds(given, now)).toBe(expected);
   });
 });

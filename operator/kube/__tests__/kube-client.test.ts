@@ -127,6 +127,24 @@ describe('KubeClient against a fake API server', () => {
   const clientFor = async (a: FakeApi, options: KubeClientOptions = {}, user?: Record<string, unknown>) =>
     (client = await KubeClient.fromKubeConfig(kubeConfig(a.url, user), options));
 
+  it('tells an observer each request by verb, resource and HTTP code, 0 when no answer came', async () => {
+    api = await fakeApi((req, res) => {
+      if (req.url!.includes('/missing')) json(res, 404, { reason: 'NotFound', code: 404 });
+      else if (req.url!.includes('/silent')) return;
+      else if (req.url!.includes('watch=true')) res.writeHead(200).end();
+      else json(res, 200, { metadata: { name: 'cm' } });
+    });
+    const c = await clientFor(api, { requestTimeoutMs: 150 });
+    const seen: string[] = [];
+    c.observeRequests((verb, resource, code) => seen.push(`${verb} ${resource} ${code}`));
+    await c.get(ConfigMaps, 'ns', 'cm');
+    await c.getOrUndefined(ConfigMaps, 'ns', 'missing');
+    await c.get(ConfigMaps, 'ns', 'silent').catch(() => undefined);
+    await c.watch(ConfigMaps, 'ns', '1', () => undefined);
+    expect(seen).toEqual(['GET configmaps 200', 'GET configmaps 404', 'GET configmaps 0', 'WATCH configmaps 200']);
+    expect(c.calls).toEqual({ 'GET configmaps': 3, 'WATCH configmaps': 1 });
+  });
+
   describe('timeouts', () => {
     // Requests are accepted and never answered.
     const silent = () => fakeApi(() => undefined);

@@ -13,6 +13,7 @@ import {
   LAST_FAILED_JOB,
   LAST_FAILURE_TIME,
   nextAttemptAt,
+  populationOutcome,
   planPopulation,
   POPULATED,
   POPULATED_FROM,
@@ -22,6 +23,7 @@ import {
   SELECTED_NODE,
   type Claim,
   type PopulationObserved,
+  type PopulationStep,
   type Volume,
 } from '../populator-plan.js';
 import type { JobObject } from '../../jobs/mover-job.js';
@@ -731,5 +733,49 @@ describe('a restore Job runs only mover settings the operator approved', () => {
     const step = planPopulation(observed({ ...ready, restore: r, repository: shared(['other']) }));
     expect(step).toMatchObject({ action: 'wait', event: { type: 'Warning', reason: 'PopulatorMoverNotApproved' } });
     expect(step.event!.message).toContain('does not allow namespace media');
+  });
+});
+
+describe('population outcomes, as kopia_populations_total counts them', () => {
+  const created = (): Claim => {
+    const c = claim({ phase: 'Bound', finalizer: true });
+    return { ...c, metadata: { ...c.metadata, creationTimestamp: '2026-11-27T11:58:00Z' } };
+  };
+  const finished = { type: 'Normal' as const, reason: 'PopulatorFinished', message: 'populated' };
+  const restoreFailed = { type: 'Warning' as const, reason: 'PopulatorRestoreFailed', message: 'failed' };
+
+  it('the volume handed over with its data: Succeeded, timed from the claim’s creation', () => {
+    const step: PopulationStep = { action: 'releaseVolume', volume: 'pv-1', finished: true, event: finished };
+    expect(populationOutcome(step, observed({ claim: created() }), true)).toEqual({
+      outcome: 'Succeeded',
+      reason: 'PopulatorFinished',
+      seconds: 120,
+    });
+  });
+
+  it('a failed restore Job, recorded once on the prime claim: Retried, by the mover’s error class', () => {
+    expect(populationOutcome({ action: 'recordFailure' }, observed({ claim: created(), jobResult: failed }), false)).toEqual({
+      outcome: 'Retried',
+      reason: 'Unreachable',
+    });
+  });
+
+  it('a claim whose answer failed: Failed with the answer’s reason, when told (once per process), not on later passes', () => {
+    const step: PopulationStep = { action: 'wait', message: 'failed', requeueAfterMs: 30_000, event: restoreFailed };
+    const o = observed({
+      claim: created(),
+      answer: { claimUID: UID, claimName: 'data', failed: { reason: 'SnapshotMissing', message: 'none' } } as never,
+    });
+    expect(populationOutcome(step, o, true)).toEqual({ outcome: 'Failed', reason: 'SnapshotMissing', seconds: 120 });
+    expect(populationOutcome(step, o, false)).toBeUndefined();
+  });
+
+  it.each<PopulationStep>([
+    { action: 'releaseVolume', volume: 'pv-1', finished: false },
+    { action: 'markPopulated', value: 'j1', with: 'r1/snapshot:k1' },
+    { action: 'wait', message: 'Job to finish', requeueAfterMs: 30_000 },
+    { action: 'collectJob', result: failed, event: { type: 'Warning', reason: 'PopulatorFailed', message: 'failed' } },
+  ])('no outcome for $action', (step) => {
+    expect(populationOutcome(step, observed({ claim: created(), jobResult: failed }), true)).toBeUndefined();
   });
 });

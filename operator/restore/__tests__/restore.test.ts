@@ -1,4 +1,4 @@
-import type { ClaimResolution } from '../../../generated/types.js';
+import type { ClaimResolution, RestoreStatus } from '../../../generated/types.js';
 import {
   answerChoice,
   chooseSnapshot,
@@ -7,6 +7,7 @@ import {
   claimsToResolve,
   describeChoice,
   keptAnswers,
+  restoreEnding,
   type ClaimView,
   type ListedSnapshot,
   type SnapshotChoice,
@@ -216,5 +217,31 @@ describe('restore status', () => {
     );
     expect(s).toMatchObject({ phase: 'Failed', message: 'invalid repository password' });
     expect(s.conditions![0]).toMatchObject({ status: 'False', reason: 'WrongPassword' });
+  });
+});
+
+describe('a Restore’s ending, as kopia_restores_total counts it', () => {
+  const ready = (reason: string) => [{ type: 'Ready', status: 'False', reason, message: '', lastTransitionTime: NOW.toISOString() }];
+  it.each([
+    {
+      given: { before: { phase: 'Restoring' }, after: { phase: 'Completed', conditions: ready('RestoreCompleted') } },
+      expect: { outcome: 'Completed', reason: 'RestoreCompleted' },
+    },
+    {
+      given: { before: {}, after: { phase: 'Failed', conditions: ready('SnapshotMissing') } },
+      expect: { outcome: 'Failed', reason: 'SnapshotMissing' },
+    },
+    { given: { before: { phase: 'Pending' }, after: { phase: 'Failed' } }, expect: { outcome: 'Failed', reason: 'Unknown' } },
+    // Already ended: a later pass (or a restarted operator) rewriting the status is no new ending.
+    { given: { before: { phase: 'Failed' }, after: { phase: 'Failed', conditions: ready('SnapshotMissing') } }, expect: undefined },
+    { given: { before: { phase: 'Completed' }, after: { phase: 'Completed' } }, expect: undefined },
+    { given: { before: { phase: 'Pending' }, after: { phase: 'Restoring' } }, expect: undefined },
+    // target.populator: each claim's restore that ends after another one began is an ending of its own.
+    {
+      given: { before: { phase: 'Restoring' }, after: { phase: 'Failed', conditions: ready('RestoreFailed') } },
+      expect: { outcome: 'Failed', reason: 'RestoreFailed' },
+    },
+  ])('$given.before.phase → $given.after.phase', ({ given, expect: expected }) => {
+    expect(restoreEnding(given.before as RestoreStatus, given.after as RestoreStatus)).toEqual(expected);
   });
 });

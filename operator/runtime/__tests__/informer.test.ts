@@ -167,6 +167,27 @@ describe('informer', () => {
     expect(client.watchCalls.map((w) => w.resourceVersion)).toEqual(['1', '2', '3']);
   });
 
+  it('tells each watch started again after one ended or failed, but not the first nor a stop', async () => {
+    const client = new ScriptedClient(
+      [{ items: [], resourceVersion: '1' }],
+      [
+        async (onEvent) => onEvent({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '2' } } }),
+        async () => {
+          throw new ApiError(410, 'Expired', 'too old resource version');
+        },
+        openUntilStopped,
+      ],
+    );
+    let restarts = 0;
+    informer = new Informer(client.asKubeClient(), ConfigMaps, { onWatchRestart: () => restarts++ });
+    await informer.start();
+    await client.watchesStarted(3);
+    expect(restarts).toBe(2);
+    informer.stop();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(restarts).toBe(2);
+  });
+
   it('reports a throwing handler and carries on: other handlers, the watch and the cache are unaffected', async () => {
     let deliverMore!: () => void;
     const more = new Promise<void>((r) => (deliverMore = r));

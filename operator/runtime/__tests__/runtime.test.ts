@@ -4,6 +4,14 @@ import { WorkQueue } from '../work-queue.js';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await tick(5);
+  }
+}
+
 describe('work queue', () => {
   it('merges repeated adds and never runs one key twice at once', async () => {
     let running = 0;
@@ -32,6 +40,42 @@ describe('work queue', () => {
     await q.whenIdle();
     expect(runs.sort()).toEqual(['a', 'a', 'b']);
     expect(maxRunning).toBe(2);
+  });
+
+  it('reports each run as success, requeue or error with its duration, and the depth as it changes', async () => {
+    const outcomes: string[] = [];
+    const depths: number[] = [];
+    let failed = false;
+    const q = new WorkQueue(
+      async (key) => {
+        await tick(5);
+        if (key === 'wait') return { requeueAfterMs: 60_000 };
+        if (key === 'flaky' && !failed) {
+          failed = true;
+          throw new Error('transient');
+        }
+      },
+      {
+        concurrency: 1,
+        paused: true,
+        baseDelayMs: 1,
+        onRunEnd: (key, result, seconds) => {
+          expect(seconds).toBeGreaterThanOrEqual(0.004);
+          outcomes.push(`${key} ${result}`);
+        },
+        onDepth: (depth) => depths.push(depth),
+      },
+    );
+    q.add('ok');
+    q.add('wait');
+    q.add('flaky');
+    expect(depths).toEqual([1, 2, 3]);
+    q.resume();
+    await until(() => outcomes.length === 4);
+    expect(outcomes).toEqual(['ok success', 'wait requeue', 'flaky error', 'flaky success']);
+    expect(depths.slice(3, 6)).toEqual([2, 1, 0]);
+    expect(depths.at(-1)).toBe(0);
+    q.stop();
   });
 
   it('retries a failing key with growing backoff, then forgets the failures on success', async () => {
