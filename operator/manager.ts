@@ -19,6 +19,7 @@ import { InformerFactory, type KindOperator, type OperatorContext } from './runt
 import type { Logger } from './runtime/logger.js';
 import { createValidator } from './validation/validator.js';
 import type { ProcessMetrics } from './metrics/metrics-registry.js';
+import { operatorObjectSeries } from './metrics/object-metrics.js';
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -67,6 +68,8 @@ export async function startCaches(opts: ManagerOptions): Promise<Manager> {
     metrics: opts.metrics,
     clusterName: opts.clusterName,
   };
+  // Object metrics are a view of these caches, computed at each scrape (on the leader only).
+  opts.metrics?.setObjectSeriesSource(() => operatorObjectSeries(informers, ctx.now(), { clusterName: ctx.clusterName }));
   const validator = createValidator();
   const operators: KindOperator[] = [
     new RepositoryOperator(ctx, validator),

@@ -10,6 +10,7 @@ import type { RetryPolicy } from './populator-plan.js';
 import { RestorePopulator } from './populator.js';
 import { registerVolumePopulator } from './volume-populator-registration.js';
 import type { ProcessMetrics } from '../metrics/metrics-registry.js';
+import { populatorObjectSeries } from '../metrics/population-metrics.js';
 
 export const POPULATOR_COMPONENT = 'kopia-populator';
 
@@ -49,6 +50,8 @@ export async function startPopulatorCaches(opts: PopulatorManagerOptions): Promi
     now: opts.now ?? (() => new Date()),
     metrics: opts.metrics,
   };
+  // Claims waiting, and why: the populator's own plan run on these caches at each scrape (on the leader only).
+  opts.metrics?.setObjectSeriesSource(() => populatorObjectSeries(informers, opts.client, ctx.now(), opts.retry));
   const populator = new RestorePopulator(ctx, { retry: opts.retry, failpoint: opts.failpoint });
   await populator.start();
   await informers.startAll();
