@@ -33,7 +33,7 @@ export function kstatusOf(o: KstatusObject): { status: KstatusVerdict; reason?: 
 /**
  * What our own rule adds to kstatus' (runtime/kstatus.ts): Ready, Reconciling and Stalled all
  * present, at most one of Reconciling/Stalled True and only while Ready is not, each with the
- * observedGeneration of status. Returns the broken promises, none when kept.
+ * generation the pass acted on (metadata.generation). Returns the broken promises, none when kept.
  */
 export function kstatusRuleBreaks(o: KstatusObject): string[] {
   const conditions = o.status?.conditions ?? [];
@@ -47,6 +47,6 @@ export function kstatusRuleBreaks(o: KstatusObject): string[] {
   if (ready.status !== 'True' && reconciling.status !== 'True' && stalled.status !== 'True')
     breaks.push('Ready not True, and neither Reconciling nor Stalled says why');
   for (const c of [ready, reconciling, stalled])
-    if (c.observedGeneration !== o.status?.observedGeneration) breaks.push(`${c.type} observedGeneration ${c.observedGeneration}`);
+    if (c.observedGeneration !== o.metadata.generation) breaks.push(`${c.type} observedGeneration ${c.observedGeneration}`);
   return breaks;
 }
