@@ -46,7 +46,8 @@ import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { isNamespaceAllowed } from '../repository/tenancy.js';
-import { findCondition, setCondition, type ConditionInput } from '../runtime/conditions.js';
+import { findCondition, type ConditionInput } from '../runtime/conditions.js';
+import { setReady } from '../runtime/kstatus.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
 import { SecretKeys } from '../runtime/secret-keys.js';
@@ -696,7 +697,8 @@ function withReady(status: RestoreStatus, generation: number, now: Date, ready: 
   return {
     ...status,
     observedGeneration: generation,
-    conditions: setCondition(status.conditions, { type: ConditionType.Ready, ...ready }, generation, now),
+    // A Failed Restore stays failed until someone acts (a new claim, a fixed spec): Stalled whatever its reason.
+    conditions: setReady(status.conditions, ready, generation, now, { failed: status.phase === 'Failed' }),
   };
 }
 
