@@ -197,6 +197,22 @@ describe('a missing snapshot', () => {
     expect(warning?.type).toBe('Warning');
   });
 
+  it('gives a Restore an older operator failed (Ready alone) its Stalled on the next pass', async () => {
+    const done = await t.client.get<Obj>(KopiaRestores, t.ns, 'missing');
+    const readyAlone = { ...done.status, conditions: done.status.conditions.filter((c: { type: string }) => c.type === 'Ready') };
+    const old = await t.client.replace(KopiaRestores, { ...done, status: readyAlone }, 'status');
+    expect(kstatusOf(old)).toEqual({ status: 'InProgress', reason: 'SnapshotMissing' }); // what kstatus made of it before
+    let now: Obj | undefined;
+    await until(
+      'the operator to add Stalled',
+      async () => kstatusOf((now = await t.client.get<Obj>(KopiaRestores, t.ns, 'missing'))).status === 'Failed',
+      30_000,
+      200,
+    );
+    expect(condition(now!, 'Ready')).toEqual(condition(done, 'Ready'));
+    expect(condition(now!, 'Stalled')).toMatchObject({ status: 'True', reason: 'SnapshotMissing' });
+  });
+
   it('is an empty volume only with onMissingSnapshot Continue, and only when kopia answered', async () => {
     await restore('continue', {
       source: { fromConfig: { name: 'never-backed-up' } },

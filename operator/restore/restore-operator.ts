@@ -47,7 +47,7 @@ import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { isNamespaceAllowed } from '../repository/tenancy.js';
 import { findCondition, type ConditionInput } from '../runtime/conditions.js';
-import { setReady } from '../runtime/kstatus.js';
+import { backfillKstatus, setReady } from '../runtime/kstatus.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
 import { SecretKeys } from '../runtime/secret-keys.js';
@@ -183,6 +183,13 @@ export class RestoreOperator extends KindOperator {
     if (status.phase === 'Failed' || status.phase === 'Completed') {
       const job = this.moverJobs.get(restore.metadata.namespace!, restoreJobName(restore.metadata.name!));
       if (job && isJobFinished(job)) await this.moverJobs.remove(job);
+      // Finished by an older operator: Reconciling and Stalled from its Ready, once.
+      const conditions = backfillKstatus(status.conditions, now, { failed: status.phase === 'Failed' });
+      if (
+        conditions &&
+        (await writeStatus(this.ctx.client, KopiaRestores, restore, { ...status, conditions }, this.written)) === 'conflict'
+      )
+        return { requeueAfterMs: 200 };
       return;
     }
     if (!status.resolved) {

@@ -41,3 +41,14 @@ export function setReady(
   list = set(list, ConditionType.Reconciling, reconciling, NOT_RECONCILING);
   return set(list, ConditionType.Stalled, stalled, NOT_STALLED);
 }
+
+/**
+ * Conditions written before Reconciling and Stalled existed (an object finished by an older
+ * operator, never passed again) get both, derived from its Ready as it stands, once; Ready
+ * itself is kept. Undefined when nothing is missing, so a pass at rest writes nothing.
+ */
+export function backfillKstatus(conditions: Condition[] | undefined, now: Date, opts: { failed?: boolean } = {}): Condition[] | undefined {
+  const ready = conditions?.find((c) => c.type === ConditionType.Ready);
+  if (!ready || conditions!.some((c) => c.type === ConditionType.Reconciling || c.type === ConditionType.Stalled)) return undefined;
+  return setReady(conditions, ready, ready.observedGeneration, now, opts);
+}

@@ -3,7 +3,7 @@ import { PopulatorReason } from '../../populator/populator-reasons.js';
 import { REASON_CLASS, reasonClass, type ReasonClass } from '../../reason-classes.js';
 import { ConditionType, Reason } from '../../reasons.js';
 import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
-import { setReady } from '../kstatus.js';
+import { backfillKstatus, setReady } from '../kstatus.js';
 
 const now = new Date('2026-01-02T03:04:05Z');
 const later = new Date('2026-01-02T04:00:00Z');
@@ -138,6 +138,34 @@ describe('setReady', () => {
       '2026-01-02T04:00:00Z',
       '2026-01-02T03:04:05Z',
     ]);
+  });
+});
+
+describe('backfillKstatus', () => {
+  const oldReady = {
+    type: 'Ready',
+    status: 'False' as const,
+    reason: 'SnapshotMissing',
+    message: 'no snapshot',
+    lastTransitionTime: '2025-06-01T00:00:00Z',
+    observedGeneration: 2,
+  };
+  const o = (conditions: ReturnType<typeof setReady>) => ({ metadata: { generation: 2 }, status: { observedGeneration: 2, conditions } });
+
+  it('gives an object failed by an older operator (Ready alone) its Stalled, keeping Ready as it was', () => {
+    expect(kstatusOf(o([oldReady]))).toEqual({ status: 'InProgress', reason: 'SnapshotMissing' });
+    const filled = backfillKstatus([oldReady], now, { failed: true })!;
+    expect(filled[0]).toEqual(oldReady);
+    expect(filled.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'SnapshotMissing', observedGeneration: 2 });
+    expect(kstatusOf(o(filled))).toEqual({ status: 'Failed', reason: 'SnapshotMissing' });
+    expect(kstatusRuleBreaks(o(filled))).toEqual([]);
+  });
+
+  it('changes nothing once the conditions are there, or without a Ready', () => {
+    const filled = backfillKstatus([oldReady], now, { failed: true })!;
+    expect(backfillKstatus(filled, later, { failed: true })).toBeUndefined();
+    expect(backfillKstatus(undefined, now)).toBeUndefined();
+    expect(backfillKstatus([], now)).toBeUndefined();
   });
 });
 
