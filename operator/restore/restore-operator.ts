@@ -265,6 +265,9 @@ export class RestoreOperator extends KindOperator {
     // What the populator may run, decided now (not when the claim was answered): it checks the hash before each Job.
     const decision = this.approve(restore);
     status = withApproval(status, decision, pending.length > 0, generation, now);
+    // Finished (or failed) by an older operator and not answered again: Reconciling and Stalled from its Ready, once.
+    const filled = backfillKstatus(status.conditions, now, { failed: status.phase === 'Failed' });
+    if (filled) status = { ...status, conditions: filled };
     for (const answer of pending) await this.ensureSecretCopy(restore, answer.repository!);
     const answerEvents = fresh.map(answerEvent);
     await this.announce(restore, before, status, new Set(answerEvents.map((e) => e.message)));
