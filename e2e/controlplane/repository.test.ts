@@ -231,6 +231,14 @@ describe('ClusterRepository', () => {
     } as Obj);
     const repo = await waitForReady(client, KopiaClusterRepositories, undefined, name, { status: 'True', reason: 'Verified' });
     expect(repo.status.conditions.find((c: any) => c.type === 'Tenancy')).toMatchObject({ status: 'True', reason: 'NamespacesListed' });
+    // The same kstatus rule as a Repository: Current, with Reconciling and Stalled False for this generation.
+    expect(repo.status.conditions.map((c: any) => [c.type, c.status, c.observedGeneration])).toEqual(
+      expect.arrayContaining([
+        ['Reconciling', 'False', repo.metadata.generation],
+        ['Stalled', 'False', repo.metadata.generation],
+      ]),
+    );
+    expect(kstatusOf(repo)).toEqual({ status: 'Current' });
     expect(repo.status.allowedNamespaces).toEqual([ns]);
     const copy = await client.get<Obj>(Secrets, ns, `kopia-clusterrepo-${name}`);
     expect(Object.keys((copy as any).data)).toEqual(['KOPIA_PASSWORD']);
