@@ -131,6 +131,10 @@ export type ReasonName = (typeof Reason)[keyof typeof Reason];
 
 export const ConditionType = {
   Ready: 'Ready',
+  /** kstatus: True while the operator works toward the spec (verifying, running, waiting for what comes by itself). */
+  Reconciling: 'Reconciling',
+  /** kstatus: True when it will not get better without a change (a failure, a bad spec, a missing or refused reference). */
+  Stalled: 'Stalled',
   Connected: 'Connected',
   Tenancy: 'Tenancy',
   /** Backup: the snapshot misses files kopia could not read. */

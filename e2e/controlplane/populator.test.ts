@@ -26,6 +26,7 @@ import { inventory, KopiaCli } from '../support/kopia-cli.js';
 import { STORAGE_CLASS, STORAGE_CLASS_WFFC } from '../support/node-agent.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
+import { kstatusOf } from '../../operator/test-support/kstatus.js';
 import { populatorIdentity, startTestPopulator, type TestPopulator } from '../support/populator.js';
 import { populatorObjectSeries } from '../../operator/metrics/population-metrics.js';
 
@@ -226,7 +227,16 @@ describe('a claim whose dataSourceRef names a Restore', () => {
     expect(after.status.phase).toBe('Pending');
     expect(after.metadata.finalizers ?? []).not.toContain(FINALIZER);
     expect(await claimOf(`kopia-prime-${claim.metadata.uid}`)).toBeUndefined();
-    expect((await restoreOf('nothing-fail')).status.phase).toBe('Failed');
+    const failed = await restoreOf('nothing-fail');
+    expect(failed.status.phase).toBe('Failed');
+    // A failed Restore is Stalled (kstatus Failed), never shown as progressing …
+    expect(kstatusOf(failed)).toEqual({ status: 'Failed', reason: 'SnapshotMissing' });
+    // … also one an older operator failed with Ready alone: the next pass adds Stalled, Ready untouched.
+    const readyAlone = { ...failed.status, conditions: failed.status.conditions.filter((c: { type: string }) => c.type === 'Ready') };
+    const old = await t.client.replace(KopiaRestores, { ...failed, status: readyAlone }, 'status');
+    expect(kstatusOf(old).status).toBe('InProgress');
+    await until('the operator to add Stalled', async () => kstatusOf(await restoreOf('nothing-fail')).status === 'Failed', 30_000, 200);
+    expect(conditionOf(await restoreOf('nothing-fail'))).toEqual(conditionOf(failed));
     // The populator's caches as its metrics read them: one claim here waits, for that reason.
     const waiting = populatorObjectSeries(populator.manager.informers, identity.client, new Date(), RETRY).filter(
       (s) => s.labels.namespace === t.ns,

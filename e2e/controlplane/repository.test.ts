@@ -17,6 +17,7 @@ import { MOVER_SELECTOR } from '../../operator/jobs/job-builder.js';
 import { createNamespace, deleteNamespace, eventsAbout, testClient, until, waitForReady, type Obj } from '../support/cluster.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
+import { kstatusOf } from '../../operator/test-support/kstatus.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -48,6 +49,7 @@ async function claim(name: string): Promise<void> {
 }
 
 const repository = (name: string, claimName: string, create: boolean) => repositoryObject({ name, namespace: ns, claimName, create });
+const condition = (o: Obj, type: string) => o.status.conditions.find((c: any) => c.type === type);
 
 async function repositoryDir(claimName: string): Promise<string> {
   const pvc = await client.get<Obj>(PersistentVolumeClaims, ns, claimName);
@@ -66,6 +68,13 @@ describe('Repository', () => {
     expect(repo.status.snapshotCount).toBe(0);
     expect(repo.status.observedGeneration).toBe(repo.metadata.generation);
     expect(repo.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'True', reason: 'Connected' });
+    // kstatus: Current, the way Flux and kubectl wait read it (Reconciling and Stalled False, this generation observed).
+    for (const type of ['Ready', 'Reconciling', 'Stalled'])
+      expect(condition(repo, type)).toMatchObject({
+        status: type === 'Ready' ? 'True' : 'False',
+        observedGeneration: repo.metadata.generation,
+      });
+    expect(kstatusOf(repo)).toEqual({ status: 'Current' });
     expect(readdirSync(await repositoryDir('nas'))).toContain('kopia.repository.f');
     const reasons = (await eventsAbout(client, ns, 'nas')).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['RepositoryCreated', 'Verified']));
@@ -88,6 +97,8 @@ describe('Repository', () => {
     await client.patch(Secrets, ns, 'nas-password', { stringData: { KOPIA_PASSWORD: 'not the password' } });
     const wrong = await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'False', reason: 'WrongPassword' });
     expect(wrong.status.conditions.find((c: any) => c.type === 'Connected')).toMatchObject({ status: 'False', reason: 'WrongPassword' });
+    expect(condition(wrong, 'Stalled')).toMatchObject({ status: 'True', reason: 'WrongPassword' });
+    expect(kstatusOf(wrong)).toEqual({ status: 'Failed', reason: 'WrongPassword' });
     await until('a WrongPassword Warning Event', async () =>
       (await eventsAbout(client, ns, 'nas')).some((e) => e.reason === 'WrongPassword' && e.type === 'Warning'),
     );
@@ -97,7 +108,32 @@ describe('Repository', () => {
     expect(missing.status.conditions.find((c: any) => c.type === 'Ready').message).toBe(`Secret ${ns}/nas-password not found`);
 
     await secret('nas-password', { KOPIA_PASSWORD: PASSWORD });
-    await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'True', reason: 'Verified' });
+    const back = await waitForReady(client, KopiaRepositories, ns, 'nas', { status: 'True', reason: 'Verified' });
+    // Stalled clears by itself once the cause is gone.
+    expect(condition(back, 'Stalled')).toMatchObject({ status: 'False' });
+    expect(kstatusOf(back)).toEqual({ status: 'Current' });
+  });
+
+  it('an unreachable repository is Stalled with Ready=False (kstatus Failed), not silently progressing', async () => {
+    await secret('gone-password', { KOPIA_PASSWORD: PASSWORD });
+    // Nothing listens on the discard port: kopia's connect is refused (after its own retries).
+    const gone = repositoryObject({
+      name: 'gone',
+      namespace: ns,
+      create: false,
+      spec: { backend: { webdav: { url: 'http://127.0.0.1:9/repo' } } },
+    });
+    await client.create(KopiaRepositories, gone);
+    const repo = await waitForReady(client, KopiaRepositories, ns, 'gone', { status: 'False', reason: 'Unreachable' }, 120_000);
+    expect(condition(repo, 'Stalled')).toMatchObject({
+      status: 'True',
+      reason: 'Unreachable',
+      message: expect.stringContaining('connection refused'),
+      observedGeneration: repo.metadata.generation,
+    });
+    expect(condition(repo, 'Reconciling')).toMatchObject({ status: 'False', observedGeneration: repo.metadata.generation });
+    expect(repo.status.observedGeneration).toBe(repo.metadata.generation);
+    expect(kstatusOf(repo)).toEqual({ status: 'Failed', reason: 'Unreachable' });
   });
 
   it('never writes the password into Job specs, status, events or mover logs', async () => {
@@ -195,6 +231,14 @@ describe('ClusterRepository', () => {
     } as Obj);
     const repo = await waitForReady(client, KopiaClusterRepositories, undefined, name, { status: 'True', reason: 'Verified' });
     expect(repo.status.conditions.find((c: any) => c.type === 'Tenancy')).toMatchObject({ status: 'True', reason: 'NamespacesListed' });
+    // The same kstatus rule as a Repository: Current, with Reconciling and Stalled False for this generation.
+    expect(repo.status.conditions.map((c: any) => [c.type, c.status, c.observedGeneration])).toEqual(
+      expect.arrayContaining([
+        ['Reconciling', 'False', repo.metadata.generation],
+        ['Stalled', 'False', repo.metadata.generation],
+      ]),
+    );
+    expect(kstatusOf(repo)).toEqual({ status: 'Current' });
     expect(repo.status.allowedNamespaces).toEqual([ns]);
     const copy = await client.get<Obj>(Secrets, ns, `kopia-clusterrepo-${name}`);
     expect(Object.keys((copy as any).data)).toEqual(['KOPIA_PASSWORD']);

@@ -19,9 +19,11 @@ import { conditionOf, eventsAbout, until, useTestNamespace, waitForReady, type O
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
 import { createProcessMetrics, type ProcessMetrics } from '../../operator/metrics/metrics-registry.js';
+import { kstatusOf } from '../../operator/test-support/kstatus.js';
 import { grantClusterRole, serviceAccountClient } from '../support/service-accounts.js';
 
 const t = useTestNamespace('restore');
+const condition = (o: Obj, type: string) => o.status.conditions.find((c: { type: string }) => c.type === type);
 let operator: Awaited<ReturnType<typeof startTestOperator>>;
 const operatorMetrics = () => createProcessMetrics({ process: 'operator', lease: 'kopia-operator', isLeader: () => true });
 let metrics: ProcessMetrics = operatorMetrics();
@@ -118,6 +120,14 @@ describe('a Restore into an existing claim', () => {
     });
     expect(conditionOf(done)).toMatchObject({ status: 'True', reason: 'OwnersNotRestored' });
     expect(await restoresCounted(metrics, 'Completed', 'OwnersNotRestored')).toBe(1);
+    // kstatus: Current (Reconciling and Stalled False, this generation observed), as Flux and kubectl wait read it.
+    for (const type of ['Ready', 'Reconciling', 'Stalled'])
+      expect(condition(done, type)).toMatchObject({
+        status: type === 'Ready' ? 'True' : 'False',
+        observedGeneration: done.metadata.generation,
+      });
+    expect(done.status.observedGeneration).toBe(done.metadata.generation);
+    expect(kstatusOf(done)).toEqual({ status: 'Current' });
     const dir = await volumeDir('target');
     expect(readFileSync(join(dir, 'version.txt'), 'utf8')).toBe('two\n');
     expect(readFileSync(join(dir, 'sub/data.bin')).equals(Buffer.alloc(100_000, 7))).toBe(true);
@@ -160,7 +170,9 @@ describe('a Restore into an existing claim', () => {
       },
     } as Obj);
     await restore('in-use', { source: { fromConfig: { name: 'app' } }, target: { pvc: { name: 'target' } } });
-    await waitForReady(t.client, KopiaRestores, t.ns, 'in-use', { status: 'False', reason: 'ClaimInUse' });
+    const inUse = await waitForReady(t.client, KopiaRestores, t.ns, 'in-use', { status: 'False', reason: 'ClaimInUse' });
+    // Someone has to stop the pod (or allow it): Stalled, not an endless progress.
+    expect(kstatusOf(inUse)).toEqual({ status: 'Failed', reason: 'ClaimInUse' });
     expect(await t.client.getOrUndefined(Jobs, t.ns, 'kopia-restore-in-use')).toBeUndefined();
     await t.client.delete(Jobs, t.ns, 'app-running', { propagationPolicy: 'Background' });
   });
@@ -182,6 +194,14 @@ describe('a missing snapshot', () => {
     const done = await finished('missing');
     expect(done.status.phase).toBe('Failed');
     expect(conditionOf(done)).toMatchObject({ reason: 'SnapshotMissing' });
+    // A failed Restore is Stalled (kstatus Failed), never shown as progressing.
+    expect(condition(done, 'Stalled')).toMatchObject({
+      status: 'True',
+      reason: 'SnapshotMissing',
+      observedGeneration: done.metadata.generation,
+    });
+    expect(condition(done, 'Reconciling')).toMatchObject({ status: 'False' });
+    expect(kstatusOf(done)).toEqual({ status: 'Failed', reason: 'SnapshotMissing' });
     const warning = (await eventsAbout(t.client, t.ns, 'missing')).find((e) => e.reason === 'SnapshotMissing');
     expect(warning?.type).toBe('Warning');
     await operator.manager.whenIdle();
@@ -194,6 +214,22 @@ describe('a missing snapshot', () => {
     expect(await restoresCounted(metrics, 'Failed', 'SnapshotMissing')).toBe(0);
     const { values } = await metrics.metric('kopia_reconcile_total').get();
     expect(values.find((v) => v.labels.kind === 'Restore')?.value).toBeGreaterThanOrEqual(1);
+  });
+
+  it('gives a Restore an older operator failed (Ready alone) its Stalled on the next pass', async () => {
+    const done = await t.client.get<Obj>(KopiaRestores, t.ns, 'missing');
+    const readyAlone = { ...done.status, conditions: done.status.conditions.filter((c: { type: string }) => c.type === 'Ready') };
+    const old = await t.client.replace(KopiaRestores, { ...done, status: readyAlone }, 'status');
+    expect(kstatusOf(old)).toEqual({ status: 'InProgress', reason: 'SnapshotMissing' }); // what kstatus made of it before
+    let now: Obj | undefined;
+    await until(
+      'the operator to add Stalled',
+      async () => kstatusOf((now = await t.client.get<Obj>(KopiaRestores, t.ns, 'missing'))).status === 'Failed',
+      30_000,
+      200,
+    );
+    expect(condition(now!, 'Ready')).toEqual(condition(done, 'Ready'));
+    expect(condition(now!, 'Stalled')).toMatchObject({ status: 'True', reason: 'SnapshotMissing' });
   });
 
   it('is an empty volume only with onMissingSnapshot Continue, and only when kopia answered', async () => {
@@ -221,6 +257,9 @@ describe('a missing snapshot', () => {
     const waiting = await waitForReady(t.client, KopiaRestores, t.ns, 'wrong-password', { status: 'False', reason: 'RepositoryNotReady' });
     expect(waiting.status.resolved).toBeUndefined();
     expect(conditionOf(waiting).message).toContain('WrongPassword');
+    // The Restore waits for its repository (Reconciling); the repository itself says it is Stalled.
+    expect(kstatusOf(waiting)).toEqual({ status: 'InProgress', reason: 'RepositoryNotReady' });
+    expect(kstatusOf(await t.client.get<Obj>(KopiaRepositories, t.ns, 'broken'))).toEqual({ status: 'Failed', reason: 'WrongPassword' });
     await operator.manager.whenIdle();
     expect((await t.client.get<Obj>(KopiaRestores, t.ns, 'wrong-password')).status.phase).toBe('Pending');
   });

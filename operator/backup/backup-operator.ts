@@ -46,6 +46,7 @@ import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { findCondition } from '../runtime/conditions.js';
+import { backfillKstatus } from '../runtime/kstatus.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
 import { SecretKeys } from '../runtime/secret-keys.js';
@@ -187,8 +188,14 @@ export class BackupOperator extends KindOperator {
     const name = backup.metadata.name!;
     const job = this.moverJobs.get(ns, backupJobName(name));
     if (isTerminal(status)) {
-      // Only the leftovers of a finished backup: its collected Job and source copy.
-      return { status, remove: job && isJobFinished(job) ? job : undefined, cleanup: !!status.sourceCopy };
+      // Only the leftovers of a finished backup: its collected Job and source copy; and, once,
+      // Reconciling and Stalled for one an older operator finished.
+      const conditions = backfillKstatus(status.conditions, now, { failed: status.phase === 'Failed' });
+      return {
+        status: conditions ? { ...status, conditions } : status,
+        remove: job && isJobFinished(job) ? job : undefined,
+        cleanup: !!status.sourceCopy,
+      };
     }
     if (job) {
       if (!isJobFinished(job)) return { status };

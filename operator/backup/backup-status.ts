@@ -4,6 +4,7 @@ import type { BackupStatus, Identity, RepositoryReference } from '../../generate
 import type { MoverResult } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition, type ConditionInput } from '../runtime/conditions.js';
+import { setReady } from '../runtime/kstatus.js';
 
 export type BackupObjectStatus = BackupStatus;
 type Phase = NonNullable<BackupStatus['phase']>;
@@ -18,7 +19,8 @@ function withReady(status: BackupStatus, ready: Omit<ConditionInput, 'type'>, ge
   return {
     ...status,
     observedGeneration: generation,
-    conditions: setCondition(status.conditions, { type: ConditionType.Ready, ...ready }, generation, now),
+    // A Failed Backup never runs again: Stalled whatever its reason (one that only waits while Pending too).
+    conditions: setReady(status.conditions, ready, generation, now, { failed: status.phase === 'Failed' }),
   };
 }
 

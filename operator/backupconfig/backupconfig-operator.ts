@@ -12,7 +12,7 @@ import {
   PersistentVolumeClaims,
 } from '../kube/resources.js';
 import { ConditionType, Reason } from '../reasons.js';
-import { findCondition, setCondition } from '../runtime/conditions.js';
+import { findCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
 import { writeStatus } from '../runtime/status-writer.js';
@@ -22,6 +22,7 @@ import { backupCapabilities, moverPermission, privilegedSettings } from '../jobs
 import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { lastBackups } from './backupconfig-backups.js';
+import { configStatus, type ConfigVerdict } from './backupconfig-status.js';
 import { identityString, resolveIdentity } from './backupconfig-identity.js';
 
 type BackupConfigObject = KubeObject & { spec: BackupConfigSpec; status?: BackupConfigStatus };
@@ -85,20 +86,20 @@ export class BackupConfigOperator extends KindOperator {
     const ns = config.metadata.namespace!;
     const generation = config.metadata.generation ?? 1;
     const now = this.ctx.now();
-    const [status, reason, message] = this.evaluate(config, ns);
+    const verdict = this.evaluate(config, ns);
+    const [status, reason, message] = verdict;
     const identity = resolveIdentity(config.spec, config.metadata.name!, ns);
     const mine = this.backups
       .list()
       .filter((b) => b.metadata.namespace === ns && b.spec.configRef?.name === config.metadata.name)
       .map((b) => ({ name: b.metadata.name!, status: b.status }));
-    const next: BackupConfigStatus = {
-      ...config.status,
-      ...lastBackups(mine),
-      observedGeneration: generation,
-      identity,
-      identityString: identityString(identity),
-      conditions: setCondition(config.status?.conditions, { type: ConditionType.Ready, status, reason, message }, generation, now),
-    };
+    const next = configStatus(
+      config.status,
+      verdict,
+      { ...lastBackups(mine), identity, identityString: identityString(identity) },
+      generation,
+      now,
+    );
     const before = findCondition(config.status?.conditions, ConditionType.Ready);
     if (before?.reason !== reason || before?.status !== status) {
       await this.ctx.events.record(config, status === 'True' ? 'Normal' : 'Warning', reason, message);
@@ -106,7 +107,7 @@ export class BackupConfigOperator extends KindOperator {
     if ((await writeStatus(this.ctx.client, KopiaBackupConfigs, config, next, this.written)) === 'conflict') return { requeueAfterMs: 200 };
   }
 
-  private evaluate(config: BackupConfigObject, ns: string): ['True' | 'False', string, string] {
+  private evaluate(config: BackupConfigObject, ns: string): ConfigVerdict {
     const problems = this.validator.validate({ ...config, status: undefined });
     if (problems.length) return ['False', Reason.InvalidSpec, problems.map(formatProblem).join('; ')];
     // Its backup and restore movers run in this namespace with these settings.

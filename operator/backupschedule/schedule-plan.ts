@@ -7,8 +7,9 @@ import { createHash } from 'node:crypto';
 import type { BackupScheduleSpec, BackupScheduleStatus, SkippedRun } from '../../generated/types.js';
 import { SCHEDULE_LABEL } from '../backup/backup-operator.js';
 import type { KubeObject } from '../kube/kube-client.js';
-import { ConditionType, Reason } from '../reasons.js';
-import { setCondition, type ConditionStatus } from '../runtime/conditions.js';
+import { Reason } from '../reasons.js';
+import type { ConditionStatus } from '../runtime/conditions.js';
+import { setReady } from '../runtime/kstatus.js';
 import { CronTimes } from '../runtime/cron-times.js';
 import { parseDuration } from '../repository/repository-verification.js';
 
@@ -321,7 +322,7 @@ export function scheduleStatus(scheduleInput: ScheduleInput, plan: SchedulePlan,
     run.action === 'skip' ? { scheduleTime: iso(run.slot), reason: run.reason, message: run.message } : before.lastSkipped;
   const status: BackupScheduleStatus = {
     observedGeneration: input.generation,
-    conditions: setCondition(before.conditions, { type: ConditionType.Ready, ...plan.ready }, input.generation, input.now),
+    conditions: setReady(before.conditions, plan.ready, input.generation, input.now),
     ...(made ? { lastScheduleTime: iso(made.slot), lastBackup: made.name } : pick(before, 'lastScheduleTime', 'lastBackup')),
     ...(plan.next ? { nextScheduleTime: iso(plan.next) } : {}),
     ...failureStreak(before, input.backups),

@@ -16,6 +16,7 @@ import type { MirroredSnapshot } from '../mover/catalog-upload.js';
 import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { deepEqual } from '../runtime/deep-equal.js';
+import { setReady } from '../runtime/kstatus.js';
 import type { InformerEvent } from '../runtime/informer.js';
 
 export const SNAPSHOT_ID_LABEL = 'kopia.io/snapshot-id';
@@ -178,16 +179,16 @@ export function discoveredStatus(s: MirroredSnapshot, repository: RepositoryRefe
     completionTime: time,
     ...snapshotFacts(s, {}),
     observedGeneration: 1,
-    conditions: [
+    conditions: setReady(
+      undefined,
       {
-        type: ConditionType.Ready,
         status: 'True',
         reason: Reason.SnapshotMirrored,
         message: `snapshot ${s.id} of ${s.source.username}@${s.source.hostname}:${s.source.path} found in the repository`,
-        lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        observedGeneration: 1,
       },
-    ],
+      1,
+      at,
+    ),
   };
 }
 
@@ -236,16 +237,7 @@ export function refusedStatus(id: string, refused: MirrorRefusal, at: Date): Bac
     completionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     message,
     observedGeneration: 1,
-    conditions: [
-      {
-        type: ConditionType.Ready,
-        status: 'False',
-        reason: refused.reason,
-        message,
-        lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        observedGeneration: 1,
-      },
-    ],
+    conditions: setReady(undefined, { status: 'False', reason: refused.reason, message }, 1, at, { failed: true }),
   };
 }
 

@@ -16,6 +16,7 @@ import type { MoverResult } from '../mover/mover-contract.js';
 import { isTimeZone, iso, jitterMs } from '../backupschedule/schedule-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition, type ConditionInput } from '../runtime/conditions.js';
+import { setReady } from '../runtime/kstatus.js';
 
 export type MaintenanceMode = 'quick' | 'full';
 
@@ -251,7 +252,7 @@ function withConditions(
   opts: { running?: JobPurpose } = {},
 ): MaintenanceStatus {
   const set = (conditions: MaintenanceStatus['conditions'], c: ConditionInput) => setCondition(conditions, c, input.generation, input.now);
-  let conditions = set(status.conditions, readyCondition(status, input, windows, opts.running));
+  let conditions = setReady(status.conditions, readyCondition(status, input, windows, opts.running), input.generation, input.now);
 
   if (windows.ok && !input.conflictWith) {
     const staleAt = staleSince(status, input, windows.full, opts.running);

@@ -6,8 +6,9 @@
 // the Job failed (it is retried), and Pending again when the claim went away mid-way.
 import type { RestoreStatus } from '../../generated/types.js';
 import type { MoverResult } from '../mover/mover-contract.js';
-import { ConditionType, Reason } from '../reasons.js';
-import { setCondition, type ConditionInput } from '../runtime/conditions.js';
+import { Reason } from '../reasons.js';
+import type { ConditionInput } from '../runtime/conditions.js';
+import { setReady } from '../runtime/kstatus.js';
 import {
   hasFinalizer,
   POPULATED_FROM,
@@ -37,7 +38,8 @@ export function restoreStatusFor(step: PopulationStep, o: PopulationObserved): R
   const ready = (s: RestoreStatus, input: Omit<ConditionInput, 'type'>): RestoreStatus => ({
     ...s,
     observedGeneration: generation,
-    conditions: setCondition(s.conditions, { type: ConditionType.Ready, ...input }, generation, o.now),
+    // A failed Job is retried, but the Restore says Failed meanwhile: Stalled, never a silent progress.
+    conditions: setReady(s.conditions, input, generation, o.now, { failed: s.phase === 'Failed' }),
   });
   // The top-level answer and target are this claim's while its population is in view.
   const base: RestoreStatus = { ...status, target: { pvc: claim }, resolved: resolvedOf(answer) };

@@ -4,6 +4,7 @@ import type { RepositoryStatus } from '../../generated/types.js';
 import type { MoverResult } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { setCondition, type ConditionStatus } from '../runtime/conditions.js';
+import { setReady } from '../runtime/kstatus.js';
 
 export const GENERATION_ANNOTATION = 'kopia.io/generation';
 export const SECRETS_HASH_ANNOTATION = 'kopia.io/secrets-hash';
@@ -87,12 +88,7 @@ function withReadyAndConnected(
   generation: number,
   now: Date,
 ): RepositoryStatus {
-  let conditions = setCondition(
-    status.conditions,
-    { type: ConditionType.Ready, status: ready[0], reason: ready[1], message: ready[2] },
-    generation,
-    now,
-  );
+  let conditions = setReady(status.conditions, { status: ready[0], reason: ready[1], message: ready[2] }, generation, now);
   conditions = setCondition(
     conditions,
     { type: ConditionType.Connected, status: connected[0], reason: connected[1], message: connected[2] },

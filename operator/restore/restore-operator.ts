@@ -46,7 +46,8 @@ import { identityVerdict } from '../repository/identity-tenancy.js';
 import { resolveRepository } from '../repository/repository-resolver.js';
 import { ensureSecretCopy } from '../repository/secret-copy.js';
 import { isNamespaceAllowed } from '../repository/tenancy.js';
-import { findCondition, setCondition, type ConditionInput } from '../runtime/conditions.js';
+import { findCondition, type ConditionInput } from '../runtime/conditions.js';
+import { backfillKstatus, setReady } from '../runtime/kstatus.js';
 import type { Informer } from '../runtime/informer.js';
 import { KindOperator, type OperatorContext } from '../runtime/kind-operator.js';
 import { SecretKeys } from '../runtime/secret-keys.js';
@@ -183,6 +184,13 @@ export class RestoreOperator extends KindOperator {
     if (status.phase === 'Failed' || status.phase === 'Completed') {
       const job = this.moverJobs.get(restore.metadata.namespace!, restoreJobName(restore.metadata.name!));
       if (job && isJobFinished(job)) await this.moverJobs.remove(job);
+      // Finished by an older operator: Reconciling and Stalled from its Ready, once.
+      const conditions = backfillKstatus(status.conditions, now, { failed: status.phase === 'Failed' });
+      if (
+        conditions &&
+        (await writeStatus(this.ctx.client, KopiaRestores, restore, { ...status, conditions }, this.written)) === 'conflict'
+      )
+        return { requeueAfterMs: 200 };
       return;
     }
     if (!status.resolved) {
@@ -259,6 +267,9 @@ export class RestoreOperator extends KindOperator {
     // What the populator may run, decided now (not when the claim was answered): it checks the hash before each Job.
     const decision = this.approve(restore);
     status = withApproval(status, decision, pending.length > 0, generation, now);
+    // Finished (or failed) by an older operator and not answered again: Reconciling and Stalled from its Ready, once.
+    const filled = backfillKstatus(status.conditions, now, { failed: status.phase === 'Failed' });
+    if (filled) status = { ...status, conditions: filled };
     for (const answer of pending) await this.ensureSecretCopy(restore, answer.repository!);
     const answerEvents = fresh.map(answerEvent);
     await this.announce(restore, before, status, new Set(answerEvents.map((e) => e.message)));
@@ -705,7 +716,8 @@ function withReady(status: RestoreStatus, generation: number, now: Date, ready: 
   return {
     ...status,
     observedGeneration: generation,
-    conditions: setCondition(status.conditions, { type: ConditionType.Ready, ...ready }, generation, now),
+    // A Failed Restore stays failed until someone acts (a new claim, a fixed spec): Stalled whatever its reason.
+    conditions: setReady(status.conditions, ready, generation, now, { failed: status.phase === 'Failed' }),
   };
 }
 

@@ -7,7 +7,8 @@ import {
   QueuedBackupIndex,
   type QueuedBackup,
 } from '../backup-plan.js';
-import { isTerminal, statusFromBackupResult, statusRunning, statusWaiting } from '../backup-status.js';
+import { isTerminal, statusFailed, statusFromBackupResult, statusRunning, statusWaiting } from '../backup-status.js';
+import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
 const owner = { apiVersion: 'kopia.io/v1alpha1', kind: 'Backup', name: 'b', uid: 'u1' };
@@ -161,7 +162,11 @@ describe('backup status', () => {
       snapshot: { id: 'k1', rootID: 'r1', identity: { username: 'app' } },
       mover: { uid: 65534 },
     });
-    expect(s.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([['Ready', 'True', 'BackupSucceeded']]);
+    expect(s.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'True', 'BackupSucceeded'],
+      ['Reconciling', 'False', 'BackupSucceeded'],
+      ['Stalled', 'False', 'BackupSucceeded'],
+    ]);
     expect(isTerminal(s)).toBe(true);
   });
 
@@ -177,9 +182,11 @@ describe('backup status', () => {
     expect(s.snapshot!.id).toBe('k1');
     expect(s.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
       ['Ready', 'False', 'FileErrors'],
+      ['Reconciling', 'False', 'FileErrors'],
+      ['Stalled', 'True', 'FileErrors'],
       ['FileErrors', 'True', 'FileErrors'],
     ]);
-    expect(s.conditions![1].message).toContain('permission denied');
+    expect(s.conditions![3].message).toContain('permission denied');
   });
 
   it('a failure names the error class and is terminal', () => {
@@ -197,7 +204,49 @@ describe('backup status', () => {
   it('waiting is Pending with the reason, never a failure', () => {
     expect(statusWaiting({}, 'IdentityBusy', 'waiting for Backup media/a', 1, now)).toMatchObject({
       phase: 'Pending',
-      conditions: [{ reason: 'IdentityBusy' }],
+      conditions: [
+        { type: 'Ready', status: 'False', reason: 'IdentityBusy' },
+        { type: 'Reconciling', status: 'True', reason: 'IdentityBusy', message: 'waiting for Backup media/a' },
+        { type: 'Stalled', status: 'False', reason: 'IdentityBusy' },
+      ],
+    });
+  });
+
+  describe('kstatus of a Backup', () => {
+    const result = (r: MoverResult) => () => statusFromBackupResult(running, r, 'job-1', 1, now);
+    it.each([
+      ['Pending, waiting for its identity: InProgress', () => statusWaiting({}, 'IdentityBusy', 'm', 1, now), 'InProgress', 'IdentityBusy'],
+      [
+        'Pending, its config not Ready yet: InProgress',
+        () => statusWaiting({}, 'ConfigNotReady', 'm', 1, now),
+        'InProgress',
+        'ConfigNotReady',
+      ],
+      ['Pending, its config missing: Failed', () => statusWaiting({}, 'ConfigNotFound', 'm', 1, now), 'Failed', 'ConfigNotFound'],
+      ['Running: InProgress', () => running, 'InProgress', 'BackupRunning'],
+      ['Succeeded: Current', result({ ok: true, operation: 'backup', snapshot }), 'Current', undefined],
+      [
+        'Succeeded with unreadable files: Failed (final, never Ready)',
+        result({ ok: true, operation: 'backup', snapshot, fileErrors: { count: 1, examples: [] } }),
+        'Failed',
+        'FileErrors',
+      ],
+      [
+        'Failed, repository unreachable: Failed',
+        result({ ok: false, operation: 'backup', errorClass: 'Unreachable', message: 'x' }),
+        'Failed',
+        'Unreachable',
+      ],
+      [
+        'Failed over the expiry limit (a reason that only waits while Pending): Failed',
+        () => statusFailed(running, 'ExpireLimitExceeded', 'm', 1, now),
+        'Failed',
+        'ExpireLimitExceeded',
+      ],
+    ])('%s', (_name, status, verdict, reason) => {
+      const o = { metadata: { generation: 1 }, status: status() };
+      expect(kstatusOf(o)).toEqual({ status: verdict, ...(reason ? { reason } : {}) });
+      expect(kstatusRuleBreaks(o)).toEqual([]);
     });
   });
 });

@@ -13,6 +13,7 @@ import {
   type ScheduledBackup,
   type ScheduleInput,
 } from '../schedule-plan.js';
+import { kstatusOf, kstatusRuleBreaks, type KstatusVerdict } from '../../test-support/kstatus.js';
 
 const spec = (o: Partial<BackupScheduleSpec> = {}): BackupScheduleSpec => ({ configRef: { name: 'jellyfin' }, cron: '0 3 * * *', ...o });
 const input = (o: Partial<ScheduleInput> = {}): ScheduleInput => ({
@@ -440,31 +441,64 @@ describe('concurrency policy', () => {
 });
 
 describe('readiness', () => {
-  type Case = { name: string; given: Partial<ScheduleInput>; expect: { status: string; reason: string; message?: string } };
+  type Case = {
+    name: string;
+    given: Partial<ScheduleInput>;
+    expect: { status: string; reason: string; message?: string };
+    kstatus: KstatusVerdict;
+  };
   const cases: Case[] = [
-    { name: 'scheduling', given: {}, expect: { status: 'True', reason: 'Scheduling', message: 'backs up jellyfin at "0 3 * * *" in UTC' } },
-    { name: 'suspended is healthy', given: { spec: spec({ suspend: true }) }, expect: { status: 'True', reason: 'Suspended' } },
-    { name: 'a bad cron field', given: { spec: spec({ cron: '61 3 * * *' }) }, expect: { status: 'False', reason: 'InvalidSchedule' } },
-    { name: 'six fields', given: { spec: spec({ cron: '0 0 3 * * *' }) }, expect: { status: 'False', reason: 'InvalidSchedule' } },
+    {
+      name: 'scheduling',
+      given: {},
+      expect: { status: 'True', reason: 'Scheduling', message: 'backs up jellyfin at "0 3 * * *" in UTC' },
+      kstatus: 'Current',
+    },
+    {
+      name: 'suspended is healthy',
+      given: { spec: spec({ suspend: true }) },
+      expect: { status: 'True', reason: 'Suspended' },
+      kstatus: 'Current',
+    },
+    {
+      name: 'a bad cron field',
+      given: { spec: spec({ cron: '61 3 * * *' }) },
+      expect: { status: 'False', reason: 'InvalidSchedule' },
+      kstatus: 'Failed',
+    },
+    {
+      name: 'six fields',
+      given: { spec: spec({ cron: '0 0 3 * * *' }) },
+      expect: { status: 'False', reason: 'InvalidSchedule' },
+      kstatus: 'Failed',
+    },
     {
       name: 'a cron that matches no date',
       given: { spec: spec({ cron: '0 0 30 2 *' }) },
       expect: { status: 'False', reason: 'InvalidSchedule', message: 'cron "0 0 30 2 *" matches no date' },
+      kstatus: 'Failed',
     },
     {
       name: 'an unknown time zone',
       given: { spec: spec({ timeZone: 'Mars/Olympus_Mons' }) },
       expect: { status: 'False', reason: 'InvalidTimeZone', message: 'unknown IANA time zone "Mars/Olympus_Mons"' },
+      kstatus: 'Failed',
     },
     {
       name: 'the BackupConfig is missing',
       given: { configExists: false },
       expect: { status: 'False', reason: 'ConfigNotFound', message: 'BackupConfig media/jellyfin not found' },
+      kstatus: 'Failed',
     },
   ];
-  it.each(cases)('$name', ({ given, expect: ready }) => {
-    const plan = planSchedule(input({ status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z'), ...given }));
+  it.each(cases)('$name (kstatus $kstatus)', ({ given, expect: ready, kstatus }) => {
+    const pass = input({ status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z'), ...given });
+    const plan = planSchedule(pass);
     expect(plan.ready).toMatchObject(ready);
+    // Suspended is Ready (Current), never Reconciling; a bad spec or a missing config is Stalled.
+    const schedule = { metadata: { generation: pass.generation }, status: scheduleStatus(pass, plan, { deleted: [] }) };
+    expect(kstatusOf(schedule).status).toBe(kstatus);
+    expect(kstatusRuleBreaks(schedule)).toEqual([]);
     if (ready.reason !== 'Scheduling') {
       // Not Ready or suspended: no run, no next time, no wake-up (watches wake it when something changes).
       expect(plan.run).toEqual({ action: 'none' });
@@ -602,6 +636,8 @@ describe('status', () => {
         observedGeneration: 1,
         lastTransitionTime: '2026-11-27T03:00:05Z',
       }),
+      expect.objectContaining({ type: 'Reconciling', status: 'False', reason: 'Scheduling', observedGeneration: 1 }),
+      expect.objectContaining({ type: 'Stalled', status: 'False', reason: 'Scheduling', observedGeneration: 1 }),
     ]);
   });
 

@@ -14,6 +14,7 @@ import {
   type MirrorInput,
   type MirrorPlan,
 } from '../catalog-plan.js';
+import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
 /** Listings in these tests start after the fixtures were mirrored (at now), unless a test says otherwise. */
@@ -97,6 +98,9 @@ describe('the catalog mirror', () => {
       completionTime: '2026-11-27T10:00:05Z',
       retentionReasons: ['latest-1'],
     });
+    // A mirrored Backup is finished when made: kstatus Current, by the same rule as a run one.
+    expect(kstatusOf(made(plan)[0])).toEqual({ status: 'Current' });
+    expect(kstatusRuleBreaks({ metadata: { generation: 1 }, status: made(plan)[0].status })).toEqual([]);
   });
 
   it('changes nothing when nothing changed (zero writes on re-sync)', () => {
@@ -350,7 +354,15 @@ describe('the catalog mirror on a shared repository (issue 14: tenants act only 
       const [plan] = listings([{ ...tenancy, snapshots: [s], backups: [victim(s), forged(namespace, 'k1')] }]);
       expect(plan.update).toHaveLength(1);
       expect(plan.update[0]).toMatchObject({ namespace, name: 'shadow', refused: { reason } });
-      expect(plan.update[0].status).toMatchObject({ phase: 'Failed', conditions: [{ status: 'False', reason }] });
+      expect(plan.update[0].status).toMatchObject({
+        phase: 'Failed',
+        conditions: [
+          { type: 'Ready', status: 'False', reason },
+          { type: 'Reconciling', status: 'False', reason },
+          { type: 'Stalled', status: 'True', reason },
+        ],
+      });
+      expect(kstatusOf({ metadata: { generation: 1 }, status: plan.update[0].status })).toEqual({ status: 'Failed', reason });
       expect(plan.update[0].status.snapshot).toBeUndefined();
       expect(plan.update[0].status.repository).toBeUndefined();
       expect(plan.create).toEqual([]);

@@ -16,6 +16,7 @@ import {
   statusFromResult,
   type MaintenanceInput,
 } from '../maintenance-plan.js';
+import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
 
 const created = new Date('2026-11-01T00:00:00Z');
 const OWNER = 'maintenance@cluster-a';
@@ -452,5 +453,40 @@ describe('catch-up after downtime', () => {
     const recent = { ...monthBehind, lastSuccessfulFullTime: '2026-11-30T03:05:00Z' };
     const later = planMaintenance(input({ spec, status: recent, now }));
     expect(later.requeueAfterMs).toBe(Date.parse('2026-12-02T03:00:00Z') - now.getTime());
+  });
+});
+
+describe('kstatus of a Maintenance', () => {
+  const failedRun: MaintenanceStatus = {
+    ...ran,
+    lastQuickScheduleTime: '2026-11-01T00:00:00Z',
+    lastFull: { startTime: '2026-11-01T00:05:00Z', endTime: '2026-11-01T00:06:00Z', result: 'Failed', error: 'Unreachable: refused' },
+  };
+  const job = { uid: 'u1', finished: false, collected: false, purpose: { mode: 'full' as const } };
+  it.each([
+    ['scheduling: Current', {}, 'Current', undefined],
+    ['a run in progress (periodic work, not the spec): Current', { job }, 'Current', undefined],
+    [
+      'suspended: Current, Ready with reason Suspended, not Reconciling',
+      { spec: { repository: { name: 'nas' }, suspend: true } },
+      'Current',
+      undefined,
+    ],
+    [
+      'its repository not Ready yet: InProgress',
+      { blocked: { reason: 'RepositoryNotReady', message: 'm' } },
+      'InProgress',
+      'RepositoryNotReady',
+    ],
+    ['its repository missing: Failed', { blocked: { reason: 'RepositoryNotFound', message: 'm' } }, 'Failed', 'RepositoryNotFound'],
+    ['a bad time zone: Failed', { spec: { repository: { name: 'nas' }, timeZone: 'Mars/Olympus' } }, 'Failed', 'InvalidTimeZone'],
+    ['another Maintenance acts: Failed', { conflictWith: 'media/first' }, 'Failed', 'Conflict'],
+    ['the last run failed: Failed', { status: failedRun }, 'Failed', 'MaintenanceFailed'],
+  ] as [string, Partial<MaintenanceInput>, string, string | undefined][])('%s', (_name, over, verdict, reason) => {
+    const plan = planMaintenance(input({ status: ran, ...over }));
+    const o = { metadata: { generation: 1 }, status: plan.status };
+    expect(kstatusOf(o)).toEqual({ status: verdict, ...(reason ? { reason } : {}) });
+    expect(kstatusRuleBreaks(o)).toEqual([]);
+    if (over.spec?.suspend) expect(condition(plan.status, 'Ready')).toMatchObject({ status: 'True', reason: 'Suspended' });
   });
 });

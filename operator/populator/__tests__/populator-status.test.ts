@@ -4,6 +4,7 @@ import type { RestoreObject } from '../../restore/restore-job.js';
 import { DEFAULT_RETRY, FINALIZER, POPULATED_FROM, type Claim, type PopulationObserved, type PopulationStep } from '../populator-plan.js';
 import { restoreStatusFor } from '../populator-status.js';
 import { answerOf } from '../../restore/restore-plan.js';
+import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
 
 const NOW = new Date('2026-11-27T12:00:00Z');
 const UID = 'c1';
@@ -133,5 +134,33 @@ describe("the Restore's status for the populator's part", () => {
     expect(restoreStatusFor({ action: 'startJob' }, observed({ restore: other }))).toBeUndefined();
     expect(restoreStatusFor({ action: 'none', why: 'Bound' }, observed({ claim: claim({ phase: 'Bound' }) }))).toBeUndefined();
     expect(restoreStatusFor({ action: 'holdVolume', volume: 'pv-1' }, observed({}))).toBeUndefined();
+  });
+});
+
+describe("kstatus of a Restore through the populator's part", () => {
+  const verdict = (s: RestoreStatus | undefined) => {
+    const o = { metadata: { generation: 2 }, status: s };
+    expect(kstatusRuleBreaks(o)).toEqual([]);
+    return kstatusOf(o);
+  };
+  it('Restoring and handing the volume over are InProgress; a failed Job is Failed; bound is Current', () => {
+    const started = restoreStatusFor({ action: 'startJob' }, observed({}));
+    expect(verdict(started)).toEqual({ status: 'InProgress', reason: 'Restoring' });
+    const collected = restoreStatusFor({ action: 'collectJob', result: ok }, observed({ job: finishedJob, jobResult: ok }));
+    expect(verdict(collected)).toEqual({ status: 'InProgress', reason: 'BindingVolume' });
+    const failed = restoreStatusFor({ action: 'collectJob', result: unreachable }, observed({ job: finishedJob, jobResult: unreachable }));
+    expect(verdict(failed)).toEqual({ status: 'Failed', reason: 'Unreachable' });
+    const volume = { metadata: { name: 'pv-1', annotations: { [POPULATED_FROM]: 'media/jellyfin' } } };
+    const done = restoreStatusFor(
+      { action: 'removeFinalizer' },
+      observed({ claim: claim({ phase: 'Bound' }), restore: restore(collected!), claimVolume: volume }),
+    );
+    expect(verdict(done)).toEqual({ status: 'Current' });
+  });
+
+  it('a failed Job is Stalled even where its reason alone would be progress (ExpireLimitExceeded is Pending elsewhere)', () => {
+    const odd: MoverResult = { ok: false, operation: 'restore', errorClass: 'ExpireLimitExceeded', message: 'm' };
+    const failed = restoreStatusFor({ action: 'collectJob', result: odd }, observed({ job: finishedJob, jobResult: odd }));
+    expect(verdict(failed)).toEqual({ status: 'Failed', reason: 'ExpireLimitExceeded' });
   });
 });

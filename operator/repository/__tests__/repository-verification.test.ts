@@ -8,6 +8,7 @@ import {
 } from '../repository-verification.js';
 import { allowedAmong, isNamespaceAllowed } from '../tenancy.js';
 import { resolveRepository } from '../repository-resolver.js';
+import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const job = (o: Partial<{ finished: boolean; collected: boolean; generation: number; secretsHash: string; specHash: string }> = {}) => ({
@@ -18,6 +19,11 @@ const job = (o: Partial<{ finished: boolean; collected: boolean; generation: num
   secretsHash: 'h',
   specHash: 's',
   ...o,
+});
+const verified = (uniqueID: string) => ({
+  ok: true as const,
+  operation: 'verify' as const,
+  repository: { uniqueID, format: {}, snapshotCount: 0 },
 });
 const base = { generation: 2, secretsHash: 'h', desiredSpecHash: 's', now, intervalMs: 600_000 };
 
@@ -69,6 +75,32 @@ describe('planVerification', () => {
   });
 });
 
+describe('kstatus of a Repository', () => {
+  const repository = (generation: number, status: ReturnType<typeof statusVerifying>) => ({ metadata: { generation }, status });
+  const failure = (errorClass: 'Unreachable' | 'WrongPassword' | 'NotInitialized' | 'RepositoryMissing') =>
+    statusFromResult({}, { ok: false, operation: 'verify', errorClass, message: 'm' }, job({ finished: true }), now);
+  it.each([
+    ['verified: Current', () => statusFromResult({}, verified('abc'), job({ finished: true }), now), 'Current', undefined],
+    ['the first verification running: InProgress', () => statusVerifying({}, 2, now), 'InProgress', 'Verifying'],
+    [
+      'a changed spec being verified: InProgress',
+      () => statusVerifying(statusFromResult({}, verified('abc'), job({ finished: true, generation: 1 }), now), 2, now),
+      'InProgress',
+      'LatestGenerationNotObserved',
+    ],
+    ['unreachable: Failed (Stalled), not silently InProgress', () => failure('Unreachable'), 'Failed', 'Unreachable'],
+    ['wrong password: Failed', () => failure('WrongPassword'), 'Failed', 'WrongPassword'],
+    ['not initialized: Failed', () => failure('NotInitialized'), 'Failed', 'NotInitialized'],
+    ['gone from its storage: Failed', () => failure('RepositoryMissing'), 'Failed', 'RepositoryMissing'],
+    ['its Secret missing: Failed', () => statusBlocked({}, 'SecretNotFound', 'Secret a/b not found', 2, now), 'Failed', 'SecretNotFound'],
+    ['an invalid spec: Failed', () => statusBlocked({}, 'InvalidSpec', 'spec.s3.bucket: required', 2, now), 'Failed', 'InvalidSpec'],
+  ])('%s', (_name, status, verdict, reason) => {
+    const o = repository(2, status());
+    expect(kstatusOf(o)).toEqual({ status: verdict, ...(reason ? { reason } : {}) });
+    expect(kstatusRuleBreaks(o)).toEqual([]);
+  });
+});
+
 describe('status', () => {
   it('records a successful verification in both conditions', () => {
     const s = statusFromResult(
@@ -86,6 +118,8 @@ describe('status', () => {
     });
     expect(s.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
       ['Ready', 'True', 'Verified'],
+      ['Reconciling', 'False', 'Verified'],
+      ['Stalled', 'False', 'Verified'],
       ['Connected', 'True', 'Connected'],
     ]);
     expect(s.conditions![0].message).toContain('created by this verification');
@@ -100,6 +134,8 @@ describe('status', () => {
     );
     expect(s.conditions!.map((c) => [c.type, c.status, c.reason, c.message])).toEqual([
       ['Ready', 'False', 'WrongPassword', 'invalid repository password'],
+      ['Reconciling', 'False', 'WrongPassword', 'no work toward the spec is under way'],
+      ['Stalled', 'True', 'WrongPassword', 'invalid repository password'],
       ['Connected', 'False', 'WrongPassword', 'invalid repository password'],
     ]);
   });
@@ -112,12 +148,6 @@ describe('status', () => {
       now,
     );
     expect(s.collectedJobUID).toBe('job-1');
-  });
-
-  const verified = (uniqueID: string) => ({
-    ok: true as const,
-    operation: 'verify' as const,
-    repository: { uniqueID, format: {}, snapshotCount: 0 },
   });
 
   it('never adopts another unique ID without a reinitialize request', () => {
@@ -149,7 +179,7 @@ describe('status', () => {
         job({ finished: true }),
         now,
       );
-      expect(s.conditions!.map((c) => c.reason)).toEqual([errorClass, errorClass]);
+      expect(s.conditions!.map((c) => c.reason)).toEqual([errorClass, errorClass, errorClass, errorClass]);
       expect(s.uniqueID).toBe('old');
     }
   });

@@ -12,7 +12,8 @@ import {
   type ListedSnapshot,
   type SnapshotChoice,
 } from '../restore-plan.js';
-import { statusForAnswer, statusFromRestoreResult } from '../restore-operator.js';
+import { statusForAnswer, statusFromRestoreResult, withApproval } from '../restore-operator.js';
+import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
 const NOW = new Date('2026-11-27T12:00:00Z');
 
 const app = { username: 'app', hostname: 'media', path: '/data' };
@@ -243,5 +244,58 @@ describe('a Restore’s ending, as kopia_restores_total counts it', () => {
     },
   ])('$given.before.phase → $given.after.phase', ({ given, expect: expected }) => {
     expect(restoreEnding(given.before as RestoreStatus, given.after as RestoreStatus)).toEqual(expected);
+  });
+});
+
+describe('kstatus of a Restore', () => {
+  const restoring = { phase: 'Restoring' as const, resolved: { snapshotID: 'k3' } };
+  const pinned: ClaimResolution = {
+    claimName: 'data',
+    claimUID: 'u1',
+    resolvedAt: 'T',
+    snapshotID: 'k3',
+    snapshotTime: 'T',
+    identity: app,
+  };
+  const restored = (ownersRestored: boolean) =>
+    statusFromRestoreResult(
+      restoring,
+      { ok: true, operation: 'restore', restored: { files: 3, dirs: 2, bytes: 10, errors: 0, ownersRestored } },
+      'j1',
+      2,
+      NOW,
+    );
+  it.each([
+    [
+      'a claim pinned to its snapshot, the restore to come: InProgress',
+      () => statusForAnswer({}, pinned, 2, NOW),
+      'InProgress',
+      'Resolved',
+    ],
+    [
+      'the snapshot asked for not found: Failed',
+      () => statusForAnswer({}, { ...pinned, snapshotID: undefined, failed: { reason: 'SnapshotNotFound', message: 'm' } }, 2, NOW),
+      'Failed',
+      'SnapshotNotFound',
+    ],
+    [
+      'a root mover refused in this namespace: Failed',
+      () => withApproval({ phase: 'Pending' }, { refused: { reason: 'PrivilegedMoverNotAllowed', message: 'no root here' } }, true, 2, NOW),
+      'Failed',
+      'PrivilegedMoverNotAllowed',
+    ],
+    ['Completed: Current', () => restored(true), 'Current', undefined],
+    ['Completed without owners (said, still done): Current', () => restored(false), 'Current', undefined],
+    [
+      'the mover failed: Failed (Stalled), not silently InProgress',
+      () =>
+        statusFromRestoreResult(restoring, { ok: false, operation: 'restore', errorClass: 'Other', message: 'disk full' }, 'j1', 2, NOW),
+      'Failed',
+      'RestoreFailed',
+    ],
+  ])('%s', (_name, status, verdict, reason) => {
+    const o = { metadata: { generation: 2 }, status: status() };
+    expect(kstatusOf(o)).toEqual({ status: verdict, ...(reason ? { reason } : {}) });
+    expect(kstatusRuleBreaks(o)).toEqual([]);
   });
 });
