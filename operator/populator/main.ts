@@ -16,7 +16,7 @@
 //   LEADER_ELECTION_LEASE_DURATION   seconds a standby waits after the lease last changed (15)
 //   LEADER_ELECTION_RENEW_DEADLINE   seconds after sending its last successful renewal that the leader stops (10)
 //   LEADER_ELECTION_RETRY_PERIOD     seconds from the start of one attempt to the next (2)
-import http from 'node:http';
+import { startHealthServer } from '../runtime/health-server.js';
 import { resolveMoverImage } from '../runtime/mover-image.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { LeaderElector, timingsFromEnv } from '../runtime/leader-election.js';
@@ -56,25 +56,7 @@ async function main(): Promise<void> {
   const running: { manager?: PopulatorManager } = {};
   let cachesSynced = false;
 
-  const server = http.createServer((req, res) => {
-    if (req.url === '/healthz') return void res.writeHead(200).end('ok');
-    if (req.url === '/readyz') return void res.writeHead(cachesSynced ? 200 : 503).end(cachesSynced ? 'ok' : 'caches not synced');
-    if (req.url === '/metrics') {
-      metrics.metrics().then(
-        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
-        (e: Error) => {
-          log.error('metrics scrape failed', { error: e.message });
-          res.writeHead(500).end();
-        },
-      );
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  server.listen(port, () => {
-    const address = server.address();
-    if (address && typeof address === 'object') log.info('health endpoints listening', { port: address.port });
-  });
+  const server = startHealthServer({ port, log, isReady: () => cachesSynced, metrics });
 
   // Orderly: no reconcile after the lease is released, no request after the client is closed.
   const shutdown = async (code: number, why: string) => {
