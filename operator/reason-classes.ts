@@ -1,8 +1,11 @@
 // What each reason means for kstatus when it stands on a Ready condition that is not True:
 // 'progressing' — the operator works toward the spec, or waits for something that comes by
-// itself (a Job, a dependency becoming Ready, a claim): Reconciling=True;
+// itself (a Job, a dependency becoming Ready, a claim): Reconciling=True. A referenced object
+// that does not exist yet (Secret, Repository, BackupConfig, Backup, claim) is waited for:
+// GitOps tools apply objects in any order within a wave, an external secret store writes its
+// Secret later, and Flux's health check fails at once on a Stalled object;
 // 'stalled' — it will not get better without a change by someone (a failure, a bad spec, a
-// missing or refused reference, a repository that cannot be reached or opened): Stalled=True.
+// refused reference, a repository that cannot be reached or opened): Stalled=True.
 // A new reason without a class does not compile (and reason-classes.test.ts fails).
 // Reasons that only ever say Ready=True, or only name Events, are classed by what they would
 // mean; on a Ready=True condition the class is not read.
@@ -19,7 +22,7 @@ type MoverErrorReason = MoverFailure['errorClass'];
 export const REASON_CLASS: Record<ReasonName | PopulatorReasonName | MoverErrorReason, ReasonClass> = {
   // shared
   InvalidSpec: 'stalled',
-  SecretNotFound: 'stalled',
+  SecretNotFound: 'progressing',
   // repository verification
   Verifying: 'progressing',
   Verified: 'progressing',
@@ -40,14 +43,14 @@ export const REASON_CLASS: Record<ReasonName | PopulatorReasonName | MoverErrorR
   NamespaceSelector: 'progressing',
   // consumers of a repository: a missing or refused reference needs a change; a dependency
   // that exists but is not Ready yet comes by itself (and says Stalled itself if it will not)
-  RepositoryNotFound: 'stalled',
+  RepositoryNotFound: 'progressing',
   RepositoryNotAllowed: 'stalled',
   MaintenanceNotAllowed: 'stalled',
   HostnamesContested: 'stalled',
   SecretCopyDeleted: 'progressing',
   RepositoryNotReady: 'progressing',
   IdentityNotAllowed: 'stalled',
-  SourceNotFound: 'stalled',
+  SourceNotFound: 'progressing',
   Ready: 'progressing',
   // schedules
   Scheduling: 'progressing',
@@ -62,7 +65,7 @@ export const REASON_CLASS: Record<ReasonName | PopulatorReasonName | MoverErrorR
   BackupsFailing: 'stalled',
   BackupsRecovered: 'progressing',
   // backups
-  ConfigNotFound: 'stalled',
+  ConfigNotFound: 'progressing',
   ConfigNotReady: 'progressing',
   IdentityBusy: 'progressing',
   PreparingSource: 'progressing',
@@ -83,7 +86,7 @@ export const REASON_CLASS: Record<ReasonName | PopulatorReasonName | MoverErrorR
   Other: 'stalled',
   InvalidRequest: 'stalled',
   // restores
-  BackupNotFound: 'stalled',
+  BackupNotFound: 'progressing',
   BackupNotReady: 'progressing',
   ListingSnapshots: 'progressing',
   NoListing: 'stalled',
@@ -93,7 +96,7 @@ export const REASON_CLASS: Record<ReasonName | PopulatorReasonName | MoverErrorR
   SnapshotNotFound: 'stalled',
   TooManyClaims: 'progressing',
   WaitingForClaim: 'progressing',
-  ClaimNotFound: 'stalled',
+  ClaimNotFound: 'progressing',
   // Someone has to stop the pod or allow restoring while in use.
   ClaimInUse: 'stalled',
   Restoring: 'progressing',

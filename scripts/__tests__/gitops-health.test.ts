@@ -5,8 +5,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { evaluate } from '@marcbachmann/cel-js';
 import { parse, parseAllDocuments } from 'yaml';
+import { REASON_CLASS } from '../../operator/reason-classes.js';
+import { setReady, type ReadyInput } from '../../operator/runtime/kstatus.js';
+import { kstatusOf, type KstatusVerdict } from '../../operator/test-support/kstatus.js';
 import { createValidator, formatProblem } from '../../operator/validation/validator.js';
 import { argocdHealthConfigMap, ARGOCD_HEALTH_CONFIGMAP, healthKey } from '../gitops-health.js';
 
@@ -21,6 +25,8 @@ interface Fixture {
   file: string;
   case: string;
   expect: { argocd: { status: ArgoStatus; message: string }; flux: FluxStatus };
+  /** Why the current operator never writes these conditions (an older operator's object, a shape kstatus must still read). */
+  notWrittenByOperator?: string;
   object: any;
 }
 
@@ -123,6 +129,32 @@ describe('fixtures', () => {
     }
   });
 
+  it("each object's Ready, Reconciling and Stalled are what the operator's setReady writes for its Ready", () => {
+    const kstatusTypes = ['Ready', 'Reconciling', 'Stalled'];
+    const trio = (conditions: any[]) =>
+      conditions
+        .filter((c) => kstatusTypes.includes(c.type))
+        .map(({ lastTransitionTime: _, ...c }) => c)
+        .sort((a, b) => a.type.localeCompare(b.type));
+    for (const f of fixtures) {
+      const conditions: any[] | undefined = f.object.status?.conditions;
+      const ready = conditions?.find((c) => c.type === 'Ready');
+      if (!ready) continue; // no status yet: nothing written
+      // Backup and Restore pass { failed } for phase Failed (backup-status.ts, restore-operator.ts).
+      const failed = ['Backup', 'Restore'].includes(f.object.kind) && f.object.status.phase === 'Failed';
+      const written = setReady(undefined, ready, ready.observedGeneration, new Date(ready.lastTransitionTime), { failed });
+      const name = `${f.file}: ${f.case}`;
+      if (f.notWrittenByOperator) {
+        // The label must be needed: a fixture the operator could write says so by having no label.
+        expect({ fixture: name, differs: !isDeepStrictEqual(trio(conditions!), trio(written)) }).toEqual({ fixture: name, differs: true });
+      } else {
+        // A reason the operator does not have would be classed Stalled by default: say one it writes.
+        expect({ fixture: name, knownReason: Object.hasOwn(REASON_CLASS, ready.reason) }).toEqual({ fixture: name, knownReason: true });
+        expect({ fixture: name, conditions: trio(conditions!) }).toEqual({ fixture: name, conditions: trio(written) });
+      }
+    }
+  });
+
   it('Argo CD and Flux agree on each (Healthy and Suspended are Current; no status yet is Unknown to Flux)', () => {
     const flux: Record<ArgoStatus, FluxStatus> = {
       Healthy: 'Current',
@@ -218,5 +250,115 @@ describe('deploy-or-restore ordering (examples/gitops/media)', () => {
     for (const o of [...one('Secret'), ...one('Namespace')]) expect(stageOf(o)).toBe(repository);
     for (const o of [...one('BackupConfig'), ...one('PersistentVolumeClaim'), ...one('Deployment'), ...one('BackupSchedule')])
       expect({ [o.metadata.name]: stageOf(o)?.metadata.name }).toEqual({ [o.metadata.name]: app.metadata.name });
+  });
+});
+
+// The fixtures are chosen cases; this sweeps the operator's own table: for every reason it has
+// (REASON_CLASS) and every kind, the conditions setReady writes, and the verdict kstatus gives
+// them (operator/test-support/kstatus.ts), must be what the Argo CD Lua and the Flux CEL say too.
+describe('Argo CD and Flux agree with kstatus on every reason of the operator, for every kind', () => {
+  const at = new Date('2026-12-01T10:00:00Z');
+  /** Backup and Restore: the phase Ready=True comes with. */
+  const SUCCESS_PHASE: Record<string, string> = { Backup: 'Succeeded', Restore: 'Completed' };
+  const SUSPENDABLE = ['BackupSchedule', 'Maintenance'];
+  const ARGO_OF: Record<KstatusVerdict, ArgoStatus | undefined> = {
+    Current: 'Healthy',
+    InProgress: 'Progressing',
+    Failed: 'Degraded',
+    Terminating: undefined,
+  };
+
+  interface SweepCase {
+    name: string;
+    object: any;
+  }
+
+  function object(kind: string, ready: ReadyInput, opts: { phase?: string; failed?: boolean; suspend?: boolean }): any {
+    return {
+      apiVersion: 'kopia.io/v1alpha1',
+      kind,
+      metadata: { name: 'jellyfin-config', ...(kind === 'ClusterRepository' ? {} : { namespace: 'media' }), generation: 1 },
+      spec: opts.suspend ? { suspend: true } : {},
+      status: {
+        observedGeneration: 1,
+        ...(opts.phase ? { phase: opts.phase } : {}),
+        conditions: setReady(undefined, ready, 1, at, { failed: opts.failed }),
+      },
+    };
+  }
+
+  /** What the operator writes: Ready=True, and Ready=False with each reason, in the phase that kind's operator gives it. */
+  function sweep(kind: string): SweepCase[] {
+    const success = SUCCESS_PHASE[kind];
+    const out: SweepCase[] = [];
+    for (const suspend of SUSPENDABLE.includes(kind) ? [false, true] : [false]) {
+      const tag = suspend ? ' (suspended)' : '';
+      out.push({
+        name: `Ready=True${tag}`,
+        object: object(kind, { status: 'True', reason: 'Ready', message: 'ready' }, { phase: success, suspend }),
+      });
+      for (const [reason, cls] of Object.entries(REASON_CLASS)) {
+        const ready: ReadyInput = { status: 'False', reason, message: `not ready: ${reason}` };
+        if (!success) {
+          out.push({ name: `${reason}${tag}`, object: object(kind, ready, { suspend }) });
+          continue;
+        }
+        // Waiting: Pending (or no phase yet). Stalled: the final phase, Failed (or Succeeded with
+        // files it could not read). A Failed phase is Stalled whatever its reason.
+        if (cls === 'progressing') {
+          out.push({ name: `${reason}, no phase yet`, object: object(kind, ready, {}) });
+          out.push({ name: `${reason}, Pending`, object: object(kind, ready, { phase: 'Pending' }) });
+        } else if (kind === 'Backup' && reason === 'FileErrors') {
+          out.push({ name: `${reason}, Succeeded`, object: object(kind, ready, { phase: 'Succeeded' }) });
+        }
+        out.push({ name: `${reason}, Failed`, object: object(kind, ready, { phase: 'Failed', failed: true }) });
+      }
+    }
+    return out;
+  }
+
+  /** runArgoHealth for many objects in one Lua process: the chunk is loaded once and run per object, as Argo CD runs it. */
+  function runArgoHealthMany(script: string, objects: unknown[]): { status: string; message: string }[] {
+    const scriptFile = join(scratch, 'health-many.lua');
+    writeFileSync(scriptFile, script);
+    const harness = [
+      `local check = assert(loadfile(${luaLiteral(scriptFile)}))`,
+      ...objects.map(
+        (o) =>
+          `obj = ${luaLiteral(o)}\nhs = check()\nassert(type(hs) == "table", "the health script returned no table")\n` +
+          `io.write(tostring(hs.status), "\\t", tostring(hs.message), "\\n")`,
+      ),
+    ].join('\n');
+    const out = execFileSync(LUA, ['-'], { input: harness, encoding: 'utf8', maxBuffer: 16 << 20 });
+    return out
+      .trimEnd()
+      .split('\n')
+      .map((line) => {
+        const [status, message] = line.split('\t');
+        return { status, message };
+      });
+  }
+
+  it.each(kinds.map((k) => [k]))('%s', (kind) => {
+    const cases = sweep(kind);
+    const cm = parse(readFileSync(join(root, ARGOCD_HEALTH_CONFIGMAP), 'utf8')) as any;
+    const argo = runArgoHealthMany(
+      cm.data[healthKey(kind)] as string,
+      cases.map((c) => c.object),
+    );
+    expect(argo).toHaveLength(cases.length);
+    const exprs = fluxReference().find((e) => e.kind === kind)!;
+    const disagreements: string[] = [];
+    cases.forEach((c, i) => {
+      const verdict = kstatusOf(c.object).status;
+      const ready = c.object.status.conditions.find((x: any) => x.type === 'Ready');
+      const suspended = c.object.spec.suspend === true && verdict === 'Current';
+      const expected = { argocd: { status: suspended ? 'Suspended' : ARGO_OF[verdict], message: ready.message }, flux: verdict };
+      const got = { argocd: argo[i], flux: fluxStatus(exprs, c.object) };
+      if (!isDeepStrictEqual(got, expected)) disagreements.push(`${c.name}: kstatus ${verdict}, got ${JSON.stringify(got)}`);
+    });
+    expect(disagreements).toEqual([]);
+    // The sweep covers every reason, both ways (Ready=True is one more).
+    expect(cases.length).toBeGreaterThan(Object.keys(REASON_CLASS).length);
   });
 });

@@ -222,7 +222,12 @@ describe('backup status', () => {
         'InProgress',
         'ConfigNotReady',
       ],
-      ['Pending, its config missing: Failed', () => statusWaiting({}, 'ConfigNotFound', 'm', 1, now), 'Failed', 'ConfigNotFound'],
+      [
+        'Pending, its config missing (waited for): InProgress',
+        () => statusWaiting({}, 'ConfigNotFound', 'm', 1, now),
+        'InProgress',
+        'ConfigNotFound',
+      ],
       ['Running: InProgress', () => running, 'InProgress', 'BackupRunning'],
       ['Succeeded: Current', result({ ok: true, operation: 'backup', snapshot }), 'Current', undefined],
       [

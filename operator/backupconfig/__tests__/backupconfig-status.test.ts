@@ -25,11 +25,11 @@ describe("a BackupConfig's status", () => {
     it.each([
       [['True', 'Ready', 'backs up data'], 'Current'],
       [['False', 'RepositoryNotReady', 'Repository nas is not Ready'], 'InProgress'],
-      [['False', 'RepositoryNotFound', 'Repository nas not found'], 'Failed'],
+      [['False', 'RepositoryNotFound', 'Repository nas not found'], 'InProgress'],
       [['False', 'RepositoryNotAllowed', 'not allowed'], 'Failed'],
       [['False', 'InvalidSpec', 'spec.source.pvc: required'], 'Failed'],
       [['False', 'PrivilegedMoverNotAllowed', 'root'], 'Failed'],
-      [['False', 'SourceNotFound', 'claim missing'], 'Failed'],
+      [['False', 'SourceNotFound', 'claim missing'], 'InProgress'],
     ] as [ConfigVerdict, KstatusVerdict][])('%j: %s', (verdict, expected) => {
       const o = { metadata: { generation: 2 }, status: configStatus(undefined, verdict, { identity }, 2, now) };
       expect(kstatusOf(o).status).toBe(expected);

@@ -488,14 +488,15 @@ describe('readiness', () => {
       name: 'the BackupConfig is missing',
       given: { configExists: false },
       expect: { status: 'False', reason: 'ConfigNotFound', message: 'BackupConfig media/jellyfin not found' },
-      kstatus: 'Failed',
+      // Waited for (GitOps applies a wave in any order), not Stalled.
+      kstatus: 'InProgress',
     },
   ];
   it.each(cases)('$name (kstatus $kstatus)', ({ given, expect: ready, kstatus }) => {
     const pass = input({ status: lastRun('2026-11-26T03:00:00Z'), now: new Date('2026-11-27T03:00:05Z'), ...given });
     const plan = planSchedule(pass);
     expect(plan.ready).toMatchObject(ready);
-    // Suspended is Ready (Current), never Reconciling; a bad spec or a missing config is Stalled.
+    // Suspended is Ready (Current), never Reconciling; a bad spec is Stalled; a missing config is waited for.
     const schedule = { metadata: { generation: pass.generation }, status: scheduleStatus(pass, plan, { deleted: [] }) };
     expect(kstatusOf(schedule).status).toBe(kstatus);
     expect(kstatusRuleBreaks(schedule)).toEqual([]);

@@ -92,7 +92,12 @@ describe('kstatus of a Repository', () => {
     ['wrong password: Failed', () => failure('WrongPassword'), 'Failed', 'WrongPassword'],
     ['not initialized: Failed', () => failure('NotInitialized'), 'Failed', 'NotInitialized'],
     ['gone from its storage: Failed', () => failure('RepositoryMissing'), 'Failed', 'RepositoryMissing'],
-    ['its Secret missing: Failed', () => statusBlocked({}, 'SecretNotFound', 'Secret a/b not found', 2, now), 'Failed', 'SecretNotFound'],
+    [
+      'its Secret missing (waited for): InProgress',
+      () => statusBlocked({}, 'SecretNotFound', 'Secret a/b not found', 2, now),
+      'InProgress',
+      'SecretNotFound',
+    ],
     ['an invalid spec: Failed', () => statusBlocked({}, 'InvalidSpec', 'spec.s3.bucket: required', 2, now), 'Failed', 'InvalidSpec'],
   ])('%s', (_name, status, verdict, reason) => {
     const o = repository(2, status());

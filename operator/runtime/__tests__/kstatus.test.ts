@@ -35,7 +35,7 @@ describe('reason classes', () => {
       [Reason.WrongPassword]: 'stalled',
       [Reason.RepositoryMissing]: 'stalled',
       [Reason.InvalidSpec]: 'stalled',
-      [Reason.SecretNotFound]: 'stalled',
+      [Reason.SecretNotFound]: 'progressing',
       [Reason.RepositoryNotAllowed]: 'stalled',
       [Reason.RestoreFailed]: 'stalled',
       [Reason.BackupFailed]: 'stalled',
