@@ -5,12 +5,13 @@
 //
 //   BENCH_ONLY=catalog,deletions make bench   runs only those (results merged into latest.json)
 //
-// Groups: validation, maintenance, repositories, schedules, catalog, deletions, backup, rebackup, populator, footprint.
+// Groups: validation, maintenance, metrics, repositories, schedules, catalog, deletions, backup, rebackup, populator, footprint.
 // Sizes: BENCH_REPOSITORIES (20), BENCH_SCHEDULES (1000), BENCH_CATALOG_SOURCES (500) ×
 // BENCH_CATALOG_ROUNDS (20), then a mirror-only run of BENCH_CATALOG_LARGE_ROUNDS (60: 30,000), BENCH_DELETIONS (1000), BENCH_BACKUP_MB (1024),
 // BENCH_BACKUP_RUNS (3), BENCH_SMALL_FILES (10000), BENCH_POPULATOR_SINGLE (3) one-claim runs,
 // BENCH_POPULATOR_CLAIMS (20) claims at once; BENCH_FOOTPRINT_CONFIGS (1000) BackupConfigs and schedules beside
-// the idle operator and populator; BENCH_REST_MS (30000) for windows at rest.
+// the idle operator and populator; BENCH_METRICS_CONFIGS (500) × BENCH_METRICS_BACKUPS (60) for one scrape's
+// BackupConfig series; BENCH_REST_MS (30000) for windows at rest.
 // BENCH_KEEP_LOGS=<dir> keeps the populator group's process logs (the world's directory goes).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,10 +28,12 @@ import { benchBackups } from './bench-backups.js';
 import { benchPopulator } from './bench-populator.js';
 import { benchMaintenancePlan } from './bench-maintenance.js';
 import { benchFootprint } from './bench-footprint.js';
+import { benchMetricsScrape } from './bench-metrics.js';
 
 const GROUPS = [
   'validation',
   'maintenance',
+  'metrics',
   'repositories',
   'schedules',
   'catalog',
@@ -187,6 +190,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   await group('validation', benchValidation);
   await group('maintenance', () => void (results.maintenancePlan = benchMaintenancePlan()));
+  await group('metrics', () => void (results.metricsScrape = benchMetricsScrape()));
   await group('repositories', benchRepositories);
   await group('schedules', async () => void (results.schedules = await benchSchedules()));
   // The deletions use the catalog's 10,000 snapshots.

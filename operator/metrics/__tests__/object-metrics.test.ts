@@ -187,7 +187,7 @@ describe('BackupConfig series', () => {
     );
   });
 
-  it('keeps a scrape short with the bench repository: 500 configs, 30,000 Backups, 500 schedules', () => {
+  it('counts right at the bench scale: 500 configs, 30,000 Backups, 500 schedules', () => {
     const configs = Array.from({ length: 500 }, (_, i) => config({ 'metadata.name': `app-${i}` }));
     const schedules = configs.map((c, i) =>
       schedule({
@@ -209,18 +209,10 @@ describe('BackupConfig series', () => {
         ),
       ),
     );
-    const t0 = performance.now();
     const series = backupConfigSeries(configs, schedules, backups, NOW);
-    const first = performance.now() - t0;
-    const t1 = performance.now();
-    backupConfigSeries(configs, schedules, backups, new Date(NOW.getTime() + 30_000));
-    const next = performance.now() - t1;
     expect(series.filter((s) => s.name === 'kopia_backupconfig_snapshots').every((s) => s.value === 60)).toBe(true);
     expect(series.filter((s) => s.name === 'kopia_backupconfig_schedule_interval_seconds').every((s) => s.value === 86_400)).toBe(true);
-    console.log(`500 configs, 30,000 Backups: first scrape ${first.toFixed(0)} ms, next ${next.toFixed(0)} ms`);
-    // The first computes 60 distinct crons' intervals; later scrapes reuse them.
-    expect(first).toBeLessThan(10_000);
-    expect(next).toBeLessThan(1_000);
+    // Its cost is measured by `make bench` (group metrics), not asserted here: timed tests flake under load.
   });
 
   it('has no series for a config that is gone, even while its Backups remain', () => {

@@ -21,10 +21,8 @@ function generated(n: number): CatalogSnapshot[] {
 describe('encode and decode', () => {
   it('round-trips 12,000 snapshots as gzip NDJSON, one snapshot per line', () => {
     const snapshots = generated(12_000);
-    const started = Date.now();
     const body = encodeCatalog(snapshots);
     expect(decodeCatalog(body)).toEqual(snapshots);
-    expect(Date.now() - started).toBeLessThan(5_000);
     // Compressed well below the raw size (~4 MB): repeated field names and sources.
     expect(body.length).toBeLessThan(1024 * 1024);
     expect(body.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
