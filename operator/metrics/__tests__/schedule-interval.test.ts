@@ -32,12 +32,11 @@ describe('the longest gap between cron times (schedule interval)', () => {
       expect(longestGapMs([{ cron: '0 3 * * 1-5' }], at(start))).toBe(72 * HOUR);
   });
 
-  it('finds the night of a working-hours cron and the weekend of a minute cron, quickly', () => {
-    const t0 = performance.now();
+  // Their cost (a minute cron must not be listed run by run) is measured by make bench, group metrics.
+  it('finds the night of a working-hours cron and the weekend of a minute cron', () => {
     expect(longestGapMs([{ cron: '*/5 9-17 * * *' }], at('2027-06-07T12:00:00Z'))).toBe(15 * HOUR + 5 * 60_000);
     expect(longestGapMs([{ cron: '* * * * 1-5', timeZone: 'Europe/Berlin' }], at('2027-06-07T12:00:00Z'))).toBe(48 * HOUR + 60_000);
     expect(longestGapMs([{ cron: '* * * * *' }], at('2027-06-07T12:00:00Z'))).toBe(60_000);
-    expect(performance.now() - t0).toBeLessThan(3000);
   });
 
   it('lists the runs of a cron whose gaps are all under an hour: the hourly probes alone would see only one of them', () => {
