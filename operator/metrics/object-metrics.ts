@@ -38,7 +38,11 @@ import { findCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
 import type { InformerFactory, InformerSelection } from '../runtime/kind-operator.js';
 import type { MetricName, Series } from './metric-catalog.js';
-import { rememberedLongestGapMs } from './schedule-interval.js';
+import { ScheduleIntervals } from './schedule-interval.js';
+
+/** Schedule intervals, remembered across scrapes; at most this much new cron work per scrape. */
+const scheduleIntervals = new ScheduleIntervals();
+export const INTERVAL_BUDGET_MS = 200;
 
 type Obj<T> = KubeObject & Omit<T, 'apiVersion' | 'kind'>;
 export type BackupConfigObject = Obj<BackupConfig>;
@@ -135,9 +139,11 @@ export function backupConfigSeries(
   schedules: readonly BackupScheduleObject[],
   backups: readonly BackupObject[],
   now: Date,
+  intervals: ScheduleIntervals = scheduleIntervals,
 ): Series[] {
   const out = new SeriesList();
   const index = indexBackups(backups);
+  const budget = intervals.budget(INTERVAL_BUDGET_MS);
   const schedulesOf = new Map<string, BackupScheduleObject[]>();
   for (const s of schedules) {
     const key = ownKey(s.metadata.namespace, s.spec.configRef.name);
@@ -183,7 +189,7 @@ export function backupConfigSeries(
     out.add('kopia_backupconfig_snapshots', labels, mine.filter((b) => b.status?.phase === 'Succeeded').length);
 
     const running = mySchedules.filter((s) => !s.spec.suspend).map((s) => ({ cron: s.spec.cron, timeZone: s.spec.timeZone }));
-    const gapMs = running.length ? rememberedLongestGapMs(running, now) : undefined;
+    const gapMs = running.length ? intervals.intervalMs(running, now, budget) : undefined;
     out.add('kopia_backupconfig_schedule_interval_seconds', labels, gapMs === undefined ? undefined : seconds(gapMs));
   }
   return out.items;

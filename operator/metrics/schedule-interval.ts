@@ -1,5 +1,5 @@
 // How long a config may go without a run: the longest gap between consecutive cron times of
-// its BackupSchedules together, over the next 8 days (a weekday-only cron's weekend gap is
+// a BackupSchedule, over the next 8 days (a weekday-only cron's weekend gap is
 // in every such window), on the project's own cron clock (time zone and daylight saving:
 // a daily 02:30 in Berlin has a 25 h gap on the autumn change).
 //
@@ -17,8 +17,6 @@ export const INTERVAL_HORIZON_MS = 8 * DAY;
 const PROBE_MS = HOUR;
 /** Sub-hourly crons: their runs over this long are listed (a day's pattern, and then some). */
 const DENSE_SCAN_MS = 25 * HOUR;
-/** A result is kept this long per set of schedules: the 8-day window barely moves meanwhile. */
-const REMEMBER_MS = 10 * MINUTE;
 
 export interface CronSchedule {
   cron: string;
@@ -70,18 +68,54 @@ export function longestGapMs(schedules: readonly CronSchedule[], now: Date): num
   return longest;
 }
 
-const remembered = new Map<string, { gapMs: number | undefined; until: number }>();
+/**
+ * Each schedule's own longest gap, kept per (cron, time zone) for an hour, computed within a
+ * time budget per scrape. A scrape runs on the leader's event loop, which also renews its
+ * Lease, and tenants choose the crons: at ~30 ms for a sub-hourly cron, a few hundred
+ * distinct schedules computed at once would hold the loop for seconds (lost lease, timed-out
+ * scrapes). So at most `budgetMs` of new computation is done per scrape; a config whose
+ * schedules are not all known yet gets no interval this scrape (its staleness alert waits a
+ * scrape or two; it never fires early). Entries expire on lookup; the map is capped.
+ */
+export class ScheduleIntervals {
+  private readonly gaps = new Map<string, { gapMs: number | undefined; from: number; until: number }>();
 
-/** longestGapMs, kept for a few minutes per set of schedules (scrapes come every 15-60 s). */
-export function rememberedLongestGapMs(schedules: readonly CronSchedule[], now: Date): number | undefined {
-  const key = JSON.stringify(schedules.map((s) => [s.cron, s.timeZone ?? 'UTC']).sort());
-  const t = now.getTime();
-  for (const [k, v] of remembered) if (v.until <= t || v.until - REMEMBER_MS > t) remembered.delete(k);
-  const hit = remembered.get(key);
-  if (hit) return hit.gapMs;
-  const gapMs = longestGapMs(schedules, now);
-  remembered.set(key, { gapMs, until: t + REMEMBER_MS });
-  return gapMs;
+  constructor(
+    private readonly rememberMs = HOUR,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  /** A budget for one scrape: new computations stop once it is spent. */
+  budget(ms: number): { spent(): boolean } {
+    const deadline = performance.now() + ms;
+    return { spent: () => performance.now() > deadline };
+  }
+
+  /**
+   * The config's interval: the shortest of its schedules' own longest gaps. The schedules
+   * together never leave a longer gap than any one of them, so this bound can only make a
+   * staleness alert later, never earlier. Undefined when none runs, or when one is unknown
+   * and the budget is spent.
+   */
+  intervalMs(schedules: readonly CronSchedule[], now: Date, budget: { spent(): boolean }): number | undefined {
+    let shortest: number | undefined;
+    for (const schedule of schedules) {
+      const key = `${schedule.cron}\u0000${schedule.timeZone ?? 'UTC'}`;
+      let entry = this.gaps.get(key);
+      if (entry && (entry.until <= now.getTime() || entry.from > now.getTime())) {
+        this.gaps.delete(key);
+        entry = undefined;
+      }
+      if (!entry) {
+        if (budget.spent()) return undefined;
+        entry = { gapMs: longestGapMs([schedule], now), from: now.getTime(), until: now.getTime() + this.rememberMs };
+        if (this.gaps.size >= this.maxEntries) this.gaps.delete(this.gaps.keys().next().value!);
+        this.gaps.set(key, entry);
+      }
+      if (entry.gapMs !== undefined) shortest = Math.min(shortest ?? Infinity, entry.gapMs);
+    }
+    return shortest;
+  }
 }
 
 function earliest(times: (number | undefined)[]): number | undefined {

@@ -1,4 +1,4 @@
-import { longestGapMs } from '../schedule-interval.js';
+import { longestGapMs, ScheduleIntervals } from '../schedule-interval.js';
 
 const HOUR = 3_600_000;
 const at = (iso: string) => new Date(iso);
@@ -52,5 +52,46 @@ describe('the longest gap between cron times (schedule interval)', () => {
     expect(longestGapMs([{ cron: 'not a cron' }], at('2027-06-07T12:00:00Z'))).toBeUndefined();
     expect(longestGapMs([{ cron: '0 3 * * *', timeZone: 'Mars/Olympus' }], at('2027-06-07T12:00:00Z'))).toBeUndefined();
     expect(longestGapMs([{ cron: '0 3 30 2 *' }], at('2027-06-07T12:00:00Z'))).toBeUndefined();
+  });
+});
+
+describe('ScheduleIntervals: remembered per schedule, computed within a budget per scrape', () => {
+  const now = at('2027-06-07T12:00:00Z');
+  const open = { spent: () => false };
+  const spent = { spent: () => true };
+
+  it('computes nothing new once the budget is spent, and serves what it knows', () => {
+    const intervals = new ScheduleIntervals();
+    expect(intervals.intervalMs([{ cron: '0 2 * * *' }], now, spent)).toBeUndefined();
+    expect(intervals.intervalMs([{ cron: '0 2 * * *' }], now, open)).toBe(24 * HOUR);
+    expect(intervals.intervalMs([{ cron: '0 2 * * *' }], now, spent)).toBe(24 * HOUR);
+    // One schedule of the config not known yet: no interval this scrape (never a longer or shorter guess).
+    expect(intervals.intervalMs([{ cron: '0 2 * * *' }, { cron: '0 * * * *' }], now, spent)).toBeUndefined();
+    // Both known: the shorter of their own longest gaps.
+    expect(intervals.intervalMs([{ cron: '0 2 * * *' }, { cron: '0 * * * *' }], now, open)).toBe(HOUR);
+  });
+
+  it('spreads 300 distinct minute crons (a tenant’s many time zones) over scrapes: at most the budget each', () => {
+    const intervals = new ScheduleIntervals();
+    const zones = Intl.supportedValuesOf('timeZone').slice(0, 300);
+    const configs = zones.map((timeZone) => [{ cron: '* * * * 1-5', timeZone }]);
+    const knownAfterEachScrape: number[] = [];
+    while ((knownAfterEachScrape.at(-1) ?? 0) < configs.length && knownAfterEachScrape.length < 100) {
+      // A budget of ten new computations per scrape, counted instead of timed.
+      let asked = 0;
+      const budget = { spent: () => asked++ >= 10 };
+      knownAfterEachScrape.push(configs.filter((schedules) => intervals.intervalMs(schedules, now, budget) !== undefined).length);
+    }
+    // Ten more each scrape, never more: the rest wait for later scrapes.
+    expect(knownAfterEachScrape).toEqual(Array.from({ length: 30 }, (_, i) => 10 * (i + 1)));
+  });
+
+  it('forgets an entry after an hour, or when asked about an earlier time', () => {
+    const intervals = new ScheduleIntervals();
+    const nightly = [{ cron: '30 2 * * *', timeZone: 'Europe/Berlin' }];
+    expect(intervals.intervalMs(nightly, at('2027-10-20T12:00:00Z'), open)).toBe(24 * HOUR);
+    // The week of the autumn change, an hour later by the clock of this test: computed again.
+    expect(intervals.intervalMs(nightly, at('2027-10-27T12:00:00Z'), open)).toBe(25 * HOUR);
+    expect(intervals.intervalMs(nightly, at('2027-10-20T12:00:00Z'), open)).toBe(24 * HOUR);
   });
 });
