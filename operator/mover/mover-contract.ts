@@ -5,6 +5,7 @@
 import type { Backend, Identity, RepositoryCache, RepositoryCreate, Retention, SnapshotPolicy } from '../../generated/types.js';
 import { posix } from 'node:path';
 import { redactSecrets } from '../runtime/logger.js';
+import { REASON_CLASS } from '../reason-classes.js';
 
 export const MOVER_REQUEST_ENV = 'KOPIA_MOVER_REQUEST';
 export const TERMINATION_MESSAGE_LIMIT = 4096;
@@ -307,6 +308,8 @@ export function parseMoverResult(message: string | undefined): MoverResult {
         // Counts feed the shared deletion ledger and status: a negative one is no mover's answer.
         if (hasNegativeNumber(parsed))
           return { ok: false, operation: 'unknown', errorClass: 'Other', message: 'the mover result holds a negative count: not taken' };
+        // The error class becomes a condition reason and a metric label: only the classes movers write.
+        if (!parsed.ok && !Object.hasOwn(REASON_CLASS, parsed.errorClass)) return { ...parsed, errorClass: 'Other' };
         return parsed;
       }
     } catch {

@@ -43,6 +43,16 @@ it('reads a mover result, and turns anything else into Other with its first line
     ok: false,
   });
   expect(parseMoverResult(undefined)).toMatchObject({ ok: false, errorClass: 'Other', message: 'the mover ended without a result' });
+  // An error class no mover writes becomes Other: it turns into a condition reason and a metric label.
+  expect(parseMoverResult('{"ok":false,"operation":"restore","errorClass":"Pwned\\nlabel=\\"x\\"","message":"m"}')).toEqual({
+    ok: false,
+    operation: 'restore',
+    errorClass: 'Other',
+    message: 'm',
+  });
+  expect(parseMoverResult('{"ok":false,"operation":"restore","errorClass":"Unreachable","message":"m"}')).toMatchObject({
+    errorClass: 'Unreachable',
+  });
 });
 
 it('keeps the termination message under 4 KiB and free of secret values', () => {
