@@ -68,7 +68,9 @@ export function restoreStatusFor(step: PopulationStep, o: PopulationObserved): R
   const prime = primeClaimName(o.claim.metadata.uid!);
   const jobRunning = !!o.job && !o.job.metadata.deletionTimestamp && step.action === 'wait' && !o.jobResult;
   if (step.action === 'startJob' || jobRunning) {
-    const again = status.phase === 'Restoring' && status.jobName === jobName && status.startTime;
+    // A retry of the same claim's population (after a failed Job) keeps the first attempt's
+    // start: a population failing again and again must age toward KopiaRestoreStuck.
+    const again = (status.phase === 'Restoring' || status.phase === 'Failed') && status.jobName === jobName && status.startTime;
     const message = `mover Job ${jobName} restores snapshot ${answer.snapshotID} into prime claim ${prime} for claim ${claim}`;
     return ready(
       { ...base, phase: 'Restoring', jobName, startTime: again ? status.startTime : iso(o.now), completionTime: undefined, message },

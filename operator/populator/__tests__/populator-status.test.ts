@@ -95,14 +95,19 @@ describe("the Restore's status for the populator's part", () => {
   });
 
   it('a failed Job: Failed with its error class as the reason, and the claim said to stay Pending', () => {
-    const failed = restoreStatusFor({ action: 'collectJob', result: unreachable }, observed({ job: finishedJob, jobResult: unreachable }));
+    const started = restoreStatusFor({ action: 'startJob' }, observed({}));
+    const failed = restoreStatusFor(
+      { action: 'collectJob', result: unreachable },
+      observed({ restore: restore(started!), job: finishedJob, jobResult: unreachable }),
+    );
     expect(failed).toMatchObject({ phase: 'Failed', collectedJobUID: 'j1', message: expect.stringContaining('stays Pending') });
     expect(ready(failed)).toMatchObject({ status: 'False', reason: 'Unreachable' });
     const retried = restoreStatusFor(
       { action: 'startJob' },
       observed({ restore: restore(failed!), now: new Date('2026-11-27T12:01:00Z') }),
     );
-    expect(retried).toMatchObject({ phase: 'Restoring', startTime: '2026-11-27T12:01:00Z' });
+    // The retry keeps the first attempt's start, so a population failing again and again ages.
+    expect(retried).toMatchObject({ phase: 'Restoring', startTime: '2026-11-27T12:00:00Z' });
     expect(retried?.completionTime).toBeUndefined();
   });
 
