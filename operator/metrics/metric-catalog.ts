@@ -176,7 +176,7 @@ export const METRICS = [
   },
   {
     name: 'kopia_backupconfig_schedule_interval_seconds',
-    help: 'Longest gap between consecutive runs of the config’s unsuspended BackupSchedules, from their cron and time zone; absent without one.',
+    help: 'The shortest of the config’s unsuspended BackupSchedules’ own longest gaps between runs (8 days ahead, with cron, time zone and DST); absent without one.',
     type: 'gauge',
     labels: OBJECT,
     process: 'operator',
