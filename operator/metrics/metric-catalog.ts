@@ -362,9 +362,14 @@ export const METRICS = [
 
 export type MetricName = (typeof METRICS)[number]['name'];
 
-/** The names a process exports (its own and the shared ones), without prom-client's process and Node metrics. */
+/** The metrics a process exports: its own and the shared ones. */
+export function definitionsOf(process: 'operator' | 'populator'): MetricDefinition[] {
+  return METRICS.filter((m) => m.process === process || m.process === 'both');
+}
+
+/** Their names, without prom-client's process and Node metrics. */
 export function metricNamesOf(process: 'operator' | 'populator'): string[] {
-  return METRICS.filter((m) => m.process === process || m.process === 'both').map((m) => m.name);
+  return definitionsOf(process).map((m) => m.name);
 }
 
 /** One sample of an object metric, computed from the caches at scrape time. */

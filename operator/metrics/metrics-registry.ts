@@ -11,7 +11,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import packageJson from '../../package.json' with { type: 'json' };
 import type { KubeClient } from '../kube/kube-client.js';
 import type { Logger } from '../runtime/logger.js';
-import { METRICS, type MetricDefinition, type MetricName, type Series } from './metric-catalog.js';
+import { definitionsOf, METRICS, type MetricDefinition, type MetricName, type Series } from './metric-catalog.js';
 
 export type MetricsProcess = 'operator' | 'populator';
 
@@ -61,10 +61,6 @@ export const PACKAGE_VERSION: string = packageJson.version;
 export function countApiRequests(client: KubeClient, metrics: ProcessMetrics): void {
   const requests = metrics.metric('kopia_api_requests_total');
   client.observeRequests((verb, resource, code) => requests.inc({ verb, resource, code: String(code) }));
-}
-
-export function definitionsOf(process: MetricsProcess): MetricDefinition[] {
-  return METRICS.filter((m) => m.process === process || m.process === 'both');
 }
 
 export function createProcessMetrics(options: ProcessMetricsOptions): ProcessMetrics {
