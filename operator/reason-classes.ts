@@ -80,6 +80,7 @@ export const REASON_CLASS: Record<ReasonName | PopulatorReasonName | MoverErrorR
   // A Pending Backup waits for the mass-deletion budget to cover its expiries; a Failed one is Stalled by its phase.
   ExpireLimitExceeded: 'progressing',
   SnapshotMirrored: 'progressing',
+  SnapshotGone: 'stalled',
   CatalogSynced: 'progressing',
   CatalogUploadRefused: 'stalled',
   UploadFailed: 'stalled',

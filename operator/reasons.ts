@@ -74,6 +74,8 @@ export const Reason = {
   ExpireLimitExceeded: 'ExpireLimitExceeded',
   /** A Backup mirroring a snapshot found in the repository (origin Discovered). */
   SnapshotMirrored: 'SnapshotMirrored',
+  /** Two complete listings lacked the Backup's snapshot: kopia no longer keeps it, and the object is being removed. */
+  SnapshotGone: 'SnapshotGone',
   CatalogSynced: 'CatalogSynced',
   /** The intake refused requests for a listing's upload (no token, a second request, too large, not a catalog). */
   CatalogUploadRefused: 'CatalogUploadRefused',

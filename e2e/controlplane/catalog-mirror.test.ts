@@ -15,9 +15,10 @@ import {
   Secrets,
 } from '../../operator/kube/resources.js';
 import type { CatalogOperator } from '../../operator/catalog/catalog-operator.js';
+import { LISTING_STARTED_ANNOTATION } from '../../operator/catalog/catalog-plan.js';
 import { Informer } from '../../operator/runtime/informer.js';
 import { removeTree } from '../support/remove-tree.js';
-import { until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
+import { eventsAbout, until, useTestNamespace, waitForReady, type Obj } from '../support/cluster.js';
 import { KopiaCli } from '../support/kopia-cli.js';
 import { claimObject, repositoryObject, secretObject } from '../support/objects.js';
 import { startTestOperator } from '../support/operator.js';
@@ -34,6 +35,8 @@ let scratch: string;
 let jobs: Informer<KubeObject>;
 /** Every Job the test namespace saw, by name, in order. */
 const jobsSeen: string[] = [];
+/** When each catalog listing the test namespace saw began, on the operator's clock (its Job's mark). */
+const listingsBegun: number[] = [];
 
 async function volumeDir(claimName: string): Promise<string> {
   await until(
@@ -61,7 +64,12 @@ beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'catalog-test-'));
   chmodSync(scratch, 0o777); // plain kopia runs as the movers' uid (KopiaCli)
   jobs = new Informer<KubeObject>(t.client, Jobs, { namespace: t.ns });
-  jobs.on((event, job) => void (event === 'ADDED' && jobsSeen.push(job.metadata.name!)));
+  jobs.on((event, job) => {
+    if (event !== 'ADDED') return;
+    jobsSeen.push(job.metadata.name!);
+    const begun = job.metadata.annotations?.[LISTING_STARTED_ANNOTATION];
+    if (begun) listingsBegun.push(Date.parse(begun));
+  });
   await jobs.start();
   await t.client.create(Secrets, secretObject({ name: 'nas-password', namespace: t.ns, stringData: { KOPIA_PASSWORD: PASSWORD } }));
   await t.client.create(PersistentVolumeClaims, claimObject({ name: 'nas', namespace: t.ns }));
@@ -93,12 +101,17 @@ describe('removing an object whose snapshot kopia no longer keeps', () => {
       return bytes !== undefined && bytes > 100 && bytes < 10_000;
     });
     // Each mirrored listing is timed from its Job's start on the operator's (skewed) clock: seconds, not the skew.
-    const { values } = await metrics.metric('kopia_catalog_sync_duration_seconds').get();
-    const count = values.find((v) => v.metricName === 'kopia_catalog_sync_duration_seconds_count' && v.labels.kind === 'Repository')?.value;
-    const sum = values.find((v) => v.metricName === 'kopia_catalog_sync_duration_seconds_sum' && v.labels.kind === 'Repository')?.value;
-    expect(count).toBeGreaterThanOrEqual(1);
-    expect(sum! / count!).toBeGreaterThan(0);
-    expect(sum! / count!).toBeLessThan(120);
+    // It is observed just after the status write the test saw, so wait for it rather than race it.
+    const syncSeconds = async () => {
+      const { values } = await metrics.metric('kopia_catalog_sync_duration_seconds').get();
+      const pick = (suffix: string) =>
+        values.find((v) => v.metricName === `kopia_catalog_sync_duration_seconds_${suffix}` && v.labels.kind === 'Repository')?.value;
+      return { count: pick('count') ?? 0, sum: pick('sum') ?? 0 };
+    };
+    await until('a catalog sync duration observed', async () => (await syncSeconds()).count >= 1, 10000);
+    const { count, sum } = await syncSeconds();
+    expect(sum / count).toBeGreaterThan(0);
+    expect(sum / count).toBeLessThan(120);
     const docs = (await backupsOf('laptop')).find((b) => b.status.snapshot.identity.path.endsWith('/docs'))!;
     await t.client.patch(KopiaBackups, t.ns, docs.metadata.name!, { spec: { deletionPolicy: 'Delete' } });
     await until('the snapshot finalizer', async () =>
@@ -109,7 +122,29 @@ describe('removing an object whose snapshot kopia no longer keeps', () => {
     await kopia.run('snapshot', 'delete', docs.status.snapshot.id, '--delete');
     const kept = (await kopia.snapshots()).map((s) => s.id).sort();
     const seenBefore = jobsSeen.length;
-    await until('the Backup to go', async () => !(await t.client.getOrUndefined(KopiaBackups, t.ns, docs.metadata.name!)), 60000, 250);
+    // Two complete listings after the deletion must lack it, and the one under way may predate it: up to three
+    // listings of (10 s + a Job). A failed listing says why in the status, so a timeout names it.
+    const deletedAt = operatorNow().getTime();
+    let begunBeforeRemoval: number[] = [];
+    await until(
+      'the Backup to go',
+      async () => {
+        begunBeforeRemoval = [...listingsBegun];
+        return !(await t.client.getOrUndefined(KopiaBackups, t.ns, docs.metadata.name!));
+      },
+      90000,
+      250,
+    ).catch(async (e: Error) => {
+      throw new Error(
+        `${e.message}; catalog status: ${JSON.stringify((await t.client.get<Obj>(KopiaRepositories, t.ns, 'nas')).status.catalog)}`,
+      );
+    });
+    // Removed by the first listing that could: the second one begun after the snapshot went. (The Backup operator
+    // once put the snapshot finalizer back between the mirror's two writes, and the removal lost that race,
+    // listing after listing.)
+    expect(begunBeforeRemoval.filter((t) => t > deletedAt).length).toBeLessThanOrEqual(2);
+    // Nothing said a snapshot was kept or deleted: there was none left to keep.
+    expect((await eventsAbout(t.client, t.ns, docs.metadata.name!)).map((e) => e.reason)).not.toContain('SnapshotKept');
 
     expect(jobsSeen.slice(seenBefore).filter((name) => !name.startsWith('kopia-catalog-'))).toEqual([]);
     expect((await kopia.snapshots()).map((s) => s.id).sort()).toEqual(kept);

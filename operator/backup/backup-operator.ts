@@ -40,6 +40,7 @@ import {
   windowEndsInMs,
 } from '../deletion/deletion-plan.js';
 import { repositoryRef, updateLedger } from '../deletion/deletion-ledger.js';
+import { snapshotGone, wantsSnapshotFinalizer } from '../deletion/snapshot-finalizer.js';
 import type { AnyRepository } from '../repository/repository-jobs.js';
 import { ledgerHolder } from '../repository/shared-repository.js';
 import { identityVerdict } from '../repository/identity-tenancy.js';
@@ -360,21 +361,20 @@ export class BackupOperator extends KindOperator {
 
   /**
    * Adds the snapshot finalizer to Backups with deletionPolicy Delete and drops it from the
-   * rest, and from deleted ones that have no snapshot to delete. True when it wrote (the
-   * watch brings the object back).
+   * rest, from deleted ones that have no snapshot to delete, and from those whose snapshot
+   * kopia no longer keeps (wantsSnapshotFinalizer). True when it wrote (the watch brings the
+   * object back).
    */
   private async syncFinalizer(backup: BackupObject): Promise<boolean> {
     const has = (backup.metadata.finalizers ?? []).includes(SNAPSHOT_FINALIZER);
     const deleting = !!backup.metadata.deletionTimestamp;
-    // Only a snapshot the operator recorded (status): spec.snapshot is what a tenant claims, checked by the mirror first.
-    const snapshot = backup.status?.snapshot?.id;
-    const wants = backup.spec.deletionPolicy === 'Delete' && (!deleting || !!snapshot) && !(deleting && !has);
+    const wants = wantsSnapshotFinalizer(backup);
     if (has === wants) return false;
     const others = (backup.metadata.finalizers ?? []).filter((f) => f !== SNAPSHOT_FINALIZER);
     await this.ctx.client.patch(KopiaBackups, backup.metadata.namespace, backup.metadata.name!, {
       metadata: { finalizers: wants ? [...others, SNAPSHOT_FINALIZER] : others, resourceVersion: backup.metadata.resourceVersion },
     });
-    if (deleting && !wants && backup.spec.deletionPolicy === 'Delete' && backup.spec.snapshot?.id)
+    if (deleting && !wants && backup.spec.deletionPolicy === 'Delete' && backup.spec.snapshot?.id && !snapshotGone(backup))
       // Deleted before a listing showed the named snapshot to be this namespace's: nothing was deleted, and that is said.
       await this.ctx.events.record(
         backup,

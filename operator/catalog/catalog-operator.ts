@@ -13,6 +13,8 @@ import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, ty
 import type { CatalogRequest } from '../mover/mover-contract.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { parseDuration } from '../repository/repository-verification.js';
+import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
+import { snapshotGone } from '../deletion/snapshot-finalizer.js';
 import {
   moverRepository,
   operatorIdentity,
@@ -37,6 +39,7 @@ import {
   catalogSyncSeconds,
   LISTING_STARTED_ANNOTATION,
   mirrorCandidate,
+  nextListingAfterMs,
   planMirror,
   SNAPSHOT_ID_LABEL,
   type MirroredBackup,
@@ -53,9 +56,10 @@ const UPLOAD_ANNOTATION = 'kopia.io/upload-id';
 const CATALOG_DEADLINE_SECONDS = 1800;
 /** How soon after a backup its repository's catalog is listed again (backups in a burst share one run). */
 const AFTER_BACKUP_DELAY_MS = 2000;
-const RETRY_AFTER_FAILURE_MS = 60_000;
 /** API requests in flight while mirroring (10,000 snapshots are 20,000 writes on a first sync). */
 const MIRROR_CONCURRENCY = 24;
+/** Tries to drop the finalizer and delete a Backup judged gone before the next listing takes over. */
+const REMOVE_ATTEMPTS = 3;
 
 /** A complete listing of one repository: what Restores resolve against. */
 export interface Listing {
@@ -155,7 +159,7 @@ export class CatalogOperator extends KindOperator {
       // A listing asked for while this one ran (a Restore created meanwhile) starts right away.
       if (this.dirty.has(key) || this.requested.has(key)) return { requeueAfterMs: 100 };
       if (repo.spec.catalog?.enabled === false) return;
-      return { requeueAfterMs: status.catalog?.lastError ? RETRY_AFTER_FAILURE_MS : this.intervalMs(repo) };
+      return { requeueAfterMs: nextListingAfterMs(this.intervalMs(repo), !!status.catalog?.lastError) };
     }
 
     // With the mirror turned off, only a Restore's request lists (once).
@@ -398,26 +402,46 @@ export class CatalogOperator extends KindOperator {
   }
 
   /**
-   * Removes an object whose snapshot is gone — never by way of a snapshot deletion: the
-   * snapshot finalizer goes first, then the object, only if it is still the one judged
-   * (UID) and unchanged since (resourceVersion: nobody put the finalizer back meanwhile).
-   * A conflict leaves it to the next listing.
+   * Removes an object whose snapshot is gone — never by way of a snapshot deletion. First its
+   * status says SnapshotGone (only if it is still the object judged, unchanged since: UID and
+   * resourceVersion), so the Backup operator no longer puts the snapshot finalizer back; then
+   * the finalizer goes, then the object. A conflict there (the Backup operator dropped the
+   * finalizer itself, or wrote meanwhile) is retried on the object as it now is, while its
+   * status still says SnapshotGone; a conflict on the first write leaves it to the next listing.
    */
   private async remove(r: MirrorRemoval): Promise<void> {
-    let resourceVersion = r.resourceVersion;
     try {
-      if (r.finalizers) {
-        const patched = await this.ctx.client.patch<KubeObject>(KopiaBackups, r.namespace, r.name, {
-          metadata: { finalizers: r.finalizers, resourceVersion },
-        });
-        resourceVersion = patched.metadata.resourceVersion!;
+      let current = this.backups.get(`${r.namespace}/${r.name}`) as KubeObject | undefined;
+      if (!current || current.metadata.uid !== r.uid) return;
+      current = { ...current, metadata: { ...current.metadata, resourceVersion: r.resourceVersion } };
+      if (r.goneStatus) current = await this.ctx.client.replace<KubeObject>(KopiaBackups, { ...current, status: r.goneStatus }, 'status');
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.removeMarked(current, r.uid);
+        } catch (e) {
+          if (!isConflict(e) || attempt === REMOVE_ATTEMPTS) throw e;
+          current = await this.ctx.client.get<KubeObject>(KopiaBackups, r.namespace, r.name);
+          if (current.metadata.uid !== r.uid || current.metadata.deletionTimestamp || !snapshotGone(current as MirroredBackup)) return;
+        }
       }
-      await this.ctx.client.request('DELETE', resourcePath(KopiaBackups, r.namespace, r.name), {
-        body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: r.uid, resourceVersion } },
-      });
     } catch (e) {
       if (!isConflict(e) && !isNotFound(e)) throw e;
     }
+  }
+
+  /** Drops the snapshot finalizer, then deletes the object, both only if it has not changed since `b`. */
+  private async removeMarked(b: KubeObject, uid: string): Promise<void> {
+    let resourceVersion = b.metadata.resourceVersion!;
+    const finalizers = b.metadata.finalizers ?? [];
+    if (finalizers.includes(SNAPSHOT_FINALIZER)) {
+      const patched = await this.ctx.client.patch<KubeObject>(KopiaBackups, b.metadata.namespace, b.metadata.name!, {
+        metadata: { finalizers: finalizers.filter((f) => f !== SNAPSHOT_FINALIZER), resourceVersion },
+      });
+      resourceVersion = patched.metadata.resourceVersion!;
+    }
+    await this.ctx.client.request('DELETE', resourcePath(KopiaBackups, b.metadata.namespace, b.metadata.name!), {
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid, resourceVersion } },
+    });
   }
 }
 

@@ -7,13 +7,16 @@
 // "No longer keeps" is judged carefully, because a wrong judgement loses an object and,
 // with deletionPolicy Delete, could once reach kopia: an object goes only when two
 // consecutive complete listings lack its snapshot, both asked for after the Backup
-// completed — both times on the operator's clock (knownSince). A removal drops the
-// snapshot finalizer first, so it never becomes a snapshot deletion.
+// completed — both times on the operator's clock (knownSince). A removal first says so in
+// the Backup's status (Ready False, SnapshotGone: the Backup operator then no longer puts the
+// snapshot finalizer back), then drops that finalizer, then the object, so it never becomes a
+// snapshot deletion.
 import type { BackupStatus, Identity, RepositoryReference } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { boundedName } from '../jobs/job-builder.js';
 import type { MirroredSnapshot } from '../mover/catalog-upload.js';
 import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
+import { snapshotGone } from '../deletion/snapshot-finalizer.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { deepEqual } from '../runtime/deep-equal.js';
 import { setReady } from '../runtime/kstatus.js';
@@ -75,6 +78,8 @@ export interface MirrorRemoval {
   resourceVersion: string;
   /** Set when the snapshot finalizer must be patched away first: the finalizers to keep. */
   finalizers: string[] | undefined;
+  /** The status that says the snapshot is gone (SnapshotGone), written first; undefined when it already says so. */
+  goneStatus: BackupStatus | undefined;
 }
 
 /** A Backup object to make for a snapshot, built when it is made (discoveredBackup): a plan of 30,000 stays small. */
@@ -285,7 +290,9 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     for (const b of existing) {
       // Retention reasons move with every new snapshot; stats and pins (and with them the id) may change too.
       const status = b.status ?? {};
-      const next = { ...status, ...snapshotFacts(s, status) };
+      let next = { ...status, ...snapshotFacts(s, status) };
+      // Judged gone before, yet listed now (its removal never finished): it is not gone.
+      if (snapshotGone(b)) next = { ...next, conditions: foundAgain(next, s, input.now) };
       if (snapshotID || !deepEqual(status, next))
         plan.update.push({ namespace: b.metadata.namespace!, name: b.metadata.name!, status: next, ...(snapshotID ? { snapshotID } : {}) });
     }
@@ -313,20 +320,46 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     const id = b.status!.snapshot!.id!;
     const uid = b.metadata.uid;
     if (!uid || listed.has(id) || b.metadata.deletionTimestamp) continue;
+    // Judged gone by an earlier listing whose removal did not finish (a conflict, a restart): this one finishes it.
+    if (snapshotGone(b)) {
+      plan.remove.push(removal(b, undefined));
+      continue;
+    }
     // Only a listing asked for after the Backup completed can lack its snapshot for a reason.
     if (b.status?.phase !== 'Succeeded' || !(knownSince(b) + 1000 <= input.listingStartedAt.getTime())) continue;
     plan.absent.push(uid);
     if (!input.absentBefore.has(uid)) continue;
-    const finalizers = b.metadata.finalizers ?? [];
-    plan.remove.push({
-      namespace: b.metadata.namespace!,
-      name: b.metadata.name!,
-      uid,
-      resourceVersion: b.metadata.resourceVersion!,
-      finalizers: finalizers.includes(SNAPSHOT_FINALIZER) ? finalizers.filter((f) => f !== SNAPSHOT_FINALIZER) : undefined,
-    });
+    plan.remove.push(removal(b, goneStatus(b, input.now)));
   }
   return plan;
+}
+
+function removal(b: MirroredBackup, status: BackupStatus | undefined): MirrorRemoval {
+  const finalizers = b.metadata.finalizers ?? [];
+  return {
+    namespace: b.metadata.namespace!,
+    name: b.metadata.name!,
+    uid: b.metadata.uid!,
+    resourceVersion: b.metadata.resourceVersion!,
+    finalizers: finalizers.includes(SNAPSHOT_FINALIZER) ? finalizers.filter((f) => f !== SNAPSHOT_FINALIZER) : undefined,
+    goneStatus: status,
+  };
+}
+
+/** A Backup's status once two listings lacked its snapshot: Ready False, SnapshotGone (Stalled: it is being removed). */
+export function goneStatus(b: MirroredBackup, now: Date): BackupStatus {
+  const status = b.status ?? {};
+  const message = `kopia no longer keeps snapshot ${status.snapshot?.id}: two complete listings lacked it; this object is removed, nothing is deleted from the repository`;
+  return {
+    ...status,
+    conditions: setReady(status.conditions, { status: 'False', reason: Reason.SnapshotGone, message }, b.metadata.generation, now),
+  };
+}
+
+/** Ready again for a Backup judged gone whose snapshot a later listing shows after all. */
+function foundAgain(status: BackupStatus, s: MirroredSnapshot, now: Date): BackupStatus['conditions'] {
+  const message = `snapshot ${s.id} of ${s.source.username}@${s.source.hostname}:${s.source.path} found in the repository again`;
+  return setReady(status.conditions, { status: 'True', reason: Reason.SnapshotMirrored, message }, status.observedGeneration, now);
 }
 
 /**
@@ -357,4 +390,16 @@ export function catalogSyncSeconds(job: KubeObject, now: Date): number | undefin
   const marked = Date.parse(job.metadata.annotations?.[LISTING_STARTED_ANNOTATION] ?? '');
   const started = Number.isNaN(marked) ? Date.parse(job.metadata.creationTimestamp ?? '') : marked;
   return Number.isNaN(started) ? undefined : Math.max(0, (now.getTime() - started) / 1000);
+}
+
+/** How long a failed listing waits before the next try, at most: a minute. */
+export const LISTING_RETRY_MS = 60_000;
+
+/**
+ * When the next listing of a repository is due after one was collected: its interval, and
+ * after a failure a retry within a minute, though never later than the interval the user
+ * asked for (a 10 s catalog retried only after 60 s would wait six intervals).
+ */
+export function nextListingAfterMs(intervalMs: number, failed: boolean): number {
+  return failed ? Math.min(LISTING_RETRY_MS, intervalMs) : intervalMs;
 }

@@ -13,6 +13,7 @@ import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, ty
 import { EDIT_PIN_LIMIT, type EditRequest } from '../mover/mover-contract.js';
 import { SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
+import { snapshotGone } from './snapshot-finalizer.js';
 import {
   moverRepository,
   operatorIdentity,
@@ -125,7 +126,10 @@ export class SnapshotDeletionOperator extends KindOperator {
   }
 
   private wantsDeletion(b: BackupObject): boolean {
-    return !!b.metadata.deletionTimestamp && (b.metadata.finalizers ?? []).includes(SNAPSHOT_FINALIZER) && !!snapshotOf(b);
+    // A snapshot kopia no longer keeps has nothing to delete: the Backup operator drops its finalizer.
+    return (
+      !!b.metadata.deletionTimestamp && (b.metadata.finalizers ?? []).includes(SNAPSHOT_FINALIZER) && !!snapshotOf(b) && !snapshotGone(b)
+    );
   }
 
   private wantsPinChange(b: BackupObject): boolean {

@@ -6,8 +6,10 @@ import {
   discoveredBackup,
   discoveredName,
   discoveredStatus,
+  goneStatus,
   LISTING_STARTED_ANNOTATION,
   mirrorCandidate,
+  nextListingAfterMs,
   planMirror,
   sameSnapshot,
   type MirroredBackup,
@@ -139,8 +141,44 @@ describe('the catalog mirror', () => {
     expect(first.remove).toEqual([]);
     expect(first.absent).toEqual(['uid-k1']);
     expect(second.remove).toEqual([
-      { namespace: 'media', name: gone.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: undefined },
+      {
+        namespace: 'media',
+        name: gone.metadata.name,
+        uid: 'uid-k1',
+        resourceVersion: '7',
+        finalizers: undefined,
+        goneStatus: goneStatus(gone, now),
+      },
     ]);
+    // What is written first: everything it recorded kept, Ready False SnapshotGone — Stalled, and the Backup
+    // operator no longer wants the snapshot finalizer on it.
+    const written = second.remove[0].goneStatus!;
+    expect({ ...written, conditions: undefined }).toEqual({ ...gone.status, conditions: undefined });
+    expect(written.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'SnapshotGone' });
+    expect(written.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(/no longer keeps snapshot k1.*nothing is deleted/);
+    expect(kstatusOf({ metadata: { generation: 1 }, status: written })).toEqual({ status: 'Failed', reason: 'SnapshotGone' });
+  });
+
+  it('finishes the removal of an object an earlier listing judged gone (SnapshotGone) at the next listing lacking it', () => {
+    const judged = mirrored(snap('k1'));
+    const marked = { ...judged, status: goneStatus(judged, now) };
+    const [plan] = listings([{ backups: [marked] }]);
+    expect(plan.remove).toEqual([
+      { namespace: 'media', name: judged.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: undefined, goneStatus: undefined },
+    ]);
+  });
+
+  it('makes an object judged gone Ready again if a listing shows its snapshot after all (its removal never finished)', () => {
+    const judged = mirrored(snap('k1'));
+    const marked = { ...judged, status: goneStatus(judged, now) };
+    const plan = planMirror(input({ snapshots: [snap('k1')], backups: [marked] }));
+    expect(plan.remove).toEqual([]);
+    expect(plan.update).toHaveLength(1);
+    expect(plan.update[0].status.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'True',
+      reason: 'SnapshotMirrored',
+    });
+    expect(kstatusOf({ metadata: { generation: 1 }, status: plan.update[0].status })).toEqual({ status: 'Current' });
   });
 
   it('starts over when the snapshot is listed again between two absences', () => {
@@ -201,7 +239,14 @@ describe('the catalog mirror', () => {
     });
     const [, second] = listings([{ backups: [doomed] }, { backups: [doomed] }]);
     expect(second.remove).toEqual([
-      { namespace: 'media', name: doomed.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: ['example.com/keep'] },
+      {
+        namespace: 'media',
+        name: doomed.metadata.name,
+        uid: 'uid-k1',
+        resourceVersion: '7',
+        finalizers: ['example.com/keep'],
+        goneStatus: goneStatus(doomed, now),
+      },
     ]);
   });
 
@@ -426,5 +471,16 @@ describe('how long a catalog sync took (kopia_catalog_sync_duration_seconds)', (
     { given: job({ [LISTING_STARTED_ANNOTATION]: '2026-11-27T12:00:10Z' }), expect: 0 },
   ])('$expect s', ({ given, expect: expected }) => {
     expect(catalogSyncSeconds(given, now)).toBe(expected);
+  });
+});
+
+describe('nextListingAfterMs', () => {
+  it('lists again after the interval when the listing succeeded', () => {
+    expect(nextListingAfterMs(15 * 60_000, false)).toBe(15 * 60_000);
+    expect(nextListingAfterMs(10_000, false)).toBe(10_000);
+  });
+  it('retries a failed listing within a minute, never later than a shorter interval', () => {
+    expect(nextListingAfterMs(15 * 60_000, true)).toBe(60_000);
+    expect(nextListingAfterMs(10_000, true)).toBe(10_000);
   });
 });
