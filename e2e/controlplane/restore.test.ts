@@ -119,6 +119,8 @@ describe('a Restore into an existing claim', () => {
       ownersRestored: false,
     });
     expect(conditionOf(done)).toMatchObject({ status: 'True', reason: 'OwnersNotRestored' });
+    // Counted just after the write the test saw: let that pass finish first.
+    await operator.manager.whenIdle();
     expect(await restoresCounted(metrics, 'Completed', 'OwnersNotRestored')).toBe(1);
     // kstatus: Current (Reconciling and Stalled False, this generation observed), as Flux and kubectl wait read it.
     for (const type of ['Ready', 'Reconciling', 'Stalled'])
