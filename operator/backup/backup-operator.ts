@@ -382,6 +382,14 @@ export class BackupOperator extends KindOperator {
         Reason.SnapshotKept,
         `snapshot ${backup.spec.snapshot.id} was kept: this Backup was deleted before a catalog listing adopted it (showed it to be a snapshot of this namespace), so deletionPolicy Delete did not apply`,
       );
+    if (deleting && has && snapshotGone(backup))
+      // Deleted with deletionPolicy Delete after the mirror found its snapshot gone: no deletion ran, and that is said.
+      await this.ctx.events.record(
+        backup,
+        'Warning',
+        Reason.SnapshotGone,
+        `snapshot ${backup.status?.snapshot?.id} was not deleted: two catalog listings found it gone from the repository already`,
+      );
     return true;
   }
 

@@ -15,7 +15,6 @@ import type { BackupStatus, Identity, RepositoryReference } from '../../generate
 import type { KubeObject } from '../kube/kube-client.js';
 import { boundedName } from '../jobs/job-builder.js';
 import type { MirroredSnapshot } from '../mover/catalog-upload.js';
-import { SNAPSHOT_FINALIZER } from '../deletion/deletion-plan.js';
 import { snapshotGone } from '../deletion/snapshot-finalizer.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { deepEqual } from '../runtime/deep-equal.js';
@@ -76,8 +75,6 @@ export interface MirrorRemoval {
   /** Preconditions: the object removed is the one judged, unchanged since. */
   uid: string;
   resourceVersion: string;
-  /** Set when the snapshot finalizer must be patched away first: the finalizers to keep. */
-  finalizers: string[] | undefined;
   /** The status that says the snapshot is gone (SnapshotGone), written first; undefined when it already says so. */
   goneStatus: BackupStatus | undefined;
 }
@@ -270,24 +267,23 @@ export function planMirror(input: MirrorInput): MirrorPlan {
   plan.incomplete = input.snapshots.length - complete.length;
   const listed = new Set(complete.map((s) => s.id));
   // Objects whose id kopia no longer lists, by what would find their snapshot under a new id.
-  const unlistedByFacts = new Map<string, MirroredBackup>();
+  const unlistedByFacts = new Map<string, MirroredBackup[]>();
   for (const b of judged) {
     const facts = factsOfBackup(b);
     const id = b.status!.snapshot!.id!;
-    if (facts && !listed.has(id) && !b.metadata.deletionTimestamp) unlistedByFacts.set(factsKey(facts), b);
+    if (facts && !listed.has(id) && !b.metadata.deletionTimestamp)
+      unlistedByFacts.set(factsKey(facts), [...(unlistedByFacts.get(factsKey(facts)) ?? []), b]);
   }
   for (const s of complete) {
-    let existing = bySnapshot.get(s.id) ?? [];
-    let snapshotID: string | undefined;
-    if (!existing.length) {
-      const moved = unlistedByFacts.get(factsKey(s));
-      if (moved && sameSnapshot(s, factsOfBackup(moved)!)) {
-        unlistedByFacts.delete(factsKey(s));
-        listed.add(moved.status!.snapshot!.id!); // found again: not absent
-        [existing, snapshotID] = [[moved], s.id];
-      }
-    }
+    const shown = bySnapshot.get(s.id) ?? [];
+    // Every object still showing the id kopia saved this snapshot under before (a pin change) follows it, even
+    // when another object shows the new id already: one left behind would be judged gone, its snapshot alive.
+    const moved = (unlistedByFacts.get(factsKey(s)) ?? []).filter((b) => sameSnapshot(s, factsOfBackup(b)!));
+    unlistedByFacts.delete(factsKey(s));
+    for (const b of moved) listed.add(b.status!.snapshot!.id!); // found again: not absent
+    const existing = [...shown, ...moved];
     for (const b of existing) {
+      const snapshotID = moved.includes(b) ? s.id : undefined;
       // Retention reasons move with every new snapshot; stats and pins (and with them the id) may change too.
       const status = b.status ?? {};
       let next = { ...status, ...snapshotFacts(s, status) };
@@ -316,10 +312,29 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     if (adoptions.some((b) => b.metadata.namespace === namespace) || input.shownElsewhere?.has(`${namespace}/${s.id}`)) continue;
     plan.create.push({ snapshot: s, namespace });
   }
+  // Objects another repository recorded (its ID in their label): this listing says nothing of their snapshots. A
+  // repository object pointed elsewhere, or re-made on another bucket, must not remove them. Labels are a tenant's
+  // to write, so the label only ever keeps an object, never removes one.
+  // A mark left on an object this listing does not judge (its identity is another namespace's now) goes once
+  // its snapshot is listed: it is not gone, and Stalled would fail a GitOps health check for nothing.
+  const completeByID = new Map(complete.map((s) => [s.id, s]));
+  for (const b of input.backups) {
+    const listedAgain = completeByID.get(b.status?.snapshot?.id ?? '');
+    if (!listedAgain || !snapshotGone(b) || judged.includes(b)) continue;
+    plan.update.push({
+      namespace: b.metadata.namespace!,
+      name: b.metadata.name!,
+      status: { ...b.status, conditions: foundAgain(b.status!, listedAgain, input.now) },
+    });
+  }
+  const otherRepository = (b: MirroredBackup) => {
+    const label = b.metadata.labels?.[REPOSITORY_ID_LABEL];
+    return !!label && label !== repositoryLabel(repository.uniqueID);
+  };
   for (const b of judged) {
     const id = b.status!.snapshot!.id!;
     const uid = b.metadata.uid;
-    if (!uid || listed.has(id) || b.metadata.deletionTimestamp) continue;
+    if (!uid || listed.has(id) || b.metadata.deletionTimestamp || otherRepository(b)) continue;
     // Judged gone by an earlier listing whose removal did not finish (a conflict, a restart): this one finishes it.
     if (snapshotGone(b)) {
       plan.remove.push(removal(b, undefined));
@@ -335,13 +350,11 @@ export function planMirror(input: MirrorInput): MirrorPlan {
 }
 
 function removal(b: MirroredBackup, status: BackupStatus | undefined): MirrorRemoval {
-  const finalizers = b.metadata.finalizers ?? [];
   return {
     namespace: b.metadata.namespace!,
     name: b.metadata.name!,
     uid: b.metadata.uid!,
     resourceVersion: b.metadata.resourceVersion!,
-    finalizers: finalizers.includes(SNAPSHOT_FINALIZER) ? finalizers.filter((f) => f !== SNAPSHOT_FINALIZER) : undefined,
     goneStatus: status,
   };
 }
@@ -352,7 +365,7 @@ export function goneStatus(b: MirroredBackup, now: Date): BackupStatus {
   const message = `kopia no longer keeps snapshot ${status.snapshot?.id}: two complete listings lacked it; this object is removed, nothing is deleted from the repository`;
   return {
     ...status,
-    conditions: setReady(status.conditions, { status: 'False', reason: Reason.SnapshotGone, message }, b.metadata.generation, now),
+    conditions: setReady(status.conditions, { status: 'False', reason: Reason.SnapshotGone, message }, status.observedGeneration, now),
   };
 }
 

@@ -134,7 +134,11 @@ export class SnapshotDeletionOperator extends KindOperator {
 
   private wantsPinChange(b: BackupObject): boolean {
     return (
-      !b.metadata.deletionTimestamp && b.status?.phase === 'Succeeded' && !!b.status.snapshot?.id && !!b.spec.pin !== !!b.status.pinned
+      !b.metadata.deletionTimestamp &&
+      b.status?.phase === 'Succeeded' &&
+      !!b.status.snapshot?.id &&
+      !snapshotGone(b) && // kopia no longer keeps it: an edit Job could only pretend to pin it
+      !!b.spec.pin !== !!b.status.pinned
     );
   }
 

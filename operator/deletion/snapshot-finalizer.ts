@@ -1,12 +1,13 @@
 // Which Backups carry the snapshot finalizer (kopia.io/snapshot-deletion): those whose
 // deletion must delete their snapshot. Decided here once, for the Backup operator that adds
 // and drops it and for the snapshot-deletion operator that acts on it. Pure.
-import type { Backup } from '../../generated/types.js';
+import type { BackupStatus } from '../../generated/types.js';
 import type { KubeObject } from '../kube/kube-client.js';
 import { ConditionType, Reason } from '../reasons.js';
 import { SNAPSHOT_FINALIZER } from './deletion-plan.js';
 
-type BackupObject = KubeObject & Pick<Backup, 'spec' | 'status'>;
+/** What the decision reads of a Backup (a mirrored one in the catalog's plan is enough). */
+type BackupObject = KubeObject & { spec: { deletionPolicy?: string }; status?: BackupStatus };
 
 /**
  * Whether the catalog mirror found the Backup's snapshot gone from kopia (two complete

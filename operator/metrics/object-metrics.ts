@@ -33,6 +33,7 @@ import {
 import { clusterName, FALLBACK_CLUSTER_NAME } from '../maintenance/cluster-name.js';
 import { DEFAULT_INDEX_BLOB_WARNING_THRESHOLD, defaultOwner, lastRun } from '../maintenance/maintenance-plan.js';
 import { canonicalPath } from '../mover/mover-contract.js';
+import { snapshotGone } from '../deletion/snapshot-finalizer.js';
 import { ConditionType } from '../reasons.js';
 import { findCondition } from '../runtime/conditions.js';
 import type { Informer } from '../runtime/informer.js';
@@ -186,7 +187,8 @@ export function backupConfigSeries(
     }
     out.add('kopia_backupconfig_last_bytes', labels, lastSuccess?.status?.stats?.totalBytes);
     out.add('kopia_backupconfig_last_files', labels, lastSuccess?.status?.stats?.files);
-    out.add('kopia_backupconfig_snapshots', labels, mine.filter((b) => b.status?.phase === 'Succeeded').length);
+    // A Backup whose snapshot the mirror found gone is on its way out: not a snapshot kept.
+    out.add('kopia_backupconfig_snapshots', labels, mine.filter((b) => b.status?.phase === 'Succeeded' && !snapshotGone(b)).length);
 
     const running = mySchedules.filter((s) => !s.spec.suspend).map((s) => ({ cron: s.spec.cron, timeZone: s.spec.timeZone }));
     const gapMs = running.length ? intervals.intervalMs(running, now, budget) : undefined;

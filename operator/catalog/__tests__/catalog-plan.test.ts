@@ -17,6 +17,7 @@ import {
   type MirrorPlan,
 } from '../catalog-plan.js';
 import { kstatusOf, kstatusRuleBreaks } from '../../test-support/kstatus.js';
+import { wantsSnapshotFinalizer } from '../../deletion/snapshot-finalizer.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
 /** Listings in these tests start after the fixtures were mirrored (at now), unless a test says otherwise. */
@@ -146,7 +147,6 @@ describe('the catalog mirror', () => {
         name: gone.metadata.name,
         uid: 'uid-k1',
         resourceVersion: '7',
-        finalizers: undefined,
         goneStatus: goneStatus(gone, now),
       },
     ]);
@@ -164,7 +164,7 @@ describe('the catalog mirror', () => {
     const marked = { ...judged, status: goneStatus(judged, now) };
     const [plan] = listings([{ backups: [marked] }]);
     expect(plan.remove).toEqual([
-      { namespace: 'media', name: judged.metadata.name, uid: 'uid-k1', resourceVersion: '7', finalizers: undefined, goneStatus: undefined },
+      { namespace: 'media', name: judged.metadata.name, uid: 'uid-k1', resourceVersion: '7', goneStatus: undefined },
     ]);
   });
 
@@ -232,21 +232,64 @@ describe('the catalog mirror', () => {
     ]);
   });
 
-  it('drops the snapshot finalizer of an object it removes, so a mirror removal never becomes a snapshot deletion', () => {
+  it('removes an object holding the snapshot finalizer as any other: SnapshotGone first, so the finalizer is no longer wanted', () => {
     const doomed = mirrored(snap('k1'), {
       metadata: { ...mirrored(snap('k1')).metadata, finalizers: ['example.com/keep', 'kopia.io/snapshot-deletion'] },
       spec: { snapshot: { id: 'k1' }, deletionPolicy: 'Delete' },
     });
     const [, second] = listings([{ backups: [doomed] }, { backups: [doomed] }]);
-    expect(second.remove).toEqual([
-      {
-        namespace: 'media',
-        name: doomed.metadata.name,
-        uid: 'uid-k1',
-        resourceVersion: '7',
-        finalizers: ['example.com/keep'],
-        goneStatus: goneStatus(doomed, now),
-      },
+    expect(second.remove.map((r) => r.uid)).toEqual(['uid-k1']);
+    // The Backup operator reads the written status: it drops the finalizer instead of putting it back, and the
+    // deletion operator starts nothing, so the removal never becomes a snapshot deletion.
+    expect(wantsSnapshotFinalizer({ ...doomed, status: second.remove[0].goneStatus })).toBe(false);
+    expect(wantsSnapshotFinalizer(doomed)).toBe(true);
+  });
+
+  it('keeps an object another repository recorded (its repository-id label): this listing says nothing of its snapshot', () => {
+    // A repository object re-pointed at another bucket, or re-made under the same name: its listings lack all
+    // the old snapshots, which still exist where they were taken.
+    const elsewhere = mirrored(snap('k1'), {
+      metadata: { ...mirrored(snap('k1')).metadata, labels: { 'kopia.io/repository-id': 'cd'.repeat(16) } },
+    });
+    const unlabelled = mirrored(snap('k2'), { metadata: { ...mirrored(snap('k2')).metadata, labels: {} } });
+    const plans = listings([{ backups: [elsewhere, unlabelled] }, { backups: [elsewhere, unlabelled] }]);
+    expect(plans[1].remove.map((r) => r.uid)).toEqual(['uid-k2']);
+  });
+
+  it('moves every object of a snapshot kopia saved under a new id, even one shown already under the new id', () => {
+    // The operator's Backup (Delete) and an adoption of the same snapshot; a plain kopia client pins it (new id k9).
+    const s = snap('k1');
+    const own = mirrored(s, {
+      metadata: { ...mirrored(s).metadata, name: 'nightly-1', uid: 'uid-own', finalizers: ['kopia.io/snapshot-deletion'] },
+      spec: { deletionPolicy: 'Delete' },
+      status: { ...discoveredStatus(s, { kind: 'Repository', name: 'nas' }, now), ...recorded('k1'), phase: 'Succeeded' },
+    });
+    own.status!.snapshot = { ...discoveredStatus(s, { kind: 'Repository', name: 'nas' }, now).snapshot, ...recorded('k1').snapshot };
+    const adopted = mirrored(s, { metadata: { ...mirrored(s).metadata, name: 'pinned-for-dr', uid: 'uid-adopted' } });
+    const repinned = { ...s, id: 'k9', pins: ['legal-hold'] };
+    const [first] = listings([{ snapshots: [repinned], backups: [own, adopted] }]);
+    expect(first.update.map((u) => [u.name, u.snapshotID])).toEqual([
+      ['nightly-1', 'k9'],
+      ['pinned-for-dr', 'k9'],
+    ]);
+    expect(first.absent).toEqual([]);
+    // Had only the adoption moved (as before), the operator's Backup would be judged gone with its snapshot alive.
+    const adoptedMoved = { ...adopted, status: first.update[1].status };
+    const [l2, l3] = listings([
+      { snapshots: [repinned], backups: [own, adoptedMoved] },
+      { snapshots: [repinned], backups: [own, adoptedMoved] },
+    ]);
+    expect([l2.absent, l3.remove]).toEqual([[], []]);
+    expect(l2.update.map((u) => [u.name, u.snapshotID])).toEqual([['nightly-1', 'k9']]);
+  });
+
+  it('makes an object judged gone Ready again when its snapshot is listed, even if another namespace owns the identity now', () => {
+    const judged = mirrored(snap('k1'));
+    const marked = { ...judged, status: goneStatus(judged, now) };
+    const plan = planMirror(input({ snapshots: [snap('k1')], backups: [marked], ownerOf: () => 'other' }));
+    expect(plan.remove).toEqual([]);
+    expect(plan.update.map((u) => [u.name, u.status.conditions?.find((c) => c.type === 'Ready')?.reason])).toEqual([
+      [judged.metadata.name, 'SnapshotMirrored'],
     ]);
   });
 
