@@ -312,21 +312,22 @@ export function planMirror(input: MirrorInput): MirrorPlan {
     if (adoptions.some((b) => b.metadata.namespace === namespace) || input.shownElsewhere?.has(`${namespace}/${s.id}`)) continue;
     plan.create.push({ snapshot: s, namespace });
   }
-  // Objects another repository recorded (its ID in their label): this listing says nothing of their snapshots. A
-  // repository object pointed elsewhere, or re-made on another bucket, must not remove them. Labels are a tenant's
-  // to write, so the label only ever keeps an object, never removes one.
   // A mark left on an object this listing does not judge (its identity is another namespace's now) goes once
   // its snapshot is listed: it is not gone, and Stalled would fail a GitOps health check for nothing.
   const completeByID = new Map(complete.map((s) => [s.id, s]));
+  const judgedHere = new Set(judged);
   for (const b of input.backups) {
     const listedAgain = completeByID.get(b.status?.snapshot?.id ?? '');
-    if (!listedAgain || !snapshotGone(b) || judged.includes(b)) continue;
+    if (!listedAgain || !snapshotGone(b) || judgedHere.has(b)) continue;
     plan.update.push({
       namespace: b.metadata.namespace!,
       name: b.metadata.name!,
       status: { ...b.status, conditions: foundAgain(b.status!, listedAgain, input.now) },
     });
   }
+  // Objects another repository recorded (its ID in their label): this listing says nothing of their snapshots. A
+  // repository object pointed elsewhere, or re-made on another bucket, must not remove them. Labels are a tenant's
+  // to write, so the label only ever keeps an object, never removes one.
   const otherRepository = (b: MirroredBackup) => {
     const label = b.metadata.labels?.[REPOSITORY_ID_LABEL];
     return !!label && label !== repositoryLabel(repository.uniqueID);
