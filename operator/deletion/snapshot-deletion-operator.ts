@@ -13,7 +13,7 @@ import { isJobFinished, moverRequestOf, MoverJobs, RESULT_PENDING_REQUEUE_MS, ty
 import { EDIT_PIN_LIMIT, type EditRequest } from '../mover/mover-contract.js';
 import { SNAPSHOT_ID_LABEL } from '../catalog/catalog-plan.js';
 import { ConditionType, Reason } from '../reasons.js';
-import { snapshotGone } from './snapshot-finalizer.js';
+import { deletesSnapshot, snapshotGone } from './snapshot-finalizer.js';
 import {
   moverRepository,
   operatorIdentity,
@@ -90,7 +90,7 @@ export class SnapshotDeletionOperator extends KindOperator {
     ]);
     this.backups = this.watchRelated<BackupObject>(KopiaBackups, (b) => {
       const key = repositoryKeyOf(b);
-      return key && (this.wantsDeletion(b) || this.wantsPinChange(b)) ? [key] : [];
+      return key && (deletesSnapshot(b) || this.wantsPinChange(b)) ? [key] : [];
     });
     this.namespaces = this.ctx.informers.get<KubeObject>(Namespaces);
     this.secrets = new SecretKeys(this.ctx.client, this.ctx.informers.get<KubeObject>(Secrets, { metadataOnly: true }));
@@ -125,13 +125,6 @@ export class SnapshotDeletionOperator extends KindOperator {
     return this.written.latest(ledgerHolder(repo, [...this.repositories.list(), ...this.clusterRepositories.list()]));
   }
 
-  private wantsDeletion(b: BackupObject): boolean {
-    // A snapshot kopia no longer keeps has nothing to delete: the Backup operator drops its finalizer.
-    return (
-      !!b.metadata.deletionTimestamp && (b.metadata.finalizers ?? []).includes(SNAPSHOT_FINALIZER) && !!snapshotOf(b) && !snapshotGone(b)
-    );
-  }
-
   private wantsPinChange(b: BackupObject): boolean {
     return (
       !b.metadata.deletionTimestamp &&
@@ -147,7 +140,7 @@ export class SnapshotDeletionOperator extends KindOperator {
     const mine = this.backups.list().filter((b) => repositoryKeyOf(b) === key);
     if (!cached) {
       // The repository object is gone: nothing can delete the snapshots; keep them (never lose data) and let the objects go.
-      for (const b of mine.filter((x) => this.wantsDeletion(x)))
+      for (const b of mine.filter((x) => deletesSnapshot(x)))
         await this.releaseFinalizer(b, { reason: Reason.SnapshotKept, message: 'its repository object is gone; the snapshot was kept' });
       return;
     }
@@ -157,7 +150,7 @@ export class SnapshotDeletionOperator extends KindOperator {
     if (job && !isJobFinished(job)) return;
     if (job) return this.collect(repo, job);
 
-    const deletions = mine.filter((b) => this.wantsDeletion(b));
+    const deletions = mine.filter((b) => deletesSnapshot(b));
     const pinChanges = mine.filter((b) => this.wantsPinChange(b));
     const holder = editHolder(repo.metadata.uid!);
     const ledger = this.ledgerOf(repo);
@@ -248,7 +241,7 @@ export class SnapshotDeletionOperator extends KindOperator {
       // keeps its finalizer and the next edit deletes again.
       const present = new Set(edited.stillPresent ?? []);
       const gone = new Set(request.delete.filter((id) => !present.has(id)));
-      for (const b of this.backups.list().filter((x) => this.wantsDeletion(x) && gone.has(snapshotOf(x)!))) await this.releaseFinalizer(b);
+      for (const b of this.backups.list().filter((x) => deletesSnapshot(x) && gone.has(snapshotOf(x)!))) await this.releaseFinalizer(b);
       if (present.size > 0)
         await this.ctx.events.record(
           repo,

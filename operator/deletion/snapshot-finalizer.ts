@@ -31,3 +31,12 @@ export function wantsSnapshotFinalizer(b: BackupObject): boolean {
   const snapshot = b.status?.snapshot?.id;
   return b.spec.deletionPolicy === 'Delete' && !snapshotGone(b) && (!deleting || (!!snapshot && has));
 }
+
+/**
+ * Whether removing this Backup must delete its snapshot now: it is being deleted, holds the
+ * finalizer, and still wants it. The same rule as the finalizer's own, so a Backup switched to
+ * Retain (or found gone) whose finalizer has not been dropped yet never reaches kopia.
+ */
+export function deletesSnapshot(b: BackupObject): boolean {
+  return !!b.metadata.deletionTimestamp && (b.metadata.finalizers ?? []).includes(SNAPSHOT_FINALIZER) && wantsSnapshotFinalizer(b);
+}

@@ -1,7 +1,7 @@
 import type { Backup } from '../../../generated/types.js';
 import type { KubeObject } from '../../kube/kube-client.js';
 import { setReady } from '../../runtime/kstatus.js';
-import { snapshotGone, wantsSnapshotFinalizer } from '../snapshot-finalizer.js';
+import { deletesSnapshot, snapshotGone, wantsSnapshotFinalizer } from '../snapshot-finalizer.js';
 
 const now = new Date('2026-12-04T03:00:00Z');
 const FINALIZER = 'kopia.io/snapshot-deletion';
@@ -57,5 +57,22 @@ describe('snapshotGone', () => {
     expect(snapshotGone(backup({ conditions: gone }))).toBe(true);
     expect(snapshotGone(backup({}))).toBe(false);
     expect(snapshotGone({ status: undefined })).toBe(false);
+  });
+});
+
+describe('deletesSnapshot', () => {
+  it('deletes the snapshot of a deleted Delete-policy Backup holding the finalizer, with a recorded snapshot kopia keeps', () => {
+    expect(deletesSnapshot(backup({ policy: 'Delete', deleting: true, finalizer: true }))).toBe(true);
+    expect(deletesSnapshot(backup({ policy: 'Delete', deleting: false, finalizer: true }))).toBe(false);
+    expect(deletesSnapshot(backup({ policy: 'Delete', deleting: true, finalizer: false }))).toBe(false);
+    expect(deletesSnapshot(backup({ policy: 'Delete', deleting: true, finalizer: true, snapshot: false }))).toBe(false);
+    expect(deletesSnapshot(backup({ policy: 'Delete', deleting: true, finalizer: true, conditions: gone }))).toBe(false);
+  });
+
+  // Switched to Retain and deleted at once: the finalizer is still there until the Backup operator drops it. Only an
+  // explicit Delete removes a snapshot, so the deletion operator must not act on the leftover finalizer.
+  it('never deletes the snapshot of a Backup whose policy is no longer Delete, finalizer or not', () => {
+    expect(deletesSnapshot(backup({ policy: 'Retain', deleting: true, finalizer: true }))).toBe(false);
+    expect(deletesSnapshot(backup({ deleting: true, finalizer: true }))).toBe(false);
   });
 });
